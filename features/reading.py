@@ -1,0 +1,105 @@
+"""Reading input files (CSV or Parquet) into rows of text, keeping line numbers and unreadable lines.
+
+CSV files are decoded as UTF-8, else GB18030 (the usual encoding of government exports) when the whole
+file decodes so; otherwise line by line, and a line that is neither is reported, not guessed at.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+
+@dataclass
+class RawTable:
+    """A file's rows as text, each with its line number, plus the lines that could not be read."""
+
+    columns: list[str]
+    rows: list[dict]
+    lines: list[int]
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    encoding: str = "utf-8"
+    sha256: str = ""
+
+
+def _decode(data: bytes) -> tuple[list[str | None], str]:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc).splitlines(), enc
+        except UnicodeDecodeError:
+            continue
+    out = []
+    for raw in data.split(b"\n"):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError:
+            out.append(None)
+    return out, "mixed"
+
+
+def _norm(name: str) -> str:
+    return str(name).strip().lower()
+
+
+def read_csv(path: Path) -> RawTable:
+    data = path.read_bytes()
+    text_lines, encoding = _decode(data)
+    header_at = next((i for i, t in enumerate(text_lines) if t is not None and t.strip()), None)
+    if header_at is None:
+        return RawTable([], [], [], [], encoding, hashlib.sha256(data).hexdigest())
+    columns = [_norm(c) for c in next(csv.reader([text_lines[header_at]]))]
+    rows, lines, bad = [], [], []
+    for i in range(header_at + 1, len(text_lines)):
+        text, line = text_lines[i], i + 1
+        if text is None:
+            bad.append((line, "line is not valid UTF-8 or GB18030 text; re-export the file as UTF-8"))
+            continue
+        if not text.strip():
+            continue
+        values = next(csv.reader(io.StringIO(text)))
+        if len(values) != len(columns):
+            bad.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
+            continue
+        rows.append(dict(zip(columns, values)))
+        lines.append(line)
+    return RawTable(columns, rows, lines, bad, encoding, hashlib.sha256(data).hexdigest())
+
+
+def read_parquet(path: Path) -> RawTable:
+    """Parquet rows; 'line' is the 1-based row number."""
+    data = path.read_bytes()
+    df = pq.read_table(io.BytesIO(data)).to_pandas()
+    df.columns = [_norm(c) for c in df.columns]
+    for col in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[col]) and (df[col].dropna().dt.normalize() == df[col].dropna()).all():
+            df[col] = df[col].dt.date
+    df = df.astype(object).where(pd.notna(df), None)
+    rows = df.to_dict("records")
+    return RawTable(list(df.columns), rows, list(range(1, len(rows) + 1)), [], "parquet",
+                    hashlib.sha256(data).hexdigest())
+
+
+def read_columns(path: Path) -> list[str]:
+    """A file's column names, reading only its header (or Parquet schema)."""
+    if path.suffix.lower() == ".parquet":
+        return [_norm(c) for c in pq.read_schema(path).names]
+    with path.open("rb") as fh:
+        first = fh.readline()
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return [_norm(c) for c in next(csv.reader([first.decode(enc)]), [])]
+        except UnicodeDecodeError:
+            continue
+    return []
+
+
+def read_table(path: Path) -> RawTable:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(path)
+    return read_csv(path)

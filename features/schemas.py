@@ -1,0 +1,212 @@
+"""Declared schemas of the three input tables: subjects, records and outcomes.
+
+Each row of an input file is validated against one of these pydantic models; the kinds of record,
+their sources and the fields each kind needs come from ``features/sources.toml``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from features import ids
+
+SOURCES_FILE = Path(__file__).with_name("sources.toml")
+EARLIEST = dt.date(1949, 10, 1)  # no record of this platform predates the People's Republic
+Segment = Literal["sme", "household", "practitioner"]
+SEGMENTS: tuple[str, ...] = ("sme", "household", "practitioner")
+Source = Literal["tax", "safety", "quality", "labor", "finance"]
+SOURCES: tuple[str, ...] = ("tax", "safety", "quality", "labor", "finance")
+
+
+class Severity(str, Enum):
+    minor = "minor"
+    general = "general"
+    serious = "serious"
+
+
+@cache
+def contract() -> dict:
+    """The records contract (kinds, severity weights, retention, prohibited fields)."""
+    with SOURCES_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def kinds() -> dict[str, dict]:
+    return contract()["kinds"]
+
+
+def prohibited_fields(columns) -> list[str]:
+    """Column names that the law forbids, matched case-insensitively on their words."""
+    banned = set(contract()["prohibited"]["names"])
+    found = []
+    for col in columns:
+        name = str(col).strip().lower()
+        words = set(re.split(r"[^a-z0-9]+", name)) | {name}
+        if words & banned:
+            found.append(str(col))
+    return found
+
+
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_missing(cls, v):
+        if isinstance(v, str) and v.strip() == "":
+            return None
+        if isinstance(v, float) and v != v:  # NaN from pandas means missing
+            return None
+        return v
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible_date(cls, v):
+        if isinstance(v, dt.date) and not EARLIEST <= v <= dt.date(2100, 1, 1):
+            raise ValueError(f"date {v} is outside {EARLIEST}..2100-01-01")
+        return v
+
+
+class SubjectRow(_Row):
+    """One subject: an SME, a rural household or a practitioner."""
+
+    segment: Segment
+    subject_id: Text
+    name: Text
+    district: str | None = Field(default=None, pattern=r"^\d{6}$")
+    # sme
+    sector: str | None = None
+    size: Literal["micro", "small", "medium"] | None = None
+    founded: dt.date | None = None
+    allow_bad_check: bool = False
+    # household
+    village_code: str | None = Field(default=None, pattern=r"^\d{12}$")
+    township_code: str | None = Field(default=None, pattern=r"^\d{9}$")
+    head_id: str | None = None
+    members: int | None = Field(default=None, ge=1, le=30)
+    labour_force: int | None = Field(default=None, ge=0, le=30)
+    land_mu: float | None = Field(default=None, ge=0, le=100000)
+    agri_insurance: bool | None = None
+    coop_member: bool | None = None
+    # practitioner
+    profession: str | None = None
+    licensed_since: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _segment_rules(self):
+        need = {
+            "sme": ("sector", "size", "founded", "district"),
+            "household": ("village_code", "township_code", "head_id", "members", "labour_force"),
+            "practitioner": ("profession", "licensed_since", "district"),
+        }[self.segment]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} required for segment {self.segment}")
+        ids.validate_subject_id(self.segment, self.subject_id, allow_bad_check=self.allow_bad_check)
+        if self.segment == "household":
+            if not self.village_code.startswith(self.township_code):
+                raise ValueError("village_code must start with its township_code")
+            if not self.subject_id.startswith("H" + self.village_code):
+                raise ValueError("household subject_id must be 'H' + village_code + 4-digit serial")
+            if self.labour_force > self.members:
+                raise ValueError("labour_force cannot exceed members")
+            ids.validate_ric(self.head_id, field="head_id")
+        return self
+
+
+class RecordRow(_Row):
+    """One record from a source department (see sources.toml for the kinds)."""
+
+    segment: Segment
+    subject_id: Text
+    source: Source
+    kind: str
+    start_date: dt.date
+    end_date: dt.date | None = None
+    reported_date: dt.date
+    severity: Severity | None = None
+    amount: Amount | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    category: str | None = Field(default=None, max_length=40)
+    account: str | None = Field(default=None, max_length=64)
+    doc_ref: Text
+    repaired_date: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _kind_rules(self):
+        spec = kinds().get(self.kind)
+        if spec is None:
+            raise ValueError(f"kind {self.kind!r} is not a known kind (see features/sources.toml)")
+        if spec["source"] != self.source:
+            raise ValueError(f"kind {self.kind} belongs to source {spec['source']}, not {self.source}")
+        missing = [f for f in spec.get("needs", []) if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} required for kind {self.kind}")
+        if "categories" in spec and self.category not in spec["categories"]:
+            raise ValueError(f"category must be one of {spec['categories']} for kind {self.kind}")
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if self.reported_date < self.start_date:
+            raise ValueError("reported_date is before start_date")
+        if self.repaired_date is not None:
+            if not spec.get("repairable"):
+                raise ValueError(f"repaired_date given but kind {self.kind} cannot be repaired")
+            months = contract()["retention"]["repair_min_months"][self.severity.value]
+            earliest = ids.add_months(self.start_date, months)
+            if self.repaired_date < earliest:
+                raise ValueError(
+                    f"repaired_date {self.repaired_date} is before the minimum publication period "
+                    f"of {months} months for a {self.severity.value} penalty (earliest {earliest})"
+                )
+        return self
+
+
+class OutcomeRow(_Row):
+    """Whether a subject defaulted within the horizon after an as-of date (DESIGN.md)."""
+
+    segment: Segment
+    subject_id: Text
+    as_of: dt.date
+    horizon_months: int = Field(default=12, ge=1, le=60)
+    defaulted: Literal[0, 1]
+
+    @field_validator("defaulted", mode="before")
+    @classmethod
+    def _bool_to_int(cls, v):
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, float) and v in (0.0, 1.0):
+            return int(v)
+        if isinstance(v, str) and v.strip() in ("0", "1"):
+            return int(v)
+        return v
+
+
+TABLES: dict[str, type[_Row]] = {"subjects": SubjectRow, "records": RecordRow, "outcomes": OutcomeRow}
+
+
+def required_columns(model: type[_Row]) -> list[str]:
+    return [name for name, f in model.model_fields.items() if f.is_required()]
+
+
+def detect_table(columns) -> str | None:
+    """Which input table a file holds, from its header: records have `kind`, outcomes `defaulted`."""
+    cols = {str(c).strip().lower() for c in columns}
+    if "kind" in cols:
+        return "records"
+    if "defaulted" in cols:
+        return "outcomes"
+    if "name" in cols or "segment" in cols:
+        return "subjects"
+    return None
