@@ -11,7 +11,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -65,7 +66,7 @@ def read_csv(path: Path) -> RawTable:
         if len(values) != len(columns):
             bad.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
             continue
-        rows.append(dict(zip(columns, values)))
+        rows.append({c: (v if v.strip() else None) for c, v in zip(columns, values)})
         lines.append(line)
     return RawTable(columns, rows, lines, bad, encoding, hashlib.sha256(data).hexdigest())
 
@@ -73,15 +74,21 @@ def read_csv(path: Path) -> RawTable:
 def read_parquet(path: Path) -> RawTable:
     """Parquet rows; 'line' is the 1-based row number."""
     data = path.read_bytes()
-    df = pq.read_table(io.BytesIO(data)).to_pandas()
-    df.columns = [_norm(c) for c in df.columns]
-    for col in df.columns:
-        if pd.api.types.is_datetime64_any_dtype(df[col]) and (df[col].dropna().dt.normalize() == df[col].dropna()).all():
-            df[col] = df[col].dt.date
-    df = df.astype(object).where(pd.notna(df), None)
-    rows = df.to_dict("records")
-    return RawTable(list(df.columns), rows, list(range(1, len(rows) + 1)), [], "parquet",
-                    hashlib.sha256(data).hexdigest())
+    table = pq.read_table(io.BytesIO(data))
+    columns = []
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if pa.types.is_timestamp(col.type):
+            try:  # midnight timestamps are dates; a real time of day is left for validation to refuse
+                table = table.set_column(i, name, pc.cast(col, pa.date32()))
+            except pa.ArrowInvalid:
+                pass
+        elif pa.types.is_floating(col.type):  # NaN is how pandas writes a missing number
+            table = table.set_column(i, name, pc.if_else(pc.is_nan(col), None, col))
+        columns.append(_norm(name))
+    table = table.rename_columns(columns)
+    rows = table.to_pylist()
+    return RawTable(columns, rows, list(range(1, len(rows) + 1)), [], "parquet", hashlib.sha256(data).hexdigest())
 
 
 def read_columns(path: Path) -> list[str]:

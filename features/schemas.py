@@ -19,6 +19,7 @@ from features import ids
 
 SOURCES_FILE = Path(__file__).with_name("sources.toml")
 EARLIEST = dt.date(1949, 10, 1)  # no record of this platform predates the People's Republic
+LATEST = dt.date(2100, 1, 1)
 Segment = Literal["sme", "household", "practitioner"]
 SEGMENTS: tuple[str, ...] = ("sme", "household", "practitioner")
 Source = Literal["tax", "safety", "quality", "labor", "finance"]
@@ -55,27 +56,14 @@ def prohibited_fields(columns) -> list[str]:
 
 
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Day = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Row(BaseModel):
+    """A row as read from a file: blank cells arrive as None (see features.reading)."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_missing(cls, v):
-        if isinstance(v, str) and v.strip() == "":
-            return None
-        if isinstance(v, float) and v != v:  # NaN from pandas means missing
-            return None
-        return v
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _plausible_date(cls, v):
-        if isinstance(v, dt.date) and not EARLIEST <= v <= dt.date(2100, 1, 1):
-            raise ValueError(f"date {v} is outside {EARLIEST}..2100-01-01")
-        return v
 
 
 class SubjectRow(_Row):
@@ -88,7 +76,7 @@ class SubjectRow(_Row):
     # sme
     sector: str | None = None
     size: Literal["micro", "small", "medium"] | None = None
-    founded: dt.date | None = None
+    founded: Day | None = None
     allow_bad_check: bool = False
     # household
     village_code: str | None = Field(default=None, pattern=r"^\d{12}$")
@@ -101,7 +89,7 @@ class SubjectRow(_Row):
     coop_member: bool | None = None
     # practitioner
     profession: str | None = None
-    licensed_since: dt.date | None = None
+    licensed_since: Day | None = None
 
     @model_validator(mode="after")
     def _segment_rules(self):
@@ -132,16 +120,16 @@ class RecordRow(_Row):
     subject_id: Text
     source: Source
     kind: str
-    start_date: dt.date
-    end_date: dt.date | None = None
-    reported_date: dt.date
+    start_date: Day
+    end_date: Day | None = None
+    reported_date: Day
     severity: Severity | None = None
     amount: Amount | None = None
     value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     category: str | None = Field(default=None, max_length=40)
     account: str | None = Field(default=None, max_length=64)
     doc_ref: Text
-    repaired_date: dt.date | None = None
+    repaired_date: Day | None = None
 
     @model_validator(mode="after")
     def _kind_rules(self):
@@ -177,7 +165,7 @@ class OutcomeRow(_Row):
 
     segment: Segment
     subject_id: Text
-    as_of: dt.date
+    as_of: Day
     horizon_months: int = Field(default=12, ge=1, le=60)
     defaulted: Literal[0, 1]
 

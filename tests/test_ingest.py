@@ -122,7 +122,7 @@ def test_every_kind_of_bad_row_quarantined_and_valid_rows_kept(store, subjects_f
     assert "unknown sme subject" in by_line[9][0][1] and by_line[10][0][0] == "subject_id"
     assert "minimum publication period of 12 months" in by_line[12][0][1]
     assert by_line[13][0][0] == "reported_date"
-    assert "outside" in by_line[14][0][1]
+    assert by_line[14][0][0] == "start_date" and "1949-10-01" in by_line[14][0][1]
 
 
 def test_reingesting_adds_nothing(store, subjects_file, tmp_path):
