@@ -64,8 +64,49 @@ def _cmd_features(args) -> int:
     from features.build import write_features
     from features.store import Store
 
-    out = write_features(Store(), args.segment, args.as_of, Path(args.out))
-    print(f"wrote {out}")
+    rows = write_features(Store(), args.segment, args.as_of, Path(args.out))
+    print(f"wrote {rows} {args.segment} feature rows as of {args.as_of} to {args.out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    if args.table:
+        return _train_table(args)
+    if not args.segment:
+        raise CreditgradeError("give --segment sme|household|practitioner, or --table FILE --target COLUMN")
+    import pandas as pd
+
+    from features import ids
+    from features.store import Store
+    from training.pipeline import KINDS, train_segment
+
+    kinds = KINDS if args.model == "both" else (args.model,)
+    oracle = None
+    if args.oracle:
+        oracle = pd.read_parquet(args.oracle)
+        oracle = oracle[oracle.segment == args.segment]
+        oracle = oracle.assign(subject_key=[ids.subject_key(args.segment, s) for s in oracle.subject_id],
+                               as_of=pd.to_datetime(oracle.as_of))[["subject_key", "as_of", "true_pd"]]
+    for r in train_segment(Store(), args.segment, kinds, oracle=oracle):
+        extra = f" oracle AUC {r.metrics['oracle_auc']:.4f}" if r.metrics.get("oracle_auc") else ""
+        print(f"{r.segment:12s} {r.kind:9s} version {r.version}: out-of-time AUC {r.metrics['auc']:.4f} "
+              f"KS {r.metrics['ks']:.4f}{extra}{'  -> champion' if r.champion else ''}")
+    return 0
+
+
+def _train_table(args) -> int:
+    from training.table import cross_validate
+
+    if not args.target:
+        raise CreditgradeError("--table needs --target COLUMN")
+    result = cross_validate(Path(args.table), args.target, bad=args.bad, exclude=args.exclude or (),
+                            folds=args.folds)
+    print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
+    if result.excluded:
+        print(f"  protected or excluded, not used: {', '.join(map(str, result.excluded))}")
+    for kind, aucs in result.auc.items():
+        print(f"  {kind:9s} {args.folds}-fold stratified CV AUC {result.mean(kind):.4f} "
+              f"(folds {', '.join(f'{a:.3f}' for a in aucs)})")
     return 0
 
 
@@ -102,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("train", help="train a segment's models (or CV on any table with --table)")
+    p.add_argument("--segment", choices=["sme", "household", "practitioner"])
+    p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
+    p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
+    p.add_argument("--table", help="generic mode: a CSV or Parquet table with a binary target")
+    p.add_argument("--target", help="generic mode: the target column")
+    p.add_argument("--bad", help="generic mode: the target value meaning bad, if not 0/1")
+    p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
+    p.add_argument("--folds", type=int, default=5)
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -91,10 +91,15 @@ class Scale:
         rank = {g: i for i, g in enumerate(self.order)}
         return np.where(np.array([rank[g] for g in a]) >= rank[b], a, b)
 
-    def apply(self, pd_: np.ndarray, features: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Score, model grade, final grade and the first binding override per subject."""
+    def apply(self, pd_: np.ndarray, features: pd.DataFrame | None = None,
+              score: np.ndarray | None = None) -> pd.DataFrame:
+        """Score, model grade, final grade and the first binding override per subject.
+
+        ``score`` replaces the PD-derived score (a scorecard's points total), clipped to the scale.
+        """
         pd_ = np.asarray(pd_, dtype=float)
-        score = self.score(pd_)
+        score = self.score(pd_) if score is None else np.clip(np.asarray(score, dtype=float),
+                                                               self.min_score, self.max_score)
         model_grade = self.grade(pd_, score)
         final = model_grade.copy()
         override = np.full(len(pd_), None, dtype=object)

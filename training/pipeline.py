@@ -1,0 +1,173 @@
+"""Train a segment's models out of time, evaluate, log to MLflow, register, and move the champion.
+
+As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
+``val_dates`` before them the validation set (early stopping, tree size and calibration of LightGBM), the
+rest the training set. The ``champion`` alias moves only after every step succeeded, and only to a model
+that beats the current champion's AUC on the same out-of-time rows.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from features.build import build_training_set
+from features.catalog import catalog
+from features.errors import CreditgradeError
+from features.frames import Frames
+from models.bundle import GradeModel, GradePyfunc
+from models.grades import scales
+from models.lgbm import LGBMPD
+from models.registry import CHAMPION, configure, experiment_id, load_version, model_name
+from models.scorecard import Scorecard
+from training.evaluate import evaluate
+from training.evaluate_report import report_markdown
+
+KINDS = ("scorecard", "lightgbm")
+
+
+@dataclass
+class TrainResult:
+    segment: str
+    kind: str
+    version: str
+    run_id: str
+    metrics: dict
+    champion: bool = False
+
+
+@dataclass
+class Split:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split_by_date(data: pd.DataFrame, test_dates: int = 4, val_dates: int = 4) -> Split:
+    dates = sorted(data["as_of"].unique())
+    if len(dates) < test_dates + val_dates + 2:
+        raise CreditgradeError(f"{len(dates)} as-of dates with outcomes; out-of-time training needs at least "
+                               f"{test_dates + val_dates + 2}")
+    test_from, val_from = dates[-test_dates], dates[-test_dates - val_dates]
+    return Split(data[data.as_of < val_from], data[(data.as_of >= val_from) & (data.as_of < test_from)],
+                 data[data.as_of >= test_from])
+
+
+def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0):
+    """A fresh estimator of that kind, configured from the feature catalogue and the grade scale."""
+    specs = {s.name: s for s in catalog(segment)}
+    if kind == "lightgbm":
+        return LGBMPD(monotone={c: specs[c].monotone for c in columns}, seed=seed)
+    if kind == "scorecard":
+        scale = scales()[segment]
+        return Scorecard(directions={c: specs[c].direction for c in columns}, base_points=scale.base_points,
+                         base_odds=scale.base_odds, pdo=scale.pdo)
+    raise CreditgradeError(f"unknown model kind {kind!r}: expected one of {', '.join(KINDS)}")
+
+
+def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0) -> GradeModel:
+    columns = [s.name for s in catalog(segment)]
+    est = make_estimator(kind, segment, columns, seed)
+    X_tr, y_tr = split.train[columns], split.train["defaulted"].to_numpy()
+    if kind == "lightgbm":
+        est.fit(X_tr, y_tr, split.valid[columns], split.valid["defaulted"].to_numpy())
+    else:
+        both = pd.concat([split.train, split.valid])
+        est.fit(both[columns], both["defaulted"].to_numpy())
+    numeric = X_tr.select_dtypes("number")
+    info = dict(train_from=str(split.train.as_of.min().date()), train_to=str(split.valid.as_of.max().date()),
+                test_from=str(split.test.as_of.min().date()), test_to=str(split.test.as_of.max().date()),
+                rows_train=len(split.train) + len(split.valid), rows_test=len(split.test))
+    return GradeModel(segment, kind, est, columns, reference=numeric.median().to_dict(), info=info)
+
+
+def evaluate_model(model: GradeModel, split: Split) -> dict:
+    graded = model.grade(split.test)
+    train_graded = model.grade(split.train)
+    return evaluate(split.test["defaulted"].to_numpy(), graded["pd"].to_numpy(), grade=graded["grade"].to_numpy(),
+                    grade_order=model.scale.order, features_train=split.train[model.features],
+                    features_test=split.test[model.features], score_train=train_graded["score"].to_numpy(),
+                    score_test=graded["score"].to_numpy())
+
+
+def _log_run(model: GradeModel, report: dict, oracle_auc: float | None) -> tuple[str, str]:
+    """Log one fitted model and its evaluation to MLflow and register it; return (version, run id)."""
+    name = model_name(model.segment)
+    with mlflow.start_run(experiment_id=experiment_id(name), run_name=f"{model.segment}-{model.kind}") as run:
+        params = {k: v for k, v in model.estimator.get_params().items() if np.isscalar(v) or v is None}
+        mlflow.log_params({"kind": model.kind, "segment": model.segment, "features": len(model.features),
+                           **model.info, **{f"est.{k}": v for k, v in params.items()}})
+        if model.kind == "lightgbm":
+            mlflow.log_params({"trees": model.estimator.size["trees"], "leaves": model.estimator.size["leaves"]})
+            mlflow.log_dict({"size_trials": model.estimator.size_trials_}, "size_trials.json")
+        else:
+            mlflow.log_text(model.estimator.to_json(), "scorecard.json")
+        metrics = {k: report[k] for k in ("auc", "gini", "ks", "brier", "log_loss") if k in report}
+        metrics["psi_score"] = report.get("psi_score", float("nan"))
+        metrics["default_rate_monotone"] = float(bool(report.get("default_rate_monotone")))
+        if oracle_auc is not None:
+            metrics["oracle_auc"] = oracle_auc
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.log_dict(json.loads(json.dumps(report, default=str)), "evaluation.json")
+        mlflow.log_text(report_markdown(report), "evaluation.md")
+        info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model),
+                                       registered_model_name=name, pip_requirements=["creditgrade"])
+        return str(info.registered_model_version), run.info.run_id
+
+
+def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None:
+    if oracle is None:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    keyed = test[["as_of", "defaulted"]].rename_axis("subject_key").reset_index()
+    joined = keyed.merge(oracle, on=["subject_key", "as_of"], how="inner")
+    if joined.empty or joined.defaulted.nunique() < 2:
+        return None
+    return float(roc_auc_score(joined.defaulted, joined.true_pd))
+
+
+def _champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
+    """The current champion's version and its AUC on these out-of-time rows (-inf if it cannot score them)."""
+    try:
+        loaded = load_version(segment, alias=CHAMPION)
+    except CreditgradeError:
+        return None, float("-inf")
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        pd_ = loaded.model.pd(split.test)
+    except KeyError:  # trained on other features: it cannot score today's rows
+        return loaded.version, float("-inf")
+    return loaded.version, float(roc_auc_score(split.test["defaulted"], pd_))
+
+
+def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None = None,
+                  seed: int = 0) -> list[TrainResult]:
+    """Train, evaluate, log and register each kind; then move the champion alias if one beats it."""
+    client = configure()
+    frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
+    data = build_training_set(frames, segment)
+    split = split_by_date(data)
+    if split.test["defaulted"].nunique() < 2 or split.train["defaulted"].nunique() < 2:
+        raise CreditgradeError(f"{segment}: train and test periods both need defaulted and non-defaulted subjects")
+    oracle_auc = _oracle_auc(oracle, split.test)
+    results = []
+    for kind in kinds:
+        model = fit_grade_model(kind, segment, split, seed)
+        report = evaluate_model(model, split)
+        version, run_id = _log_run(model, report, oracle_auc)
+        client.set_model_version_tag(model_name(segment), version, "kind", kind)
+        client.set_model_version_tag(model_name(segment), version, "oot_auc", f"{report['auc']:.6f}")
+        results.append(TrainResult(segment, kind, version, run_id,
+                                   {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
+                                    "default_rate_monotone": report.get("default_rate_monotone")}))
+    champ_version, champ_auc = _champion_auc(segment, split)
+    best = max(results, key=lambda r: r.metrics["auc"])
+    if best.metrics["auc"] > champ_auc:
+        client.set_registered_model_alias(model_name(segment), CHAMPION, best.version)
+        best.champion = True
+    return results
