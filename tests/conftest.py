@@ -30,3 +30,35 @@ def store(home):
         metadata.create_all(s.engine)
     yield s
     s.dispose()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A home with a small synthetic population ingested (SQLite) and champions trained for all segments.
+
+    Tests that use it point the environment at it: ``monkeypatch.setenv("CREDITGRADE_HOME", trained.home)``
+    and ``CREDITGRADE_DB_URL=trained.db_url``. Built once per session (about a minute).
+    """
+    from types import SimpleNamespace
+
+    from data.sample.generator import write_population
+    from features.frames import Frames
+    from features.ingest import ingest_files
+    from features.store import Store
+    from training.pipeline import train_segment
+
+    home = tmp_path_factory.mktemp("trained-home")
+    db_url = f"sqlite:///{home / 'creditgrade.db'}"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CREDITGRADE_HOME", str(home))
+    mp.setenv("CREDITGRADE_DB_URL", db_url)
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = write_population(home / "population", n_smes=800, n_households=700, n_practitioners=500, seed=11)
+    store = Store(db_url)
+    ingest_files(store, [paths["subjects"], paths["records"], paths["outcomes"]])
+    results = {}
+    for segment in ("sme", "household", "practitioner"):
+        results[segment] = train_segment(Frames.from_store(store, segment), segment)
+    store.dispose()
+    mp.undo()
+    return SimpleNamespace(home=home, db_url=db_url, paths=paths, results=results)

@@ -93,7 +93,7 @@ def evaluate_model(model: GradeModel, split: Split) -> dict:
                     score_test=graded["score"].to_numpy())
 
 
-def _log_run(model: GradeModel, report: dict, oracle_auc: float | None) -> tuple[str, str]:
+def register(model: GradeModel, report: dict, oracle_auc: float | None = None) -> tuple[str, str]:
     """Log one fitted model and its evaluation to MLflow and register it; return (version, run id)."""
     name = model_name(model.segment)
     with mlflow.start_run(experiment_id=experiment_id(name), run_name=f"{model.segment}-{model.kind}") as run:
@@ -115,7 +115,11 @@ def _log_run(model: GradeModel, report: dict, oracle_auc: float | None) -> tuple
         mlflow.log_text(report_markdown(report), "evaluation.md")
         info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model),
                                        registered_model_name=name, pip_requirements=["creditgrade"])
-        return str(info.registered_model_version), run.info.run_id
+        version = str(info.registered_model_version)
+    client = configure()
+    client.set_model_version_tag(name, version, "kind", model.kind)
+    client.set_model_version_tag(name, version, "oot_auc", f"{report['auc']:.6f}")
+    return version, run.info.run_id
 
 
 def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None:
@@ -130,7 +134,7 @@ def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None
     return float(roc_auc_score(joined.defaulted, joined.true_pd))
 
 
-def _champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
+def champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
     """The current champion's version and its AUC on these out-of-time rows (-inf if it cannot score them)."""
     try:
         loaded = load_version(segment, alias=CHAMPION)
@@ -148,7 +152,7 @@ def _champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
 def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None = None,
                   seed: int = 0) -> list[TrainResult]:
     """Train, evaluate, log and register each kind; then move the champion alias if one beats it."""
-    client = configure()
+    configure()
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
     data = build_training_set(frames, segment)
     split = split_by_date(data)
@@ -159,15 +163,18 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     for kind in kinds:
         model = fit_grade_model(kind, segment, split, seed)
         report = evaluate_model(model, split)
-        version, run_id = _log_run(model, report, oracle_auc)
-        client.set_model_version_tag(model_name(segment), version, "kind", kind)
-        client.set_model_version_tag(model_name(segment), version, "oot_auc", f"{report['auc']:.6f}")
+        version, run_id = register(model, report, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
                                     "default_rate_monotone": report.get("default_rate_monotone")}))
-    champ_version, champ_auc = _champion_auc(segment, split)
+    _, champ_auc = champion_auc(segment, split)
     best = max(results, key=lambda r: r.metrics["auc"])
     if best.metrics["auc"] > champ_auc:
-        client.set_registered_model_alias(model_name(segment), CHAMPION, best.version)
+        promote(segment, best.version)
         best.champion = True
     return results
+
+
+def promote(segment: str, version: str) -> None:
+    """Give a registered version the champion alias (what serving loads at start-up)."""
+    configure().set_registered_model_alias(model_name(segment), CHAMPION, version)

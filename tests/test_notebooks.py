@@ -1,0 +1,21 @@
+"""The analyst's retraining notebook runs end to end against a trained home."""
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_retrain_notebook_executes(trained, monkeypatch, tmp_path):
+    from models.registry import configure, model_name
+
+    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
+    monkeypatch.setenv("CREDITGRADE_DB_URL", trained.db_url)
+    before = len(configure().search_model_versions(f"name='{model_name('sme')}'"))
+    nb = nbformat.read(NOTEBOOKS / "retrain.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "challenger AUC" in outputs and "registered as version" in outputs
+    assert ("promoted version" in outputs) or ("kept champion version" in outputs)
+    assert len(configure().search_model_versions(f"name='{model_name('sme')}'")) == before + 1
