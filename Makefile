@@ -19,6 +19,9 @@ demo: $(STAMP)
 	$(BIN)/creditgrade init-key
 	$(BIN)/creditgrade ingest data/sample/subjects.parquet data/sample/records.parquet data/sample/outcomes.parquet
 	$(BIN)/creditgrade summary
+	for segment in sme household practitioner; do \
+	  $(BIN)/creditgrade train --segment $$segment --oracle data/sample/oracle/true_pd.parquet || exit 1; \
+	done
 
 sample: $(STAMP)
 	$(BIN)/creditgrade generate --out data/sample --seed 20251231

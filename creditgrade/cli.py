@@ -5,6 +5,7 @@ Errors a user can act on (``CreditgradeError``) print one line naming the proble
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,8 +13,6 @@ from features.errors import CreditgradeError
 
 
 def _cmd_init_key(args) -> int:
-    import os
-
     from features.ids import ensure_key_file
 
     path = ensure_key_file()
@@ -159,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow's notices drown the command's own report
     try:
         return args.func(args)
     except CreditgradeError as exc:
