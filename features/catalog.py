@@ -1,0 +1,101 @@
+"""The declared feature catalogue (``features/catalog.toml``): names, meanings, directions of risk.
+
+Monotone constraints, reason texts and the model card come from here; nothing restates it.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from features.errors import CreditgradeError
+from features.schemas import SEGMENTS
+
+CATALOG_FILE = Path(__file__).with_name("catalog.toml")
+SOURCES = ("tax", "safety", "quality", "labor", "finance", "profile")
+DIRECTIONS = {"up": 1, "down": -1, "none": 0}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    source: str
+    segments: tuple[str, ...]
+    en: str
+    zh: str
+    unit: str
+    direction: str
+    actionable: bool
+    categories: tuple[str, ...] | None = None
+
+    @property
+    def categorical(self) -> bool:
+        return self.categories is not None
+
+    @property
+    def monotone(self) -> int:
+        """LightGBM's monotone constraint: 1 if a higher value raises risk, -1 if it lowers it."""
+        return 0 if self.categorical else DIRECTIONS[self.direction]
+
+
+@cache
+def _specs() -> tuple[FeatureSpec, ...]:
+    with CATALOG_FILE.open("rb") as fh:
+        raw = tomllib.load(fh)
+    specs, seen = [], set()
+    for entry in raw["feature"]:
+        entry = dict(entry)
+        name = entry["name"]
+        if name in seen:
+            raise ValueError(f"feature {name} is declared twice in {CATALOG_FILE.name}")
+        seen.add(name)
+        if entry["source"] not in SOURCES or entry["direction"] not in DIRECTIONS:
+            raise ValueError(f"feature {name}: bad source or direction in {CATALOG_FILE.name}")
+        entry.setdefault("segments", raw["sources"][entry["source"]]["segments"])
+        entry["segments"] = tuple(entry["segments"])
+        if "categories" in entry:
+            entry["categories"] = tuple(entry["categories"])
+        specs.append(FeatureSpec(**entry))
+    return tuple(specs)
+
+
+def check_segment(segment: str) -> str:
+    if segment not in SEGMENTS:
+        raise CreditgradeError(f"unknown segment {segment!r}: expected one of {', '.join(SEGMENTS)}")
+    return segment
+
+
+def catalog(segment: str | None = None) -> list[FeatureSpec]:
+    """The features of a segment (all features if None), in catalogue order."""
+    if segment is None:
+        return list(_specs())
+    check_segment(segment)
+    return [s for s in _specs() if segment in s.segments]
+
+
+def spec(name: str) -> FeatureSpec:
+    for s in _specs():
+        if s.name == name:
+            return s
+    raise CreditgradeError(f"unknown feature {name!r}: not declared in {CATALOG_FILE.name}")
+
+
+def feature_names(segment: str) -> list[str]:
+    return [s.name for s in catalog(segment)]
+
+
+def monotone_constraints(segment: str, columns) -> list[int]:
+    """LightGBM ``monotone_constraints`` for ``columns`` (1 up, -1 down, 0 none or categorical)."""
+    declared = {s.name: s for s in catalog(segment)}
+    unknown = [c for c in columns if c not in declared]
+    if unknown:
+        raise CreditgradeError(f"columns not in the {segment} catalogue: {', '.join(map(str, unknown))}")
+    return [declared[c].monotone for c in columns]
+
+
+def reason_text(name: str, lang: str = "en") -> str:
+    """The feature's meaning as a reason sentence, in ``en`` or ``zh``."""
+    if lang not in ("en", "zh"):
+        raise CreditgradeError(f"unknown language {lang!r}: expected en or zh")
+    return getattr(spec(name), lang)

@@ -1,0 +1,207 @@
+"""The records of a set of subjects as they stood at an as-of date, with the windowed aggregations
+every source builder shares.
+
+Point-in-time rules (DESIGN.md, "Rules the law sets"), with ``as_of`` the snapshot date:
+
+* a record is visible only if ``reported_date < as_of`` (strictly before); reported on or after, never;
+* a negative kind counts while ``as_of < add_months(end, 60)``, ``end`` being its ``end_date`` if set,
+  else its ``start_date``: on the day five years after the end of the behaviour it no longer counts;
+* a repaired record of a repairable kind counts while ``as_of < repaired_date``: from its repair date on,
+  it no longer counts;
+* a window of ``m`` months holds records with ``add_months(as_of, -m) <= start_date < as_of``;
+* a record is ongoing (open) at ``as_of`` if it has no ``end_date`` or ``end_date >= as_of``: an end that
+  was not yet in the past at the snapshot is not known at it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from features.ids import add_months
+from features.schemas import contract, kinds
+
+DAYS_PER_MONTH = 30.4375
+RECENCY_CAP_MONTHS = 60  # "months since" is capped at the retention horizon; no record = the cap
+WINDOWS = (3, 12, 36)
+
+
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each value in ``index`` (-1 if absent); fast for a categorical ``values``."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        where = index.get_indexer(values.cat.categories)
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, where[codes], -1)
+    return index.get_indexer(values)
+
+
+def _coded(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 missing) and their labels."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), values.cat.categories
+    codes, labels = pd.factorize(values)
+    return codes, pd.Index(labels)
+
+
+def retention_months() -> int:
+    return contract()["retention"]["negative_years"] * 12
+
+
+def retention_cutoff(as_of: dt.date) -> dt.date:
+    """The latest end of behaviour whose negative record no longer counts at ``as_of``.
+
+    A negative record counts iff ``as_of < add_months(end, 60)``, i.e. iff ``end > retention_cutoff(as_of)``
+    (``add_months`` is non-decreasing, so the ends that no longer count are a prefix of the calendar).
+    """
+    months = retention_months()
+    day = add_months(as_of, -months)
+    while add_months(day + dt.timedelta(days=1), months) <= as_of:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def still_counts(records: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """Mask of records that count at ``as_of``: reported before it, within retention, not repaired."""
+    spec = kinds()
+    negative = records["kind"].isin([k for k, v in spec.items() if v.get("negative")]).to_numpy()
+    repairable = records["kind"].isin([k for k, v in spec.items() if v.get("repairable")]).to_numpy()
+    end = records["end_date"].fillna(records["start_date"]).to_numpy()
+    cutoff = np.datetime64(retention_cutoff(as_of.date()), "ns")
+    as_of64 = np.datetime64(as_of, "ns")
+    repaired = records["repaired_date"].to_numpy()
+    return (
+        (records["reported_date"].to_numpy() < as_of64)
+        & ~(negative & (end <= cutoff))
+        & ~(repairable & (repaired <= as_of64))  # NaT compares False: unrepaired records stay
+    )
+
+
+class Snapshot:
+    """Records that count at ``as_of`` for subjects ``keys``, as arrays aligned on ``self.code``
+    (the subject's position in ``keys``); every aggregate returns one float per subject."""
+
+    def __init__(self, records: pd.DataFrame, keys: pd.Index, as_of: pd.Timestamp):
+        self.as_of = pd.Timestamp(as_of)
+        self.n = len(keys)
+        code = positions(keys, records["subject_key"])
+        keep = (code >= 0) & still_counts(records, self.as_of)
+        rec = {col: records[col].iloc[np.flatnonzero(keep)] for col in
+               ("record_id", "kind", "start_date", "end_date", "amount", "value", "category", "severity", "account")}
+        self.code = code[keep]
+        self.record_id = rec["record_id"].to_numpy()
+        self._kind, self._kinds = _coded(rec["kind"])
+        self.start = rec["start_date"].to_numpy()
+        self.end = rec["end_date"].to_numpy()
+        self.amount = np.nan_to_num(rec["amount"].to_numpy())
+        self.value = np.nan_to_num(rec["value"].to_numpy())
+        self._category, self._categories = _coded(rec["category"])
+        self._severity, self._severities = _coded(rec["severity"])
+        self.account = _coded(rec["account"])[0]
+        weights = contract()["severity_weights"]
+        self.weight = np.nan_to_num(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
+        self.age_months = (np.datetime64(self.as_of, "ns") - self.start) / np.timedelta64(1, "D") / DAYS_PER_MONTH
+        self._negative_kinds = [k for k, v in kinds().items() if v.get("negative")]
+        self._windows: dict[tuple[int, int], np.ndarray] = {}
+
+    @staticmethod
+    def _lookup(codes: np.ndarray, per_label: list[float]) -> np.ndarray:
+        """A float per record from one per label (NaN where the label is missing)."""
+        return np.append(np.asarray(per_label, dtype=float), np.nan)[codes]  # code -1 takes the NaN
+
+    @staticmethod
+    def _among(codes: np.ndarray, labels: pd.Index, wanted) -> np.ndarray:
+        table = np.append(np.isin(np.asarray(labels, dtype=object), list(wanted)), False)
+        return table[codes]  # code -1 (missing) takes the final False
+
+    # --- masks
+    def kinds(self, *names: str) -> np.ndarray:
+        return self._among(self._kind, self._kinds, names)
+
+    def source(self, source: str) -> np.ndarray:
+        return self.kinds(*[k for k, v in kinds().items() if v["source"] == source])
+
+    def negative(self, source: str) -> np.ndarray:
+        return self.kinds(*[k for k in self._negative_kinds if kinds()[k]["source"] == source])
+
+    def window(self, months: int, offset: int = 0) -> np.ndarray:
+        """Records that started in ``[as_of - (offset + months), as_of - offset)`` (calendar months)."""
+        if (months, offset) not in self._windows:
+            self._windows[months, offset] = self._window(months, offset)
+        return self._windows[months, offset]
+
+    def _window(self, months: int, offset: int) -> np.ndarray:
+        lo = np.datetime64(add_months(self.as_of.date(), -(offset + months)), "ns")
+        hi = np.datetime64(add_months(self.as_of.date(), -offset), "ns")
+        return (self.start >= lo) & (self.start < hi)
+
+    def ongoing(self) -> np.ndarray:
+        return np.isnat(self.end) | (self.end >= np.datetime64(self.as_of, "ns"))
+
+    def category_is(self, *values: str) -> np.ndarray:
+        return self._among(self._category, self._categories, values)
+
+    def category_rank(self, order: tuple[str, ...]) -> np.ndarray:
+        """1-based position of each record's category in ``order``; NaN if absent."""
+        return self._lookup(self._category, [order.index(c) + 1.0 if c in order else np.nan for c in self._categories])
+
+    def severity_is(self, *values: str) -> np.ndarray:
+        return self._among(self._severity, self._severities, values)
+
+    def latest_per_account(self, mask: np.ndarray) -> np.ndarray:
+        """Mask of the latest record (by start date, then record_id) of each (subject, account) among ``mask``."""
+        idx = np.flatnonzero(mask)
+        order = idx[np.lexsort((self.record_id[idx], self.start[idx], self.account[idx], self.code[idx]))]
+        last = np.ones(len(order), dtype=bool)
+        same = (self.code[order][1:] == self.code[order][:-1]) & (self.account[order][1:] == self.account[order][:-1])
+        last[:-1] = ~same
+        out = np.zeros(len(mask), dtype=bool)
+        out[order[last]] = True
+        return out
+
+    # --- aggregates, one float per subject
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.code[mask], minlength=self.n).astype(float)
+
+    def total(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.code[mask], weights=values[mask], minlength=self.n).astype(float)
+
+    def maximum(self, mask: np.ndarray, values: np.ndarray, empty: float = 0.0) -> np.ndarray:
+        out = np.full(self.n, -np.inf)
+        np.maximum.at(out, self.code[mask], values[mask])
+        out[np.isneginf(out)] = empty
+        return out
+
+    def latest(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The value of each subject's latest record (by start date, then record_id) among ``mask``; NaN if none."""
+        idx = np.flatnonzero(mask)
+        order = idx[np.lexsort((self.record_id[idx], self.start[idx], self.code[idx]))]
+        out = np.full(self.n, np.nan)
+        out[self.code[order]] = values[order]  # later assignments win: the latest start per subject
+        return out
+
+    def months_since(self, mask: np.ndarray) -> np.ndarray:
+        """Months since the latest start among ``mask``, capped at 60; 60 if none."""
+        recency = np.full(self.n, float(RECENCY_CAP_MONTHS))
+        np.minimum.at(recency, self.code[mask], self.age_months[mask])
+        return recency
+
+    def mean(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Mean of ``values`` per subject among ``mask``; NaN if none."""
+        n = self.count(mask)
+        return np.divide(self.total(mask, values), n, out=np.full(self.n, np.nan), where=n > 0)
+
+    def change(self, mask: np.ndarray, values: np.ndarray, now: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """``log1p(mean now) - log1p(mean before)`` of ``values`` among ``mask``, ``now`` and ``before``
+        being windows; NaN if either holds no record."""
+        return np.log1p(self.mean(mask & now, values)) - np.log1p(self.mean(mask & before, values))
+
+    def source_summary(self, source: str, prefix: str) -> dict[str, np.ndarray]:
+        """Features every source has: presence, adverse counts per window, severity, recency."""
+        neg = self.negative(source)
+        out = {f"has_{source}": (self.count(self.source(source)) > 0).astype(float)}
+        for months in WINDOWS:
+            out[f"{prefix}_negatives_{months}m"] = self.count(neg & self.window(months))
+        out[f"{prefix}_negative_severity_36m"] = self.total(neg & self.window(36), self.weight)
+        out[f"{prefix}_months_since_negative"] = self.months_since(neg)
+        return out
