@@ -1,0 +1,57 @@
+"""The audit log: every query and change, and every refusal, with who, when, subject, purpose, consent
+and outcome. Entries carry subject keys as stored (hashes for persons) and redacted details only."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select
+
+from features import ids
+from features.store import Store, audit_log
+from serving.auth import Principal
+from serving.errors import ApiError, bad_input
+from serving.schemas import AuditEntry, AuditFilter
+
+
+def entry(principal: Principal | None, action: str, outcome: int | str, *, subject_key: str | None = None,
+          segment: str | None = None, purpose: str | None = None, consent_ref: str | None = None,
+          detail: str | None = None) -> dict:
+    """One audit row (not yet written)."""
+    return dict(at=dt.datetime.now(dt.timezone.utc), key_id=principal and principal.key_id,
+                role=principal and principal.role, action=action, subject_key=subject_key, segment=segment,
+                purpose=purpose and ids.redact(purpose)[:200], consent_ref=consent_ref and ids.redact(consent_ref),
+                outcome=str(outcome), detail=detail and ids.redact(detail)[:2000])
+
+
+def write(conn, rows: list[dict]) -> None:
+    """Append rows within the caller's transaction."""
+    if rows:
+        conn.execute(insert(audit_log), rows)
+
+
+def refusal(principal: Principal | None, action: str, error: ApiError, **where) -> dict:
+    return entry(principal, action, error.status, detail=error.message, **where)
+
+
+def read(store: Store, principal: Principal, query: AuditFilter) -> list[AuditEntry]:
+    """Newest entries first, optionally for one subject (by its id) and since a time; the reading is
+    itself logged."""
+    a = audit_log.c
+    q = select(audit_log).order_by(a.audit_id.desc()).limit(query.limit)
+    if query.subject_id is not None:
+        if query.segment is None:
+            raise bad_input("segment is required with subject_id (the id is read by its segment's rule)",
+                            "segment")
+        try:
+            sid = ids.validate_subject_id(query.segment, query.subject_id)
+        except ValueError as exc:
+            raise bad_input(str(exc), "subject_id") from None
+        q = q.where(a.subject_key == ids.subject_key(query.segment, sid))
+    if query.segment is not None:
+        q = q.where(a.segment == query.segment)
+    if query.since is not None:
+        q = q.where(a.at >= query.since)
+    with store.engine.begin() as conn:
+        found = [AuditEntry(**row._mapping) for row in conn.execute(q)]
+        write(conn, [entry(principal, "audit", 200, segment=query.segment, detail=f"{len(found)} entries read")])
+    return found

@@ -1,0 +1,120 @@
+"""Who may do what: the caller's key becomes a :class:`Principal`; rights per role and per subject.
+
+Rights: banks grade SMEs; evaluators grade households of their own townships; analysts grade SMEs;
+regulators read everything (grades, explanations, reports, objections, the audit log); subjects see and
+object only for themselves; admins answer objections and read reports. A natural person (household,
+practitioner) is graded or explained only with a consent reference, unless they ask about themselves.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from features.store import Store, api_keys
+from serving.errors import ApiError
+from serving.keys import hash_key
+
+PERSONS = ("household", "practitioner")
+CACHE_SECONDS = 30.0  # a revoked key stops working within this long
+
+RIGHTS: dict[str, frozenset[str]] = {
+    "grade": frozenset({"bank", "evaluator", "analyst", "regulator", "subject"}),
+    "grade_batch": frozenset({"bank", "evaluator", "analyst", "regulator"}),
+    "explain": frozenset({"bank", "evaluator", "analyst", "regulator", "subject"}),
+    "report": frozenset({"regulator", "subject", "admin"}),
+    "file_objection": frozenset({"subject"}),
+    "list_objections": frozenset({"regulator", "subject", "admin"}),
+    "resolve_objection": frozenset({"admin"}),
+    "audit": frozenset({"regulator"}),
+}
+SEGMENTS: dict[str, tuple[str, ...]] = {"bank": ("sme",), "analyst": ("sme",), "evaluator": ("household",)}
+NEEDS_CONSENT = frozenset({"grade", "grade_batch", "explain"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int
+    role: str
+    name: str
+    townships: frozenset[str] = frozenset()
+    subject_key: str | None = None
+
+
+class Keys:
+    """Looks keys up by hash, caching live ones for :data:`CACHE_SECONDS`."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._by_id: dict[int, Principal] = {}
+
+    def authenticate(self, key: str | None) -> Principal:
+        if not key:
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                           "Authorization")
+        digest = hash_key(key.strip())
+        hit = self._cache.get(digest)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest,
+                                                      api_keys.c.revoked_at.is_(None))).first()
+        if row is None:
+            self._cache.pop(digest, None)
+            raise ApiError(401, "unknown or revoked API key", "Authorization")
+        principal = _principal(row)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic() + CACHE_SECONDS, principal)
+        self._by_id[principal.key_id] = principal
+        return principal
+
+    def by_id(self, key_id: int | None) -> Principal | None:
+        """The principal of a live key by its id (batch items carry the id the gate authenticated)."""
+        if key_id is None:
+            return None
+        if key_id not in self._by_id:
+            with self.store.engine.connect() as conn:
+                row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id,
+                                                          api_keys.c.revoked_at.is_(None))).first()
+            if row is None:
+                return None
+            self._by_id[key_id] = _principal(row)
+        return self._by_id[key_id]
+
+
+def _principal(row) -> Principal:
+    return Principal(row.key_id, row.role, row.name, frozenset((row.townships or "").split(",")) - {""},
+                     row.subject_key)
+
+
+def key_from_headers(headers) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or ``X-API-Key``."""
+    auth = headers.get("authorization") or ""
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return headers.get("x-api-key")
+
+
+def check_role(principal: Principal, action: str) -> None:
+    if principal.role not in RIGHTS[action]:
+        raise ApiError(403, f"role {principal.role!r} may not {action.replace('_', ' ')}")
+
+
+def check_subject(principal: Principal, action: str, segment: str, subject_key: str,
+                  township: str | None, consent_ref: str | None) -> None:
+    """Refuse (403) a subject outside the principal's reach, or a person queried without consent."""
+    check_role(principal, action)
+    if principal.role == "subject":
+        if subject_key != principal.subject_key:
+            raise ApiError(403, "a subject key may only see its own subject", "subject_id")
+        return
+    allowed = SEGMENTS.get(principal.role)
+    if allowed and segment not in allowed:
+        raise ApiError(403, f"role {principal.role!r} may only query segment {', '.join(allowed)}", "segment")
+    if principal.role == "evaluator" and township not in principal.townships:
+        raise ApiError(403, "the household is outside the evaluator's townships", "subject_id")
+    if action in NEEDS_CONSENT and segment in PERSONS and not consent_ref:
+        raise ApiError(403, f"consent_ref is required to query a natural person ({segment})", "consent_ref")

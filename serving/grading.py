@@ -1,0 +1,295 @@
+"""Grading subjects from the store with the segments' champions: one subject on the hot path, many at once
+in a batch; every grade given is stored in the ``grades`` history with its model version.
+
+Features come from the subject's own rows (``features.build.features_of``), with the records under open
+objection flagged (``disputed_of``). A subject's grade as of a date is cached, keyed by a stamp of its
+records and objections, so a repeated query re-reads only that stamp.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, func, insert, select
+
+from features import ids
+from features.build import check_as_of, disputed_of, features_of
+from features.errors import CreditgradeError
+from features.frames import normalise_records, normalise_subjects
+from features.profile import exists_at
+from features.store import Store, grades, objections, records, subjects
+from models import explain, whatif
+from models.registry import Loaded
+from serving import audit
+from serving.auth import Principal, check_subject
+from serving.errors import ApiError, bad_input
+from serving.schemas import BatchItem, BatchResult, Contribution, Explanation, Grade, GradeRequest
+
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
+CACHE_ENTRIES = 20_000
+RANGE_SECONDS = 60.0
+
+_KEYS = bindparam("keys", expanding=True)
+SUBJECTS_Q = select(subjects).where(subjects.c.subject_key.in_(_KEYS))
+RECORDS_Q = (select(records).where(records.c.subject_key.in_(_KEYS), records.c.reported_date < bindparam("day"))
+             .order_by(records.c.record_id))
+OPEN_Q = select(objections.c.record_id).where(objections.c.subject_key.in_(_KEYS), objections.c.status == "open")
+_KEY = bindparam("key")
+STAMP_Q = select(*(q.scalar_subquery() for q in (
+    select(func.count()).select_from(records).where(records.c.subject_key == _KEY),
+    select(func.max(records.c.record_id)).where(records.c.subject_key == _KEY),
+    select(func.count()).select_from(objections).where(objections.c.subject_key == _KEY),
+    select(func.max(objections.c.resolved_at)).where(objections.c.subject_key == _KEY))))
+
+
+@dataclass(frozen=True)
+class Subject:
+    key: str
+    segment: str
+    display: str
+    township: str | None
+
+
+@dataclass
+class Graded:
+    """A subject's grade as of a date, before it is stored."""
+
+    key: str
+    as_of: dt.date
+    pd: float
+    score: float
+    model_grade: str
+    grade: str
+    override: str | None
+    reasons: list[dict]
+    disputed_records: list[int]
+    X: pd.DataFrame
+
+
+def _frame(conn, query, **params) -> pd.DataFrame:
+    result = conn.execute(query, params)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def where_of(req) -> dict:
+    """Audit fields of a request, the subject keyed as stored when its id is valid."""
+    where = dict(segment=req.segment, purpose=getattr(req, "purpose", None),
+                 consent_ref=getattr(req, "consent_ref", None))
+    try:
+        where["subject_key"] = ids.subject_key(req.segment, ids.validate_subject_id(req.segment, req.subject_id))
+    except ValueError:
+        pass
+    return where
+
+
+class Grader:
+    """The champions of all segments over one store."""
+
+    def __init__(self, store: Store, champions: dict[str, Loaded]):
+        self.store = store
+        self.champions = champions
+        for loaded in champions.values():
+            if hasattr(loaded.model.estimator, "num_threads"):
+                loaded.model.estimator.num_threads = 1  # one row: threads cost more than they save
+        self._cache: OrderedDict[tuple, Graded] = OrderedDict()
+        self._ranges: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ inputs
+
+    def subject(self, conn, segment: str, subject_id: str) -> Subject:
+        """The stored subject of a valid id (422 for a malformed id, 404 for an unknown one)."""
+        try:
+            sid = ids.validate_subject_id(segment, subject_id)
+        except ValueError as exc:
+            raise bad_input(str(exc), "subject_id") from None
+        found = self.subjects(conn, [ids.subject_key(segment, sid)])
+        row = found.get(ids.subject_key(segment, sid))
+        if row is None:
+            raise ApiError(404, f"subject_id: no {segment} subject with that id", "subject_id")
+        if row.segment != segment:
+            raise bad_input(f"segment: the subject is a {row.segment}, not a {segment}", "segment")
+        return row
+
+    def subjects(self, conn, keys: list[str]) -> dict[str, Subject]:
+        rows = conn.execute(SUBJECTS_Q, {"keys": keys})
+        return {r.subject_key: Subject(r.subject_key, r.segment, r.display_id, r.township_code) for r in rows}
+
+    def as_of(self, segment: str, value: dt.date | None) -> pd.Timestamp:
+        """The as-of date (default today): not in the future, not before 2000, within the segment's data."""
+        today = dt.date.today()
+        day = value or today
+        if day > today:
+            raise bad_input(f"as_of {day} is in the future (today is {today})", "as_of")
+        if day < EARLIEST_AS_OF:
+            raise bad_input(f"as_of {day} is before {EARLIEST_AS_OF}", "as_of")
+        ok_until = self._ranges.get((segment, day), 0.0)
+        if ok_until < time.monotonic():
+            try:
+                check_as_of(self.store, segment, day)
+            except CreditgradeError as exc:
+                raise bad_input(str(exc), "as_of") from None
+            self._ranges[(segment, day)] = time.monotonic() + RANGE_SECONDS
+        return pd.Timestamp(day)
+
+    # ------------------------------------------------------------ evaluation
+
+    def evaluate(self, conn, segment: str, keys: list[str], day: pd.Timestamp) -> dict[str, Graded]:
+        """Grades of existing subjects as of ``day``, by key (subjects not existing then are left out)."""
+        subj = normalise_subjects(_frame(conn, SUBJECTS_Q, keys=keys))
+        subj = subj[exists_at(subj, segment, day)]
+        if subj.empty:
+            return {}
+        recs = normalise_records(_frame(conn, RECORDS_Q, keys=keys, day=day.date()))
+        open_ids = frozenset(r[0] for r in conn.execute(OPEN_Q, {"keys": keys}))
+        X = features_of(subj, recs, segment, day)
+        disputed = disputed_of(subj, recs, segment, day, open_ids, X) if open_ids else {}
+        model = self.champions[segment].model
+        out = model.grade(X)
+        why = explain.reasons(model, X, out, disputed=disputed)
+        return {key: Graded(key, day.date(), float(row.pd), float(row.score), row.model_grade, row.grade,
+                            row.override.feature if row.override is not None else None, why[i],
+                            [r for r, _ in disputed.get(key, ())], X.iloc[[i]])
+                for i, (key, row) in enumerate(zip(X.index, out.itertuples(index=False)))}
+
+    def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
+        stamp = tuple(conn.execute(STAMP_Q, {"key": subject.key}).one())
+        cache_key = (subject.key, day, stamp)
+        with self._lock:
+            hit = self._cache.get(cache_key)
+            if hit is not None:
+                self._cache.move_to_end(cache_key)
+                return hit
+        graded = self.evaluate(conn, subject.segment, [subject.key], day).get(subject.key)
+        if graded is None:
+            raise bad_input(f"as_of: the subject did not exist yet on {day.date()}", "as_of")
+        with self._lock:
+            self._cache[cache_key] = graded
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return graded
+
+    # ------------------------------------------------------------ storing and answering
+
+    def _row(self, subject: Subject, g: Graded, origin: str) -> dict:
+        loaded = self.champions[subject.segment]
+        return dict(subject_key=subject.key, segment=subject.segment, as_of=g.as_of,
+                    graded_at=dt.datetime.now(dt.timezone.utc), pd=g.pd, score=g.score, grade=g.grade,
+                    model_grade=g.model_grade, override=g.override, model_name=loaded.name,
+                    model_version=loaded.version, disputed=bool(g.disputed_records),
+                    reasons=json.dumps([r["feature"] for r in g.reasons]), origin=origin)
+
+    def answer(self, subject: Subject, g: Graded, row: dict, grade_id: int) -> Grade:
+        return Grade(subject=subject.display, segment=subject.segment, as_of=g.as_of, grade=g.grade,
+                     model_grade=g.model_grade, score=g.score, pd=g.pd, override=g.override, reasons=g.reasons,
+                     disputed=row["disputed"], disputed_records=g.disputed_records,
+                     model={"name": row["model_name"], "version": row["model_version"]}, grade_id=grade_id,
+                     graded_at=row["graded_at"])
+
+    def store_grade(self, conn, subject: Subject, g: Graded, origin: str) -> Grade:
+        row = self._row(subject, g, origin)
+        grade_id = conn.execute(insert(grades).values(**row)).inserted_primary_key[0]
+        return self.answer(subject, g, row, grade_id)
+
+    def grade(self, principal: Principal, req: GradeRequest, action: str = "grade",
+              origin: str = "api") -> tuple[Grade, Graded]:
+        """Grade one subject for ``principal``: check, evaluate, store the grade and its audit entry."""
+        with self.store.engine.begin() as conn:
+            subject = self.subject(conn, req.segment, req.subject_id)
+            check_subject(principal, action, subject.segment, subject.key, subject.township, req.consent_ref)
+            g = self.evaluate_one(conn, subject, self.as_of(req.segment, req.as_of))
+            answer = self.store_grade(conn, subject, g, origin)
+            audit.write(conn, [audit.entry(principal, action, 200, subject_key=subject.key, segment=subject.segment,
+                                           purpose=req.purpose, consent_ref=req.consent_ref,
+                                           detail=f"grade {g.grade} as of {g.as_of} by {answer.model.name} "
+                                                  f"v{answer.model.version}")])
+        return answer, g
+
+    def grade_batch(self, principals: dict, items: list[BatchItem]) -> list[BatchResult]:
+        """Grade many subjects, each item checked for its own caller (``principals`` by key id; an item
+        without one is refused); one result per item, in order."""
+        results: list[BatchResult | None] = [None] * len(items)
+        todo: dict[tuple[str, pd.Timestamp], list[tuple[int, Subject]]] = {}
+        entries = []
+        with self.store.engine.begin() as conn:
+            valid = {}
+            for i, item in enumerate(items):
+                if principals.get(item.key_id) is None:
+                    results[i] = BatchResult(status=401, error="batch item without an authenticated key",
+                                             field="Authorization")
+                    continue
+                try:
+                    valid[i] = ids.subject_key(item.segment, ids.validate_subject_id(item.segment, item.subject_id))
+                except ValueError as exc:
+                    results[i] = self._refuse(principals[item.key_id], item, bad_input(str(exc), "subject_id"),
+                                              entries)
+            known = self.subjects(conn, sorted(set(valid.values()))) if valid else {}
+            for i, key in valid.items():
+                item = items[i]
+                try:
+                    subject = known.get(key)
+                    if subject is None or subject.segment != item.segment:
+                        raise ApiError(404, f"subject_id: no {item.segment} subject with that id", "subject_id")
+                    check_subject(principals[item.key_id], "grade_batch", subject.segment, subject.key,
+                                  subject.township, item.consent_ref)
+                    todo.setdefault((item.segment, self.as_of(item.segment, item.as_of)), []).append((i, subject))
+                except ApiError as exc:
+                    results[i] = self._refuse(principals[item.key_id], item, exc, entries)
+            for (segment, day), members in todo.items():
+                graded = self.evaluate(conn, segment, sorted({s.key for _, s in members}), day)
+                for i, subject in members:
+                    g = graded.get(subject.key)
+                    if g is None:
+                        results[i] = self._refuse(principals[items[i].key_id], items[i], bad_input(
+                            f"as_of: the subject did not exist yet on {day.date()}", "as_of"), entries)
+                        continue
+                    row = self._row(subject, g, "batch")
+                    grade_id = conn.execute(insert(grades).values(**row)).inserted_primary_key[0]
+                    results[i] = BatchResult(status=200, result=self.answer(subject, g, row, grade_id))
+                    entries.append(audit.entry(principals[items[i].key_id], "grade_batch", 200,
+                                               subject_key=subject.key, segment=segment, purpose=items[i].purpose,
+                                               consent_ref=items[i].consent_ref, detail=f"grade {g.grade}"))
+            audit.write(conn, entries)
+        return results
+
+    def explain(self, principal: Principal, req: GradeRequest) -> Explanation:
+        """The grade with every feature's contribution and what would change the grade."""
+        answer, g = self.grade(principal, req, action="explain")
+        model = self.champions[req.segment].model
+        contrib = explain.contributions(model, g.X).iloc[0]
+        rows = [Contribution(feature=f, value=_value(g.X, f), reference=model.reference.get(f),
+                             contribution=float(contrib[f])) for f in model.features]
+        return Explanation(grade=answer, unit="log-odds" if model.kind == "lightgbm" else "points",
+                           bias=float(contrib["bias"]), contributions=rows,
+                           what_would_change=jsonable(whatif.what_would_change(model, g.X, max_changes=3)))
+
+    @staticmethod
+    def _refuse(principal: Principal, item: BatchItem, error: ApiError, entries: list) -> BatchResult:
+        entries.append(audit.refusal(principal, "grade_batch", error, **where_of(item)))
+        return BatchResult(status=error.status, error=error.message, field=error.field)
+
+
+def _value(X: pd.DataFrame, feature: str):
+    v = X[feature].iloc[0]
+    return None if pd.isna(v) else (str(v) if isinstance(X[feature].dtype, pd.CategoricalDtype) else float(v))
+
+
+def jsonable(value):
+    """Numbers and containers from numpy/pandas as plain JSON values (NaN as None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (pd.Timestamp, dt.date)):
+        return value.isoformat()
+    return value

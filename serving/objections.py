@@ -1,0 +1,132 @@
+"""Objections (disputes) against records, and the subject's own report.
+
+Filing marks the record disputed at once (grades flag it) and sets the answer due in 20 days. Resolving
+``corrected`` applies the correction to the record and re-grades the subject (origin ``regrade``), so
+the history shows the grade before and after; ``rejected`` and ``upheld`` leave the record as it is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select, update
+
+from features.store import grades, objections, records
+from serving import audit
+from serving.auth import Principal, check_role, check_subject
+from serving.errors import ApiError, bad_input
+from serving.grading import Grader, Subject
+from serving.schemas import (GradeHistory, GradeRequest, Objection, ObjectionFilter, ObjectionRequest,
+                             RecordView, Report, Resolved, ResolveRequest, SubjectRequest)
+
+ANSWER_DAYS = 20
+
+
+def _view(row, display: str, today: dt.date) -> Objection:
+    open_ = row.status == "open"
+    return Objection(objection_id=row.objection_id, record_id=row.record_id, subject=display,
+                     filed_at=row.filed_at, due_date=row.due_date, days_left=(row.due_date - today).days,
+                     overdue=open_ and today > row.due_date, status=row.status, reason=row.reason,
+                     resolution=row.resolution, resolved_at=row.resolved_at)
+
+
+def file(grader: Grader, principal: Principal, req: ObjectionRequest) -> Objection:
+    """File an objection against one of the subject's records."""
+    now = dt.datetime.now(dt.timezone.utc)
+    with grader.store.engine.begin() as conn:
+        subject = grader.subject(conn, req.segment, req.subject_id)
+        check_subject(principal, "file_objection", subject.segment, subject.key, subject.township, None)
+        owner = conn.execute(select(records.c.subject_key).where(records.c.record_id == req.record_id)).scalar()
+        if owner != subject.key:
+            raise ApiError(404, f"record_id: no record {req.record_id} of this subject", "record_id")
+        if conn.execute(select(objections.c.objection_id).where(
+                objections.c.record_id == req.record_id, objections.c.status == "open")).first():
+            raise ApiError(409, f"record_id: record {req.record_id} already has an open objection", "record_id")
+        oid = conn.execute(insert(objections).values(
+            record_id=req.record_id, subject_key=subject.key, filed_at=now, status="open", reason=req.reason,
+            due_date=now.date() + dt.timedelta(days=ANSWER_DAYS))).inserted_primary_key[0]
+        audit.write(conn, [audit.entry(principal, "file_objection", 200, subject_key=subject.key,
+                                       segment=subject.segment, detail=f"objection {oid} on record {req.record_id}")])
+        row = conn.execute(select(objections).where(objections.c.objection_id == oid)).one()
+    return _view(row, subject.display, now.date())
+
+
+def listing(grader: Grader, principal: Principal, query: ObjectionFilter) -> list[Objection]:
+    """Objections with their deadlines, oldest due first; a subject sees only its own."""
+    check_role(principal, "list_objections")
+    q = select(objections).order_by(objections.c.due_date, objections.c.objection_id).limit(query.limit)
+    if principal.role == "subject":
+        q = q.where(objections.c.subject_key == principal.subject_key)
+    if query.status:
+        q = q.where(objections.c.status == query.status)
+    today = dt.date.today()
+    if query.overdue_only:
+        q = q.where(objections.c.status == "open", objections.c.due_date < today)
+    with grader.store.engine.begin() as conn:
+        rows = conn.execute(q).all()
+        shown = grader.subjects(conn, sorted({r.subject_key for r in rows})) if rows else {}
+        audit.write(conn, [audit.entry(principal, "list_objections", 200, detail=f"{len(rows)} objections")])
+    return [_view(r, shown[r.subject_key].display if r.subject_key in shown else "", today) for r in rows]
+
+
+def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolved:
+    """Answer an open objection; a correction changes the record and re-grades the subject."""
+    check_role(principal, "resolve_objection")
+    changes = req.correction.model_dump(exclude_none=True) if req.correction else {}
+    if (req.status == "corrected") != bool(changes):
+        raise bad_input("correction: required (with at least one field) exactly when status is 'corrected'",
+                        "correction")
+    now = dt.datetime.now(dt.timezone.utc)
+    with grader.store.engine.begin() as conn:
+        row = conn.execute(select(objections).where(objections.c.objection_id == req.objection_id)).first()
+        if row is None:
+            raise ApiError(404, f"objection_id: no objection {req.objection_id}", "objection_id")
+        if row.status != "open":
+            raise ApiError(409, f"objection_id: objection {req.objection_id} is already {row.status}", "objection_id")
+        record = conn.execute(select(records).where(records.c.record_id == row.record_id)).one()
+        if changes:
+            start, end = changes.get("start_date", record.start_date), changes.get("end_date", record.end_date)
+            if end is not None and end < start:
+                raise bad_input("correction.end_date: must not be before start_date", "correction.end_date")
+            conn.execute(update(records).where(records.c.record_id == row.record_id).values(**changes))
+        conn.execute(update(objections).where(objections.c.objection_id == req.objection_id).values(
+            status=req.status, resolution=req.resolution, resolved_at=now))
+        subject = grader.subjects(conn, [row.subject_key])[row.subject_key]
+        audit.write(conn, [audit.entry(principal, "resolve_objection", 200, subject_key=subject.key,
+                                       segment=subject.segment,
+                                       detail=f"objection {req.objection_id} {req.status}: {sorted(changes)}")])
+    regrade = _regrade(grader, principal, subject) if changes else None
+    with grader.store.engine.connect() as conn:
+        row = conn.execute(select(objections).where(objections.c.objection_id == req.objection_id)).one()
+    return Resolved(objection=_view(row, subject.display, now.date()), regrade=regrade)
+
+
+def _regrade(grader: Grader, principal: Principal, subject: Subject):
+    with grader.store.engine.begin() as conn:
+        g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None))
+        answer = grader.store_grade(conn, subject, g, "regrade")
+        audit.write(conn, [audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
+                                       detail=f"grade {g.grade} after correction")])
+    return answer
+
+
+def report(grader: Grader, principal: Principal, req: SubjectRequest) -> Report:
+    """The subject's records, grades over time, open and past objections, and its current grade."""
+    current, _ = grader.grade(principal, GradeRequest(**req.model_dump()), action="report")
+    with grader.store.engine.connect() as conn:
+        key = grader.subject(conn, req.segment, req.subject_id).key
+        disputed = {r.record_id for r in conn.execute(select(objections.c.record_id).where(
+            objections.c.subject_key == key, objections.c.status == "open"))}
+        recs = conn.execute(select(records).where(records.c.subject_key == key).order_by(records.c.record_id)).all()
+        history = conn.execute(select(grades).where(grades.c.subject_key == key)
+                               .order_by(grades.c.graded_at, grades.c.grade_id)).all()
+        objs = conn.execute(select(objections).where(objections.c.subject_key == key)
+                            .order_by(objections.c.filed_at)).all()
+    today = dt.date.today()
+    return Report(
+        current=current,
+        records=[RecordView(**{f: getattr(r, f) for f in RecordView.model_fields if f != "disputed"},
+                            disputed=r.record_id in disputed) for r in recs],
+        history=[GradeHistory(grade_id=h.grade_id, as_of=h.as_of, graded_at=h.graded_at, grade=h.grade,
+                              score=h.score, pd=h.pd, model={"name": h.model_name, "version": h.model_version},
+                              disputed=h.disputed, origin=h.origin) for h in history],
+        objections=[_view(o, current.subject, today) for o in objs])
