@@ -22,9 +22,14 @@ demo: $(STAMP)
 	for segment in sme household practitioner; do \
 	  $(BIN)/creditgrade train --segment $$segment --oracle data/sample/oracle/true_pd.parquet || exit 1; \
 	done
+	@KEY=$$($(BIN)/creditgrade keys create --role bank --name demo-bank-$$(date +%s)); \
+	 ID=$$($(BIN)/python -c "import pandas as pd; s=pd.read_parquet('data/sample/subjects.parquet'); print(s[s.segment=='sme'].subject_id.iloc[0])"); \
+	 echo; echo "Serving on http://127.0.0.1:3000 (OpenAPI: /docs). Try, in another terminal:"; \
+	 echo "  curl -s -X POST http://127.0.0.1:3000/grade -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' -d '{\"subject_id\":\"'$$ID'\",\"segment\":\"sme\",\"purpose\":\"loan application\"}'"; echo; \
+	 exec $(BIN)/creditgrade serve --host 127.0.0.1 --port 3000
 
 sample: $(STAMP)
-	$(BIN)/creditgrade generate --out data/sample --seed 20251231
+	$(BIN)/creditgrade generate --out data/sample --smes 2000 --households 1500 --practitioners 800 --seed 20250101
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -109,6 +109,30 @@ def _train_table(args) -> int:
     return 0
 
 
+def _cmd_keys(args) -> int:
+    from features.store import Store
+    from serving.keys import create_key, revoke_key
+
+    if args.action == "revoke":
+        print(f"revoked {revoke_key(Store(), args.name)} key(s) named {args.name!r}")
+        return 0
+    if not args.role:
+        raise CreditgradeError("keys create needs --role")
+    key = create_key(Store(), args.role, args.name, townships=args.townships, subject_id=args.subject_id,
+                     segment=args.segment)
+    print(f"created a {args.role} key named {args.name!r}; it is shown once and cannot be shown again:",
+          file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
+    cmd = [str(Path(sys.executable).with_name("bentoml")), "serve", "serving.service:CreditGrade",
+           "--host", args.host, "--port", str(args.port)]
+    os.execvpe(cmd[0], cmd, env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditgrade", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
     p.add_argument("--folds", type=int, default=5)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("keys", help="create or revoke API keys")
+    p.add_argument("action", choices=["create", "revoke"])
+    p.add_argument("--role", choices=["bank", "evaluator", "analyst", "regulator", "subject", "admin"])
+    p.add_argument("--name", required=True)
+    p.add_argument("--townships", help="evaluator: comma-separated 9-digit township codes")
+    p.add_argument("--subject-id", help="subject: its own id")
+    p.add_argument("--segment", choices=["sme", "household", "practitioner"], help="subject: its segment")
+    p.set_defaults(func=_cmd_keys)
+
+    p = sub.add_parser("serve", help="serve grades over HTTP (BentoML) with each segment's champion")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 
