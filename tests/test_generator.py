@@ -102,6 +102,9 @@ def test_oracle_auc_and_default_rates(sample):
     for seg, g in m.groupby("segment"):
         auc = roc_auc_score(g.defaulted, g.true_pd)
         assert 0.75 <= auc <= 0.88, (seg, auc)
+        late = g[pd.to_datetime(g.as_of) >= "2024-01-01"]  # the out-of-time test dates
+        late_auc = roc_auc_score(late.defaulted, late.true_pd)
+        assert 0.75 <= late_auc <= 0.88, (seg, late_auc)
         assert rates[seg][0] <= g.defaulted.mean() <= rates[seg][1], seg
         assert abs(g.true_pd.mean() - g.defaulted.mean()) < 0.01  # the oracle is calibrated
         assert g.defaulted.sum() >= 200
@@ -133,13 +136,16 @@ def _aggregates(r: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:
 def test_records_carry_the_signal_only_noisily(sample):
     r, o = sample["records"], sample["outcomes"]
     orc = o.merge(sample["oracle"], on=["segment", "subject_id", "as_of"])
+    # records carry the signal usefully but noisily: a plain logistic regression on a few aggregates gets
+    # well above chance (sme 0.74, household 0.65 on the committed sample) yet below the oracle
+    floor = {"sme": 0.68, "household": 0.60}
     for seg in ("sme", "household"):
         f = _aggregates(r[r.segment == seg], o[o.segment == seg])
         x, y = f.drop(columns="defaulted"), f.defaulted
         fit = LogisticRegression(max_iter=2000).fit((x - x.mean()) / (x.std() + 1e-9), y)
         auc = roc_auc_score(y, fit.decision_function((x - x.mean()) / (x.std() + 1e-9)))
         oracle = roc_auc_score(orc[orc.segment == seg].defaulted, orc[orc.segment == seg].true_pd)
-        assert 0.55 < auc < oracle - 0.03, (seg, auc, oracle)
+        assert floor[seg] < auc < oracle - 0.03, (seg, auc, oracle)
 
 
 def test_thin_files_exist(sample):

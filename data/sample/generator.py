@@ -74,12 +74,14 @@ def generate_tables(n_smes: int = 2000, n_households: int = 1500, n_practitioner
     """The four tables as Arrow tables (dates as date32)."""
     tl = Timeline(start, end)
     taken: set = set()
-    pops = [subjects.smes(n_smes, seed, tl), subjects.households(n_households, seed, tl, taken),
-            subjects.practitioners(n_practitioners, seed, tl, taken)]
+    makers = [(n_smes, lambda: subjects.smes(n_smes, seed, tl)),
+              (n_households, lambda: subjects.households(n_households, seed, tl, taken)),
+              (n_practitioners, lambda: subjects.practitioners(n_practitioners, seed, tl, taken))]
     out = {name: [] for name in TABLES}
-    for pop in pops:
-        if pop.n == 0:
+    for n, make in makers:
+        if n == 0:
             continue
+        pop = make()
         lat = latent.simulate(pop, seed, tl)
         out["subjects"].append(_subject_table(pop))
         out["records"].append(_records(pop, lat, tl, seed))

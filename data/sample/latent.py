@@ -26,6 +26,7 @@ class Latent:
     beta: float
     rho: float
     innovation_sd: float
+    hidden: np.ndarray    # (n,) the part of the hazard no record shows (the oracle knows it)
 
 
 def simulate(pop: Population, seed: int, tl: Timeline) -> Latent:
@@ -56,7 +57,7 @@ def simulate(pop: Population, seed: int, tl: Timeline) -> Latent:
     prob = -np.expm1(-np.exp(c - beta * dyn))
     hit = gen.random((n, T)) < prob
     default = np.where(hit.any(axis=1), hit.argmax(axis=1), T)
-    return Latent(quality, dyn, c, default, beta, rho, e_sd)
+    return Latent(quality, dyn, c, default, beta, rho, e_sd, hidden)
 
 
 def true_pd(lat: Latent, t: int, rows: np.ndarray, paths: np.ndarray, horizon: int) -> np.ndarray:

@@ -68,9 +68,9 @@ def smes(n: int, seed: int, tl: Timeline) -> Population:
         "borrower": gen.random(n) < seg["borrower_share"],
     }
     scale = {
-        "tax": np.array(p["size_tax"])[zi] * pick("tax") * _lognormal(gen, n, 0.6),
-        "headcount": np.array(p["size_headcount"])[zi] * _lognormal(gen, n, 0.4),
-        "loan": np.array(p["size_loan"])[zi] * _lognormal(gen, n, 0.5),
+        "tax": np.array(p["size_tax"])[zi] * pick("tax") * _lognormal(gen, n, p["scale_sd"]["tax"]),
+        "headcount": np.array(p["size_headcount"])[zi] * _lognormal(gen, n, p["scale_sd"]["headcount"]),
+        "loan": np.array(p["size_loan"])[zi] * _lognormal(gen, n, p["scale_sd"]["loan"]),
         "term": np.array(p["loan_terms"])[gen.integers(0, len(p["loan_terms"]), n)],
     }
     columns = {"name": names, "district": districts, "sector": np.array(sectors)[si],
@@ -99,11 +99,12 @@ def households(n: int, seed: int, tl: Timeline, taken: set) -> Population:
     coop = gen.random(n) < p["coop_share"]
     static = (_effects(gen, len(villages), seg["village_sd"], vi) + _effects(gen, n_town, seg["township_sd"], vt[vi])
               + p["insurance_effect"] * (insured - p["insurance_share"]) + p["coop_effect"] * (coop - p["coop_share"])
-              + 0.4 * (labour / members - 0.6) + gen.normal(0, seg["static_sd"], n))
+              + p["labour_effect"] * (labour / members - 0.6) + p["land_effect"] * (np.log(land) - p["land_mu"][0])
+              + gen.normal(0, seg["static_sd"], n))
     flags = {"taxed": gen.random(n) < seg["taxed_share"], "employer": np.zeros(n, bool),
              "safety": np.zeros(n, bool), "quality": coop, "borrower": gen.random(n) < seg["borrower_share"]}
-    scale = {"tax": p["tax_per_quarter"] * _lognormal(gen, n, 0.6),
-             "loan": p["loan"] * _lognormal(gen, n, 0.5) * (1 + land / 20),
+    scale = {"tax": p["tax_per_quarter"] * _lognormal(gen, n, p["scale_sd"]["tax"]),
+             "loan": p["loan"] * _lognormal(gen, n, p["scale_sd"]["loan"]) * (1 + land / 20),
              "term": np.array(p["loan_terms"])[gen.integers(0, len(p["loan_terms"]), n)]}
     columns = {"name": identity.concat(identity.person_names(gen, params()["names"], n), "户"),
                "village_code": villages[vi], "township_code": towns[vt[vi]], "head_id": head,
@@ -128,8 +129,8 @@ def practitioners(n: int, seed: int, tl: Timeline, taken: set) -> Population:
     static = pick("effect") + _effects(gen, len(p["districts"]), p["district_sd"], di) + gen.normal(0, seg["static_sd"], n)
     flags = {"taxed": np.ones(n, bool), "employer": np.zeros(n, bool), "safety": np.zeros(n, bool),
              "quality": np.ones(n, bool), "borrower": gen.random(n) < seg["borrower_share"]}
-    scale = {"tax": p["tax_per_quarter"] * pick("income") * _lognormal(gen, n, 0.5),
-             "loan": p["loan"] * pick("income") * _lognormal(gen, n, 0.5),
+    scale = {"tax": p["tax_per_quarter"] * pick("income") * _lognormal(gen, n, p["scale_sd"]["tax"]),
+             "loan": p["loan"] * pick("income") * _lognormal(gen, n, p["scale_sd"]["loan"]),
              "term": np.array(p["loan_terms"])[gen.integers(0, len(p["loan_terms"]), n)],
              "sanction": pick("sanction")}
     token = identity.concat("P", np.char.mod("%08d", gen.permutation(n) + 10_000_000))
