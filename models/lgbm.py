@@ -45,7 +45,7 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
     def _params(self, leaves: int, columns: list[str]) -> dict:
         mono = self.monotone or {}
         return dict(
-            objective="binary", learning_rate=self.learning_rate, num_leaves=leaves,
+            objective="binary", metric="auc", learning_rate=self.learning_rate, num_leaves=leaves,
             min_child_samples=self.min_child_samples, reg_lambda=self.reg_lambda,
             feature_fraction=self.feature_fraction, bagging_fraction=0.8, bagging_freq=1,
             monotone_constraints=[int(mono.get(c, 0)) for c in columns],
