@@ -109,6 +109,18 @@ def _train_table(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from features.catalog import check_segment
+    from features.store import Store
+    from training.review import log_review_pack
+
+    check_segment(args.segment)
+    out = Path(args.out or f"review-{args.segment}.html")
+    path = log_review_pack(Store(), args.segment, out)
+    print(f"wrote the {args.segment} review pack to {path} and logged it with the champion's MLflow run")
+    return 0
+
+
 def _cmd_keys(args) -> int:
     from features.store import Store
     from serving.keys import create_key, revoke_key
@@ -177,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
     p.add_argument("--folds", type=int, default=5)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("report", help="write the regulator's review pack (HTML) for a segment's champion")
+    p.add_argument("--segment", required=True)
+    p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("keys", help="create or revoke API keys")
     p.add_argument("action", choices=["create", "revoke"])

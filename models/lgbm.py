@@ -88,10 +88,14 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
     def _frame(self, X) -> pd.DataFrame:
         return X[list(self.feature_names_in_)] if isinstance(X, pd.DataFrame) else X
 
+    def _threads(self, X) -> int:
+        """One thread for small inputs: starting threads costs more than a few rows' trees."""
+        return 1 if len(X) < 2000 else self.num_threads
+
     def decision_function(self, X) -> np.ndarray:
         """Calibrated log-odds of default."""
         a, b = self.calibration_
-        return a * self.booster_.predict(self._frame(X), raw_score=True, num_threads=self.num_threads) + b
+        return a * self.booster_.predict(self._frame(X), raw_score=True, num_threads=self._threads(X)) + b
 
     def predict_proba(self, X) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
@@ -104,7 +108,7 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
         """Per-feature log-odds contributions (TreeSHAP) plus `bias`; each row sums to the log-odds."""
         a, b = self.calibration_
         raw = self.booster_.predict(self._frame(X), pred_contrib=True,
-                                    num_threads=num_threads or self.num_threads)
+                                    num_threads=num_threads or self._threads(X))
         out = pd.DataFrame(raw * a, columns=[*self.feature_names_in_, "bias"],
                            index=X.index if isinstance(X, pd.DataFrame) else None)
         out["bias"] += b
