@@ -1,0 +1,164 @@
+"""Credit villages and townships from household grades, preferential terms per grade, and the printable
+evaluation sheet of one household. Thresholds and terms are configuration (``serving/villages.toml``).
+
+A household's grade as of a date is its latest stored grade no older than ``grade_max_age_months``, else
+a fresh grade from the champion (not stored). Borrowing and arrears come from its features at the date.
+"""
+from __future__ import annotations
+
+import html
+import string
+import tomllib
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from features import ids
+from features.build import build_features, check_as_of, features_of
+from features.errors import CreditgradeError
+from features.frames import normalise_records, normalise_subjects
+from features.store import Store, records, subjects
+from models import explain
+from models.registry import Loaded, load_champion
+from serving.warnings import latest_grades
+
+SEGMENT = "household"
+VILLAGES_FILE = Path(__file__).with_name("villages.toml")
+SHEET_FILE = Path(__file__).with_name("sheet.html")
+EPS = 1e-12  # shares are compared inclusively, safe from rounding
+
+
+@cache
+def config(path: Path = VILLAGES_FILE) -> dict:
+    with Path(path).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def household_terms(grade: str) -> dict:
+    """The preferential terms a household grade earns (none for a grade without terms, e.g. NR)."""
+    terms = config()["terms"].get(grade)
+    return {"grade": grade, "eligible": terms is not None,
+            "credit_line_cny": terms["credit_line_cny"] if terms else 0,
+            "rate_discount_bp": terms["rate_discount_bp"] if terms else 0}
+
+
+# ---------------------------------------------------------------- households, villages, townships
+
+def households(store: Store, as_of, townships=None, model: Loaded | None = None) -> pd.DataFrame:
+    """Every household at ``as_of`` (index subject_key): village_code, township_code, grade, score, pd,
+    graded ("stored" | "computed"), graded_as_of, rated, borrowing, arrears."""
+    conf = config()["village"]
+    day = check_as_of(store, SEGMENT, as_of)
+    X = build_features(store, SEGMENT, day)
+    where = store.subjects(SEGMENT).set_index("subject_key")[["village_code", "township_code"]]
+    out = where.reindex(X.index)
+    if townships is not None:
+        out = out[out["township_code"].isin(list(townships))]
+        X = X.loc[out.index]
+    oldest = day - pd.DateOffset(months=conf["grade_max_age_months"])
+    with store.engine.connect() as conn:
+        stored = latest_grades(conn, SEGMENT, day + pd.Timedelta(days=1), since=oldest)
+    stored = stored[stored.index.isin(out.index)].assign(graded="stored")
+    fresh = X.index.difference(stored.index)
+    if len(fresh):
+        loaded = model or load_champion(SEGMENT)
+        new = loaded.model.grade(X.loc[fresh])[["pd", "score", "grade"]].assign(as_of=day.date(), graded="computed")
+        stored = pd.concat([stored, new]) if len(stored) else new
+    out = out.join(stored[["grade", "score", "pd", "graded"]]).assign(graded_as_of=stored["as_of"])
+    out["rated"] = ~out["grade"].isin(conf["unrated"])
+    out["borrowing"] = _any_positive(X, conf["borrowing"])
+    out["arrears"] = _any_positive(X, conf["arrears"])
+    return out
+
+
+def _any_positive(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return np.column_stack([X[c].fillna(0).to_numpy(float) > 0 for c in columns]).any(axis=1)
+
+
+def rate_villages(households: pd.DataFrame) -> pd.DataFrame:
+    """Per village: households, rated share, borrowing households and the share without arrears, and
+    whether it is a credit village (a village without borrowers passes the arrears test)."""
+    conf = config()["village"]
+    h = households.assign(clean=households["borrowing"] & ~households["arrears"])
+    v = h.groupby("village_code").agg(township_code=("township_code", "first"), households=("rated", "size"),
+                                      rated=("rated", "sum"), borrowing=("borrowing", "sum"),
+                                      borrowing_clean=("clean", "sum"))
+    v["rated_share"] = v["rated"] / v["households"]
+    v["clean_share"] = v["borrowing_clean"] / v["borrowing"].where(v["borrowing"] > 0)
+    v["credit_village"] = ((v["rated_share"] >= conf["rated_share_min"] - EPS)
+                           & ((v["borrowing"] == 0) | (v["clean_share"] >= conf["clean_share_min"] - EPS)))
+    return v.reset_index()
+
+
+def rate_townships(villages: pd.DataFrame) -> pd.DataFrame:
+    """Per township: villages, credit villages, their share, and whether it is a credit township."""
+    t = villages.groupby("township_code").agg(villages=("village_code", "size"),
+                                              credit_villages=("credit_village", "sum"))
+    t["credit_village_share"] = t["credit_villages"] / t["villages"]
+    t["credit_township"] = t["credit_village_share"] >= config()["township"]["credit_village_share_min"] - EPS
+    return t.reset_index()
+
+
+def village_ratings(store: Store, as_of, townships=None, model: Loaded | None = None) -> pd.DataFrame:
+    """Credit-village evaluation of every village (of ``townships``, if given) as of a date."""
+    return rate_villages(households(store, as_of, townships, model))
+
+
+def township_ratings(store: Store, as_of, townships=None, model: Loaded | None = None) -> pd.DataFrame:
+    """Credit-township evaluation of every township (or of ``townships``) as of a date."""
+    return rate_townships(village_ratings(store, as_of, townships, model))
+
+
+# ---------------------------------------------------------------- the evaluation sheet
+
+def _household(store: Store, household_id: str, day: pd.Timestamp):
+    """The subject row and the features of one household as of ``day``."""
+    try:
+        key = ids.subject_key(SEGMENT, ids.validate_subject_id(SEGMENT, household_id))
+    except ValueError as exc:
+        raise CreditgradeError(str(exc)) from None
+    subject = store.frame(select(subjects).where(subjects.c.subject_key == key, subjects.c.segment == SEGMENT))
+    if subject.empty:
+        raise CreditgradeError(f"no household {key}")
+    recs = store.frame(select(records).where(records.c.subject_key == key, records.c.reported_date < day.date())
+                       .order_by(records.c.record_id))
+    subject = normalise_subjects(subject)
+    return subject.iloc[0], features_of(subject, normalise_records(recs), SEGMENT, day)
+
+
+def _number(value, fmt: str = "{:,.2f}") -> str:
+    if value is None or value != value:
+        return "—"
+    return value if isinstance(value, str) else fmt.format(value)
+
+
+def evaluation_sheet(store: Store, household_id: str, as_of, model: Loaded | None = None) -> str:
+    """A printable HTML evaluation sheet of one household (Chinese with English labels): its grade,
+    score, reasons and terms. The head's identity number appears only masked."""
+    day = check_as_of(store, SEGMENT, as_of)
+    subject, X = _household(store, household_id, day)
+    loaded = model or load_champion(SEGMENT)
+    graded = loaded.model.grade(X)
+    why = explain.reasons(loaded.model, X, graded, k=4)[0]
+    g = graded.iloc[0]
+    label = loaded.model.scale.label(g["grade"], "zh")
+    terms = household_terms(g["grade"])
+    e = html.escape
+    reasons = "\n".join(
+        f"  <tr><td>{e(r['zh'])}<br><small>{e(r['en'])}</small></td><td>{e(_number(r['value']))}</td>"
+        f"<td>{e(_number(r['reference']))}</td></tr>" for r in why) or \
+        '  <tr><td colspan="3">无不利因素 <small>No factor raised the risk</small></td></tr>'
+    fields = {
+        "household_id": subject["display_id"], "name": subject["name"],
+        "head_id_masked": subject["head_id_masked"] or "—", "village_code": subject["village_code"],
+        "township_code": subject["township_code"], "as_of": day.date().isoformat(),
+        "grade": g["grade"] if label == g["grade"] else f"{g['grade']}（{label}）",
+        "score": f"{g['score']:.0f}", "pd": f"{g['pd']:.2%}", "model": f"{loaded.name} v{loaded.version}",
+        "credit_line": f"{terms['credit_line_cny']:,} 元 CNY" if terms["eligible"] else "不适用 not eligible",
+        "rate_discount": f"{terms['rate_discount_bp']} bp" if terms["eligible"] else "不适用 not eligible",
+    }
+    page = string.Template(SHEET_FILE.read_text(encoding="utf-8"))
+    return page.substitute({k: e(str(v)) for k, v in fields.items()}, reasons=reasons)

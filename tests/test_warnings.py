@@ -1,0 +1,139 @@
+"""Early warnings: a hand-made deterioration raises warnings with their evidence, a re-scan adds nothing,
+acknowledgement sticks; trigger boundaries; the backtest's figures are proper shares."""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, insert, select
+
+from features.frames import Frames
+from features.store import Store, grades, records, warnings
+from models.registry import load_champion
+from serving.warnings import LEVELS, Moment, Trigger, acknowledge, backtest, fire, list_warnings, scan
+
+AS_OF = dt.date(2024, 9, 30)
+
+
+@pytest.fixture(scope="module")
+def copied(trained, tmp_path_factory):
+    """A private copy of the trained store (the scan writes), with the trained home's registry."""
+    mp = pytest.MonkeyPatch()
+    path = tmp_path_factory.mktemp("warnings") / "creditgrade.db"
+    with sqlite3.connect(trained.db_url.removeprefix("sqlite:///")) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    url = f"sqlite:///{path}"
+    mp.setenv("CREDITGRADE_HOME", str(trained.home))
+    mp.setenv("CREDITGRADE_DB_URL", url)
+    store = Store(url)
+    yield store, load_champion("sme")
+    store.dispose()
+    mp.undo()
+
+
+def _deteriorate(store: Store) -> str:
+    """Give one SME a best previous grade and, in the 90 days before AS_OF, an overdue loan, a court
+    enforcement and tax arrears; return its key."""
+    key = store.subjects("sme")["subject_key"].iloc[0]
+    rec = dict(subject_key=key, segment="sme", end_date=None, amount=None, value=None, category=None,
+               account=None, repaired_date=None, batch_id=None)
+    rows = [
+        dict(rec, source="finance", kind="finance.loan", start_date=dt.date(2023, 1, 5),
+             reported_date=dt.date(2023, 1, 10), amount=500000.0, account="T-1", doc_ref="TEST-LOAN-1"),
+        dict(rec, source="finance", kind="finance.loan_status", start_date=dt.date(2024, 9, 1),
+             reported_date=dt.date(2024, 9, 10), amount=480000.0, value=85.0, account="T-1",
+             doc_ref="TEST-STATUS-1"),
+        dict(rec, source="finance", kind="finance.overdue", start_date=dt.date(2024, 7, 20),
+             reported_date=dt.date(2024, 8, 15), value=85.0, severity="serious", account="T-1",
+             doc_ref="TEST-OVERDUE-1"),
+        dict(rec, source="finance", kind="finance.court_enforcement", start_date=dt.date(2024, 8, 1),
+             reported_date=dt.date(2024, 8, 20), amount=200000.0, severity="serious", doc_ref="TEST-COURT-1"),
+        dict(rec, source="tax", kind="tax.arrears", start_date=dt.date(2024, 7, 1),
+             reported_date=dt.date(2024, 7, 25), amount=90000.0, severity="serious", doc_ref="TEST-ARREARS-1"),
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(insert(records), rows)
+        conn.execute(insert(grades).values(
+            subject_key=key, segment="sme", as_of=dt.date(2024, 6, 30), graded_at=dt.datetime.now(dt.timezone.utc),
+            pd=0.0005, score=800.0, grade="AAA", model_grade="AAA", model_name="creditgrade-sme",
+            model_version="0", origin="api"))
+    return key
+
+
+def _count(store: Store, table) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_scan_warns_with_evidence_once_and_acknowledges(copied):
+    store, champion = copied
+    key = _deteriorate(store)
+    report = scan(store, "sme", AS_OF, champion)
+    assert report.grades_stored == report.subjects > 0
+    assert report.warnings_new == sum(report.by_level.values()) > 0
+    mine = {w["trigger"]: w for w in list_warnings(store, segment="sme") if w["subject_key"] == key}
+    assert {"pd_doubled", "downgrade", "loan_overdue", "court_enforcement", "tax_arrears"} <= set(mine)
+    overdue = mine["loan_overdue"]
+    assert overdue["level"] == "red" and overdue["display_id"] == key
+    assert [r["doc_ref"] for r in overdue["evidence"]["records"]] == ["TEST-OVERDUE-1"]
+    rise = mine["pd_doubled"]["evidence"]
+    assert rise["previous"]["grade"] == "AAA" and rise["previous"]["origin"] == "api"
+    assert rise["current"]["pd"] >= 0.04 and rise["values"]["pd_ratio"] >= 2
+    assert rise["current"]["grade_id"] is not None and rise["current"]["model_version"] == champion.version
+    assert mine["downgrade"]["evidence"]["values"]["notches"] >= 2
+
+    n_grades, n_warnings = _count(store, grades), _count(store, warnings)
+    again = scan(store, "sme", AS_OF, champion)
+    assert (again.grades_stored, again.warnings_new) == (0, 0)
+    assert (_count(store, grades), _count(store, warnings)) == (n_grades, n_warnings)
+
+    wid = overdue["warning_id"]
+    done = acknowledge(store, wid, "officer-1")
+    assert done["acknowledged_by"] == "officer-1" and done["acknowledged_at"] is not None
+    assert acknowledge(store, wid, "officer-2")["acknowledged_by"] == "officer-1"
+    assert wid not in {w["warning_id"] for w in list_warnings(store, acknowledged=False)}
+    assert wid in {w["warning_id"] for w in list_warnings(store, acknowledged=True)}
+    assert {w["level"] for w in list_warnings(store, level="red")} == {"red"}
+    assert list_warnings(store, segment="sme", townships=["410122101"]) == []  # SMEs have no township
+    assert list_warnings(store, since=AS_OF + dt.timedelta(days=1)) == []
+
+
+def _moment(now_pd, now_grade, before_pd, before_grade, X=None) -> Moment:
+    index = pd.Index([f"s{i}" for i in range(len(now_pd))], name="subject_key")
+    X = pd.DataFrame(index=index) if X is None else X.set_axis(index)
+    return Moment("household", pd.Timestamp("2024-06-30"), ["AAA", "AA", "A", "NR"], X,
+                  pd.DataFrame({"pd": now_pd, "grade": now_grade}, index=index),
+                  pd.DataFrame({"pd": before_pd, "grade": before_grade}, index=index), pd.DataFrame())
+
+
+def test_triggers_fire_at_their_boundaries():
+    rise = Trigger("r", "red", "pd_rise", "", "", params={"ratio": 2.0, "min_pd": {"household": 0.04}})
+    m = _moment([0.04, 0.06, 0.03, 0.05], ["A"] * 4, [0.02, 0.031, 0.01, np.nan], [None] * 4)
+    assert fire(rise, m).tolist() == [True, False, False, False]
+    down = Trigger("d", "orange", "downgrade", "", "", params={"notches": 2})
+    m = _moment([0.1] * 4, ["A", "NR", "AA", "NR"], [0.1] * 4, ["AAA", "AA", "AAA", None])
+    assert fire(down, m).tolist() == [True, True, False, False]
+    falling = Trigger("f", "yellow", "feature", "", "", params={"when": [["tax_paid_yoy", "<=", -0.5]]})
+    m = _moment([0.1] * 3, ["A"] * 3, [0.1] * 3, ["A"] * 3, pd.DataFrame({"tax_paid_yoy": [-0.5, -0.4, np.nan]}))
+    assert fire(falling, m).tolist() == [True, False, False]
+    assert not fire(falling, _moment([0.1], ["A"], [0.1], ["A"])).any()  # segment without the feature
+
+
+def test_backtest_figures_are_shares(trained, monkeypatch):
+    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
+    store = Store(trained.db_url)
+    table = backtest(Frames.from_store(store, "household"), "household", load_champion("household").model,
+                     log=False)
+    store.dispose()
+    assert {*LEVELS, "any", "naive_p90", "naive_matched"} <= set(table.index)
+    shares = table[["warned_share", "precision", "recall"]].stack().dropna()
+    assert ((shares >= 0) & (shares <= 1)).all()
+    assert table.loc["any", "recall"] >= table.loc[list(LEVELS), "recall"].max()
+    assert table.loc["naive_p90", "warned_share"] == pytest.approx(0.1, abs=0.02)
+    assert table.loc["naive_matched", "warned_share"] == pytest.approx(table.loc["any", "warned_share"], abs=0.02)
+    lead = table["median_lead_months"].dropna()
+    assert ((lead >= 0) & (lead <= 9)).all()
+    assert table.attrs["episodes"] > 0 and 0 < table.attrs["default_rate"] < 1
