@@ -121,6 +121,48 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_warnings(args) -> int:
+    from features.schemas import SEGMENTS
+    from features.store import Store
+
+    store = Store()
+    segments = [args.segment] if args.segment else list(SEGMENTS)
+    if args.action == "scan":
+        from serving.warnings import scan
+
+        if not args.as_of:
+            raise CreditgradeError("warnings scan needs --as-of DATE")
+        for segment in segments:
+            r = scan(store, segment, args.as_of)
+            levels = ", ".join(f"{k} {v}" for k, v in r.by_level.items()) or "none"
+            print(f"{segment:12s} as of {r.as_of}: {r.subjects} subjects graded with {r.model}, "
+                  f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
+        return 0
+    from models.registry import load_champion
+    from serving.warnings import backtest
+
+    for segment in segments:
+        table = backtest(store, segment, load_champion(segment).model)
+        print(f"== {segment}: warnings backtest (logged to MLflow experiment creditgrade-warnings)")
+        print(table.to_string())
+    return 0
+
+
+def _cmd_monitor(args) -> int:
+    from features.catalog import check_segment
+    from features.store import Store
+    from training.monitor import monitor, write_monitor_report
+
+    check_segment(args.segment)
+    result = monitor(Store(), args.segment)
+    print(result["quarters"].to_string())
+    for alert in result["alerts"]:
+        print(f"ALERT {alert}")
+    out = write_monitor_report([result], Path(args.out or f"monitor-{args.segment}.html"))
+    print(f"wrote {out} and logged it to MLflow (experiment creditgrade-monitor)")
+    return 0
+
+
 def _cmd_keys(args) -> int:
     from features.store import Store
     from serving.keys import create_key, revoke_key
@@ -194,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", required=True)
     p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("warnings", help="early warnings: scan as of a date, or backtest the triggers")
+    p.add_argument("action", choices=["scan", "backtest"])
+    p.add_argument("--as-of")
+    p.add_argument("--segment", choices=["sme", "household", "practitioner"])
+    p.set_defaults(func=_cmd_warnings)
+
+    p = sub.add_parser("monitor", help="PSI, default rate per grade and AUC over time for a segment's champion")
+    p.add_argument("--segment", required=True)
+    p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
+    p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser("keys", help="create or revoke API keys")
     p.add_argument("action", choices=["create", "revoke"])
