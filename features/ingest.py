@@ -87,14 +87,12 @@ def _validate(model, rows: list[dict], lines: list[int], columns: list[str]):
     return list(zip(good, [lines[i] for i in keep])), problems
 
 
-def _subject_row(m: schemas.SubjectRow, batch_id: int) -> dict:
+def _subject_row(m: schemas.SubjectRow, key: str, batch_id: int) -> dict:
     sid = ids.validate_subject_id(m.segment, m.subject_id, m.allow_bad_check)
-    key = ids.subject_key(m.segment, sid)
-    person = m.segment == "practitioner"
     row = m.model_dump(exclude={"subject_id", "head_id", "allow_bad_check"})
     row.update(
         subject_key=key,
-        display_id=ids.mask_ric(sid) if person else sid,
+        display_id=ids.mask_ric(sid) if m.segment == "practitioner" else sid,
         head_id_hash=ids.hash_ric(m.head_id) if m.head_id else None,
         head_id_masked=ids.mask_ric(m.head_id) if m.head_id else None,
         bad_check_override=bool(m.allow_bad_check),
@@ -109,26 +107,39 @@ def _record_row(m: schemas.RecordRow, key: str, batch_id: int) -> dict:
     return row
 
 
+def _outcome_row(m: schemas.OutcomeRow, key: str, batch_id: int) -> dict:
+    return dict(subject_key=key, as_of=m.as_of, horizon_months=m.horizon_months, segment=m.segment,
+                defaulted=m.defaulted, batch_id=batch_id)
+
+
+# per table: how a stored row is made, and what makes two rows of a file the same row (with the field named)
+ROWS = {"subjects": _subject_row, "records": _record_row, "outcomes": _outcome_row}
+UNIQUE = {"subjects": (lambda m, key: key, "subject_id"),
+          "records": (lambda m, key: (m.source, m.doc_ref), "doc_ref"),
+          "outcomes": (lambda m, key: (key, m.as_of, m.horizon_months), "as_of")}
+
+
 def _known_subjects(conn, segments) -> dict[str, str]:
     q = select(subjects.c.subject_key, subjects.c.segment).where(subjects.c.segment.in_(sorted(segments)))
     return dict(conn.execute(q).all())
 
 
-def _dedupe(items, key_of, label: str):
-    """Drop in-file duplicates by key; the second occurrence is quarantined naming the first."""
+def _dedupe(keyed, table: str):
+    """Drop in-file duplicates; the second occurrence is quarantined naming the line of the first."""
+    key_of, label = UNIQUE[table]
     seen: dict = {}
     kept, problems = [], []
-    for model, line in items:
-        key = key_of(model)
-        if key in seen:
-            first_model, first_line = seen[key]
+    for model, line, key in keyed:
+        unique = key_of(model, key)
+        if unique in seen:
+            first_model, first_line = seen[unique]
             same = first_model == model
             rule = (f"duplicate row: same as line {first_line}" if same
                     else f"{label}: same {label} as line {first_line} with different content")
             problems.append(_Problem(line, None if same else label, rule, model.model_dump(mode="json")))
             continue
-        seen[key] = (model, line)
-        kept.append((model, line))
+        seen[unique] = (model, line)
+        kept.append((model, line, key))
     return kept, problems
 
 
@@ -144,42 +155,20 @@ def _insert_ignoring_conflicts(conn, table, rows: list[dict], progress) -> None:
 
 
 def _prepare(raw: RawTable, table: str, allow_bad_check: bool, conn, batch_id: int):
-    """Validate and key the rows of one table; return (rows to insert, problems)."""
-    model = schemas.TABLES[table]
-    columns = raw.columns
+    """Validate, key and deduplicate the rows of one table; return (rows to insert, problems)."""
     rows = raw.rows
     if table == "subjects" and allow_bad_check:
         rows = [{**r, "allow_bad_check": True} for r in rows]
-    valid, problems = _validate(model, rows, raw.lines, columns)
-    if table == "subjects":
-        keyed = []
-        for m, line in valid:
-            keyed.append((_subject_row(m, batch_id), line, m))
-        unique, dup = _dedupe([(m, line) for _, line, m in keyed],
-                              lambda m: ids.subject_key(m.segment, m.subject_id), "subject_id")
-        lines_kept = {line for _, line in unique}
-        return [r for r, line, _ in keyed if line in lines_kept], problems + dup
-    known = _known_subjects(conn, {m.segment for m, _ in valid})
-    out, matched = [], []
-    for m, line in valid:
-        key = ids.subject_key(m.segment, m.subject_id)
-        if known.get(key) != m.segment:
-            problems.append(_Problem(line, "subject_id",
-                                     f"unknown {m.segment} subject {ids.redact(m.subject_id)}: "
-                                     "ingest its subjects file first", m.model_dump(mode="json")))
-            continue
-        matched.append((m, line, key))
-    if table == "records":
-        unique, dup = _dedupe([(m, line) for m, line, _ in matched], lambda m: (m.source, m.doc_ref), "doc_ref")
-        keys = {line: key for _, line, key in matched}
-        return [_record_row(m, keys[line], batch_id) for m, line in unique], problems + dup
-    unique, dup = _dedupe([(m, line) for m, line, _ in matched],
-                          lambda m: (ids.subject_key(m.segment, m.subject_id), m.as_of, m.horizon_months),
-                          "as_of")
-    keys = {line: key for _, line, key in matched}
-    rows_out = [dict(subject_key=keys[line], as_of=m.as_of, horizon_months=m.horizon_months,
-                     segment=m.segment, defaulted=m.defaulted, batch_id=batch_id) for m, line in unique]
-    return rows_out, problems + dup
+    valid, problems = _validate(schemas.TABLES[table], rows, raw.lines, raw.columns)
+    keyed = [(m, line, ids.subject_key(m.segment, m.subject_id)) for m, line in valid]
+    if table != "subjects":  # records and outcomes need their subject stored first
+        known = _known_subjects(conn, {m.segment for m, _, _ in keyed})
+        problems += [_Problem(line, "subject_id", f"unknown {m.segment} subject {ids.redact(m.subject_id)}: "
+                                                  "ingest its subjects file first", m.model_dump(mode="json"))
+                     for m, line, key in keyed if known.get(key) != m.segment]
+        keyed = [(m, line, key) for m, line, key in keyed if known.get(key) == m.segment]
+    unique, duplicates = _dedupe(keyed, table)
+    return [ROWS[table](m, key, batch_id) for m, _, key in unique], problems + duplicates
 
 
 def _header_problems(raw: RawTable, table: str | None) -> tuple[list[_Problem], bool]:
