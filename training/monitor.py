@@ -53,7 +53,7 @@ def monitor_snapshots(snaps: pd.DataFrame, model: GradeModel, label: str = "") -
     """Monitoring figures of stacked snapshots (see :func:`snapshots`) against the model's training window
     ``model.info["train_from"]..["train_to"]``."""
     graded = model.grade(snaps)
-    snaps = snaps.assign(score=graded["score"].to_numpy(), grade=graded["grade"].to_numpy(),
+    snaps = snaps.assign(score=graded["score"].to_numpy(), grade=graded["model_grade"].to_numpy(),
                          pd=graded["pd"].to_numpy())
     lo, hi = pd.Timestamp(model.info["train_from"]), pd.Timestamp(model.info["train_to"])
     base = snaps[(snaps["as_of"] >= lo) & (snaps["as_of"] <= hi)]

@@ -85,9 +85,11 @@ def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0) -> Gra
 
 
 def evaluate_model(model: GradeModel, split: Split) -> dict:
+    """The out-of-time evaluation; calibration and default rate per grade use the model's grade, before
+    override rules (policy caps that do not claim a PD) move a subject."""
     graded = model.grade(split.test)
     train_graded = model.grade(split.train)
-    return evaluate(split.test["defaulted"].to_numpy(), graded["pd"].to_numpy(), grade=graded["grade"].to_numpy(),
+    return evaluate(split.test["defaulted"].to_numpy(), graded["pd"].to_numpy(), grade=graded["model_grade"].to_numpy(),
                     grade_order=model.scale.order, features_train=split.train[model.features],
                     features_test=split.test[model.features], score_train=train_graded["score"].to_numpy(),
                     score_test=graded["score"].to_numpy())

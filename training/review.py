@@ -145,7 +145,7 @@ def _roc_ks(y: np.ndarray, pd_: np.ndarray) -> str:
 
 
 def _by_grade(y: np.ndarray, graded: pd.DataFrame, order: list[str]) -> tuple[str, str]:
-    cal = ev.binomial_test_by_grade(y, graded["pd"], graded["grade"], order)
+    cal = ev.binomial_test_by_grade(y, graded["pd"], graded["model_grade"], order)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(cal))
     ax.bar(x - 0.2, cal["mean_pd"], 0.4, label="mean PD")
@@ -153,7 +153,7 @@ def _by_grade(y: np.ndarray, graded: pd.DataFrame, order: list[str]) -> tuple[st
     ax.set_xticks(x, cal["grade"])
     ax.legend()
     calibration = _section("calibration", "Calibration by grade", _png(fig), _table(cal))
-    rates = ev.default_rate_by_grade(y, graded["grade"], order)
+    rates = ev.default_rate_by_grade(y, graded["model_grade"], order)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.bar(rates["grade"], rates["rate"].fillna(0))
     ax.set_ylabel("default rate")
