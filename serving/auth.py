@@ -1,9 +1,12 @@
 """Who may do what: the caller's key becomes a :class:`Principal`; rights per role and per subject.
 
 Rights: banks grade SMEs; evaluators grade households of their own townships; analysts grade SMEs;
-regulators read everything (grades, explanations, reports, objections, the audit log); subjects see and
-object only for themselves; admins answer objections and read reports. A natural person (household,
-practitioner) is graded or explained only with a consent reference, unless they ask about themselves.
+regulators read everything (grades, explanations, reports, objections, warnings, village ratings, evaluation
+sheets, the audit log); subjects see and object only for themselves; admins answer objections and read
+reports, warnings and village ratings. Early warnings are listed and acknowledged within the same reach as
+grading (banks and analysts: SMEs; evaluators: households of their townships); regulators only read them.
+A natural person (household, practitioner) is graded, explained or given an evaluation sheet only with a
+consent reference, unless they ask about themselves.
 """
 from __future__ import annotations
 
@@ -28,9 +31,13 @@ RIGHTS: dict[str, frozenset[str]] = {
     "list_objections": frozenset({"regulator", "subject", "admin"}),
     "resolve_objection": frozenset({"admin"}),
     "audit": frozenset({"regulator"}),
+    "warnings": frozenset({"bank", "evaluator", "analyst", "regulator", "admin"}),
+    "acknowledge_warning": frozenset({"bank", "evaluator", "analyst", "admin"}),
+    "villages": frozenset({"evaluator", "regulator", "admin"}),
+    "evaluation_sheet": frozenset({"evaluator", "regulator"}),
 }
 SEGMENTS: dict[str, tuple[str, ...]] = {"bank": ("sme",), "analyst": ("sme",), "evaluator": ("household",)}
-NEEDS_CONSENT = frozenset({"grade", "grade_batch", "explain"})
+NEEDS_CONSENT = frozenset({"grade", "grade_batch", "explain", "evaluation_sheet"})
 
 
 @dataclass(frozen=True)
@@ -104,17 +111,54 @@ def check_role(principal: Principal, action: str) -> None:
 
 
 def check_subject(principal: Principal, action: str, segment: str, subject_key: str,
-                  township: str | None, consent_ref: str | None) -> None:
-    """Refuse (403) a subject outside the principal's reach, or a person queried without consent."""
+                  township: str | None, consent_ref: str | None, id_field: str = "subject_id") -> None:
+    """Refuse (403) a subject outside the principal's reach, or a person queried without consent;
+    ``id_field`` is the request field naming the subject."""
     check_role(principal, action)
     if principal.role == "subject":
         if subject_key != principal.subject_key:
-            raise ApiError(403, "a subject key may only see its own subject", "subject_id")
+            raise ApiError(403, "a subject key may only see its own subject", id_field)
         return
-    allowed = SEGMENTS.get(principal.role)
-    if allowed and segment not in allowed:
-        raise ApiError(403, f"role {principal.role!r} may only query segment {', '.join(allowed)}", "segment")
-    if principal.role == "evaluator" and township not in principal.townships:
-        raise ApiError(403, "the household is outside the evaluator's townships", "subject_id")
+    check_reach(principal, segment, township, "segment", id_field)
     if action in NEEDS_CONSENT and segment in PERSONS and not consent_ref:
         raise ApiError(403, f"consent_ref is required to query a natural person ({segment})", "consent_ref")
+
+
+def check_reach(principal: Principal, segment: str, township: str | None, segment_field: str = "segment",
+                id_field: str = "subject_id") -> None:
+    """Refuse (403) a subject of a segment the role may not query, or, for an evaluator, a household
+    outside its townships; the fields named are those of the request that led there."""
+    allowed = SEGMENTS.get(principal.role)
+    if allowed and segment not in allowed:
+        raise ApiError(403, f"role {principal.role!r} may only query segment {', '.join(allowed)}", segment_field)
+    if principal.role == "evaluator" and township not in principal.townships:
+        raise ApiError(403, "the household is outside the evaluator's townships", id_field)
+
+
+def listing_scope(principal: Principal, action: str, segment: str | None) -> tuple[str | None, frozenset | None]:
+    """The segment and townships a listing by ``principal`` is confined to: banks and analysts see SMEs,
+    evaluators households of their townships (a segment asked for outside the role's is refused, 403);
+    others see what they ask for (None: every segment, every township)."""
+    check_role(principal, action)
+    allowed = SEGMENTS.get(principal.role)
+    if allowed:
+        if segment is not None and segment not in allowed:
+            raise ApiError(403, f"role {principal.role!r} may only query segment {', '.join(allowed)}", "segment")
+        if segment is None:
+            if len(allowed) != 1:
+                raise ApiError(422, f"segment: required for role {principal.role!r} (one of {', '.join(allowed)})",
+                               "segment")
+            segment = allowed[0]
+    return segment, (principal.townships if principal.role == "evaluator" else None)
+
+
+def township_scope(principal: Principal, action: str, asked: list[str] | None) -> frozenset | None:
+    """The townships a rating query by ``principal`` covers: an evaluator's own (those asked must be among
+    them, else 403); for others those asked, or None for all."""
+    check_role(principal, action)
+    if principal.role != "evaluator":
+        return frozenset(asked) if asked is not None else None
+    outside = sorted(set(asked or ()) - principal.townships)
+    if outside:
+        raise ApiError(403, f"townships: {', '.join(outside[:5])} outside the evaluator's townships", "townships")
+    return frozenset(asked) if asked else principal.townships

@@ -16,11 +16,14 @@ from serving.errors import ApiError
 
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
            "/file_objection": "file_objection", "/list_objections": "list_objections",
-           "/resolve_objection": "resolve_objection", "/audit_log": "audit"}
+           "/resolve_objection": "resolve_objection", "/audit_log": "audit", "/warnings": "warnings",
+           "/acknowledge_warning": "acknowledge_warning", "/villages": "villages",
+           "/evaluation_sheet": "evaluation_sheet"}
 ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string"}, "field": {"type": "string", "nullable": True}, "detail": {}}}
 ERRORS = {400: "malformed request (JSON or schema)", 401: "missing, unknown or revoked API key",
-          403: "the key's role or scope does not allow it", 404: "unknown subject, record or objection",
+          403: "the key's role or scope does not allow it",
+          404: "unknown subject, household, record, objection or warning",
           409: "conflicts with the current state", 413: "batch larger than the configured maximum",
           415: "body not sent as application/json", 422: "a field breaks a rule (check digit, date range...)", 500: "internal error"}
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -76,6 +76,44 @@ class AuditFilter(Strict):
     segment: Segment | None = None
     since: dt.datetime | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+class WarningFilter(Strict):
+    segment: Segment | None = Field(default=None, description="banks and analysts: sme; evaluators: household")
+    level: Literal["red", "orange", "yellow"] | None = None
+    since: dt.date | None = Field(default=None, description="warnings as of this date or later")
+    acknowledged: bool | None = Field(default=None, description="only acknowledged (true) or open (false) ones")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class AcknowledgeRequest(Strict):
+    warning_id: int = Field(ge=1, le=2**31 - 1)  # the store's integer key (PostgreSQL refuses larger ones)
+
+
+TownshipCode = Annotated[str, Field(pattern=r"^\d{9}$", description="a 9-digit township code")]
+
+
+class VillagesRequest(Strict):
+    as_of: dt.date | None = Field(default=None, description="ratings as of this date (default today)")
+    townships: list[TownshipCode] | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="only these townships (evaluators: among their own; default: all they may see)")
+
+
+class SheetRequest(Strict):
+    household_id: str = Field(min_length=1, max_length=64, description="the household id")
+    as_of: dt.date | None = Field(default=None, description="graded as of this date (default today)")
+    consent_ref: str = Field(min_length=1, max_length=100,
+                             description="the household's consent reference (households are natural persons)")
+    purpose: str | None = Field(default=None, min_length=1, max_length=200,
+                                description="why the sheet is printed (recorded in the audit log)")
+
+    # read by the audit of a refusal, as for any request naming a subject (``serving.grading.where_of``)
+    segment: ClassVar[str] = "household"
+
+    @property
+    def subject_id(self) -> str:
+        return self.household_id
 
 
 class Reason(BaseModel):
@@ -200,6 +238,53 @@ class AuditEntry(BaseModel):
     consent_ref: str | None
     outcome: str
     detail: str | None
+
+
+class WarningView(BaseModel):
+    warning_id: int
+    subject: str = Field(description="the subject's display id (identity numbers masked)")
+    segment: Segment
+    township_code: str | None
+    village_code: str | None
+    as_of: dt.date
+    level: Literal["red", "orange", "yellow"]
+    trigger: str
+    evidence: dict = Field(description="the trigger, current and previous grades, and the values or records behind it")
+    created_at: Timestamp
+    acknowledged: bool
+    acknowledged_at: Timestamp | None
+    acknowledged_by: str | None
+
+
+class VillageRating(BaseModel):
+    village_code: str
+    township_code: str
+    households: int
+    rated: int
+    rated_share: float = Field(ge=0, le=1)
+    borrowing: int = Field(description="borrowing households")
+    borrowing_clean: int = Field(description="borrowing households without arrears")
+    clean_share: float | None = Field(ge=0, le=1, description="share of borrowing households without arrears "
+                                                               "(none when no household borrows)")
+    qualifies: bool = Field(description="a credit village")
+
+
+class TownshipRating(BaseModel):
+    township_code: str
+    villages: int
+    credit_villages: int
+    credit_village_share: float = Field(ge=0, le=1)
+    qualifies: bool = Field(description="a credit township")
+
+
+class Villages(BaseModel):
+    as_of: dt.date
+    villages: list[VillageRating]
+    townships: list[TownshipRating]
+
+
+class Sheet(BaseModel):
+    html: str = Field(description="the printable evaluation sheet (HTML, Chinese with English labels)")
 
 
 Report.model_rebuild()

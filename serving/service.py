@@ -1,5 +1,6 @@
 """The creditgrade HTTP service (BentoML 1.4): grades, batch grades, explanations, self-reports,
-objections and the audit log, behind API keys (see ``serving.gate`` and ``serving.auth``).
+objections, early warnings, credit villages and townships, household evaluation sheets and the audit
+log, behind API keys (see ``serving.gate`` and ``serving.auth``).
 
 Run: ``bentoml serve serving.service:CreditGrade``. Champions load when a worker starts, never at import;
 a segment without one stops the start with the message naming it. Environment: ``CREDITGRADE_HOME`` /
@@ -8,23 +9,29 @@ batch call, default 5000), ``CREDITGRADE_WORKERS`` and ``CREDITGRADE_THREADS``.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import bentoml
+from sqlalchemy import select
 from starlette.responses import JSONResponse
 
+from features import ids
 from features.errors import CreditgradeError
 from features.schemas import SEGMENTS
-from features.store import Store
+from features.store import Store, subjects, warnings
 from models.registry import load_champion
 from serving import audit, logs, objections
-from serving.auth import Keys, Principal
-from serving.errors import ApiError
+from serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
+from serving.errors import ApiError, bad_input
 from serving.gate import Gate
 from serving.grading import Grader, where_of
-from serving.schemas import (AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation, Grade, GradeRequest,
-                             Objection, ObjectionFilter, ObjectionRequest, Report, Resolved, ResolveRequest,
-                             SubjectRequest)
+from serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation,
+                             Grade, GradeRequest, Objection, ObjectionFilter, ObjectionRequest, Report, Resolved,
+                             ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
+                             Villages, VillagesRequest, WarningFilter, WarningView)
+from serving.villages import evaluation_sheet, households, rate_townships, rate_villages
+from serving.warnings import acknowledge, list_warnings
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
 
@@ -103,6 +110,123 @@ class CreditGrade:
     def audit_log(self, req: AuditFilter, /, ctx: bentoml.Context) -> list[AuditEntry]:
         """The audit log, newest first (regulators)."""
         return self._run(ctx, "audit", lambda p: audit.read(self.store, p, req))
+
+    @bentoml.api
+    def warnings(self, req: WarningFilter, /, ctx: bentoml.Context) -> list[WarningView]:
+        """Stored early warnings with their evidence, newest and most severe first, within the key's reach."""
+        return self._run(ctx, "warnings", lambda p: warning_list(self.store, p, req))
+
+    @bentoml.api
+    def acknowledge_warning(self, req: AcknowledgeRequest, /, ctx: bentoml.Context) -> WarningView:
+        """Acknowledge a warning in the key's reach, recorded with the key's name (the first one stands)."""
+        return self._run(ctx, "acknowledge_warning", lambda p: warning_acknowledge(self.store, p, req))
+
+    @bentoml.api
+    def villages(self, req: VillagesRequest, /, ctx: bentoml.Context) -> Villages:
+        """Credit villages and credit townships as of a date (evaluators: their own townships)."""
+        return self._run(ctx, "villages", lambda p: village_ratings(self.grader, p, req))
+
+    @bentoml.api
+    def evaluation_sheet(self, req: SheetRequest, /, ctx: bentoml.Context) -> Sheet:
+        """A household's printable evaluation sheet (HTML): grade, score, reasons and preferential terms."""
+        return self._run(ctx, "evaluation_sheet", lambda p: household_sheet(self.grader, p, req), req)
+
+
+# ---------------------------------------------------------------- early warnings, villages, sheets
+
+WARNING_Q = select(warnings, subjects.c.display_id, subjects.c.township_code, subjects.c.village_code).join(
+    subjects, subjects.c.subject_key == warnings.c.subject_key)
+
+
+def _masked(value):
+    """The evidence with anything shaped like an identity number in its texts masked."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return ids.redact(value) if isinstance(value, str) else value
+
+
+def _warning_view(row) -> WarningView:
+    evidence = row["evidence"] if isinstance(row["evidence"], dict) else json.loads(row["evidence"])
+    return WarningView(warning_id=row["warning_id"], subject=row["display_id"], segment=row["segment"],
+                       township_code=row["township_code"], village_code=row["village_code"], as_of=row["as_of"],
+                       level=row["level"], trigger=row["trigger"],
+                       evidence=_masked(evidence),
+                       created_at=row["created_at"], acknowledged=row["acknowledged_at"] is not None,
+                       acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"])
+
+
+def warning_list(store: Store, principal: Principal, req: WarningFilter) -> list[WarningView]:
+    """Warnings filtered as asked, confined to the principal's segment and townships; the reading is audited."""
+    segment, townships = listing_scope(principal, "warnings", req.segment)
+    rows = list_warnings(store, segment=segment, level=req.level, since=req.since, acknowledged=req.acknowledged,
+                         townships=townships, limit=req.limit)
+    found = [_warning_view(r) for r in rows]
+    with store.engine.begin() as conn:
+        audit.write(conn, [audit.entry(principal, "warnings", 200, segment=segment,
+                                       detail=f"{len(found)} warnings read (level {req.level or 'any'})")])
+    return found
+
+
+def warning_acknowledge(store: Store, principal: Principal, req: AcknowledgeRequest) -> WarningView:
+    """Acknowledge one warning the principal may list (404 for an unknown id, 403 outside its reach)."""
+    check_role(principal, "acknowledge_warning")
+    query = WARNING_Q.where(warnings.c.warning_id == req.warning_id)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise ApiError(404, f"warning_id: no warning {req.warning_id}", "warning_id")
+    check_reach(principal, row["segment"], row["township_code"], "warning_id", "warning_id")
+    acknowledge(store, req.warning_id, principal.name)
+    with store.engine.begin() as conn:
+        row = conn.execute(query).mappings().one()
+        audit.write(conn, [audit.entry(principal, "acknowledge_warning", 200, subject_key=row["subject_key"],
+                                       segment=row["segment"], detail=f"warning {req.warning_id} ({row['trigger']}) "
+                                       f"acknowledged by {row['acknowledged_by']}")])
+    return _warning_view(row)
+
+
+def village_ratings(grader: Grader, principal: Principal, req: VillagesRequest) -> Villages:
+    """Credit villages and townships as of a date, over the townships the principal may see."""
+    townships = township_scope(principal, "villages", req.townships)
+    day = grader.as_of("household", req.as_of)
+    v = rate_villages(households(grader.store, day, townships, model=grader.champions["household"]))
+    t = rate_townships(v)
+    with grader.store.engine.begin() as conn:
+        audit.write(conn, [audit.entry(principal, "villages", 200, segment="household",
+                                       detail=f"{len(v)} villages, {len(t)} townships as of {day.date()}")])
+    share = v["clean_share"].astype(object).where(v["clean_share"].notna(), None)
+    return Villages(as_of=day.date(), villages=[
+        VillageRating(village_code=r.village_code, township_code=r.township_code, households=r.households,
+                      rated=r.rated, rated_share=r.rated_share, borrowing=r.borrowing,
+                      borrowing_clean=r.borrowing_clean, clean_share=c, qualifies=r.credit_village)
+        for r, c in zip(v.itertuples(index=False), share)], townships=[
+        TownshipRating(township_code=r.township_code, villages=r.villages, credit_villages=r.credit_villages,
+                       credit_village_share=r.credit_village_share, qualifies=r.credit_township)
+        for r in t.itertuples(index=False)])
+
+
+def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> Sheet:
+    """The evaluation sheet of a household in the principal's reach, with its consent reference."""
+    try:
+        household_id = ids.validate_subject_id("household", req.household_id)
+    except ValueError as exc:
+        raise bad_input(str(exc).replace("subject_id", "household_id"), "household_id") from None
+    key = ids.subject_key("household", household_id)
+    with grader.store.engine.connect() as conn:
+        subject = grader.subjects(conn, [key]).get(key)
+    if subject is None or subject.segment != "household":
+        raise ApiError(404, "household_id: no household with that id", "household_id")
+    check_subject(principal, "evaluation_sheet", subject.segment, subject.key, subject.township, req.consent_ref,
+                  id_field="household_id")
+    day = grader.as_of("household", req.as_of)
+    page = evaluation_sheet(grader.store, household_id, day, model=grader.champions["household"])
+    with grader.store.engine.begin() as conn:
+        audit.write(conn, [audit.entry(principal, "evaluation_sheet", 200, subject_key=subject.key,
+                                       segment=subject.segment, purpose=req.purpose, consent_ref=req.consent_ref,
+                                       detail=f"evaluation sheet as of {day.date()}")])
+    return Sheet(html=page)
 
 
 CreditGrade.add_asgi_middleware(Gate, max_batch=MAX_BATCH, spec=lambda: CreditGrade.openapi_spec.asdict())
