@@ -58,9 +58,21 @@ def bad_check(uscc: str) -> str:
     return uscc[:-1] + ("0" if uscc[-1] != "0" else "1")
 
 
+def forget_http_metrics() -> None:
+    """Drop BentoML's HTTP metrics from Prometheus' global registry: every in-process app registers them
+    once, so another module's app of the same session would clash with this one."""
+    import prometheus_client
+
+    registry = prometheus_client.REGISTRY
+    held = {c for name, c in list(registry._names_to_collectors.items()) if name.startswith("bentoml_")}
+    for collector in held:
+        registry.unregister(collector)
+
+
 @pytest.fixture(scope="module")
 def api(trained, tmp_path_factory):
-    """Call the service in process: ``api(path, json, key) -> httpx.Response``."""
+    """Call the service in process over a private copy of the trained store:
+    ``api.call(path, json, key) -> httpx.Response``."""
     import httpx
 
     mp = pytest.MonkeyPatch()
@@ -68,6 +80,7 @@ def api(trained, tmp_path_factory):
     keys = make_keys(url, pd.read_parquet(trained.paths["subjects"]))
     from serving.service import CreditGrade
 
+    forget_http_metrics()
     app = CreditGrade.to_asgi()
     loop = asyncio.new_event_loop()
     lifespan = app.router.lifespan_context(app)
@@ -78,14 +91,18 @@ def api(trained, tmp_path_factory):
         headers = {**({"X-API-Key": key} if key else {}), **(headers or {})}
         return loop.run_until_complete(client.request(method, path, json=json, headers=headers, **kw))
 
+    async def close():  # inside the loop, so that gathering no leftover task is fine too
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+
     yield SimpleNamespace(call=call, keys=keys, url=url)
-    loop.run_until_complete(client.aclose())
-    loop.run_until_complete(lifespan.__aexit__(None, None, None))
-    pending = asyncio.all_tasks(loop)
-    for task in pending:
-        task.cancel()
-    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(close())
     loop.close()
+    forget_http_metrics()
     mp.undo()
 
 

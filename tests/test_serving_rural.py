@@ -3,65 +3,16 @@ who may call them, the evaluator's township limit, acknowledgement and its audit
 to ``serving.villages.village_ratings``, and a sheet that shows the grade and only the masked head id."""
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from tests.test_serving import grade_body, make_keys, serving_home
+from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
 
 AS_OF = "2024-09-30"
 PATHS = ("/warnings", "/acknowledge_warning", "/villages", "/evaluation_sheet")
-
-
-def forget_http_metrics() -> None:
-    """Drop BentoML's HTTP metrics from Prometheus' global registry: every in-process app registers them
-    once, so another module's app of the same session (``tests/test_serving.py``) would clash with ours."""
-    import prometheus_client
-
-    registry = prometheus_client.REGISTRY
-    held = {c for name, c in list(registry._names_to_collectors.items()) if name.startswith("bentoml_")}
-    for collector in held:
-        registry.unregister(collector)
-
-
-@pytest.fixture(scope="module")
-def api(trained, tmp_path_factory):
-    """The service in process over a private copy of the trained store, as in ``tests/test_serving.py``:
-    ``api.call(path, json, key) -> httpx.Response``."""
-    import httpx
-
-    from serving.service import CreditGrade
-
-    mp = pytest.MonkeyPatch()
-    url = serving_home(trained, tmp_path_factory, mp)
-    keys = make_keys(url, pd.read_parquet(trained.paths["subjects"]))
-    forget_http_metrics()
-    app = CreditGrade.to_asgi()
-    loop = asyncio.new_event_loop()
-    lifespan = app.router.lifespan_context(app)
-    loop.run_until_complete(lifespan.__aenter__())
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-    def call(path, json=None, key=None, method="POST"):
-        return loop.run_until_complete(client.request(method, path, json=json,
-                                                      headers={"X-API-Key": key} if key else {}))
-
-    async def close():  # inside the loop, so that gathering no leftover task is fine too
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
-        leftover = asyncio.all_tasks() - {asyncio.current_task()}
-        for task in leftover:
-            task.cancel()
-        await asyncio.gather(*leftover, return_exceptions=True)
-
-    yield SimpleNamespace(call=call, keys=keys, url=url)
-    loop.run_until_complete(close())
-    loop.close()
-    forget_http_metrics()
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
