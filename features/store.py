@@ -131,7 +131,7 @@ grades = Table(
     Column("model_version", String(20), nullable=False),
     Column("disputed", Boolean, nullable=False, default=False),
     Column("reasons", Text),                    # JSON list of reason codes
-    Column("origin", String(12), nullable=False),  # api | batch | scan | regrade
+    Column("origin", String(12), nullable=False),  # api | batch | scan | regrade | sheet
     Index("ix_grades_subject", "subject_key", "as_of", "graded_at"),
 )
 

@@ -223,6 +223,7 @@ def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> 
     day = grader.as_of("household", req.as_of)
     page = evaluation_sheet(grader.store, household_id, day, model=grader.champions["household"])
     with grader.store.engine.begin() as conn:
+        grader.store_grade(conn, subject, grader.evaluate_one(conn, subject, day), "sheet")  # every grade given
         audit.write(conn, [audit.entry(principal, "evaluation_sheet", 200, subject_key=subject.key,
                                        segment=subject.segment, purpose=req.purpose, consent_ref=req.consent_ref,
                                        detail=f"evaluation sheet as of {day.date()}")])

@@ -188,6 +188,10 @@ def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
     masked = rural.store.frame(subjects.select().where(subjects.c.subject_key == house["subject_id"]))
     assert masked["head_id_masked"].iloc[0] in page and house["head_id"] not in page
     assert not any(clear in page for clear in rural.clear_ids)
+    from features.store import grades
+    given = rural.store.frame(grades.select().where(grades.c.subject_key == house["subject_id"],
+                                                     grades.c.origin == "sheet"))
+    assert len(given) == 1 and given["grade"].iloc[0] == grade and str(given["as_of"].iloc[0]) == AS_OF
     assert api.call("/evaluation_sheet", body, key=api.keys.regulator).status_code == 200
 
     no_consent = api.call("/evaluation_sheet", {k: v for k, v in body.items() if k != "consent_ref"},
