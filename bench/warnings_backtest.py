@@ -1,4 +1,4 @@
-"""Did the warnings work? Backtest the configured triggers (serving/warnings.toml) on the committed sample,
+"""Did the warnings work? Backtest the configured triggers (models/warnings.toml) on the committed sample,
 beside the naive anchor (PD above a fixed cut-off), and monitor a pre-shock model over the macro shock.
 
     python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--monitor out.html]
@@ -6,7 +6,7 @@ beside the naive anchor (PD above a fixed cut-off), and monitor a pre-shock mode
 
 Per segment: fit a model out of time (training.pipeline.split_by_date), then report recall, median lead
 time and precision per level, per trigger and for the anchors, over all as-of dates and over the
-out-of-time test dates only (see serving.warnings.backtest for the definitions). Logged to MLflow
+out-of-time test dates only (see training.backtest.backtest for the definitions). Logged to MLflow
 (experiment "creditgrade-warnings"). With ``--monitor``: PSI per quarter of a model trained on the snapshots
 2020-03-31..2021-03-31 (after the first as-of date, whose year-on-year features are all missing, and with
 outcomes matured before the 2022Q2-2023Q1 shock), written to an HTML report.
@@ -26,7 +26,7 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-only-key")
 
 from features.build import build_training_set  # noqa: E402
 from features.frames import Frames  # noqa: E402
-from serving.warnings import backtest  # noqa: E402
+from training.backtest import backtest  # noqa: E402
 from training.monitor import monitor, write_monitor_report  # noqa: E402
 from training.pipeline import fit_grade_model, split_by_date  # noqa: E402
 

@@ -139,7 +139,7 @@ def _cmd_warnings(args) -> int:
                   f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
         return 0
     from models.registry import load_champion
-    from serving.warnings import backtest
+    from training.backtest import backtest
 
     for segment in segments:
         table = backtest(store, segment, load_champion(segment).model)

@@ -13,7 +13,9 @@ from sqlalchemy import func, insert, select
 from features.frames import Frames
 from features.store import Store, grades, records, warnings
 from models.registry import load_champion
-from serving.warnings import LEVELS, Moment, Trigger, acknowledge, backtest, fire, list_warnings, scan
+from models.warnings import LEVELS, Moment, Trigger, fire
+from serving.warnings import acknowledge, list_warnings, scan
+from training.backtest import backtest
 
 AS_OF = dt.date(2024, 9, 30)
 

@@ -1,0 +1,162 @@
+"""Early-warning rules: the configured triggers (``models/warnings.toml``) and their evaluation.
+
+:func:`fire` evaluates one trigger over all subjects at one as-of date from plain frames, and
+:func:`evidence` says why it fired, so the stored scan (``serving.warnings``) and the backtest
+(``training.backtest``) run the very same rules.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.snapshot import still_counts
+
+WARNINGS_FILE = Path(__file__).with_name("warnings.toml")
+LEVELS = ("red", "orange", "yellow")  # most severe first
+TYPES = ("pd_rise", "downgrade", "record", "feature")
+OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+RECORD_FIELDS = ("record_id", "kind", "severity", "start_date", "end_date", "reported_date", "amount", "value",
+                 "doc_ref")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One configured trigger (see warnings.toml for the meaning of each type's parameters)."""
+
+    name: str
+    level: str
+    type: str
+    en: str
+    zh: str
+    segments: tuple[str, ...] | None = None
+    params: dict = field(default_factory=dict, hash=False)
+
+    def applies(self, segment: str, columns) -> bool:
+        if self.segments is not None and segment not in self.segments:
+            return False
+        return self.type != "feature" or all(f in columns for f, _, _ in self.params["when"])
+
+
+@cache
+def triggers(path: Path = WARNINGS_FILE) -> tuple[Trigger, ...]:
+    """The configured triggers, checked: known level and type, unique names that fit the table."""
+    with Path(path).open("rb") as fh:
+        conf = tomllib.load(fh)
+    out = []
+    for spec in conf["trigger"]:
+        spec = dict(spec)
+        base = {k: spec.pop(k) for k in ("name", "level", "type", "en", "zh")}
+        segments = spec.pop("segments", None)
+        t = Trigger(**base, segments=tuple(segments) if segments else None, params=spec)
+        if t.level not in LEVELS or t.type not in TYPES or len(t.name) > 40:
+            raise ValueError(f"trigger {t.name!r}: level must be one of {LEVELS}, type one of {TYPES}, "
+                             f"name at most 40 characters")
+        if t.type == "feature" and any(op not in OPS for _, op, _ in t.params["when"]):
+            raise ValueError(f"trigger {t.name!r}: operators must be among {sorted(OPS)}")
+        out.append(t)
+    if len({t.name for t in out}) != len(out):
+        raise ValueError("trigger names must be unique")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- evaluating triggers
+
+@dataclass
+class Moment:
+    """All subjects of a segment at one as-of date: ``X`` features, ``now`` and ``before`` (the previous
+    grade; NaN where none) with at least ``pd`` and ``grade``, all on ``X.index``; ``records``
+    normalised (any extra columns, such as ``doc_ref``, are carried into the evidence)."""
+
+    segment: str
+    as_of: pd.Timestamp
+    order: list[str]          # grades best to worst
+    X: pd.DataFrame
+    now: pd.DataFrame
+    before: pd.DataFrame
+    records: pd.DataFrame
+
+
+def record_kinds(rules) -> list[str]:
+    return sorted({k for t in rules if t.type == "record" for k in t.params["kinds"]})
+
+
+def recent(t: Trigger, m: Moment) -> pd.DataFrame:
+    """Records matching a record trigger at ``m.as_of``."""
+    r = m.records
+    keep = (r["kind"].isin(t.params["kinds"]).to_numpy()
+            & (r["reported_date"] >= m.as_of - pd.Timedelta(days=t.params["within_days"])).to_numpy()
+            & still_counts(r, m.as_of))
+    if "severities" in t.params:
+        keep &= r["severity"].isin(t.params["severities"]).to_numpy()
+    if "min_value" in t.params:
+        keep &= (r["value"] >= t.params["min_value"]).to_numpy()
+    return r[keep]
+
+
+def _notches(m: Moment, now: pd.Series, before: pd.Series) -> np.ndarray:
+    """Grades worse now than before (NaN where there is no previous grade)."""
+    rank = {g: float(i) for i, g in enumerate(m.order)}
+    return now.map(rank).to_numpy(float) - before.map(rank).to_numpy(float)
+
+
+def fire(t: Trigger, m: Moment) -> np.ndarray:
+    """Whether trigger ``t`` fires for each subject of ``m`` (False where it does not apply)."""
+    if not t.applies(m.segment, m.X.columns):
+        return np.zeros(len(m.X), dtype=bool)
+    if t.type == "pd_rise":
+        now, before = m.now["pd"].to_numpy(float), m.before["pd"].to_numpy(float)
+        return (now >= t.params["ratio"] * before) & (now >= t.params["min_pd"][m.segment])
+    if t.type == "downgrade":
+        return _notches(m, m.now["grade"], m.before["grade"]) >= t.params["notches"]
+    if t.type == "record":
+        return m.X.index.isin(recent(t, m)["subject_key"].astype(str))
+    hit = np.ones(len(m.X), dtype=bool)
+    for feature, op, value in t.params["when"]:
+        hit &= OPS[op](pd.to_numeric(m.X[feature], errors="coerce").to_numpy(float), value)
+    return hit
+
+
+def _plain(value):
+    """A JSON value: numpy scalars unwrapped, dates as ISO text, NaN and NaT as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.date)):
+        return value.date().isoformat() if isinstance(value, pd.Timestamp) else value.isoformat()
+    return value
+
+
+def _row(frame: pd.DataFrame, key: str) -> dict | None:
+    row = {k: _plain(v) for k, v in frame.loc[key].items()}
+    return None if row.get("pd") is None else row
+
+
+def evidence(t: Trigger, m: Moment, key: str) -> dict:
+    """What a warning rests on: the trigger, the current and previous grades, and its values or records."""
+    out = {"trigger": t.name, "level": t.level, "en": t.en, "zh": t.zh, "as_of": _plain(m.as_of),
+           "current": _row(m.now, key), "previous": _row(m.before, key)}
+    if t.type == "pd_rise":
+        before = out["previous"]["pd"]
+        out["values"] = {"pd_ratio": out["current"]["pd"] / before if before > 0 else None,
+                         "ratio": t.params["ratio"], "min_pd": t.params["min_pd"][m.segment]}
+    elif t.type == "downgrade":
+        notches = _notches(m, m.now.loc[[key], "grade"], m.before.loc[[key], "grade"])[0]
+        out["values"] = {"notches": int(notches), "min_notches": t.params["notches"]}
+    elif t.type == "record":
+        found = recent(t, m)
+        found = found[found["subject_key"].astype(str) == key]
+        out["records"] = [{f: _plain(v) for f, v in r.items() if f in RECORD_FIELDS}
+                          for r in found.to_dict("records")]
+    else:
+        out["values"] = {f: _plain(m.X.at[key, f]) for f, _, _ in t.params["when"]}
+        out["conditions"] = [list(c) for c in t.params["when"]]
+    return out
