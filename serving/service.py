@@ -30,7 +30,7 @@ from serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchI
                              Grade, GradeRequest, Objection, ObjectionFilter, ObjectionRequest, Report, Resolved,
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
                              Villages, VillagesRequest, WarningFilter, WarningView)
-from serving.villages import evaluation_sheet, households, rate_townships, rate_villages
+from serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
 from serving.warnings import acknowledge, list_warnings
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
@@ -221,12 +221,14 @@ def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> 
     check_subject(principal, "evaluation_sheet", subject.segment, subject.key, subject.township, req.consent_ref,
                   id_field="household_id")
     day = grader.as_of("household", req.as_of)
-    page = evaluation_sheet(grader.store, household_id, day, model=grader.champions["household"])
     with grader.store.engine.begin() as conn:
-        grader.store_grade(conn, subject, grader.evaluate_one(conn, subject, day), "sheet")  # every grade given
+        g = grader.evaluate_one(conn, subject, day)
+        grader.store_grade(conn, subject, g, "sheet")  # every grade given is stored
         audit.write(conn, [audit.entry(principal, "evaluation_sheet", 200, subject_key=subject.key,
                                        segment=subject.segment, purpose=req.purpose, consent_ref=req.consent_ref,
                                        detail=f"evaluation sheet as of {day.date()}")])
+    page = render_sheet(household_frame(grader.store, subject.key).iloc[0], day, g.grade, g.score, g.pd, g.reasons,
+                        grader.champions["household"])
     return Sheet(html=page)
 
 

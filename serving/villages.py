@@ -114,18 +114,23 @@ def township_ratings(store: Store, as_of, townships=None, model: Loaded | None =
 
 # ---------------------------------------------------------------- the evaluation sheet
 
+def household_frame(store: Store, key: str) -> pd.DataFrame:
+    """The stored subject row of one household, by its key, as a one-row normalised frame."""
+    subject = store.frame(select(subjects).where(subjects.c.subject_key == key, subjects.c.segment == SEGMENT))
+    if subject.empty:
+        raise CreditgradeError(f"no household {key}")
+    return normalise_subjects(subject)
+
+
 def _household(store: Store, household_id: str, day: pd.Timestamp):
     """The subject row and the features of one household as of ``day``."""
     try:
         key = ids.subject_key(SEGMENT, ids.validate_subject_id(SEGMENT, household_id))
     except ValueError as exc:
         raise CreditgradeError(str(exc)) from None
-    subject = store.frame(select(subjects).where(subjects.c.subject_key == key, subjects.c.segment == SEGMENT))
-    if subject.empty:
-        raise CreditgradeError(f"no household {key}")
+    subject = household_frame(store, key)
     recs = store.frame(select(records).where(records.c.subject_key == key, records.c.reported_date < day.date())
                        .order_by(records.c.record_id))
-    subject = normalise_subjects(subject)
     return subject.iloc[0], features_of(subject, normalise_records(recs), SEGMENT, day)
 
 
@@ -136,29 +141,35 @@ def _number(value, fmt: str = "{:,.2f}") -> str:
 
 
 def evaluation_sheet(store: Store, household_id: str, as_of, model: Loaded | None = None) -> str:
-    """A printable HTML evaluation sheet of one household (Chinese with English labels): its grade,
-    score, reasons and terms. The head's identity number appears only masked."""
+    """A printable HTML evaluation sheet of one household graded as of ``as_of`` (see :func:`render_sheet`)."""
     day = check_as_of(store, SEGMENT, as_of)
     subject, X = _household(store, household_id, day)
     loaded = model or load_champion(SEGMENT)
     graded = loaded.model.grade(X)
-    why = explain.reasons(loaded.model, X, graded, k=4)[0]
     g = graded.iloc[0]
-    label = loaded.model.scale.label(g["grade"], "zh")
-    terms = household_terms(g["grade"])
+    return render_sheet(subject, day, g["grade"], g["score"], g["pd"],
+                        explain.reasons(loaded.model, X, graded, k=4)[0], loaded)
+
+
+def render_sheet(subject: pd.Series, day: pd.Timestamp, grade: str, score: float, pd_: float, reasons: list[dict],
+                 loaded: Loaded) -> str:
+    """The sheet (Chinese with English labels) of a household's grade, score, reasons and terms. The head's
+    identity number appears only masked."""
+    label = loaded.model.scale.label(grade, "zh")
+    terms = household_terms(grade)
     e = html.escape
-    reasons = "\n".join(
+    rows = "\n".join(
         f"  <tr><td>{e(r['zh'])}<br><small>{e(r['en'])}</small></td><td>{e(_number(r['value']))}</td>"
-        f"<td>{e(_number(r['reference']))}</td></tr>" for r in why) or \
+        f"<td>{e(_number(r['reference']))}</td></tr>" for r in reasons) or \
         '  <tr><td colspan="3">无不利因素 <small>No factor raised the risk</small></td></tr>'
     fields = {
         "household_id": subject["display_id"], "name": subject["name"],
         "head_id_masked": subject["head_id_masked"] or "—", "village_code": subject["village_code"],
         "township_code": subject["township_code"], "as_of": day.date().isoformat(),
-        "grade": g["grade"] if label == g["grade"] else f"{g['grade']}（{label}）",
-        "score": f"{g['score']:.0f}", "pd": f"{g['pd']:.2%}", "model": f"{loaded.name} v{loaded.version}",
+        "grade": grade if label == grade else f"{grade}（{label}）",
+        "score": f"{score:.0f}", "pd": f"{pd_:.2%}", "model": f"{loaded.name} v{loaded.version}",
         "credit_line": f"{terms['credit_line_cny']:,} 元 CNY" if terms["eligible"] else "不适用 not eligible",
         "rate_discount": f"{terms['rate_discount_bp']} bp" if terms["eligible"] else "不适用 not eligible",
     }
     page = string.Template(SHEET_FILE.read_text(encoding="utf-8"))
-    return page.substitute({k: e(str(v)) for k, v in fields.items()}, reasons=reasons)
+    return page.substitute({k: e(str(v)) for k, v in fields.items()}, reasons=rows)
