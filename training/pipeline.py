@@ -23,7 +23,7 @@ from models.grades import scales
 from models.lgbm import LGBMPD
 from models.registry import CHAMPION, configure, experiment_id, load_version, model_name
 from models.scorecard import Scorecard
-from training.evaluate import evaluate
+from training.evaluate import auc, evaluate
 from training.evaluate_report import report_markdown
 
 KINDS = ("scorecard", "lightgbm")
@@ -127,13 +127,11 @@ def register(model: GradeModel, report: dict, oracle_auc: float | None = None) -
 def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None:
     if oracle is None:
         return None
-    from sklearn.metrics import roc_auc_score
-
     keyed = test[["as_of", "defaulted"]].rename_axis("subject_key").reset_index()
     joined = keyed.merge(oracle, on=["subject_key", "as_of"], how="inner")
     if joined.empty or joined.defaulted.nunique() < 2:
         return None
-    return float(roc_auc_score(joined.defaulted, joined.true_pd))
+    return auc(joined.defaulted, joined.true_pd)
 
 
 def champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
@@ -142,13 +140,11 @@ def champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
         loaded = load_version(segment, alias=CHAMPION)
     except CreditgradeError:
         return None, float("-inf")
-    from sklearn.metrics import roc_auc_score
-
     try:
         pd_ = loaded.model.pd(split.test)
     except KeyError:  # trained on other features: it cannot score today's rows
         return loaded.version, float("-inf")
-    return loaded.version, float(roc_auc_score(split.test["defaulted"], pd_))
+    return loaded.version, auc(split.test["defaulted"], pd_)
 
 
 def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None = None,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from features.errors import CreditgradeError
 from models.lgbm import LGBMPD
 from models.scorecard import Scorecard
+from training.evaluate import auc
 
 PROTECTED = re.compile(r"(^|[^a-z])(sex|gender|age|marri\w*|marital\w*|personal_status\w*|ethnic\w*|race|"
                        r"religion|nationality)([^a-z]|$)", re.IGNORECASE)
@@ -99,5 +99,5 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), folds: int = 5
         for kind in kinds:
             est = LGBMPD(seed=seed) if kind == "lightgbm" else Scorecard()
             est.fit(X.iloc[train], y[train])
-            result.auc[kind].append(float(roc_auc_score(y[test], est.predict_proba(X.iloc[test])[:, 1])))
+            result.auc[kind].append(auc(y[test], est.predict_proba(X.iloc[test])[:, 1]))
     return result
