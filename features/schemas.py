@@ -22,8 +22,8 @@ EARLIEST = dt.date(1949, 10, 1)  # no record of this platform predates the Peopl
 LATEST = dt.date(2100, 1, 1)
 Segment = Literal["sme", "household", "practitioner"]
 SEGMENTS: tuple[str, ...] = ("sme", "household", "practitioner")
-Source = Literal["tax", "safety", "quality", "labor", "finance"]
-SOURCES: tuple[str, ...] = ("tax", "safety", "quality", "labor", "finance")
+Source = Literal["tax", "safety", "quality", "labor", "finance", "lists"]
+SOURCES: tuple[str, ...] = ("tax", "safety", "quality", "labor", "finance", "lists")
 
 
 class Severity(str, Enum):
@@ -138,11 +138,19 @@ class RecordRow(_Row):
             raise ValueError(f"kind {self.kind!r} is not a known kind (see features/sources.toml)")
         if spec["source"] != self.source:
             raise ValueError(f"kind {self.kind} belongs to source {spec['source']}, not {self.source}")
+        if self.segment not in spec.get("segments", SEGMENTS):
+            raise ValueError(f"segment: kind {self.kind} is reported only for {', '.join(spec['segments'])}")
         missing = [f for f in spec.get("needs", []) if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)} required for kind {self.kind}")
         if "categories" in spec and self.category not in spec["categories"]:
-            raise ValueError(f"category must be one of {spec['categories']} for kind {self.kind}")
+            what = "issuing authority (category)" if spec.get("list") else "category"
+            raise ValueError(f"{what} must be one of {spec['categories']} for kind {self.kind}")
+        if spec.get("list"):
+            low, high = spec["publication_months"]
+            if not low <= self.value <= high:
+                raise ValueError(f"value: publication period of {self.value:g} months outside "
+                                 f"{low}..{high} for list {self.kind}")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         if self.reported_date < self.start_date:
