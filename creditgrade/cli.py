@@ -52,10 +52,16 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_summary(args) -> int:
+    from features import freshness
     from features.store import Store
     from features.summary import summary
 
-    print(summary(Store()).to_string())
+    store = Store()
+    print(summary(store).to_string())
+    marks = freshness.table(store)
+    if len(marks):
+        print("\nwatermarks (last month of data per source) / 各来源数据截至:")
+        print(marks.to_string(na_rep="-"))
     return 0
 
 

@@ -5,8 +5,8 @@ Point-in-time and retention rules are those of ``features.snapshot`` (records re
 record counts while ``as_of < repaired_date``). A subject has a row if it exists at ``as_of``: firms
 founded and practitioners licensed strictly before it, households always.
 
-An as-of date is accepted if ``earliest reported_date < as_of <= add_months(latest reported_date, 12)``
-over the segment's records: before that no record is visible, after it the data are stale.
+An as-of date is accepted if it is after the segment's earliest reported record (before it nothing is
+visible) and not past a required source's watermark by more than the configured days (``features.freshness``).
 """
 from __future__ import annotations
 
@@ -19,19 +19,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
-from features import finance, labor, profile, quality, safety, tax
+from features import finance, freshness, labor, profile, quality, safety, tax
 from features import store as tables
 from features.catalog import catalog, check_segment, feature_names
 from features.errors import CreditgradeError
 from features.frames import Frames, normalise_outcomes, normalise_records, normalise_subjects
-from features.ids import add_months
 from features.snapshot import Snapshot, positions, still_counts
 from features.store import Store
 
 BUILDERS = {"tax": tax.build, "safety": safety.build, "quality": quality.build, "labor": labor.build,
             "finance": finance.build}
 CHUNK_SUBJECTS = 20_000  # measured: smaller chunks are no slower and hold far less memory
-STALE_AFTER_MONTHS = 12
 
 
 def parse_date(value, what: str = "as-of date") -> pd.Timestamp:
@@ -91,36 +89,34 @@ def disputed_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_
 
 # ---------------------------------------------------------------- sources: in-memory frames or the store
 
-def _data_range(source, segment: str) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
-    """Number of subjects, earliest and latest reported_date of the segment's records."""
+def _subjects_and_earliest(source, segment: str) -> tuple[int, pd.Timestamp | None]:
+    """Number of subjects and earliest reported_date of the segment's records."""
     if isinstance(source, Frames):
         n = int((source.subjects["segment"] == segment).sum())
-        reported = source.records.loc[source.records["segment"] == segment, "reported_date"]
-        return n, reported.min(), reported.max()
+        return n, source.records.loc[source.records["segment"] == segment, "reported_date"].min()
     if isinstance(source, Store):
         with source.engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(tables.subjects)
                              .where(tables.subjects.c.segment == segment)).scalar_one()
-            lo, hi = conn.execute(select(func.min(tables.records.c.reported_date),
-                                         func.max(tables.records.c.reported_date))
-                                  .where(tables.records.c.segment == segment)).one()
-        return n, lo and pd.Timestamp(lo), hi and pd.Timestamp(hi)
+            lo = conn.execute(select(func.min(tables.records.c.reported_date))
+                              .where(tables.records.c.segment == segment)).scalar()
+        return n, lo and pd.Timestamp(lo)
     raise CreditgradeError(f"cannot build features from a {type(source).__name__}: pass a Store or Frames")
 
 
 def check_as_of(source, segment: str, as_of) -> pd.Timestamp:
-    """The as-of date, if the segment has data and the date lies within it (module docstring)."""
+    """The as-of date, if the segment has data and the date lies within it: after the earliest reported
+    record, and not past a required source's watermark by more than the configured days
+    (``features.freshness``)."""
     check_segment(segment)
     day = parse_date(as_of)
-    n, earliest, latest = _data_range(source, segment)
+    n, earliest = _subjects_and_earliest(source, segment)
     if n == 0 or earliest is None or pd.isna(earliest):
         raise CreditgradeError(f"no {segment} subjects and records in the store: ingest them first")
-    stale = pd.Timestamp(add_months(latest.date(), STALE_AFTER_MONTHS))
-    if not earliest < day <= stale:
-        raise CreditgradeError(
-            f"as-of date {day.date()} is outside the {segment} data: it must be after the earliest "
-            f"reported record ({earliest.date()}) and no later than {STALE_AFTER_MONTHS} months after the "
-            f"latest ({latest.date()}), i.e. in ({earliest.date()}, {stale.date()}]")
+    if day <= earliest:
+        raise CreditgradeError(f"as-of date {day.date()} is before the {segment} data: it must be after the "
+                               f"earliest reported record ({earliest.date()})")
+    freshness.assess(freshness.watermarks_of(source, segment), segment, day.date())
     return day
 
 

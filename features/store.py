@@ -91,6 +91,14 @@ ingest_batches = Table(
     Column("rows_quarantined", Integer, nullable=False, default=0),
 )
 
+watermarks = Table(
+    "watermarks", metadata,  # per segment and source, the last day of the last month with data (features.freshness)
+    Column("segment", String(16), primary_key=True),
+    Column("source", String(10), primary_key=True),
+    Column("through", Date, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 quarantine = Table(
     "quarantine", metadata,
     Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
