@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from features.errors import CreditgradeError
 from features.frames import Frames
-from features.schemas import contract
+from features.schemas import SEGMENTS, contract
 from features.store import Store, records, watermarks
 
 
@@ -48,10 +48,10 @@ def advance(conn, latest: dict[tuple[str, str], dt.date]) -> None:
               "updated_at": case((later, stmt.excluded.updated_at), else_=watermarks.c.updated_at)}), rows)
 
 
-def _latest_reported(conn) -> dict[tuple[str, str], dt.date]:
-    query = select(records.c.segment, records.c.source, func.max(records.c.reported_date)).group_by(
-        records.c.segment, records.c.source)
-    return {(seg, src): day for seg, src, day in conn.execute(query)}
+def _latest_reported(conn, segment: str) -> dict[tuple[str, str], dt.date]:
+    query = select(records.c.source, func.max(records.c.reported_date)).where(
+        records.c.segment == segment).group_by(records.c.source)
+    return {(segment, src): day for src, day in conn.execute(query)}
 
 
 def of_store(store: Store, segment: str) -> dict[str, dt.date]:
@@ -59,10 +59,9 @@ def of_store(store: Store, segment: str) -> dict[str, dt.date]:
     query = select(watermarks.c.source, watermarks.c.through).where(watermarks.c.segment == segment)
     with store.engine.connect() as conn:
         found = dict(conn.execute(query).all())
-    if not found:
+    if not found:  # a store ingested before watermarks existed
         with store.engine.begin() as conn:
-            if conn.execute(select(func.count()).select_from(watermarks)).scalar_one() == 0:
-                advance(conn, _latest_reported(conn))
+            advance(conn, _latest_reported(conn, segment))
             found = dict(conn.execute(query).all())
     return dict(sorted(found.items()))
 
@@ -80,7 +79,8 @@ def watermarks_of(source, segment: str) -> dict[str, dt.date]:
 
 def table(store: Store) -> pd.DataFrame:
     """Every segment's watermarks: one row per segment, one column per source (for ``summary``)."""
-    of_store(store, "sme")  # rebuilds them for a store ingested before watermarks existed
+    for segment in SEGMENTS:
+        of_store(store, segment)  # rebuilds them for a store ingested before watermarks existed
     with store.engine.connect() as conn:
         rows = conn.execute(select(watermarks.c.segment, watermarks.c.source, watermarks.c.through)).all()
     frame = pd.DataFrame(rows, columns=["segment", "source", "through"])

@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features import ids, schemas
+from features import freshness, ids, schemas
 from features.reading import RawTable, read_columns, read_table
 from features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
 
@@ -171,6 +171,15 @@ def _prepare(raw: RawTable, table: str, allow_bad_check: bool, conn, batch_id: i
     return [ROWS[table](m, key, batch_id) for m, _, key in unique], problems + duplicates
 
 
+def _latest_reported(rows: list[dict]) -> dict[tuple[str, str], dt.date]:
+    """The latest reported day per (segment, source) among record rows (the data watermarks they reach)."""
+    latest: dict[tuple[str, str], dt.date] = {}
+    for row in rows:
+        key = (row["segment"], row["source"])
+        latest[key] = max(latest.get(key, row["reported_date"]), row["reported_date"])
+    return latest
+
+
 def _header_problems(raw: RawTable, table: str | None) -> tuple[list[_Problem], bool]:
     """Problems with the header; the flag says whether the rows can be read at all."""
     problems = [_Problem(None, col, f"prohibited field {col!r} refused by law (credit-reporting regulation); "
@@ -215,6 +224,8 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
         target = {"subjects": subjects, "records": records, "outcomes": outcomes}.get(table)
         if rows:
             _insert_ignoring_conflicts(conn, target, rows, progress)
+            if table == "records":
+                freshness.advance(conn, _latest_reported(rows))
             report.stored = conn.execute(select(func.count()).select_from(target)
                                          .where(target.c.batch_id == batch_id)).scalar_one()
         report.duplicates = len(rows) - report.stored
