@@ -140,6 +140,8 @@ grades = Table(
     Column("disputed", Boolean, nullable=False, default=False),
     Column("reasons", Text),                    # JSON list of reason codes
     Column("origin", String(12), nullable=False),  # api | batch | scan | regrade | sheet
+    Column("stale", Boolean),                   # whether any source's data lagged the as-of date
+    Column("data_as_of", Text),                 # JSON: each source's watermark used, capped at the as-of date
     Index("ix_grades_subject", "subject_key", "as_of", "graded_at"),
 )
 

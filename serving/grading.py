@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, func, insert, select
 
-from features import ids
+from features import freshness, ids
 from features.build import check_as_of, disputed_of, features_of
 from features.errors import CreditgradeError
 from features.frames import normalise_records, normalise_subjects
@@ -70,6 +70,7 @@ class Graded:
     reasons: list[dict]
     disputed_records: list[int]
     X: pd.DataFrame
+    freshness: freshness.Freshness
 
 
 def _frame(conn, query, **params) -> pd.DataFrame:
@@ -99,6 +100,7 @@ class Grader:
                 loaded.model.estimator.num_threads = 1  # one row: threads cost more than they save
         self._cache: OrderedDict[tuple, Graded] = OrderedDict()
         self._ranges: dict[tuple, float] = {}
+        self._marks: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ inputs
@@ -121,10 +123,22 @@ class Grader:
         rows = conn.execute(SUBJECTS_Q, {"keys": keys})
         return {r.subject_key: Subject(r.subject_key, r.segment, r.display_id, r.township_code) for r in rows}
 
+    def watermarks(self, segment: str) -> dict[str, dt.date]:
+        """The segment's data watermarks by source, re-read at most every :data:`RANGE_SECONDS`."""
+        until, marks = self._marks.get(segment, (0.0, {}))
+        if until < time.monotonic():
+            marks = freshness.of_store(self.store, segment)
+            self._marks[segment] = (time.monotonic() + RANGE_SECONDS, marks)
+        return marks
+
     def as_of(self, segment: str, value: dt.date | None) -> pd.Timestamp:
-        """The as-of date (default today): not in the future, not before 2000, within the segment's data."""
+        """The as-of date: by default the segment's data watermark (``features.freshness``), never today on
+        data that end earlier; a date given must not be in the future, before 2000, or past the data."""
         today = dt.date.today()
-        day = value or today
+        try:
+            day = value or freshness.default_as_of(self.watermarks(segment), segment)
+        except CreditgradeError as exc:
+            raise bad_input(str(exc), "as_of") from None
         if day > today:
             raise bad_input(f"as_of {day} is in the future (today is {today})", "as_of")
         if day < EARLIEST_AS_OF:
@@ -148,6 +162,7 @@ class Grader:
             return {}
         recs = normalise_records(_frame(conn, RECORDS_Q, keys=keys, day=day.date()))
         open_ids = frozenset(r[0] for r in conn.execute(OPEN_Q, {"keys": keys}))
+        fresh = freshness.assess(self.watermarks(segment), segment, day.date())
         X = features_of(subj, recs, segment, day)
         disputed = disputed_of(subj, recs, segment, day, open_ids, X) if open_ids else {}
         model = self.champions[segment].model
@@ -155,12 +170,12 @@ class Grader:
         why = explain.reasons(model, X, out, disputed=disputed)
         return {key: Graded(key, day.date(), float(row.pd), float(row.score), row.model_grade, row.grade,
                             row.override.feature if row.override is not None else None, why[i],
-                            [r for r, _ in disputed.get(key, ())], X.iloc[[i]])
+                            [r for r, _ in disputed.get(key, ())], X.iloc[[i]], fresh)
                 for i, (key, row) in enumerate(zip(X.index, out.itertuples(index=False)))}
 
     def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
         stamp = tuple(conn.execute(STAMP_Q, {"key": subject.key}).one())
-        cache_key = (subject.key, day, stamp)
+        cache_key = (subject.key, day, stamp, tuple(self.watermarks(subject.segment).items()))
         with self._lock:
             hit = self._cache.get(cache_key)
             if hit is not None:
@@ -183,14 +198,16 @@ class Grader:
                     graded_at=dt.datetime.now(dt.timezone.utc), pd=g.pd, score=g.score, grade=g.grade,
                     model_grade=g.model_grade, override=g.override, model_name=loaded.name,
                     model_version=loaded.version, disputed=bool(g.disputed_records),
-                    reasons=json.dumps([r["feature"] for r in g.reasons]), origin=origin)
+                    reasons=json.dumps([r["feature"] for r in g.reasons]), origin=origin, stale=g.freshness.stale,
+                    data_as_of=json.dumps({s: d.isoformat() for s, d in g.freshness.data_as_of.items()}))
 
     def answer(self, subject: Subject, g: Graded, row: dict, grade_id: int) -> Grade:
         return Grade(subject=subject.display, segment=subject.segment, as_of=g.as_of, grade=g.grade,
                      model_grade=g.model_grade, score=g.score, pd=g.pd, override=g.override, reasons=g.reasons,
                      disputed=row["disputed"], disputed_records=g.disputed_records,
                      model={"name": row["model_name"], "version": row["model_version"]}, grade_id=grade_id,
-                     graded_at=row["graded_at"])
+                     graded_at=row["graded_at"], data_as_of=g.freshness.data_as_of, stale=g.freshness.stale,
+                     stale_sources=list(g.freshness.stale_sources))
 
     def store_grade(self, conn, subject: Subject, g: Graded, origin: str) -> Grade:
         row = self._row(subject, g, origin)
