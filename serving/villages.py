@@ -1,5 +1,6 @@
 """Credit villages and townships from household grades, preferential terms per grade, and the printable
-evaluation sheet of one household. Thresholds and terms are configuration (``serving/villages.toml``).
+evaluation sheet of one household. Thresholds and terms are configuration (``models/villages.toml``); the
+village and township rules are :mod:`models.credit_villages`.
 
 A household's grade as of a date is its latest stored grade no older than ``grade_max_age_months``, else
 a fresh grade from the champion (not stored). Borrowing and arrears come from its features at the date.
@@ -8,11 +9,8 @@ from __future__ import annotations
 
 import html
 import string
-import tomllib
-from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -22,19 +20,12 @@ from features.errors import CreditgradeError
 from features.frames import normalise_records, normalise_subjects
 from features.store import Store, records, subjects
 from models import explain
+from models.credit_villages import config, household_flags, rate_townships, rate_villages
 from models.registry import Loaded, load_champion
 from serving.warnings import latest_grades
 
 SEGMENT = "household"
-VILLAGES_FILE = Path(__file__).with_name("villages.toml")
 SHEET_FILE = Path(__file__).with_name("sheet.html")
-EPS = 1e-12  # shares are compared inclusively, safe from rounding
-
-
-@cache
-def config(path: Path = VILLAGES_FILE) -> dict:
-    with Path(path).open("rb") as fh:
-        return tomllib.load(fh)
 
 
 def household_terms(grade: str) -> dict:
@@ -68,38 +59,7 @@ def households(store: Store, as_of, townships=None, model: Loaded | None = None)
         new = loaded.model.grade(X.loc[fresh])[["pd", "score", "grade"]].assign(as_of=day.date(), graded="computed")
         stored = pd.concat([stored, new]) if len(stored) else new
     out = out.join(stored[["grade", "score", "pd", "graded"]]).assign(graded_as_of=stored["as_of"])
-    out["rated"] = ~out["grade"].isin(conf["unrated"])
-    out["borrowing"] = _any_positive(X, conf["borrowing"])
-    out["arrears"] = _any_positive(X, conf["arrears"])
-    return out
-
-
-def _any_positive(X: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    return np.column_stack([X[c].fillna(0).to_numpy(float) > 0 for c in columns]).any(axis=1)
-
-
-def rate_villages(households: pd.DataFrame) -> pd.DataFrame:
-    """Per village: households, rated share, borrowing households and the share without arrears, and
-    whether it is a credit village (a village without borrowers passes the arrears test)."""
-    conf = config()["village"]
-    h = households.assign(clean=households["borrowing"] & ~households["arrears"])
-    v = h.groupby("village_code").agg(township_code=("township_code", "first"), households=("rated", "size"),
-                                      rated=("rated", "sum"), borrowing=("borrowing", "sum"),
-                                      borrowing_clean=("clean", "sum"))
-    v["rated_share"] = v["rated"] / v["households"]
-    v["clean_share"] = v["borrowing_clean"] / v["borrowing"].where(v["borrowing"] > 0)
-    v["credit_village"] = ((v["rated_share"] >= conf["rated_share_min"] - EPS)
-                           & ((v["borrowing"] == 0) | (v["clean_share"] >= conf["clean_share_min"] - EPS)))
-    return v.reset_index()
-
-
-def rate_townships(villages: pd.DataFrame) -> pd.DataFrame:
-    """Per township: villages, credit villages, their share, and whether it is a credit township."""
-    t = villages.groupby("township_code").agg(villages=("village_code", "size"),
-                                              credit_villages=("credit_village", "sum"))
-    t["credit_village_share"] = t["credit_villages"] / t["villages"]
-    t["credit_township"] = t["credit_village_share"] >= config()["township"]["credit_village_share_min"] - EPS
-    return t.reset_index()
+    return out.join(household_flags(out["grade"], X.loc[out.index]))
 
 
 def village_ratings(store: Store, as_of, townships=None, model: Loaded | None = None) -> pd.DataFrame:
