@@ -169,6 +169,25 @@ def _cmd_monitor(args) -> int:
     return 0
 
 
+def _cmd_validate(args) -> int:
+    import pandas as pd
+
+    from features.catalog import check_segment
+    from features.store import Store
+    from training.validate import display_shares, display_table, findings, validate, write_validation
+
+    check_segment(args.segment)
+    result = validate(Store(), args.segment)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(display_table(result).to_string(index=False, na_rep=""))
+        print("\nshares per as-of date 各基准日占比 (final grades 最终等级)")
+        print(display_shares(result).to_string(index=False))
+    print("\n".join(findings(result)))
+    out = write_validation(result, Path(args.out or f"validate-{args.segment}.html"))
+    print(f"wrote {out} and logged it to MLflow (experiment creditgrade-validation)")
+    return 0
+
+
 def _cmd_keys(args) -> int:
     from features.store import Store
     from serving.keys import create_key, revoke_key
@@ -253,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", required=True)
     p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
     p.set_defaults(func=_cmd_monitor)
+
+    p = sub.add_parser("validate", help="back-test each grade's PD out of time (Jeffreys test, traffic lights)")
+    p.add_argument("--segment", required=True)
+    p.add_argument("--out", help="HTML file to write (default validate-SEGMENT.html)")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("keys", help="create or revoke API keys")
     p.add_argument("action", choices=["create", "revoke"])

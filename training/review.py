@@ -1,11 +1,11 @@
 """The regulator's review pack: one self-contained HTML file per segment's model, logged to MLflow.
 
 Sections (each an element with an ``id``): model-card, global-importance, shap-summary, dependence,
-roc-ks, calibration, default-rate, psi, distribution. Plots are inline base64 PNGs (matplotlib Agg);
-SHAP plots use the ``shap`` package on the model's exact contributions (:mod:`models.explain`: TreeSHAP
-log-odds for LightGBM, points relative to each characteristic's best bin for a scorecard). Evaluation
-is on the out-of-time rows of the training split; stability compares the training period with the
-latest as-of date.
+roc-ks, calibration, default-rate, validation (:mod:`training.validate`), psi, distribution. Plots are
+inline base64 PNGs (matplotlib Agg); SHAP plots use the ``shap`` package on the model's exact
+contributions (:mod:`models.explain`: TreeSHAP log-odds for LightGBM, points relative to each
+characteristic's best bin for a scorecard). Evaluation is on the out-of-time rows of the training split;
+stability compares the training period with the latest as-of date.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from models.explain import contributions
 from models.registry import Loaded, configure, load_champion
 from training import evaluate as ev
 from training.pipeline import split_by_date
+from training.validate import validate_snapshots, validation_html
 
 matplotlib.use("Agg")  # files only, never a display
 SHAP_ROWS = 2000
@@ -217,6 +218,9 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     body = [
         _model_card(gm, loaded, data), glob, summary, dependence, _roc_ks(y, graded["pd"].to_numpy()),
         calibration, default,
+        _section("validation", "Band validation: Jeffreys test per as-of date and grade 等级PD回溯检验",
+                 validation_html(validate_snapshots(test, gm, subjects,
+                                                  f"{loaded.name} v{loaded.version}" if loaded else ""))),
         _psi(gm, train, latest, gm.grade(train)["score"], latest_graded["score"]),
         _distribution(latest_graded, subjects, order, GROUPS[segment]),
     ]

@@ -87,7 +87,7 @@ def date_table(graded: pd.DataFrame, y: np.ndarray, in_default: np.ndarray, scal
     t["default_rate"] = rates["rate"].to_numpy()
     t["mean_pd"] = pd.Series(graded["pd"].to_numpy()[tested]).groupby(model_grade).mean().reindex(t.index)
     t["p_value"] = jeffreys_p_value(t["defaults"], t["subjects"], t["mean_pd"])
-    t["light"] = traffic_light(t["p_value"], t["subjects"])
+    t["light"] = np.where(t["pd_high"].isna(), "", traffic_light(t["p_value"], t["subjects"]))  # no band: D
     t["position"] = np.select([t["subjects"] == 0, t["default_rate"] < t["pd_low"],
                                t["default_rate"] >= t["pd_high"]], ["", "below", "above"], "within")
     t["final_subjects"], t["final_defaults"] = final["n"], final["defaults"]
@@ -149,21 +149,30 @@ def validate(source, segment: str, model: GradeModel | Loaded | None = None) -> 
 # ---------------------------------------------------------------- report
 
 def _text(group: str, key: str) -> str:
-    t = config()[group][key]
-    return f"{t['en']} {t['zh']}"
+    t = config()[group].get(key)
+    return f"{t['en']} {t['zh']}" if t else key
+
+
+def _headers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Two header rows, English over Chinese."""
+    names = config()["columns"]
+    return frame.set_axis(pd.MultiIndex.from_tuples([(names[c]["en"], names[c]["zh"]) if c in names else (c, "")
+                                                     for c in frame.columns]), axis=1)
 
 
 def findings(result: dict) -> list[str]:
     """Bilingual one-line findings: lights counted, monotonicity and defaulters left out, per as-of date."""
-    t = result["table"]
+    least = config()["monotone"]["min_subjects"]
     lines = []
-    for day, part in t.groupby("as_of"):
-        counts = part.loc[part["light"] != "untested", "light"].value_counts()
+    for day, part in result["table"].groupby("as_of"):
+        counts = part["light"].value_counts()
         lights = ", ".join(f"{_text('lights', k)} {counts.get(k, 0)}" for k in ("red", "amber", "green"))
-        mono = "yes 是" if result["monotone"][day] else "NO 否"
+        held = part[part["subjects"] >= least]
+        falls = [f"{a.grade} {a.default_rate:.2%} > {b.grade} {b.default_rate:.2%}"
+                 for a, b in zip(held.itertuples(), held.iloc[1:].itertuples()) if b.default_rate < a.default_rate]
+        mono = "yes 是" if result["monotone"][day] else f"NO 否 ({'; '.join(falls)})"
         lines.append(f"{pd.Timestamp(day).date()}: {lights}; {_text('columns', 'monotone')} "
-                     f"(≥ {config()['monotone']['min_subjects']}): {mono}; "
-                     f"{_text('columns', 'in_default')}: {result['in_default'][day]}")
+                     f"(≥ {least}): {mono}; {_text('columns', 'in_default')}: {result['in_default'][day]}")
     return lines
 
 
@@ -172,14 +181,14 @@ def display_table(result: dict) -> pd.DataFrame:
     t = result["table"].assign(
         as_of=lambda d: d["as_of"].dt.date,
         light=lambda d: d["light"].map(lambda v: _text("lights", v)),
-        position=lambda d: d["position"].map(lambda v: _text("band_position", v) if v else ""))
-    return t.rename(columns=lambda c: _text("columns", c))
+        position=lambda d: d["position"].map(lambda v: _text("band_position", v)))
+    return _headers(t)
 
 
 def display_shares(result: dict) -> pd.DataFrame:
     s = result["shares"].reset_index()
     s["as_of"] = s["as_of"].dt.date
-    return s.rename(columns=lambda c: _text("columns", c) if c in config()["columns"] else c)
+    return _headers(s)
 
 
 def validation_html(result: dict) -> str:
