@@ -42,13 +42,16 @@ def _cmd_ingest(args) -> int:
     progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
     reports = ingest_files(store, args.files, allow_bad_check=args.allow_bad_check_digit, progress=progress)
     for r in reports:
+        if r.refused:
+            print(f"{r.file}: refused / 拒收: {r.refused}", file=sys.stderr)
+            continue
         print(f"{r.file}: table={r.table} encoding={r.encoding} read={r.read} stored={r.stored} "
               f"already-stored={r.duplicates} quarantined={r.quarantined}")
         if r.ignored_columns:
             print(f"  ignored columns: {', '.join(r.ignored_columns)}")
         for reason, n in r.reasons.most_common():
             print(f"  {n:8d}  {reason}")
-    return 0 if any(r.valid for r in reports) else 1
+    return 0 if any(r.valid for r in reports) and not any(r.refused for r in reports) else 1
 
 
 def _cmd_summary(args) -> int:

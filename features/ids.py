@@ -48,6 +48,15 @@ def redact(text: str) -> str:
     return re.sub(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])", lambda m: mask_ric(m.group()), text)
 
 
+def redact_distinct(text: str) -> str:
+    """``redact(text)``, plus a keyed fingerprint of the original when anything was masked, so that two
+    references differing only in the masked digits stay distinct (a doc_ref is unique within its source)."""
+    masked = redact(text)
+    if masked == text:
+        return masked
+    return f"{masked}#{hmac.new(_key(), text.encode(), hashlib.sha256).hexdigest()[:12]}"
+
+
 def validate_ric(number: str | None, field: str = "subject_id") -> str:
     """A valid resident identity number (check digit and birth date), or ValueError naming the field.
 

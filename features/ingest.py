@@ -1,35 +1,51 @@
 """Validated, transactional, idempotent ingestion of subjects, records and outcomes files.
 
-Each file is one transaction: its valid rows are stored, its bad rows quarantined with file, line,
-field and rule, and a batch row counts both. A crash part-way leaves nothing; re-ingesting a file adds
-nothing (records are unique by source and document reference, subjects by key, outcomes by key and
-date). Identity numbers are hashed before storage and masked in every message.
+Each file is one transaction: its valid rows are stored, its bad rows quarantined with file, line, field
+and rule, and a batch row counts them (stored + already stored + quarantined = read). Rows are read,
+validated and stored a chunk at a time, so memory does not grow with the file. A file that cannot be read,
+or whose header names a prohibited field or cannot be told apart, is refused whole: nothing of it is
+stored, the refusal is recorded (never a value of the file) and the command exits non-zero. A crash
+part-way leaves nothing.
+
+Every stored row has a key: a record its source and document reference (``doc_ref``), a subject its id,
+an outcome its subject, date and horizon. A row sent again with the same content adds nothing ("already
+stored"). A row whose key is stored with *different* content is quarantined as a conflict, not stored as
+a new version: a record is the evidence a department published under that reference, and grades,
+warnings and objections point at it; replacing or versioning it on a re-send would change past grades
+with no trace. A correction goes through an objection (audited, and it re-grades the subject), or the
+department issues the record under a new reference.
+
+Identity numbers: the row schemas mask them in every free-text field; a ``doc_ref`` or ``account`` that
+held one keeps a keyed fingerprint of the original (``ids.redact_distinct``), so two references that
+differ only in the masked digits stay two references, and re-sending the same one is still idempotent.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features import freshness, ids, schemas
-from features.reading import RawTable, read_columns, read_table
+from features import ids, schemas
+from features.reading import Chunk, TableFile, Unreadable, open_table, read_columns
 from features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
 
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
-CHUNK = 20_000
+LOOKUP = 5_000  # keys per stored-row query (bound parameters stay under SQLite's limit)
 
 
 @dataclass
 class IngestReport:
-    """What happened to one file."""
+    """What happened to one file; ``refused`` holds the rule when the whole file was refused."""
 
     file: str
     table: str | None
@@ -40,6 +56,7 @@ class IngestReport:
     reasons: Counter = field(default_factory=Counter)
     ignored_columns: list[str] = field(default_factory=list)
     encoding: str = ""
+    refused: str | None = None
 
     @property
     def valid(self) -> int:
@@ -54,6 +71,14 @@ class _Problem:
     raw: dict | None = None
 
 
+class _Refused(Exception):
+    """The whole file is refused; ``field`` names the column at fault, if one is."""
+
+    def __init__(self, rule: str, field: str | None = None):
+        super().__init__(rule)
+        self.field = field
+
+
 def _safe_raw(row: dict | None) -> str | None:
     if row is None:
         return None
@@ -64,13 +89,18 @@ def _safe_raw(row: dict | None) -> str | None:
 def _field_of(loc: tuple, msg: str, columns: list[str]) -> str | None:
     if len(loc) > 1 and isinstance(loc[1], str):
         return loc[1]
-    head = msg.removeprefix("Value error, ").split(" ")[0].rstrip(",")
+    head = msg.removeprefix("Value error, ").split(" ")[0].rstrip(",:")
     return head if head in columns or head in schemas.RecordRow.model_fields else None
 
 
+@cache
+def _adapter(model) -> TypeAdapter:
+    return TypeAdapter(list[model])
+
+
 def _validate(model, rows: list[dict], lines: list[int], columns: list[str]):
-    """Validate all rows at once; return (valid models with their lines, problems)."""
-    adapter = TypeAdapter(list[model])
+    """Validate a chunk's rows at once; return (valid models with their lines, problems)."""
+    adapter = _adapter(model)
     problems: list[_Problem] = []
     try:
         return list(zip(adapter.validate_python(rows), lines)), problems
@@ -112,133 +142,210 @@ def _outcome_row(m: schemas.OutcomeRow, key: str, batch_id: int) -> dict:
                 defaulted=m.defaulted, batch_id=batch_id)
 
 
-# per table: how a stored row is made, and what makes two rows of a file the same row (with the field named)
+# per table: its store table, how a stored row is made, its key columns and the input field that carries the key
+TARGET = {"subjects": subjects, "records": records, "outcomes": outcomes}
 ROWS = {"subjects": _subject_row, "records": _record_row, "outcomes": _outcome_row}
-UNIQUE = {"subjects": (lambda m, key: key, "subject_id"),
-          "records": (lambda m, key: (m.source, m.doc_ref), "doc_ref"),
-          "outcomes": (lambda m, key: (key, m.as_of, m.horizon_months), "as_of")}
+KEYS = {"subjects": ("subject_key",), "records": ("source", "doc_ref"),
+        "outcomes": ("subject_key", "as_of", "horizon_months")}
+LABEL = {"subjects": "subject_id", "records": "doc_ref", "outcomes": "as_of"}
 
 
-def _known_subjects(conn, segments) -> dict[str, str]:
-    q = select(subjects.c.subject_key, subjects.c.segment).where(subjects.c.segment.in_(sorted(segments)))
-    return dict(conn.execute(q).all())
+def _content(row) -> dict:
+    return {k: v for k, v in row.items() if k not in ("batch_id", "record_id")}
 
 
-def _dedupe(keyed, table: str):
-    """Drop in-file duplicates; the second occurrence is quarantined naming the line of the first."""
-    key_of, label = UNIQUE[table]
-    seen: dict = {}
-    kept, problems = [], []
-    for model, line, key in keyed:
-        unique = key_of(model, key)
-        if unique in seen:
-            first_model, first_line = seen[unique]
-            same = first_model == model
-            rule = (f"duplicate row: same as line {first_line}" if same
-                    else f"{label}: same {label} as line {first_line} with different content")
-            problems.append(_Problem(line, None if same else label, rule, model.model_dump(mode="json")))
-            continue
-        seen[unique] = (model, line)
-        kept.append((model, line, key))
-    return kept, problems
-
-
-def _insert_ignoring_conflicts(conn, table, rows: list[dict], progress) -> None:
-    """Insert rows; rows whose unique key is already stored are skipped (idempotent re-ingest)."""
-    dialect = conn.dialect.name
-    maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
-    stmt = maker(table).on_conflict_do_nothing() if maker else insert(table)
-    for start in range(0, len(rows), CHUNK):
-        if progress:
-            progress(f"inserting rows {start + 1}..{min(start + CHUNK, len(rows))} of {len(rows)}")
-        conn.execute(stmt, rows[start:start + CHUNK])
-
-
-def _prepare(raw: RawTable, table: str, allow_bad_check: bool, conn, batch_id: int):
-    """Validate, key and deduplicate the rows of one table; return (rows to insert, problems)."""
-    rows = raw.rows
-    if table == "subjects" and allow_bad_check:
-        rows = [{**r, "allow_bad_check": True} for r in rows]
-    valid, problems = _validate(schemas.TABLES[table], rows, raw.lines, raw.columns)
-    keyed = [(m, line, ids.subject_key(m.segment, m.subject_id)) for m, line in valid]
-    if table != "subjects":  # records and outcomes need their subject stored first
-        known = _known_subjects(conn, {m.segment for m, _, _ in keyed})
-        problems += [_Problem(line, "subject_id", f"unknown {m.segment} subject {ids.redact(m.subject_id)}: "
-                                                  "ingest its subjects file first", m.model_dump(mode="json"))
-                     for m, line, key in keyed if known.get(key) != m.segment]
-        keyed = [(m, line, key) for m, line, key in keyed if known.get(key) == m.segment]
-    unique, duplicates = _dedupe(keyed, table)
-    return [ROWS[table](m, key, batch_id) for m, _, key in unique], problems + duplicates
-
-
-def _latest_reported(rows: list[dict]) -> dict[tuple[str, str], dt.date]:
-    """The latest reported day per (segment, source) among record rows (the data watermarks they reach)."""
-    latest: dict[tuple[str, str], dt.date] = {}
-    for row in rows:
-        key = (row["segment"], row["source"])
-        latest[key] = max(latest.get(key, row["reported_date"]), row["reported_date"])
-    return latest
-
-
-def _header_problems(raw: RawTable, table: str | None) -> tuple[list[_Problem], bool]:
-    """Problems with the header; the flag says whether the rows can be read at all."""
-    problems = [_Problem(None, col, f"prohibited field {col!r} refused by law (credit-reporting regulation); "
-                                 "its values were not stored") for col in schemas.prohibited_fields(raw.columns)]
+def _header_refusal(source: TableFile, table: str | None) -> _Refused | None:
+    banned = schemas.prohibited_fields(source.names)
+    if banned:
+        named = ", ".join(f"{c!r} ({schemas.prohibited_category(c)})" for c in banned)
+        return _Refused(f"prohibited field(s) {named}: forbidden by the credit-reporting regulation; the file is "
+                        f"refused and none of its values was read or stored; remove the column(s) and send it again"
+                        f" / 文件含有禁止采集的字段 {named}，整个文件被拒收，未读取或保存任何值", ",".join(banned))
     if table is None:
-        problems.append(_Problem(None, None, "cannot tell which table this file holds: a records file has a "
-                                          "`kind` column, an outcomes file `defaulted`, a subjects file `name`"))
-        return problems, False
-    missing = [c for c in schemas.required_columns(schemas.TABLES[table]) if c not in raw.columns]
-    if missing:
-        problems.append(_Problem(None, ",".join(missing), f"required column(s) {', '.join(missing)} missing "
-                                                       f"from the {table} file header"))
-        return problems, False
-    return problems, True
+        return _Refused("cannot tell which table this file holds: a records file has a `kind` column, an outcomes "
+                        "file `defaulted`, a subjects file `name` / 无法识别文件类型")
+    return None
+
+
+class _Batch:
+    """One file's rows going into the store inside the caller's transaction, chunk by chunk."""
+
+    def __init__(self, conn, path: Path, sha256: str, source: TableFile, table: str, report: IngestReport,
+                 allow_bad_check: bool):
+        self.conn, self.path, self.source, self.table, self.report = conn, path, source, table, report
+        self.allow_bad_check = allow_bad_check
+        self.target = TARGET[table]
+        self.attempted = self.already = 0
+        self.batch_id = conn.execute(insert(ingest_batches).values(
+            file_name=path.name, file_sha256=sha256, table_name=table,
+            started_at=dt.datetime.now(dt.timezone.utc))).inserted_primary_key[0]
+        declared = set(schemas.TABLES[table].model_fields)
+        report.ignored_columns = [n for n, c in zip(source.names, source.columns) if c not in declared]
+        missing = [c for c in schemas.required_columns(schemas.TABLES[table]) if c not in source.columns]
+        self.missing_rule = (f"required column(s) {', '.join(missing)} missing from the {table} file header"
+                             if missing else None)
+        if missing:
+            self._quarantine([_Problem(None, ",".join(missing), self.missing_rule)])
+
+    def add(self, chunk: Chunk, progress: Callable[[str], None] | None) -> None:
+        self.report.read += len(chunk.rows) + len(chunk.bad_lines)
+        problems = [_Problem(line, None, rule) for line, rule in chunk.bad_lines]
+        if self.missing_rule:
+            problems += [_Problem(line, None, self.missing_rule, r) for r, line in zip(chunk.rows, chunk.lines)]
+            rows = []
+        else:
+            rows = self._new_rows(self._keyed(chunk, problems), problems)
+        if rows:
+            if progress:
+                progress(f"inserting rows {self.attempted + 1}..{self.attempted + len(rows)}")
+            self._insert(rows)
+        self._quarantine(problems)
+
+    def close(self) -> None:
+        report, target = self.report, self.target
+        report.stored = self.conn.execute(select(func.count()).select_from(target)
+                                          .where(target.c.batch_id == self.batch_id)).scalar_one()
+        report.duplicates = self.already + self.attempted - report.stored  # the latter: stored meanwhile
+        self.conn.execute(update(ingest_batches).where(ingest_batches.c.batch_id == self.batch_id).values(
+            finished_at=dt.datetime.now(dt.timezone.utc), rows_read=report.read, rows_stored=report.stored,
+            rows_duplicate=report.duplicates, rows_quarantined=report.quarantined))
+
+    def _keyed(self, chunk: Chunk, problems: list[_Problem]) -> list[tuple[dict, int]]:
+        """Valid rows of the chunk as store rows with their lines; records and outcomes of known subjects."""
+        rows = chunk.rows
+        if self.table == "subjects" and self.allow_bad_check:
+            rows = [{**r, "allow_bad_check": True} for r in rows]
+        valid, bad = _validate(schemas.TABLES[self.table], rows, chunk.lines, self.source.columns)
+        problems += bad
+        keyed = [(m, line, ids.subject_key(m.segment, m.subject_id)) for m, line in valid]
+        if self.table != "subjects":  # records and outcomes need their subject stored first
+            known = self._segments({key for _, _, key in keyed})
+            for m, line, key in keyed:
+                if known.get(key) != m.segment:
+                    problems.append(_Problem(line, "subject_id", f"unknown {m.segment} subject "
+                                             f"{ids.redact(m.subject_id)}: ingest its subjects file first",
+                                             m.model_dump(mode="json")))
+            keyed = [(m, line, key) for m, line, key in keyed if known.get(key) == m.segment]
+        return [(ROWS[self.table](m, key, self.batch_id), line) for m, line, key in keyed]
+
+    def _segments(self, keys: set[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        keys = sorted(keys)
+        for start in range(0, len(keys), LOOKUP):
+            q = select(subjects.c.subject_key, subjects.c.segment).where(
+                subjects.c.subject_key.in_(keys[start:start + LOOKUP]))
+            found.update(self.conn.execute(q).all())
+        return found
+
+    def _stored(self, keys: list[tuple]) -> dict[tuple, dict]:
+        cols = [self.target.c[c] for c in KEYS[self.table]]
+        found: dict[tuple, dict] = {}
+        for start in range(0, len(keys), LOOKUP):
+            part = keys[start:start + LOOKUP]
+            where = cols[0].in_([k[0] for k in part]) if len(cols) == 1 else tuple_(*cols).in_(part)
+            for row in self.conn.execute(select(self.target).where(where)).mappings():
+                found[tuple(row[c] for c in KEYS[self.table])] = dict(row)
+        return found
+
+    def _new_rows(self, keyed: list[tuple[dict, int]], problems: list[_Problem]) -> list[dict]:
+        """The rows not yet stored; duplicates within the file and conflicts with stored rows quarantined."""
+        label, first_seen, fresh = LABEL[self.table], {}, []
+        for row, line in keyed:
+            key = tuple(row[c] for c in KEYS[self.table])
+            if key in first_seen:
+                first, first_line = first_seen[key]
+                same = _content(first) == _content(row)
+                problems.append(_Problem(line, None if same else label, f"duplicate row: same as line {first_line}"
+                                         if same else f"{label}: same {label} as line {first_line} with "
+                                         "different content", _json(row)))
+            else:
+                first_seen[key] = (row, line)
+                fresh.append((key, row, line))
+        stored = self._stored([key for key, _, _ in fresh])
+        new = []
+        for key, row, line in fresh:
+            old = stored.get(key)
+            if old is None:
+                new.append(row)
+                continue
+            differs = [c for c, v in _content(row).items() if old.get(c) != v]
+            if old["batch_id"] == self.batch_id:
+                rule = (f"{label}: same {label} as an earlier line of this file with different content" if differs
+                        else "duplicate row: same as an earlier line of this file")
+                problems.append(_Problem(line, label if differs else None, rule, _json(row)))
+            elif differs:
+                problems.append(_Problem(line, label, self._conflict(old["batch_id"], differs), _json(row)))
+            else:
+                self.already += 1
+        return new
+
+    def _conflict(self, batch_id: int, differs: list[str]) -> str:
+        file_name = self.conn.execute(select(ingest_batches.c.file_name)
+                                      .where(ingest_batches.c.batch_id == batch_id)).scalar_one_or_none()
+        label = LABEL[self.table]
+        return (f"{label}: conflicts with the row stored under the same {label} (file {file_name}, batch "
+                f"{batch_id}), which differs in {', '.join(differs)}; a stored row is never replaced: correct "
+                f"it through an objection or send it under a new {label} / 与已保存的同编号记录内容冲突")
+
+    def _insert(self, rows: list[dict]) -> None:
+        """Insert rows; a row whose key was stored meanwhile (a concurrent ingest) is skipped."""
+        maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.conn.dialect.name)
+        stmt = maker(self.target).on_conflict_do_nothing() if maker else insert(self.target)
+        self.conn.execute(stmt, rows)
+        self.attempted += len(rows)
+
+    def _quarantine(self, problems: list[_Problem]) -> None:
+        if not problems:
+            return
+        self.conn.execute(insert(quarantine), [
+            dict(batch_id=self.batch_id, file_name=self.path.name, line=p.line, field=p.field, rule=p.rule,
+                 raw=_safe_raw(p.raw)) for p in problems])
+        self.report.quarantined += len({p.line for p in problems if p.line is not None})
+        self.report.reasons.update(re.sub(r"\d+", "N", f"{p.field}: {p.rule}" if p.field else p.rule)
+                                   for p in problems)
+
+
+def _json(row: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in _content(row).items()}
+
+
+def _refuse(store: Store, path: Path, sha256: str, report: IngestReport, refusal: _Refused) -> IngestReport:
+    """Record a refused file (its batch and one file-level quarantine row, no values) in its own transaction."""
+    rule = ids.redact(str(refusal))
+    with store.engine.begin() as conn:
+        batch_id = conn.execute(insert(ingest_batches).values(
+            file_name=path.name, file_sha256=sha256, table_name=report.table or "unknown",
+            started_at=dt.datetime.now(dt.timezone.utc), finished_at=dt.datetime.now(dt.timezone.utc),
+            rows_read=0)).inserted_primary_key[0]
+        conn.execute(insert(quarantine).values(batch_id=batch_id, file_name=path.name, line=None,
+                                               field=refusal.field, rule=rule))
+    return IngestReport(report.file, report.table, encoding=report.encoding, refused=rule,
+                        reasons=Counter({rule: 1}))
 
 
 def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_check: bool = False,
                 progress: Callable[[str], None] | None = None) -> IngestReport:
-    """Ingest one file in one transaction and return its report."""
+    """Ingest one file in one transaction and return its report (``refused`` set if it was refused whole)."""
     path = Path(path)
-    raw = read_table(path)
-    table = table or schemas.detect_table(raw.columns)
-    report = IngestReport(str(path), table, read=len(raw.rows) + len(raw.bad_lines), encoding=raw.encoding)
-    header_problems, readable = _header_problems(raw, table)
-    banned = set(schemas.prohibited_fields(raw.columns))
-    raw.rows = [{k: v for k, v in r.items() if k not in banned} for r in raw.rows]
-    if table:
-        declared = set(schemas.TABLES[table].model_fields)
-        report.ignored_columns = [c for c in raw.columns if c not in declared and c not in banned]
-    with store.engine.begin() as conn:
-        batch_id = conn.execute(insert(ingest_batches).values(
-            file_name=path.name, file_sha256=raw.sha256, table_name=table or "unknown",
-            started_at=dt.datetime.now(dt.timezone.utc), rows_read=report.read)).inserted_primary_key[0]
-        problems = header_problems + [_Problem(line, None, rule) for line, rule in raw.bad_lines]
-        rows: list[dict] = []
-        if readable:
-            rows, row_problems = _prepare(raw, table, allow_bad_check, conn, batch_id)
-            problems += row_problems
-        else:
-            rule = problems[-1].rule
-            problems += [_Problem(line, None, rule, r) for r, line in zip(raw.rows, raw.lines)]
-        target = {"subjects": subjects, "records": records, "outcomes": outcomes}.get(table)
-        if rows:
-            _insert_ignoring_conflicts(conn, target, rows, progress)
-            if table == "records":
-                freshness.advance(conn, _latest_reported(rows))
-            report.stored = conn.execute(select(func.count()).select_from(target)
-                                         .where(target.c.batch_id == batch_id)).scalar_one()
-        report.duplicates = len(rows) - report.stored
-        if problems:
-            conn.execute(insert(quarantine), [
-                dict(batch_id=batch_id, file_name=path.name, line=p.line, field=p.field, rule=p.rule,
-                     raw=_safe_raw(p.raw)) for p in problems])
-        report.quarantined = len({p.line for p in problems if p.line is not None})
-        report.reasons = Counter(re.sub(r"\d+", "N", f"{p.field}: {p.rule}" if p.field else p.rule)
-                                 for p in problems)
-        conn.execute(update(ingest_batches).where(ingest_batches.c.batch_id == batch_id).values(
-            finished_at=dt.datetime.now(dt.timezone.utc), rows_stored=report.stored,
-            rows_duplicate=report.duplicates, rows_quarantined=report.quarantined))
+    with path.open("rb") as fh:
+        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    report = IngestReport(str(path), table)
+    try:
+        source = open_table(path)
+        report.table = table = table or schemas.detect_table(source.columns)
+        report.encoding = source.encoding
+        refusal = _header_refusal(source, table)
+        if refusal:
+            raise refusal
+        with store.engine.begin() as conn:
+            batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check)
+            for chunk in source.chunks:
+                batch.add(chunk, progress)
+            batch.close()
+    except Unreadable as exc:
+        return _refuse(store, path, sha256, report, _Refused(str(exc)))
+    except _Refused as refusal:
+        return _refuse(store, path, sha256, report, refusal)
     return report
 
 

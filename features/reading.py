@@ -1,112 +1,227 @@
-"""Reading input files (CSV or Parquet) into rows of text, keeping line numbers and unreadable lines.
+"""Reading input files (CSV or Parquet): a header, then the rows in chunks of text, each with its line.
 
-CSV files are decoded as UTF-8, else GB18030 (the usual encoding of government exports) when the whole
-file decodes so; otherwise line by line, and a line that is neither is reported, not guessed at.
+CSV is parsed by the csv module over the whole text, so a quoted field may hold newlines; a record's line
+is its first physical line. Text is decoded as UTF-8; as GB18030 (the usual encoding of government
+exports) only when the whole file decodes so *and* reads as Chinese: most of its non-ASCII characters are
+common (GB2312) characters, which Latin-1 or other 8-bit text read as GB18030 is not ("Müller" would become
+"M黮ler"). Otherwise each line is decoded as UTF-8 and a record on a line that is not UTF-8 is reported with
+the rule to re-export the file, never guessed at. Rows are produced ``CHUNK_ROWS`` at a time so that memory
+does not grow with the file. A file that cannot be read at all raises ``Unreadable`` naming the rule.
 """
 from __future__ import annotations
 
+import codecs
 import csv
-import hashlib
-import io
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.schemas import contract
+
+CHUNK_ROWS = 20_000
+BLOCK = 1 << 20
+NOT_UTF8 = "line is not valid UTF-8 text (nor a Chinese GB18030 file); re-export the file as UTF-8"
+
+
+class Unreadable(Exception):
+    """A file that cannot be read at all; the message names the rule (and the line, when there is one)."""
+
 
 @dataclass
-class RawTable:
-    """A file's rows as text, each with its line number, plus the lines that could not be read."""
+class Chunk:
+    """Rows as text keyed by column, each with its line, and the lines that could not be read as rows."""
 
-    columns: list[str]
     rows: list[dict]
     lines: list[int]
-    bad_lines: list[tuple[int, str]] = field(default_factory=list)
-    encoding: str = "utf-8"
-    sha256: str = ""
+    bad_lines: list[tuple[int, str]]
 
 
-def _decode(data: bytes) -> tuple[list[str | None], str]:
-    for enc in ("utf-8-sig", "gb18030"):
+@dataclass
+class TableFile:
+    """A file's header and, consumed once, its rows in chunks."""
+
+    names: list[str]          # the column names as written
+    columns: list[str]        # the same, normalised (what rows are keyed by)
+    encoding: str
+    chunks: Iterator[Chunk]
+
+
+def _norm(name) -> str:
+    return unicodedata.normalize("NFKC", str(name)).strip().lstrip("\ufeff").strip().lower()
+
+
+def _columns(names: list[str]) -> list[str]:
+    """Normalised column names; two names that normalise alike refuse the header."""
+    seen: dict[str, str] = {}
+    for name in names:
+        col = _norm(name)
+        if col in seen:
+            raise Unreadable(f"columns {seen[col]!r} and {name!r} are the same column once case and spaces are "
+                             f"ignored; the header is refused, rename or drop one / 列名重复：{seen[col]!r} 与 {name!r}")
+        seen[col] = name
+    return list(seen)
+
+
+def _encoding(path: Path) -> str:
+    """'utf-8', 'gb18030' (whole file, plausibly Chinese) or 'mixed' (decode line by line)."""
+    utf8, gb = codecs.getincrementaldecoder("utf-8")(), codecs.getincrementaldecoder("gb18030")()
+    utf8_ok = gb_ok = True
+    non_ascii = common = 0
+    with path.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            last = len(block) < BLOCK
+            if utf8_ok:
+                try:
+                    utf8.decode(block, last)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            if gb_ok:
+                try:
+                    text = re.sub(r"[\x00-\x7f]+", "", gb.decode(block, last))
+                except UnicodeDecodeError:
+                    gb_ok = False
+                else:
+                    non_ascii += len(text)
+                    common += len(text.encode("gb2312", errors="ignore")) // 2
+            if not (utf8_ok or gb_ok):
+                break
+    if utf8_ok:
+        return "utf-8"
+    if gb_ok and common >= contract()["files"]["gb18030_common_share"] * non_ascii:
+        return "gb18030"
+    return "mixed"
+
+
+def _lines(path: Path, encoding: str, bad: set[int]) -> Iterator[str]:
+    """The file's physical lines as text (CR, LF or CRLF ends); undecodable line numbers go into ``bad``."""
+    codec = "utf-8" if encoding == "mixed" else encoding
+    number = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            for piece in raw.splitlines(keepends=True):
+                number += 1
+                try:
+                    text = piece.decode(codec)
+                except UnicodeDecodeError:
+                    bad.add(number)
+                    text = piece.decode(codec, errors="replace")
+                yield text.lstrip("\ufeff") if number == 1 else text
+
+
+def _csv_records(path: Path, encoding: str) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(first line, values, rule) per record; values None with a rule when the record cannot be read."""
+    csv.field_size_limit(contract()["files"]["max_field_chars"])
+    bad: set[int] = set()
+    reader = csv.reader(_lines(path, encoding, bad))
+    first = 1
+    while True:
         try:
-            return data.decode(enc).splitlines(), enc
-        except UnicodeDecodeError:
-            continue
-    out = []
-    for raw in data.split(b"\n"):
-        try:
-            out.append(raw.decode("utf-8").rstrip("\r"))
-        except UnicodeDecodeError:
-            out.append(None)
-    return out, "mixed"
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise Unreadable(f"line {first}: {exc} (a field longer than the CSV limit of "
+                             f"{contract()['files']['max_field_chars']:,} characters, or a broken quote); the file "
+                             "is refused / 字段过长或引号不匹配，整个文件被拒收") from None
+        spans_bad = any(n in bad for n in range(first, reader.line_num + 1))
+        if spans_bad:
+            yield first, None, NOT_UTF8
+        elif any(v.strip() for v in values):
+            yield first, values, None
+        first = reader.line_num + 1
 
 
-def _norm(name: str) -> str:
-    return str(name).strip().lower()
+def _read_csv(path: Path) -> TableFile:
+    if path.stat().st_size == 0:
+        raise Unreadable("the file is empty / 文件为空")
+    encoding = _encoding(path)
+    records = _csv_records(path, encoding)
+    _, names, rule = next(records, (None, None, "the file has no header line / 文件没有表头"))
+    if names is None:
+        raise Unreadable(f"header: {rule}")
+    columns = _columns(names)
+
+    def chunks() -> Iterator[Chunk]:
+        chunk = Chunk([], [], [])
+        for line, values, rule in records:
+            if values is None:
+                chunk.bad_lines.append((line, rule))
+            elif len(values) != len(columns):
+                chunk.bad_lines.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
+            else:
+                chunk.rows.append({c: (v if v.strip() else None) for c, v in zip(columns, values)})
+                chunk.lines.append(line)
+            if len(chunk.rows) + len(chunk.bad_lines) >= CHUNK_ROWS:
+                yield chunk
+                chunk = Chunk([], [], [])
+        yield chunk
+
+    return TableFile(names, columns, encoding, chunks())
 
 
-def read_csv(path: Path) -> RawTable:
-    data = path.read_bytes()
-    text_lines, encoding = _decode(data)
-    header_at = next((i for i, t in enumerate(text_lines) if t is not None and t.strip()), None)
-    if header_at is None:
-        return RawTable([], [], [], [], encoding, hashlib.sha256(data).hexdigest())
-    columns = [_norm(c) for c in next(csv.reader([text_lines[header_at]]))]
-    rows, lines, bad = [], [], []
-    for i in range(header_at + 1, len(text_lines)):
-        text, line = text_lines[i], i + 1
-        if text is None:
-            bad.append((line, "line is not valid UTF-8 or GB18030 text; re-export the file as UTF-8"))
-            continue
-        if not text.strip():
-            continue
-        values = next(csv.reader(io.StringIO(text)))
-        if len(values) != len(columns):
-            bad.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
-            continue
-        rows.append({c: (v if v.strip() else None) for c, v in zip(columns, values)})
-        lines.append(line)
-    return RawTable(columns, rows, lines, bad, encoding, hashlib.sha256(data).hexdigest())
-
-
-def read_parquet(path: Path) -> RawTable:
-    """Parquet rows; 'line' is the 1-based row number."""
-    data = path.read_bytes()
-    table = pq.read_table(io.BytesIO(data))
-    columns = []
-    for i, name in enumerate(table.column_names):
-        col = table.column(i)
+def _arrow_rows(batch: pa.RecordBatch, columns: list[str]) -> list[dict]:
+    """A batch as row dicts: midnight timestamps become dates, NaN (pandas' missing number) None."""
+    arrays = []
+    for col in batch.columns:
         if pa.types.is_timestamp(col.type):
-            try:  # midnight timestamps are dates; a real time of day is left for validation to refuse
-                table = table.set_column(i, name, pc.cast(col, pa.date32()))
+            try:  # a real time of day is left for validation to refuse
+                col = pc.cast(col, pa.date32())
             except pa.ArrowInvalid:
                 pass
-        elif pa.types.is_floating(col.type):  # NaN is how pandas writes a missing number
-            table = table.set_column(i, name, pc.if_else(pc.is_nan(col), None, col))
-        columns.append(_norm(name))
-    table = table.rename_columns(columns)
-    rows = table.to_pylist()
-    return RawTable(columns, rows, list(range(1, len(rows) + 1)), [], "parquet", hashlib.sha256(data).hexdigest())
+        elif pa.types.is_floating(col.type):
+            col = pc.if_else(pc.is_nan(col), None, col)
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, names=columns).to_pylist()
+
+
+def _read_parquet(path: Path) -> TableFile:
+    """Parquet rows; a row's 'line' is its 1-based row number."""
+    try:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+    except (pa.ArrowException, OSError) as exc:
+        raise Unreadable(f"not a readable Parquet file ({exc}); the file is refused / 不是可读的 Parquet 文件") from None
+    columns = _columns(names)
+
+    def chunks() -> Iterator[Chunk]:
+        done = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+                rows = _arrow_rows(batch, columns)
+                yield Chunk(rows, list(range(done + 1, done + len(rows) + 1)), [])
+                done += len(rows)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise Unreadable(f"row {done + 1}: the Parquet data cannot be read ({exc}); the file is refused / "
+                             "Parquet 数据损坏，整个文件被拒收") from None
+
+    return TableFile(names, columns, "parquet", chunks())
+
+
+def open_table(path: Path) -> TableFile:
+    """A file's header, and its rows to be read in chunks; ``Unreadable`` if even the header cannot be."""
+    path = Path(path)
+    return _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
 
 
 def read_columns(path: Path) -> list[str]:
-    """A file's column names, reading only its header (or Parquet schema)."""
-    if path.suffix.lower() == ".parquet":
-        return [_norm(c) for c in pq.read_schema(path).names]
-    with path.open("rb") as fh:
-        first = fh.readline()
+    """A file's normalised column names from its first line (or Parquet schema); [] if unreadable."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return [_norm(c) for c in pq.read_schema(path).names]
+        with path.open("rb") as fh:
+            first = fh.readline()
+    except (pa.ArrowException, OSError):
+        return []
     for enc in ("utf-8-sig", "gb18030"):
         try:
             return [_norm(c) for c in next(csv.reader([first.decode(enc)]), [])]
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, csv.Error):
             continue
     return []
-
-
-def read_table(path: Path) -> RawTable:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return read_parquet(path)
-    return read_csv(path)

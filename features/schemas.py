@@ -1,21 +1,27 @@
 """Declared schemas of the three input tables: subjects, records and outcomes.
 
 Each row of an input file is validated against one of these pydantic models; the kinds of record,
-their sources and the fields each kind needs come from ``features/sources.toml``.
+their sources, the fields each kind needs and the plausible range of every number and date come from
+``features/sources.toml``. These models are the one place of row rules: objection corrections are validated
+by building a ``RecordRow`` too. Every text field is at most as wide as its store column (derived from
+``features.store``), and identity numbers in free text are masked before anything is stored.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 import tomllib
+import unicodedata
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Column
 
 from features import ids
+from features.store import records, subjects
 
 SOURCES_FILE = Path(__file__).with_name("sources.toml")
 EARLIEST = dt.date(1949, 10, 1)  # no record of this platform predates the People's Republic
@@ -43,21 +49,58 @@ def kinds() -> dict[str, dict]:
     return contract()["kinds"]
 
 
+def _words(name: str) -> str:
+    """A column name as lower-case words between spaces: 'bloodType', 'blood-type', 'BLOOD_TYPE' -> ' blood type '."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
+    return " " + " ".join(w for w in re.split(r"[^0-9a-z]+", spaced.lower()) if w) + " "
+
+
+def prohibited_category(column) -> str | None:
+    """The prohibited field a column name holds, in Chinese or English (``[prohibited]``), or None."""
+    name = unicodedata.normalize("NFKC", str(column))
+    words = _words(name)
+    for category, terms in contract()["prohibited"].items():
+        if any(term in name for term in terms["zh"]):
+            return category
+        for term in terms["en"]:
+            phrase = _words(term)
+            if phrase in words or f" {phrase.replace(' ', '')} " in words:
+                return category
+    return None
+
+
 def prohibited_fields(columns) -> list[str]:
-    """Column names that the law forbids, matched case-insensitively on their words."""
-    banned = set(contract()["prohibited"]["names"])
-    found = []
-    for col in columns:
-        name = str(col).strip().lower()
-        words = set(re.split(r"[^a-z0-9]+", name)) | {name}
-        if words & banned:
-            found.append(str(col))
-    return found
+    """The column names that name a prohibited field."""
+    return [str(col) for col in columns if prohibited_category(col)]
 
 
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(name: str, width: int, distinct: bool, value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} contains a control character (U+{ord(_CONTROL.search(value).group()):04X})")
+    masked = ids.redact_distinct(value) if distinct else ids.redact(value)
+    if len(masked) > width:
+        raise ValueError(f"{name} is {len(masked)} characters once identity numbers are masked; "
+                         f"its column holds {width}")
+    return masked
+
+
+def _text(column: Column, free: bool = True, distinct: bool = False):
+    """Text no wider than its store column. Free text (``free``) has identity numbers masked, keeping two
+    values that differ only in masked digits distinct when ``distinct`` (references, accounts)."""
+    width = column.type.length
+    if not free:
+        return Annotated[str, Field(min_length=1, max_length=width)]
+    return Annotated[str, Field(min_length=1, max_length=width),
+                     AfterValidator(partial(_clean_text, column.name, width, distinct))]
+
+
+PLAUSIBLE = contract()["plausibility"]
+Amount = Annotated[float, Field(ge=0, le=PLAUSIBLE["amount_max"], allow_inf_nan=False)]
 Day = Annotated[dt.date, Field(ge=EARLIEST, le=LATEST)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+SubjectId = _text(subjects.c.display_id, free=False)  # the widest stored form of a subject id
 
 
 class _Row(BaseModel):
@@ -65,30 +108,38 @@ class _Row(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
 
+    @field_validator(*PLAUSIBLE["not_in_future"], check_fields=False)
+    @classmethod
+    def _not_in_future(cls, day: dt.date | None, info):
+        today = dt.date.today()
+        if day is not None and day > today:
+            raise ValueError(f"{info.field_name} {day} is after today ({today})")
+        return day
+
 
 class SubjectRow(_Row):
     """One subject: an SME, a rural household or a practitioner."""
 
     segment: Segment
-    subject_id: Text
-    name: Text
+    subject_id: SubjectId
+    name: _text(subjects.c.name)
     district: str | None = Field(default=None, pattern=r"^\d{6}$")
     # sme
-    sector: str | None = None
+    sector: _text(subjects.c.sector) | None = None
     size: Literal["micro", "small", "medium"] | None = None
     founded: Day | None = None
     allow_bad_check: bool = False
     # household
     village_code: str | None = Field(default=None, pattern=r"^\d{12}$")
     township_code: str | None = Field(default=None, pattern=r"^\d{9}$")
-    head_id: str | None = None
+    head_id: _text(subjects.c.head_id_masked, free=False) | None = None
     members: int | None = Field(default=None, ge=1, le=30)
     labour_force: int | None = Field(default=None, ge=0, le=30)
     land_mu: float | None = Field(default=None, ge=0, le=100000)
     agri_insurance: bool | None = None
     coop_member: bool | None = None
     # practitioner
-    profession: str | None = None
+    profession: _text(subjects.c.profession) | None = None
     licensed_since: Day | None = None
 
     @model_validator(mode="after")
@@ -117,18 +168,18 @@ class RecordRow(_Row):
     """One record from a source department (see sources.toml for the kinds)."""
 
     segment: Segment
-    subject_id: Text
+    subject_id: SubjectId
     source: Source
-    kind: str
+    kind: _text(records.c.kind, free=False)
     start_date: Day
     end_date: Day | None = None
     reported_date: Day
     severity: Severity | None = None
     amount: Amount | None = None
     value: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    category: str | None = Field(default=None, max_length=40)
-    account: str | None = Field(default=None, max_length=64)
-    doc_ref: Text
+    category: _text(records.c.category) | None = None
+    account: _text(records.c.account, distinct=True) | None = None
+    doc_ref: _text(records.c.doc_ref, distinct=True)
     repaired_date: Day | None = None
 
     @model_validator(mode="after")
@@ -151,6 +202,10 @@ class RecordRow(_Row):
             if not low <= self.value <= high:
                 raise ValueError(f"value: publication period of {self.value:g} months outside "
                                  f"{low}..{high} for list {self.kind}")
+        elif self.value is not None:
+            low, high = spec.get("value", PLAUSIBLE["value_default"])
+            if not low <= self.value <= high:
+                raise ValueError(f"value: {self.value:g} outside the plausible {low:g}..{high:g} for kind {self.kind}")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         if self.reported_date < self.start_date:
@@ -172,7 +227,7 @@ class OutcomeRow(_Row):
     """Whether a subject defaulted within the horizon after an as-of date (DESIGN.md)."""
 
     segment: Segment
-    subject_id: Text
+    subject_id: SubjectId
     as_of: Day
     horizon_months: int = Field(default=12, ge=1, le=60)
     defaulted: Literal[0, 1]
