@@ -99,3 +99,22 @@ def assemble(segment: str, subject_id: np.ndarray, chunks: list[Chunk]) -> pa.Ta
         "repaired_date": date(cat("repaired", NULL)),
     }
     return pa.table(columns)
+
+
+def gather(chunks: list[Chunk], kind: str) -> Chunk:
+    """All records of one kind (from several chunks) as one chunk; fields missing from some are left out."""
+    parts = [c for c in chunks if c.kind == kind]
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return Chunk(kind, empty, empty, empty, pa.array([], pa.string()), end=empty, severity=empty.astype(np.int8),
+                     amount=empty.astype(float), value=empty.astype(float))
+    fields = {}
+    for name in vars(parts[0]):
+        values = [getattr(c, name) for c in parts]
+        if name == "kind" or any(v is None for v in values):
+            fields[name] = kind if name == "kind" else None
+        elif isinstance(values[0], pa.Array):
+            fields[name] = pa.concat_arrays(values)
+        else:
+            fields[name] = np.concatenate(values)
+    return Chunk(**fields)

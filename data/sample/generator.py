@@ -1,8 +1,10 @@
 """Synthetic population for creditgrade: subjects, monthly records from five sources, outcomes, oracle.
 
 Each subject's latent credit quality drifts monthly (AR(1)) around a static level set by segment, sector,
-size, region and profession, with a macro shock (population.toml). Defaults are drawn from a monthly
-hazard of that quality plus a hidden part no record shows; records are noisy, thin-file traces of it.
+size, district and profession, under the shocks of population.toml (the 2020 epidemic with deferred
+repayments, the 2021 Zhengzhou flood, the property downturn, the 2022 lockdowns). Defaults are drawn from a
+monthly hazard of that quality plus a hidden part no record shows; records are noisy, thin-file traces of
+it; the tax credit level and the national credit lists follow from the records (taxlevel.py, lists.py).
 The oracle holds the true 12-month PD of every outcome row given the full latent state (latent.py).
 
     generate(n_smes=2000, n_households=1500, n_practitioners=800, seed=0) -> dict of DataFrames
@@ -18,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data.sample import latent, subjects
+from data.sample import latent, lists, subjects
 from data.sample.chunks import assemble
 from data.sample.loans import Loans, default_traces
 from data.sample.records import Context, events, insurance, tax
@@ -54,6 +56,7 @@ def _records(pop, lat, tl, seed) -> pa.Table:
     chunks = tax(ctx) + insurance(ctx) + loans.chunks() + default_traces(ctx, loans)
     for kind, spec in params()["events"][pop.segment].items():
         chunks.append(events(ctx, kind, spec, loans.active, loans.accounts))
+    chunks += lists.entries(ctx, chunks)
     chunks = [c.clipped(tl.end_day) for c in chunks]
     return assemble(pop.segment, pop.subject_id, [c for c in chunks if len(c.row)])
 

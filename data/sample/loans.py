@@ -1,10 +1,11 @@
 """Finance records of one segment: loans, monthly loan status, overdue episodes, and the default's traces.
 
-Borrowers hold one loan at a time, renewed at maturity. Before the default month, missed payments roll
-through 1-29, 30-59 and 60-89 days past due and cure (an overdue record once 30+); none reaches 90. At the
-default month the loan is reported 90+ days past due, rising each month until written off, with a serious
-overdue record; non-borrowers' defaults (and some borrowers' later) show as serious court enforcement.
-Practitioners' default is a serious professional sanction instead.
+Borrowers hold one loan at a time, renewed at maturity. Before the default event, missed payments roll
+through 1-29, 30-59 and 60-89 days past due and cure (an overdue record once 30+); none reaches 90, and none
+starts while repayments are deferred (2020). At a borrower's default event the loan is 30 days past due,
+60 the next month and 90+ (the default) the month after, rising each month until it is written off
+(finance.write_off), with a serious overdue record; some defaulters are later under court enforcement or in
+bankruptcy. An SME without a loan defaults by bankruptcy. Practitioners' default is a serious sanction.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 
 from data.sample.chunks import NULL, Chunk, join, padded, take
 from data.sample.records import Context, _logit, _sigmoid, repairs
-from data.sample.timeline import add_months_days, params
+from data.sample.timeline import add_months_days, month_index, params
 
 
 class Loans:
@@ -26,17 +27,17 @@ class Loans:
         gen = ctx.gen("loans")
         n, T = pop.n, tl.T
         term = pop.scale["term"].astype(np.int64)
-        lo = np.maximum(pop.birth, 1 - term)
-        first = lo + (gen.random(n) * np.maximum(int(0.7 * T) - lo, 1)).astype(np.int64)
+        first = lat.first_loan
         self.writeoff = gen.integers(seg["writeoff_months"][0], seg["writeoff_months"][1] + 1, n)
         t = np.arange(T)[None, :]
         self.in_default = pop.segment != "practitioner"
-        d = lat.default[:, None]
-        self.with_loan = pop.flags["borrower"] & (first <= lat.default) & (lat.default < T) & self.in_default
-        stop = np.where(self.with_loan[:, None], d + self.writeoff[:, None] + 1, np.where(self.in_default, d, T))
+        d = lat.event[:, None]
+        self.with_loan = pop.flags["borrower"] & (lat.event < T) & self.in_default
+        self.written_off = lat.default + self.writeoff  # month of the write-off
+        stop = np.where(self.with_loan[:, None], self.written_off[:, None] + 1, np.where(self.in_default, d, T))
         self.active = pop.flags["borrower"][:, None] & (t >= first[:, None]) & (t < np.minimum(stop, T))
         k = (t - first[:, None]) // term[:, None]
-        k_default = ((lat.default - first) // term)[:, None]
+        k_default = ((lat.event - first) // term)[:, None]
         self.k = np.where(self.with_loan[:, None] & (t > d), k_default, k)
         self.start_month = first[:, None] + self.k * term[:, None]
         self.term, self.first = term, first
@@ -47,19 +48,28 @@ class Loans:
         self.accounts = acct  # account per (subject, month) cell, row-major
         self.dpd = self._delinquency(gen)
 
+    def _paused(self) -> np.ndarray:
+        """(n, T) months whose repayments are deferred."""
+        p, tl = params()["deferral"], self.ctx.tl
+        t = np.arange(tl.T)[None, :]
+        s, e = month_index(p["start"]) - tl.m0, month_index(p["end"]) - tl.m0
+        return self.ctx.lat.deferred[:, None] & (t >= s) & (t <= e)
+
     def _delinquency(self, gen) -> np.ndarray:
-        """Days past due per subject-month, and the 30+ episodes before default (as overdue records)."""
+        """Days past due per subject-month, and the cured or open 30+ episodes (as overdue records)."""
         p, ctx = params()["periodic"]["loans"], self.ctx
         lat, tl = ctx.lat, ctx.tl
         n, T = ctx.pop.n, tl.T
+        q = ctx.quality("finance")
+        paused = self._paused()
         dpd = np.zeros((n, T))
         state = np.zeros(n, np.int8)
         ep_start, ep_max, ep_cell = np.full(n, NULL), np.zeros(n), np.zeros(n, np.int64)
         out = {"row": [], "start": [], "end": [], "value": [], "cell": []}
         offset = gen.integers(0, 30, n)
         for t in range(T):
-            live = self.active[:, t] & (t < lat.default)
-            bad = -lat.quality[:, t]
+            live = self.active[:, t] & (t < lat.event) & ~paused[:, t]
+            bad = -q[:, t]
             u = gen.random(n)
             begin = (state == 0) & (u < p["episode_rate"] * np.exp(p["episode_slope"] * bad))
             roll = (state > 0) & (state < 3) & (u < _sigmoid(_logit(p["roll_rate"]) + p["roll_slope"] * bad))
@@ -72,52 +82,62 @@ class Loans:
             ep_cell = np.where(opened, np.arange(n) * T + t, ep_cell)
             ep_max = np.where(new >= 2, np.maximum(ep_max, days), ep_max)
             closing = ((state >= 2) & (new < 2)) | ((new >= 2) & (t == T - 1))
-            cured = (state >= 2) & (new == 0) & live
+            cured = (state >= 2) & (new == 0) & (live | paused[:, t])
+            fatal = self.with_loan & (t == lat.event)  # the open episode becomes the default's record
             if closing.any():
-                rows = np.flatnonzero(closing)
+                rows = np.flatnonzero(closing & ~fatal)
                 for key, val in (("row", rows), ("start", ep_start[rows]), ("value", ep_max[rows]),
                                  ("end", np.where(cured[rows], day[rows], NULL)), ("cell", ep_cell[rows])):
                     out[key].append(val)
-                ep_max[rows] = 0
+                ep_max[closing] = 0
             state = new
             dpd[:, t] = days
-            hit = self.with_loan & (t >= lat.default)
-            dpd[hit, t] = 90 + offset[hit] + 30 * (t - lat.default[hit])
+            hit = self.with_loan & (t >= lat.event)
+            dpd[hit, t] = 30 + offset[hit] + 30 * (t - lat.event[hit])
         self.episodes = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in out.items()}
         return dpd
+
+    def _balance(self, row, t, principal, gen) -> np.ndarray:
+        since = t - self.start_month[row, t]
+        revolving = self.term[row] <= 12
+        frozen = np.minimum(since, np.maximum(self.ctx.lat.event[row] - self.start_month[row, t], 0))
+        return np.where(revolving, principal * gen.uniform(0.7, 1.0, len(row)), principal * (1 - frozen / self.term[row]))
 
     def chunks(self) -> list[Chunk]:
         ctx, tl, p = self.ctx, self.ctx.tl, params()["periodic"]["loans"]
         gen = ctx.gen("loan-records")
-        row, t = np.nonzero(self.active & (np.arange(tl.T)[None, :] >= 0))
+        row, t = np.nonzero(self.active)
         cells = pa.array(row * tl.T + t)
         acct = self.accounts.take(cells)
         k = self.k[row, t]
         principal = self.principal[row, k]
         since = t - self.start_month[row, t]
-        revolving = self.term[row] <= 12
-        frozen = np.minimum(since, np.maximum(ctx.lat.default[row] - self.start_month[row, t], 0))
-        balance = np.where(revolving, principal * gen.uniform(0.7, 1.0, len(row)),
-                           principal * (1 - frozen / self.term[row]))
+        balance = self._balance(row, t, principal, gen)
         lag = p["status_lag"]
         status = Chunk("finance.loan_status", row, tl.first[t], tl.last[t] + gen.integers(lag[0], lag[1] + 1, len(row)),
                        join("LOANST", acct, take(tl.labels("month"), t)), end=tl.last[t],
                        amount=np.round(balance, 2), value=self.dpd[row, t], account=acct)
-        new = (since == 0) & (t < ctx.lat.default[row])
+        new = (since == 0) & (t < ctx.lat.event[row])
         r, tt = row[new], t[new]
         start = tl.random_day(tt, gen)
         grant = Chunk("finance.loan", r, start, start + gen.integers(p["loan_lag"][0], p["loan_lag"][1] + 1, len(r)),
                       join("LOAN", acct.filter(pa.array(new))), end=add_months_days(start, self.term[r]),
                       amount=principal[new], account=acct.filter(pa.array(new)))
-        return [status, grant, self._overdue(gen)]
+        at_writeoff = self.with_loan[row] & (t == self.written_off[row])
+        r = row[at_writeoff]
+        start = tl.random_day(t[at_writeoff], gen)
+        write_off = Chunk("finance.write_off", r, start, start + gen.integers(1, 31, len(r)),
+                          join("WOFF", acct.filter(pa.array(at_writeoff))), severity=np.full(len(r), 3, np.int8),
+                          amount=np.round(balance[at_writeoff], 2), account=acct.filter(pa.array(at_writeoff)))
+        return [status, grant, self._overdue(gen), write_off]
 
     def _overdue(self, gen) -> Chunk:
-        """finance.overdue: cured or open 30+ episodes, and the default's 90+ record (serious)."""
+        """finance.overdue: cured or open 30+ episodes, and the default's (from the event, reported at 90+)."""
         ctx, tl, lat, p = self.ctx, self.ctx.tl, self.ctx.lat, params()["periodic"]["loans"]
         ep = self.episodes
-        r = np.flatnonzero(self.with_loan)
-        d = lat.default[r]
-        worst = 90 + 30 * np.minimum(self.writeoff[r], tl.T - 1 - d) + gen.integers(0, 30, len(r))
+        r = np.flatnonzero(self.with_loan & (lat.default < tl.T))
+        d = lat.event[r]
+        worst = self.dpd[r, np.minimum(self.written_off[r], tl.T - 1)]
         row = np.concatenate([ep["row"], r])
         start = np.concatenate([ep["start"], tl.random_day(d, gen)])
         value = np.concatenate([ep["value"], worst]).astype(float)
@@ -125,14 +145,16 @@ class Loans:
         sev = np.concatenate([np.where(ep["value"] >= 60, 2, 1), np.full(len(r), 3)]).astype(np.int8)
         acct = self.accounts.take(cells)
         month = take(tl.labels("month"), tl.month_of(start))
-        reported = start + gen.integers(p["overdue_lag"][0], p["overdue_lag"][1] + 1, len(row))
+        lag = gen.integers(p["overdue_lag"][0], p["overdue_lag"][1] + 1, len(row))
+        reported = np.concatenate([ep["start"], tl.last[lat.default[r]]]) + lag
         end = np.concatenate([ep["end"], np.full(len(r), NULL)])
         return Chunk("finance.overdue", row, start, reported, join("OVD", acct, month), end=end, severity=sev,
                      value=value, account=acct)
 
 
 def default_traces(ctx: Context, loans: Loans) -> list[Chunk]:
-    """Court enforcement after SME / household defaults; the serious sanction of a practitioner's."""
+    """Bankruptcy (an SME without a loan, some defaulted borrowers), court enforcement after a default; the
+    serious sanction that is a practitioner's default."""
     pop, tl, lat = ctx.pop, ctx.tl, ctx.lat
     seg = params()["segments"][pop.segment]
     gen = ctx.gen("default-traces")
@@ -144,12 +166,20 @@ def default_traces(ctx: Context, loans: Loans) -> list[Chunk]:
         spec = {**params()["defaults"], "repair": 0.2}
         return [Chunk("quality.sanction", row, start, start + gen.integers(1, 46, len(row)),
                       ctx.serials("SANC", start, "D"), severity=sev, repaired=repairs(gen, start, sev, spec))]
-    later = loans.with_loan & (gen.random(pop.n) < seg["court_after_default"])
-    month = np.where(loans.with_loan, lat.default + gen.integers(2, 10, pop.n), lat.default)
-    row = np.flatnonzero(defaulted & (~loans.with_loan | later) & (month < tl.T))
+    bankrupt_later = loans.with_loan & (gen.random(pop.n) < seg["bankrupt_after_default"])
+    month = np.where(loans.with_loan, lat.default + gen.integers(3, 13, pop.n), lat.default)
+    row = np.flatnonzero(defaulted & (~loans.with_loan | bankrupt_later) & (month < tl.T))
+    start = tl.random_day(month[row], gen)
+    closed = np.where(gen.random(len(row)) < 0.6, start + gen.integers(180, 900, len(row)), NULL)
+    bankruptcy = Chunk("finance.bankruptcy", row, start, start + gen.integers(1, 31, len(row)),
+                       ctx.serials("BANKR", start), end=closed, severity=np.full(len(row), 3, np.int8))
+    sued = loans.with_loan & (gen.random(pop.n) < seg["court_after_default"])
+    month = lat.default + gen.integers(2, 10, pop.n)
+    row = np.flatnonzero(defaulted & sued & (month < tl.T))
     start = tl.random_day(month[row], gen)
     scale = pop.scale["loan"][row] * np.exp(gen.normal(-0.5, 0.6, len(row)))
     end = np.where(gen.random(len(row)) < 0.3, start + gen.integers(90, 720, len(row)), NULL)
-    return [Chunk("finance.court_enforcement", row, start, start + gen.integers(1, 46, len(row)),
+    court = Chunk("finance.court_enforcement", row, start, start + gen.integers(1, 46, len(row)),
                   ctx.serials("COURT", start, "D"), end=end, severity=np.full(len(row), 3, np.int8),
-                  amount=np.round(scale, 2))]
+                  amount=np.round(scale, 2))
+    return [bankruptcy, court]

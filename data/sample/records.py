@@ -41,8 +41,14 @@ class Context:
         self.active = t[None, :] >= pop.birth[:, None]
         seg = params()["segments"][pop.segment]
         self.running = self.active & (t[None, :] <= lat.default[:, None] + seg["wind_down_months"])
-        self.profile = tl.shock()
+        self.stress = lat.shocks.stress
+        self.loadings = seg.get("loadings", {})
         self.token = pa.array(pop.token)
+
+    def quality(self, source: str) -> np.ndarray:
+        """(n, T) the quality a source's records follow: the latent, or partly an independent one."""
+        w = self.loadings.get(source, 1.0)
+        return self.lat.quality if w == 1.0 else w * self.lat.quality + np.sqrt(1 - w**2) * self.lat.other
 
     def gen(self, name: str) -> np.random.Generator:
         return rng(self.seed, self.pop.segment, "records", name)
@@ -55,13 +61,13 @@ class Context:
 
 
 def events(ctx: Context, kind: str, spec: dict, loan_active: np.ndarray, accounts) -> Chunk:
-    """Poisson counts per subject-month, at a rate rising with bad quality and during the shock."""
+    """Poisson counts per subject-month, at a rate rising with bad quality and under stress (the shocks)."""
     pop, tl, gen = ctx.pop, ctx.tl, ctx.gen(kind)
     spec = {**params()["defaults"], **spec}
     who = spec["who"]
     mask = loan_active if who == "loan" else ctx.active if who == "all" else ctx.active & pop.flags[who][:, None]
-    bad = -ctx.lat.quality
-    rate = spec["rate"] * np.exp(spec["slope"] * bad + spec["shock"] * ctx.profile[None, :])
+    bad = -ctx.quality(kinds()[kind]["source"])
+    rate = spec["rate"] * np.exp(spec["slope"] * bad + spec["shock"] * ctx.stress)
     if "rate_by" in spec:
         rate = rate * pop.scale[spec["rate_by"]][:, None]
     counts = gen.poisson(np.where(mask, rate, 0.0)).ravel()
@@ -108,16 +114,16 @@ def _quarter_ends(tl: Timeline) -> np.ndarray:
 
 
 def tax(ctx: Context) -> list[Chunk]:
-    """tax.payment and tax.filing per quarter, tax.credit_level per year, for taxed subjects."""
+    """tax.payment and tax.filing per quarter for taxed subjects (some filed late, some paid late)."""
     p, pop, tl, gen = params()["periodic"]["tax"], ctx.pop, ctx.tl, ctx.gen("tax")
-    q = ctx.lat.quality
+    q = ctx.quality("tax")
     qe = _quarter_ends(tl)
     mean_q = (q[:, qe] + q[:, qe - 1] + q[:, qe - 2]) / 3
     row, j = np.nonzero(ctx.running[:, qe] & pop.flags["taxed"][:, None])
     t, qm = qe[j], mean_q[row, j]
     n = len(row)
     paid = pop.scale["tax"][row] * np.exp(p["slope"] * qm + gen.normal(0, p["noise"], n))
-    paid *= 1 - (1 - params()["shock"]["tax_factor"]) * ctx.profile[t]
+    paid *= ctx.lat.shocks.tax_factor[row, t]
     paid *= gen.random(n) >= _sigmoid(_logit(p["zero_share"]) + p["zero_slope"] * -qm)
     late = gen.random(n) < _sigmoid(_logit(p["late_share"]) + p["late_slope"] * -qm)
     late_days = np.where(late, gen.integers(p["late_days"][0], p["late_days"][1] + 1, n), 0)
@@ -125,29 +131,13 @@ def tax(ctx: Context) -> list[Chunk]:
     label = take(tl.labels("quarter"), t)
     token = ctx.token.take(pa.array(row))
     pay_lag = gen.integers(p["pay_lag"][0], p["pay_lag"][1] + 1, (2, n))
+    late_pay = gen.random(n) < _sigmoid(_logit(p["late_pay_share"]) + p["late_pay_slope"] * -qm)
+    pay_lag[0] = np.where(late_pay, gen.integers(p["late_pay_days"][0], p["late_pay_days"][1] + 1, n), pay_lag[0])
     payment = Chunk("tax.payment", row, start, end + pay_lag[0], join("TAXPAY", token, label), end=end,
                     amount=np.round(paid, 2))
     filing = Chunk("tax.filing", row, start, end + pay_lag[1] + late_days, join("TAXFIL", token, label), end=end,
                    value=late_days.astype(float))
-    return [payment, filing, credit_level(ctx, gen)]
-
-
-def credit_level(ctx: Context, gen) -> Chunk:
-    """Yearly tax credit level from the year's mean quality plus noise; 'M' for new taxpayers."""
-    p, pop, tl = params()["periodic"]["tax"], ctx.pop, ctx.tl
-    ye = np.arange(11, tl.T)
-    ye = ye[(tl.m0 + ye) % 12 == 11]
-    mean_q = np.stack([ctx.lat.quality[:, e - 11:e + 1].mean(axis=1) for e in ye], axis=1) if len(ye) else np.zeros((pop.n, 0))
-    row, j = np.nonzero(ctx.running[:, ye] & pop.flags["taxed"][:, None])
-    t = ye[j]
-    score = mean_q[row, j] + gen.normal(0, p["level_noise"], len(row))
-    cuts = p["level_cuts"]
-    level = np.where(t - pop.birth[row] < 12, 4, 3 - (score > cuts[0]) - (score > cuts[1]) - (score > cuts[2]))
-    start, end = tl.first[t - 11], tl.last[t]
-    reported = end + gen.integers(p["level_lag"][0], p["level_lag"][1] + 1, len(row))
-    category = take(np.array(["A", "B", "C", "D", "M"]), level)
-    return Chunk("tax.credit_level", row, start, reported, join("TAXCL", ctx.token.take(pa.array(row)),
-                 take(tl.labels("year"), t)), end=end, category=category)
+    return [payment, filing]
 
 
 def insurance(ctx: Context) -> list[Chunk]:
@@ -157,9 +147,8 @@ def insurance(ctx: Context) -> list[Chunk]:
     n = len(row)
     if n == 0:
         return []
-    factor = 1 - (1 - params()["shock"]["headcount_factor"]) * ctx.profile[t]
-    factor *= np.where(t >= ctx.lat.default[row], 0.6, 1.0)
-    heads = pop.scale["headcount"][row] * np.exp(p["slope"] * ctx.lat.quality[row, t] + gen.normal(0, p["noise"], n))
+    factor = ctx.lat.shocks.headcount_factor[row, t] * np.where(t >= ctx.lat.default[row], 0.6, 1.0)
+    heads = pop.scale["headcount"][row] * np.exp(p["slope"] * ctx.quality("labor")[row, t] + gen.normal(0, p["noise"], n))
     heads = np.maximum(1, np.round(heads * factor))
     paid = np.round(heads * p["wage"] * p["rate"] * np.exp(gen.normal(0, 0.05, n)), 2)
     doc = join("SI", ctx.token.take(pa.array(row)), take(tl.labels("month"), t))

@@ -57,8 +57,9 @@ def smes(n: int, seed: int, tl: Timeline) -> Population:
     org = gen.choice(10**8, n, replace=False)
     sid = identity.uscc(districts, org)
     pick = lambda key: np.array([s[key] for s in sec])[si]  # noqa: E731
-    static = (pick("effect") + np.array(p["size_effect"])[zi] + _effects(gen, len(p["districts"]), p["district_sd"], di)
-              + gen.normal(0, seg["static_sd"], n))
+    district_effect = np.array([p["district_effect"][d] for d in p["districts"]])[di]
+    static = (pick("effect") + np.array(p["size_effect"])[zi] + district_effect
+              + _effects(gen, len(p["districts"]), p["district_sd"], di) + gen.normal(0, seg["static_sd"], n))
     names = identity.concat(p["name_city"], identity.pick(gen, p["name_words"], n), pick("word"), "有限公司")
     flags = {
         "taxed": gen.random(n) < p["taxed_share"],

@@ -49,7 +49,7 @@ def add_months_days(days: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Timeline:
-    """The simulated months: first and last day of each, the shock profile, the as-of months."""
+    """The simulated months: first and last day of each, the as-of months."""
 
     start: str
     end: str
@@ -79,14 +79,6 @@ class Timeline:
         """A uniformly random day within each month index t (0 <= t < T)."""
         length = self.last[t] - self.first[t] + 1
         return self.first[t] + (gen.random(len(t)) * length).astype(np.int64)
-
-    def shock(self) -> np.ndarray:
-        """Shock intensity per month in [0, 1]: 1 during the shock, fading linearly afterwards."""
-        p = params()["shock"]
-        t = np.arange(self.T)
-        s, e = month_index(p["start"]) - self.m0, month_index(p["end"]) - self.m0
-        fade = np.clip(1 - (t - e) / (p["recovery_months"] + 1), 0, 1)
-        return np.where((t >= s) & (t <= e), 1.0, np.where(t > e, fade, 0.0))
 
     def as_of_months(self) -> np.ndarray:
         """Quarter-end month indices whose 12-month horizon ends within the simulation."""
