@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
-from features import finance, freshness, labor, profile, quality, safety, tax
+from features import finance, freshness, labor, lists, profile, quality, safety, tax
 from features import store as tables
 from features.catalog import catalog, check_segment, feature_names
 from features.errors import CreditgradeError
@@ -28,7 +28,7 @@ from features.snapshot import Snapshot, positions, still_counts
 from features.store import Store
 
 BUILDERS = {"tax": tax.build, "safety": safety.build, "quality": quality.build, "labor": labor.build,
-            "finance": finance.build}
+            "finance": finance.build, "lists": lists.build}
 CHUNK_SUBJECTS = 20_000  # measured: smaller chunks are no slower and hold far less memory
 
 

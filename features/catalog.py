@@ -1,6 +1,9 @@
 """The declared feature catalogue (``features/catalog.toml``): names, meanings, directions of risk.
 
-Monotone constraints, reason texts and the model card come from here; nothing restates it.
+Monotone constraints, reason texts and the model card come from here; nothing restates it. A feature
+declared ``model = false`` is a policy input (the evidence record and start date behind a default or cap
+rule of ``models/grades.toml``): it is built into every feature matrix, so the grade rules see it wherever
+grades are made, but no model is trained on it (:func:`model_feature_names`).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from features.errors import CreditgradeError
 from features.schemas import SEGMENTS
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-SOURCES = ("tax", "safety", "quality", "labor", "finance", "profile")
+SOURCES = ("tax", "safety", "quality", "labor", "finance", "lists", "profile")
 DIRECTIONS = {"up": 1, "down": -1, "none": 0}
 
 
@@ -28,6 +31,7 @@ class FeatureSpec:
     direction: str
     actionable: bool
     categories: tuple[str, ...] | None = None
+    model: bool = True
 
     @property
     def categorical(self) -> bool:
@@ -82,7 +86,13 @@ def spec(name: str) -> FeatureSpec:
 
 
 def feature_names(segment: str) -> list[str]:
+    """Every column of the segment's feature matrix: model inputs and policy inputs."""
     return [s.name for s in catalog(segment)]
+
+
+def model_feature_names(segment: str) -> list[str]:
+    """The segment's model inputs (the catalogue's features without ``model = false``)."""
+    return [s.name for s in catalog(segment) if s.model]
 
 
 def monotone_constraints(segment: str, columns) -> list[int]:

@@ -1,4 +1,5 @@
-"""Work-safety features: inspections, violations by severity, accidents and casualties, the violators list."""
+"""Work-safety features: inspections, violations by severity, accidents and casualties (the violators
+list is a national credit list: ``features.lists``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,5 +18,4 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
     accidents = s.kinds("safety.accident") & s.window(36)
     out["safety_accidents_36m"] = s.count(accidents)
     out["safety_casualties_36m"] = s.total(accidents, s.value)
-    out["safety_blacklisted"] = (s.count(s.kinds("safety.blacklist") & s.ongoing()) > 0).astype(float)
     return out

@@ -180,11 +180,42 @@ class Snapshot:
         out[self.code[order]] = values[order]  # later assignments win: the latest start per subject
         return out
 
-    def months_since(self, mask: np.ndarray) -> np.ndarray:
-        """Months since the latest start among ``mask``, capped at 60; 60 if none."""
+    def months_since(self, mask: np.ndarray, ages: np.ndarray | None = None) -> np.ndarray:
+        """Months since the latest start among ``mask`` (or the smallest of ``ages``), capped at 60; 60 if none."""
         recency = np.full(self.n, float(RECENCY_CAP_MONTHS))
-        np.minimum.at(recency, self.code[mask], self.age_months[mask])
+        np.minimum.at(recency, self.code[mask], (self.age_months if ages is None else ages)[mask])
         return recency
+
+    def ended(self) -> np.ndarray:
+        """Records whose end_date is before ``as_of`` (the complement of :meth:`ongoing`)."""
+        return ~self.ongoing()
+
+    def months_since_end(self, mask: np.ndarray) -> np.ndarray:
+        """Months since the latest end among the ended records of ``mask``, capped at 60; 60 if none."""
+        ages = (np.datetime64(self.as_of, "ns") - self.end) / np.timedelta64(1, "D") / DAYS_PER_MONTH
+        return self.months_since(mask & self.ended(), ages)
+
+    def pick(self, mask: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
+        """Per subject, the position of the record among ``mask`` that sorts last by ``key``, then start
+        date, then record_id (the latest record when no key); -1 if none."""
+        idx = np.flatnonzero(mask)
+        keys = (self.record_id[idx], self.start[idx]) + (() if key is None else (key[idx],))
+        order = idx[np.lexsort((*keys, self.code[idx]))]
+        out = np.full(self.n, -1)
+        out[self.code[order]] = order  # later assignments win
+        return out
+
+    def at(self, picked: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``values`` of the records :meth:`pick` chose, as floats; NaN where none was."""
+        out = np.full(self.n, np.nan)
+        some = picked >= 0
+        out[some] = values[picked[some]]
+        return out
+
+    @property
+    def start_day(self) -> np.ndarray:
+        """Each record's start date as days since 1970-01-01 (the ``date`` unit of the catalogue)."""
+        return self.start.astype("datetime64[D]").astype(float)
 
     def mean(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Mean of ``values`` per subject among ``mask``; NaN if none."""

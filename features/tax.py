@@ -22,7 +22,9 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
     out["tax_arrears_open_age_months"] = s.maximum(unpaid, s.age_months)
     out["tax_penalties_36m"] = s.count(s.kinds("tax.penalty") & s.window(36))
     out["tax_evasion_cases"] = s.count(s.kinds("tax.evasion"))
-    out["tax_credit_level"] = s.latest(s.kinds("tax.credit_level"), s.category_rank(CREDIT_LEVELS))
+    levels = s.kinds("tax.credit_level")
+    out["tax_credit_level"] = s.latest(levels, s.category_rank(CREDIT_LEVELS))
+    out["tax_credit_level_record"] = s.at(s.pick(levels), s.record_id)  # policy input: the level's evidence
     paid = s.kinds("tax.payment")
     out["tax_paid_12m"] = s.total(paid & s.window(12), s.amount)
     out["tax_paid_yoy"] = s.change(paid, s.amount, s.window(12), s.window(12, offset=12))

@@ -10,7 +10,10 @@ Contributions add up to the model's output for each subject:
   points. Features the card dropped contribute 0.
 
 Reasons are the top factors that raised risk (positive log-odds, or points lost), with catalogue texts,
-the subject's value and the segment median; a binding override rule is always the first reason.
+the subject's value and the segment median. A binding policy rule (``models.grades``: in default, or a cap
+that moved the grade) is always the first reason, its sentence naming the record that shows it, the
+authority behind it and, for a default, the day it began; for a subject in default the grade is policy and
+the factors that follow explain only the model's grade.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import pandas as pd
 
 from features.catalog import spec
 from models.bundle import GradeModel
+from models.grades import iso_day
 
 
 def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:
@@ -120,10 +124,11 @@ def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = No
     Each reason: ``feature, en, zh, value`` (category label for categorical features, None if missing),
     ``reference`` (segment median, None for categorical), ``contribution`` (log-odds > 0, or points lost
     < 0), ``unit`` ("log-odds" | "points") and ``disputed_records`` (ids of records under open objection
-    that change this feature, from ``build_features(..., with_disputed=True)``). A binding override
+    that change this feature, from ``build_features(..., with_disputed=True)``). A binding rule
     (``graded["override"]``; graded as :func:`explain` does if not given) comes first, with the rule's
-    texts and two more keys, ``override: True`` and ``cap``; it counts towards ``k`` and its feature is
-    not repeated.
+    texts (record, authority and start filled in) and more keys: ``override: True``, ``cap`` (the grade it
+    sets), ``policy`` ("default" | "cap"), ``record_id``, ``authority`` ({en, zh}) and ``since`` (ISO date
+    or None); it counts towards ``k`` and its feature is not repeated.
     """
     if graded is None:
         return explain(model, X, k, disputed)[1]
@@ -165,16 +170,20 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
         if enabled:
             gc.enable()
     unit, values = _unit(model), {}
+    record, since = graded["record"].to_numpy(dtype=float), graded["since"].to_numpy(dtype=float)
     for r in bound.tolist():
         rule = rules[r]
         if rule.feature not in values:
             values[rule.feature] = _column(X, rule.feature)
         j = model.features.index(rule.feature) if rule.feature in model.features else None
         ref = model.reference.get(rule.feature)
-        out[r].insert(0, {"feature": rule.feature, "en": rule.en, "zh": rule.zh, "value": values[rule.feature][r],
+        out[r].insert(0, {"feature": rule.feature, "en": rule.text("en", record[r], since[r]),
+                          "zh": rule.text("zh", record[r], since[r]), "value": values[rule.feature][r],
                           "reference": None if ref is None else float(ref),
                           "contribution": 0.0 if j is None else float(contrib[r, j]), "unit": unit,
-                          "override": True, "cap": rule.cap, "disputed_records": []})
+                          "override": True, "cap": rule.cap, "policy": rule.action,
+                          "record_id": None if np.isnan(record[r]) else int(record[r]),
+                          "authority": dict(rule.authority), "since": iso_day(since[r]), "disputed_records": []})
     if disputed:
         for r in np.flatnonzero(X.index.isin(list(disputed))).tolist():
             records = disputed[X.index[r]]

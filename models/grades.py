@@ -1,10 +1,21 @@
-"""Grade scales, score scaling and override rules, read from ``models/grades.toml``.
+"""Grade scales, score scaling and policy rules, read from ``models/grades.toml``.
 
-A PD becomes a score (PDO scaling of the good:bad odds) and a grade (by PD band or by score band);
-override rules then cap the grade and say so. Works the same on one subject and on a batch.
+A PD becomes a score (PDO scaling of the good:bad odds) and a model grade (by PD band or by score band);
+the policy rules then make the final grade (DESIGN.md: policy comes first). A default rule that holds puts
+the subject at the scale's ``default_grade`` whatever the model says; a cap rule makes the grade no better
+than its cap. Rules read the feature matrix the builders make: their conditions may use any feature, and
+their evidence (the record that shows it, the date it began) comes from policy inputs, the catalogue's
+``model = false`` features. The binding rule (a default rule, else the tightest cap that moved the grade)
+is reported per subject with its record id and date, for the first reason. Works the same on one subject
+and on a batch.
+
+A :class:`Scale` is built from a plain ``dict`` (:func:`config`: the segment's section of the TOML with its
+rules and the authorities they name), so a trained model can keep that dict and grade with it forever.
 """
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import math
 import operator
 import tomllib
@@ -15,32 +26,71 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.catalog import catalog
+from features.schemas import contract
+
 GRADES_FILE = Path(__file__).with_name("grades.toml")
+ACTIONS = ("default", "cap")
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+EPOCH = dt.date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
-class Override:
-    """Feature `when` value => grade at most `cap`."""
+class Rule:
+    """When ``feature`` ``when`` ``value`` holds: in default (``action = "default"``, ``cap`` = the default
+    grade) or graded no better than ``cap``; ``evidence`` and ``since`` name the policy inputs holding the
+    record that shows it and the day it began (days since 1970-01-01)."""
 
     segment: str
+    action: str
     feature: str
     when: str
     value: float
     cap: str
+    evidence: str
+    authority: dict
     en: str
     zh: str
+    since: str | None = None
+    since_plus_value_days: bool = False
 
     def binds(self, features: pd.DataFrame) -> np.ndarray:
-        if self.feature not in features:
-            return np.zeros(len(features), dtype=bool)
-        col = pd.to_numeric(features[self.feature], errors="coerce")
+        col = pd.to_numeric(_column(features, self.feature), errors="coerce")
         return _OPS[self.when](col, self.value).fillna(False).to_numpy(dtype=bool)
+
+    def record(self, features: pd.DataFrame) -> np.ndarray:
+        return pd.to_numeric(_column(features, self.evidence), errors="coerce").to_numpy(dtype=float)
+
+    def start(self, features: pd.DataFrame) -> np.ndarray:
+        """Day the condition began (days since 1970-01-01), NaN where unknown or for rules without ``since``."""
+        if self.since is None:
+            return np.full(len(features), np.nan)
+        day = pd.to_numeric(_column(features, self.since), errors="coerce").to_numpy(dtype=float)
+        return day + self.value if self.since_plus_value_days else day
+
+    def text(self, lang: str, record: float, since: float) -> str:
+        """The rule's sentence in ``en`` or ``zh`` with its record, authority, start date, value and cap."""
+        return getattr(self, lang).format(
+            record="?" if math.isnan(record) else int(record), authority=self.authority[lang],
+            since=iso_day(since) or "?",
+            value=f"{self.value:g}", cap=self.cap)
+
+
+def iso_day(days: float) -> str | None:
+    """Days since 1970-01-01 (the catalogue's ``date`` unit) as an ISO date; None if NaN."""
+    return None if math.isnan(days) else (EPOCH + dt.timedelta(days=int(days))).isoformat()
+
+
+def _column(features: pd.DataFrame, name: str) -> pd.Series:
+    if name not in features:
+        raise KeyError(f"policy rule input {name!r} is not a column of the feature matrix: build it with "
+                       f"features.build (it is declared in features/catalog.toml)")
+    return features[name]
 
 
 @dataclass(frozen=True)
 class Scale:
-    """One segment's scale: score from PD, grade from PD or score, best grade first."""
+    """One segment's scale: score from PD, grade from PD or score, best grade first; and its policy rules."""
 
     segment: str
     by: str
@@ -52,12 +102,33 @@ class Scale:
     max_score: float
     default_grade: str | None = None
     labels: dict = field(default_factory=dict)
-    overrides: tuple[Override, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+    @classmethod
+    def from_config(cls, conf: dict) -> Scale:
+        """The scale of one :func:`config` dict."""
+        s = conf["score"]
+        rules = tuple(Rule(**{**r, "authority": conf["authorities"][r["authority"]],
+                              "cap": r.get("cap", conf.get("default_grade"))}) for r in conf["rules"])
+        scale = cls(segment=conf["segment"], by=conf["by"], bands=tuple(conf["bands"]), base_points=s["base_points"],
+                    base_odds=s["base_odds"], pdo=s["pdo"], min_score=s["min"], max_score=s["max"],
+                    default_grade=conf.get("default_grade"), labels=conf.get("labels", {}), rules=rules)
+        _check(scale)
+        return scale
 
     @property
     def order(self) -> list[str]:
         """Grades best to worst (the default grade last)."""
-        return [b["grade"] for b in self.bands] + ([self.default_grade] if self.default_grade else [])
+        grades = [b["grade"] for b in self.bands]
+        return grades + ([self.default_grade] if self.default_grade and self.default_grade not in grades else [])
+
+    @property
+    def defaults(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.action == "default")
+
+    @property
+    def caps(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.action == "cap")
 
     @property
     def factor(self) -> float:
@@ -87,57 +158,77 @@ class Scale:
             idx = np.argmax(score[:, None] >= froms[None, :], axis=1)
         return np.array(grades, dtype=object)[np.minimum(idx, len(grades) - 1)]
 
-    def worse(self, a: np.ndarray, b: str) -> np.ndarray:
-        rank = {g: i for i, g in enumerate(self.order)}
-        return np.where(np.array([rank[g] for g in a]) >= rank[b], a, b)
+    def in_default(self, features: pd.DataFrame) -> np.ndarray:
+        """Rows in default as of their snapshot: some default rule holds."""
+        hit = np.zeros(len(features), dtype=bool)
+        for rule in self.defaults:
+            hit |= rule.binds(features)
+        return hit
 
     def apply(self, pd_: np.ndarray, features: pd.DataFrame | None = None,
               score: np.ndarray | None = None) -> pd.DataFrame:
-        """Score, model grade, final grade and the first binding override per subject.
-
-        ``score`` replaces the PD-derived score (a scorecard's points total), clipped to the scale.
-        """
+        """Score, model grade, final grade and the binding rule per subject (``override``: the :class:`Rule`
+        or None), with the rule's evidence record id (``record``) and start day (``since``, days since
+        1970-01-01). ``score`` replaces the PD-derived score (a scorecard's points total), clipped to the
+        scale. Without ``features`` no rule is applied."""
         pd_ = np.asarray(pd_, dtype=float)
         score = self.score(pd_) if score is None else np.clip(np.asarray(score, dtype=float),
                                                                self.min_score, self.max_score)
         model_grade = self.grade(pd_, score)
-        final = model_grade.copy()
-        override = np.full(len(pd_), None, dtype=object)
+        order = self.order
+        rank = pd.Series(model_grade).map({g: i for i, g in enumerate(order)}).to_numpy(dtype=int, copy=True)
+        binding = np.full(len(pd_), None, dtype=object)
+        record, since = np.full(len(pd_), np.nan), np.full(len(pd_), np.nan)
         if features is not None:
-            for rule in self.overrides:
-                hit = rule.binds(features)
-                capped = self.worse(final, rule.cap)
-                changed = hit & (capped != final)
-                override[changed & (override == None)] = rule  # noqa: E711 (elementwise)
-                final = np.where(hit, capped, final)
+            for rule in self.caps:
+                tighter = rule.binds(features) & (order.index(rule.cap) > rank)
+                rank[tighter] = order.index(rule.cap)
+                binding[tighter] = rule
+                record[tighter] = rule.record(features)[tighter]
+            in_default = np.zeros(len(pd_), dtype=bool)
+            for rule in self.defaults:  # the first default rule that holds is told; it beats every cap
+                hit = rule.binds(features) & ~in_default
+                in_default |= hit
+                rank[hit] = order.index(self.default_grade)
+                binding[hit] = rule
+                record[hit] = rule.record(features)[hit]
+                since[hit] = rule.start(features)[hit]
         index = features.index if features is not None else None
-        return pd.DataFrame({"pd": pd_, "score": score, "model_grade": model_grade, "grade": final,
-                             "override": override}, index=index)
+        return pd.DataFrame({"pd": pd_, "score": score, "model_grade": model_grade,
+                             "grade": np.array(order, dtype=object)[rank], "override": binding,
+                             "record": record, "since": since}, index=index)
 
     def label(self, grade: str, lang: str = "en") -> str:
         return self.labels.get(grade, {}).get(lang, grade)
 
 
 @cache
-def scales(path: Path = GRADES_FILE) -> dict[str, Scale]:
-    """All segments' scales from the TOML file."""
+def _file(path: Path) -> dict:
     with Path(path).open("rb") as fh:
-        conf = tomllib.load(fh)
-    rules = [Override(**o) for o in conf.pop("overrides", [])]
-    out = {}
-    for seg, spec in conf.items():
-        s = spec["score"]
-        out[seg] = Scale(
-            segment=seg, by=spec["by"], bands=tuple(spec["bands"]), base_points=s["base_points"],
-            base_odds=s["base_odds"], pdo=s["pdo"], min_score=s["min"], max_score=s["max"],
-            default_grade=spec.get("default_grade"), labels=spec.get("labels", {}),
-            overrides=tuple(r for r in rules if r.segment == seg))
-        _check(out[seg])
-    return out
+        return tomllib.load(fh)
+
+
+def config(segment: str, path: Path | None = None) -> dict:
+    """A deep copy of one segment's section of the grades file (``GRADES_FILE`` unless ``path``), with its
+    ``rules`` and every authority (``features/sources.toml``'s and the grades file's): all a :class:`Scale`
+    is built from."""
+    path = Path(path or GRADES_FILE)
+    conf = _file(path)
+    if segment not in conf or segment in ("rules", "authorities"):
+        raise KeyError(f"no scale for segment {segment!r} in {path.name}")
+    authorities = {**contract()["authorities"], **conf.get("authorities", {})}
+    return copy.deepcopy({**conf[segment], "segment": segment, "authorities": authorities,
+                          "rules": [r for r in conf.get("rules", []) if r["segment"] == segment]})
+
+
+def scales(path: Path | None = None) -> dict[str, Scale]:
+    """All segments' scales from the TOML file as it is now (a trained model keeps its own: models.bundle)."""
+    names = [k for k in _file(Path(path or GRADES_FILE)) if k not in ("rules", "authorities")]
+    return {seg: Scale.from_config(config(seg, path)) for seg in names}
 
 
 def _check(scale: Scale) -> None:
-    """Bands must be monotone and override caps must be grades of the scale."""
+    """Bands monotone; rules well-formed, on features of the segment, capping at grades of the scale."""
     if scale.by == "pd":
         bounds = [b["pd_below"] for b in scale.bands]
         if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
@@ -146,6 +237,16 @@ def _check(scale: Scale) -> None:
         froms = [b["score_from"] for b in scale.bands]
         if froms != sorted(froms, reverse=True) or froms[-1] > scale.min_score:
             raise ValueError(f"{scale.segment}: score_from must decrease to the scale's minimum")
-    for rule in scale.overrides:
+    declared = {s.name for s in catalog(scale.segment)}
+    for rule in scale.rules:
+        where = f"{scale.segment} rule on {rule.feature}"
+        if rule.action not in ACTIONS or rule.when not in _OPS:
+            raise ValueError(f"{where}: action must be one of {ACTIONS} and when one of {sorted(_OPS)}")
         if rule.cap not in scale.order:
-            raise ValueError(f"override on {rule.feature}: cap {rule.cap} is not a {scale.segment} grade")
+            raise ValueError(f"{where}: cap {rule.cap} is not a {scale.segment} grade (a default rule needs "
+                             f"the scale's default_grade)")
+        unknown = [c for c in (rule.feature, rule.evidence, rule.since) if c is not None and c not in declared]
+        if unknown:
+            raise ValueError(f"{where}: {', '.join(unknown)} not {scale.segment} features in features/catalog.toml")
+        if rule.action == "default" and rule.since is None:
+            raise ValueError(f"{where}: a default rule needs `since` (the feature holding the day it began)")

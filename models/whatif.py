@@ -1,14 +1,14 @@
 """What would lift a subject by one grade: the fewest, smallest changes to actionable features.
 
 Candidate values come from the model itself: a tree model's prediction and a scorecard's points only
-change where a value crosses a split threshold or a bin edge, and an override only lifts where its
-condition stops holding. For each actionable feature with a declared direction (catalogue
+change where a value crosses a split threshold or a bin edge, and a policy rule (a default or a cap) only
+lifts where its condition stops holding. For each actionable feature with a declared direction (catalogue
 ``actionable = true``, direction up/down; never categorical or profile facts such as age, sector or
 region) the candidates are the values just across each such boundary on the better side, rounded to
 the feature's unit (whole numbers for counts, days, months...; three significant digits otherwise).
 A beam search adds one feature per level (fewest features first); among the sets that reach the target
 grade it keeps the one crossing the fewest boundaries, then shrinks each move while the target holds.
-Every answer is re-scored by the real model (:meth:`GradeModel.grade`), overrides included.
+Every answer is re-scored by the real model (:meth:`GradeModel.grade`), policy rules included.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _boundaries(model: GradeModel) -> dict[str, list[tuple[float, bool]]]:
         for c in model.estimator.characteristics_:
             if c["type"] == "numeric":
                 out.setdefault(c["name"], []).extend((float(e), True) for e in c["edges"])
-    for rule in model.scale.overrides:
+    for rule in model.scale.rules:
         if rule.when in (">=", ">"):
             out.setdefault(rule.feature, []).append((float(rule.value), rule.when == ">="))
     return out

@@ -86,11 +86,26 @@ def test_household_and_practitioner_score_bands():
     assert s[0] == 72
 
 
-def test_override_caps_grade_and_is_reported():
+def test_cap_rule_caps_grade_and_is_reported_with_its_record():
     sme = scales()["sme"]
-    feats = pd.DataFrame({"safety_blacklisted": [1, 0, 1], "quality_blacklisted": [0, 0, 0]}, index=list("xyz"))
+    feats = _policy_inputs(sme, 3)
+    feats.loc[["x", "z"], "list_safety_blacklist"] = 1.0
+    feats.loc[["x", "z"], "list_safety_blacklist_record"] = [7.0, 8.0]
     out = sme.apply(np.array([0.0005, 0.0005, 0.5]), feats)
-    assert list(out.grade) == ["C", "AAA", "C"]
-    assert out.loc["x", "override"].feature == "safety_blacklisted"
+    assert list(out.grade) == ["CCC", "AAA", "C"]
+    assert out.loc["x", "override"].feature == "list_safety_blacklist" and out.loc["x", "record"] == 7
     assert out.loc["z", "override"] is None      # already C: the rule does not bind the grade
     assert out.loc["x", "model_grade"] == "AAA"
+
+
+def test_missing_rule_input_is_an_error_not_a_silent_pass():
+    sme = scales()["sme"]
+    with pytest.raises(KeyError, match="list_dishonest_debtor.* is not a column of the feature matrix"):
+        sme.apply(np.array([0.01]), pd.DataFrame({"list_safety_blacklist": [1.0]}))
+
+
+def _policy_inputs(scale, n: int) -> pd.DataFrame:
+    """Every input the scale's rules read, none of them holding (index x, y, z...)."""
+    cols = {c for r in scale.rules for c in (r.feature, r.evidence, r.since) if c}
+    return pd.DataFrame({c: np.zeros(n) if c in {r.feature for r in scale.rules} else np.full(n, np.nan)
+                         for c in sorted(cols)}, index=list("xyzuvw")[:n])

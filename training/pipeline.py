@@ -2,7 +2,10 @@
 
 As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
 ``val_dates`` before them the validation set (early stopping, tree size and calibration of LightGBM), the
-rest the training set. The ``champion`` alias moves only after every step succeeded, and only to a model
+rest the training set. Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
+are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
+catalogue's model inputs only (never the ``model = false`` policy inputs), and each carries the scale and
+rules it was trained with. The ``champion`` alias moves only after every step succeeded, and only to a model
 that beats the current champion's AUC on the same out-of-time rows.
 """
 from __future__ import annotations
@@ -15,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from features.build import build_training_set
-from features.catalog import catalog
+from features.catalog import catalog, model_feature_names
 from features.errors import CreditgradeError
 from features.frames import Frames
 from models.bundle import GradeModel, GradePyfunc
-from models.grades import scales
+from models.grades import Scale, config
 from models.lgbm import LGBMPD
 from models.registry import CHAMPION, configure, experiment_id, load_version, model_name
 from models.scorecard import Scorecard
@@ -46,6 +49,11 @@ class Split:
     test: pd.DataFrame
 
 
+def without_defaulters(data: pd.DataFrame, scale: Scale) -> pd.DataFrame:
+    """The rows not in default at their own as-of date (by the scale's default rules)."""
+    return data[~scale.in_default(data)]
+
+
 def split_by_date(data: pd.DataFrame, test_dates: int = 4, val_dates: int = 4) -> Split:
     dates = sorted(data["as_of"].unique())
     if len(dates) < test_dates + val_dates + 2:
@@ -56,21 +64,24 @@ def split_by_date(data: pd.DataFrame, test_dates: int = 4, val_dates: int = 4) -
                  data[data.as_of >= test_from])
 
 
-def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0):
-    """A fresh estimator of that kind, configured from the feature catalogue and the grade scale."""
+def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, scale: Scale | None = None):
+    """A fresh estimator of that kind, configured from the feature catalogue and the grade scale (the
+    segment's scale in ``models/grades.toml`` if none is given)."""
     specs = {s.name: s for s in catalog(segment)}
     if kind == "lightgbm":
         return LGBMPD(monotone={c: specs[c].monotone for c in columns}, seed=seed)
     if kind == "scorecard":
-        scale = scales()[segment]
+        scale = scale or Scale.from_config(config(segment))
         return Scorecard(directions={c: specs[c].direction for c in columns}, base_points=scale.base_points,
                          base_odds=scale.base_odds, pdo=scale.pdo)
     raise CreditgradeError(f"unknown model kind {kind!r}: expected one of {', '.join(KINDS)}")
 
 
-def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0) -> GradeModel:
-    columns = [s.name for s in catalog(segment)]
-    est = make_estimator(kind, segment, columns, seed)
+def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy: dict | None = None) -> GradeModel:
+    """Fit one kind on the model inputs; the model keeps ``policy`` (default: the grades file's, now)."""
+    policy = policy or config(segment)
+    columns = model_feature_names(segment)
+    est = make_estimator(kind, segment, columns, seed, Scale.from_config(policy))
     X_tr, y_tr = split.train[columns], split.train["defaulted"].to_numpy()
     if kind == "lightgbm":
         est.fit(X_tr, y_tr, split.valid[columns], split.valid["defaulted"].to_numpy())
@@ -81,12 +92,12 @@ def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0) -> Gra
     info = dict(train_from=str(split.train.as_of.min().date()), train_to=str(split.valid.as_of.max().date()),
                 test_from=str(split.test.as_of.min().date()), test_to=str(split.test.as_of.max().date()),
                 rows_train=len(split.train) + len(split.valid), rows_test=len(split.test))
-    return GradeModel(segment, kind, est, columns, reference=numeric.median().to_dict(), info=info)
+    return GradeModel(segment, kind, est, columns, reference=numeric.median().to_dict(), info=info, policy=policy)
 
 
 def evaluate_model(model: GradeModel, split: Split) -> dict:
     """The out-of-time evaluation; calibration and default rate per grade use the model's grade, before
-    override rules (policy caps that do not claim a PD) move a subject."""
+    policy rules (caps that do not claim a PD) move a subject."""
     graded = model.grade(split.test)
     train_graded = model.grade(split.train)
     return evaluate(split.test["defaulted"].to_numpy(), graded["pd"].to_numpy(), grade=graded["model_grade"].to_numpy(),
@@ -115,6 +126,7 @@ def register(model: GradeModel, report: dict, oracle_auc: float | None = None) -
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.log_dict(json.loads(json.dumps(report, default=str)), "evaluation.json")
         mlflow.log_text(report_markdown(report), "evaluation.md")
+        mlflow.log_dict(model.policy, "policy.json")  # the scale and rules this version grades with
         info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model),
                                        registered_model_name=name, pip_requirements=["creditgrade"])
         version = str(info.registered_model_version)
@@ -152,14 +164,15 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     """Train, evaluate, log and register each kind; then move the champion alias if one beats it."""
     configure()
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
-    data = build_training_set(frames, segment)
+    policy = config(segment)  # one copy for the exclusion of defaulters and every model of this run
+    data = without_defaulters(build_training_set(frames, segment), Scale.from_config(policy))
     split = split_by_date(data)
     if split.test["defaulted"].nunique() < 2 or split.train["defaulted"].nunique() < 2:
         raise CreditgradeError(f"{segment}: train and test periods both need defaulted and non-defaulted subjects")
     oracle_auc = _oracle_auc(oracle, split.test)
     results = []
     for kind in kinds:
-        model = fit_grade_model(kind, segment, split, seed)
+        model = fit_grade_model(kind, segment, split, seed, policy)
         report = evaluate_model(model, split)
         version, run_id = register(model, report, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
