@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 SECTIONS = ("model-card", "global-importance", "shap-summary", "dependence", "roc-ks", "calibration",
-            "default-rate", "psi", "distribution")
+            "default-rate", "validation", "psi", "distribution")
 PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibration", "default-rate", "psi",
            "distribution")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "review_explanations.ipynb"
