@@ -31,8 +31,10 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 
 from features.build import build_features  # noqa: E402
 from features.catalog import feature_names  # noqa: E402
+from features.finance import default_kinds  # noqa: E402
 from features.frames import Frames  # noqa: E402
 from features.ids import add_months  # noqa: E402
+from features.lists import list_kinds  # noqa: E402
 from features.schemas import contract, kinds  # noqa: E402
 from features.snapshot import RECENCY_CAP_MONTHS, retention_cutoff  # noqa: E402
 from features.tax import CREDIT_LEVELS  # noqa: E402
@@ -135,6 +137,7 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         "tax_penalties_36m": cnt(f"{k}'tax.penalty' AND {win(36)}"),
         "tax_evasion_cases": cnt(f"{k}'tax.evasion'"),
         "tax_credit_level": f"arg_max(CASE category {rank} END, {order}) FILTER (WHERE {k}'tax.credit_level')::DOUBLE",
+        "tax_credit_level_record": f"arg_max(record_id, {order}) FILTER (WHERE {k}'tax.credit_level')::DOUBLE",
         "tax_paid_12m": tot("amount", f"{k}'tax.payment' AND {win(12)}"),
         "tax_paid_yoy": change("amount", "tax.payment", win(12), prev12),
         "tax_paid_vs_3y": change("amount", "tax.payment", win(6), win(36)),
@@ -144,12 +147,10 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         "safety_violations_serious_36m": cnt(f"{k}'safety.violation' AND {win(36)} AND severity = 'serious'"),
         "safety_accidents_36m": cnt(f"{k}'safety.accident' AND {win(36)}"),
         "safety_casualties_36m": tot("value", f"{k}'safety.accident' AND {win(36)}"),
-        "safety_blacklisted": f"(count(*) FILTER (WHERE {k}'safety.blacklist' AND ongoing) > 0)::DOUBLE",
         "quality_spot_checks_36m": cnt(f"{k}'quality.spot_check' AND {win(36)}"),
         "quality_spot_checks_failed_36m": cnt(f"{k}'quality.spot_check' AND {win(36)} AND category = 'fail'"),
         "quality_recalls_36m": cnt(f"{k}'quality.recall' AND {win(36)}"),
         "quality_complaints_12m": cnt(f"{k}'quality.complaint' AND {win(12)}"),
-        "quality_blacklisted": f"(count(*) FILTER (WHERE {k}'quality.blacklist' AND ongoing) > 0)::DOUBLE",
         "labor_insured_headcount": (f"coalesce(arg_max(value, {order}) FILTER (WHERE {k}'labor.social_insurance' "
                                     f"AND {win(3)}), 0)::DOUBLE"),
         "labor_headcount_yoy": change("value", "labor.social_insurance", win(3), prev3),
@@ -164,6 +165,8 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         "fin_balance": "coalesce(any_value(acc.balance), 0)::DOUBLE",
         "fin_utilisation": (f"CASE WHEN {limit} > 0 THEN coalesce(any_value(acc.balance), 0) / {limit} END"),
         "fin_dpd_current": "coalesce(any_value(acc.dpd), 0)::DOUBLE",
+        "fin_dpd_current_record": "any_value(acc.dpd_record)::DOUBLE",
+        "fin_past_due_since": "any_value(CASE WHEN acc.dpd > 0 THEN acc.dpd_since END)::DOUBLE",
         "fin_dpd_worst_3m": mx("value", f"{k}'finance.loan_status' AND {win(3)}"),
         "fin_dpd_worst_12m": mx("value", f"{k}'finance.loan_status' AND {win(12)}"),
         "fin_months_past_due_12m": cnt(f"{k}'finance.loan_status' AND {win(12)} AND value > 0"),
@@ -172,10 +175,29 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         "fin_guarantees_amount": tot("amount", f"{k}'finance.guarantee' AND ongoing"),
         "fin_court_enforcements": cnt(f"{k}'finance.court_enforcement'"),
         "fin_court_enforcement_open_amount": tot("amount", f"{k}'finance.court_enforcement' AND ongoing"),
+        "fin_court_enforcements_open": cnt(f"{k}'finance.court_enforcement' AND ongoing"),
+        "fin_court_enforcement_record": (f"arg_max(record_id, {order}) FILTER (WHERE {k}'finance.court_enforcement' "
+                                         f"AND ongoing)::DOUBLE"),
         "firm_age_years": "any_value(date_diff('day', s.founded, DATE '{d}') / 365.25)".replace("{d}", str(d)),
         "sector": "any_value(s.sector)",
         "size": "any_value(s.size)",
     })
+    for kind in default_kinds():  # ongoing default records: the earliest, by start then highest record_id
+        name, cond = f"fin_{kind.split('.', 1)[1]}", f"{k}'{kind}' AND ongoing"
+        cols[f"{name}_open"] = cnt(cond)
+        cols[f"{name}_record"] = f"arg_max(record_id, [-day, record_id]) FILTER (WHERE {cond})::DOUBLE"
+        cols[f"{name}_since"] = f"min(day) FILTER (WHERE {cond})::DOUBLE"
+    for kind in list_kinds(red=False):
+        name, cond = f"list_{kind.split('.', 1)[1]}", f"{k}'{kind}'"
+        cols[name] = f"(count(*) FILTER (WHERE {cond} AND ongoing) > 0)::DOUBLE"
+        cols[f"{name}_months_since_entry"] = (
+            f"least(coalesce(min(age) FILTER (WHERE {cond}), {RECENCY_CAP_MONTHS}), {RECENCY_CAP_MONTHS})::DOUBLE")
+        cols[f"{name}_months_since_removal"] = (f"least(coalesce(min(end_age) FILTER (WHERE {cond} AND NOT ongoing), "
+                                                f"{RECENCY_CAP_MONTHS}), {RECENCY_CAP_MONTHS})::DOUBLE")
+        cols[f"{name}_record"] = f"arg_max(record_id, {order}) FILTER (WHERE {cond} AND ongoing)::DOUBLE"
+    for kind in list_kinds(red=True):
+        cols[f"list_{kind.split('.', 1)[1]}"] = f"(count(*) FILTER (WHERE {k}'{kind}' AND ongoing) > 0)::DOUBLE"
+    cols = {name: cols[name] for name in feature_names("sme")}  # the catalogue's order
     select = ",\n  ".join(f"{expr} AS {name}" for name, expr in cols.items())
     return f"""
 WITH r AS (
@@ -184,16 +206,21 @@ WITH r AS (
          kind IN ({negative}) AS neg,
          (end_date IS NULL OR end_date >= DATE '{d}') AS ongoing,
          CASE severity {" ".join(f"WHEN '{s}' THEN {w}" for s, w in weights.items())} ELSE 0 END AS w,
-         date_diff('day', start_date, DATE '{d}') / 30.4375 AS age
+         date_diff('day', start_date, DATE '{d}') / 30.4375 AS age,
+         date_diff('day', end_date, DATE '{d}') / 30.4375 AS end_age,
+         date_diff('day', DATE '1970-01-01', start_date) AS day
   FROM records
   WHERE segment = 'sme' AND reported_date < DATE '{d}'
     AND NOT (kind IN ({negative}) AND coalesce(end_date, start_date) <= DATE '{retention_cutoff(d)}')
     AND NOT (kind IN ({repairable}) AND repaired_date IS NOT NULL AND repaired_date <= DATE '{d}')
 ), latest_status AS (
-  SELECT subject_key, arg_max(amount, {order}) AS balance, arg_max(value, {order}) AS dpd
+  SELECT subject_key, arg_max(amount, {order}) AS balance, arg_max(value, {order}) AS dpd,
+         arg_max(record_id, {order}) AS record_id, arg_max(day, {order}) AS day
   FROM r WHERE kind = 'finance.loan_status' AND {win(3)} GROUP BY subject_key, account
 ), acc AS (
-  SELECT subject_key, sum(balance) AS balance, max(dpd) AS dpd FROM latest_status GROUP BY subject_key
+  SELECT subject_key, sum(balance) AS balance, max(dpd) AS dpd,
+         arg_max(record_id, [dpd, day, record_id]) AS dpd_record, arg_max(day - dpd, [dpd, day, record_id]) AS dpd_since
+  FROM latest_status GROUP BY subject_key
 )
 SELECT s.subject_key,
   {select}

@@ -25,6 +25,7 @@ from models import grades
 from models.bundle import GradeModel
 from models.explain import reasons
 from training.pipeline import without_defaulters
+from training.policy_check import policy_check
 
 AS_OF = pd.Timestamp("2024-06-30")
 STATES = ("none", "ongoing", "ended")
@@ -232,3 +233,21 @@ def test_training_rows_leave_out_defaulters_and_models_never_see_policy_inputs()
     policy_only = {s.name for s in catalog("household") if not s.model}
     assert policy_only and not policy_only & set(model_feature_names("household"))
     assert {s.unit for s in catalog() if not s.model} <= {"record", "date", "count"}
+
+
+def test_policy_check_counts_defaulters_and_listed_subjects_and_catches_a_grade_above_its_cap(monkeypatch):
+    listed = {**CALM["lists"], "lists.dishonest_debtor": "ongoing"}
+    drawn = [{**CALM, "dpd": 120}, {**CALM, "write_off": "ongoing", "lists": listed}, {**CALM, "lists": listed},
+             {**CALM, "dpd": 45}, CALM]
+    model, X, _, _ = _graded("sme", drawn)
+    frames, _ = _frames("sme", drawn)
+    got = policy_check(frames, "sme", model, as_of_dates=[AS_OF]).set_index("rule")
+    assert got.loc["in default (any default rule)", ["subjects", "graded_at_or_below", "graded_better"]].tolist() \
+        == [2, 2, 0]
+    assert got.loc["list_dishonest_debtor >= 1", ["grade", "subjects", "graded_better"]].tolist() == ["CC", 2, 0]
+    assert got.loc["fin_dpd_current >= 30", ["subjects", "graded_better"]].tolist() == [2, 0]
+    assert got["graded_better"].sum() == 0
+    monkeypatch.setattr(model, "grade", lambda X: model.scale.apply(model.pd(X)))  # rules left out
+    broken = policy_check(frames, "sme", model, as_of_dates=[AS_OF]).set_index("rule")
+    assert broken.loc["in default (any default rule)", "graded_better"] == 2
+    assert broken.loc["list_dishonest_debtor >= 1", "graded_better"] == 2
