@@ -13,13 +13,21 @@ from serving.errors import ApiError, bad_input
 from serving.schemas import AuditEntry, AuditFilter
 
 
+PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",
+            "resolve_objection": "异议处理 answering an objection", "regrade": "更正后重评 re-grade after a correction",
+            "acknowledge_warning": "预警处置 working an early warning", "audit": "监管审查 regulatory review"}
+"""The purpose recorded for an action that has one by its nature, when the caller names none."""
+
+
 def entry(principal: Principal | None, action: str, outcome: int | str, *, subject_key: str | None = None,
           segment: str | None = None, purpose: str | None = None, consent_ref: str | None = None,
           detail: str | None = None) -> dict:
     """One audit row (not yet written)."""
+    purpose = purpose or PURPOSES.get(action)
     return dict(at=dt.datetime.now(dt.timezone.utc), key_id=principal and principal.key_id,
                 role=principal and principal.role, action=action, subject_key=subject_key, segment=segment,
-                purpose=purpose and ids.redact(purpose)[:200], consent_ref=consent_ref and ids.redact(consent_ref),
+                purpose=purpose and ids.redact(purpose)[:200],
+                consent_ref=consent_ref and ids.redact(consent_ref)[:100],
                 outcome=str(outcome), detail=detail and ids.redact(detail)[:2000])
 
 
@@ -38,6 +46,7 @@ def read(store: Store, principal: Principal, query: AuditFilter) -> list[AuditEn
     itself logged."""
     a = audit_log.c
     q = select(audit_log).order_by(a.audit_id.desc()).limit(query.limit)
+    subject_key = None
     if query.subject_id is not None:
         if query.segment is None:
             raise bad_input("segment is required with subject_id (the id is read by its segment's rule)",
@@ -46,12 +55,14 @@ def read(store: Store, principal: Principal, query: AuditFilter) -> list[AuditEn
             sid = ids.validate_subject_id(query.segment, query.subject_id)
         except ValueError as exc:
             raise bad_input(str(exc), "subject_id") from None
-        q = q.where(a.subject_key == ids.subject_key(query.segment, sid))
+        subject_key = ids.subject_key(query.segment, sid)
+        q = q.where(a.subject_key == subject_key)
     if query.segment is not None:
         q = q.where(a.segment == query.segment)
     if query.since is not None:
         q = q.where(a.at >= query.since)
     with store.engine.begin() as conn:
         found = [AuditEntry(**row._mapping) for row in conn.execute(q)]
-        write(conn, [entry(principal, "audit", 200, segment=query.segment, detail=f"{len(found)} entries read")])
+        write(conn, [entry(principal, "audit", 200, subject_key=subject_key, segment=query.segment,
+                           purpose=query.purpose, detail=f"{len(found)} entries read")])
     return found

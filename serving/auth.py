@@ -1,12 +1,13 @@
 """Who may do what: the caller's key becomes a :class:`Principal`; rights per role and per subject.
 
-Rights: banks grade SMEs; evaluators grade households of their own townships; analysts grade SMEs;
+Rights: banks grade SMEs, and (as rural credit cooperatives) households and practitioners; evaluators grade
+households of their own townships; analysts grade SMEs;
 regulators read everything (grades, explanations, reports, objections, warnings, village ratings, evaluation
 sheets, the audit log); subjects see and object only for themselves; admins answer objections and read
 reports, warnings and village ratings. Early warnings are listed and acknowledged within the same reach as
 grading (banks and analysts: SMEs; evaluators: households of their townships); regulators only read them.
-A natural person (household, practitioner) is graded, explained or given an evaluation sheet only with a
-consent reference, unless they ask about themselves.
+Every computation on a natural person (household, practitioner) — a grade, a batch item, an explanation,
+a report, an evaluation sheet — needs a consent reference, whatever the role, unless they ask about themselves.
 """
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ RIGHTS: dict[str, frozenset[str]] = {
     "evaluation_sheet": frozenset({"evaluator", "regulator"}),
 }
 SEGMENTS: dict[str, tuple[str, ...]] = {"bank": ("sme",), "analyst": ("sme",), "evaluator": ("household",)}
-NEEDS_CONSENT = frozenset({"grade", "grade_batch", "explain", "evaluation_sheet"})
+"""The segments a role may query and list (a role not named: every segment)."""
+GRADING = frozenset({"grade", "grade_batch", "explain"})
+GRADING_SEGMENTS: dict[str, tuple[str, ...]] = {"bank": ("sme", "household", "practitioner")}
+"""A wider reach when grading: rural credit cooperatives grade households and practitioners (with consent)."""
+NEEDS_CONSENT = frozenset({"grade", "grade_batch", "explain", "report", "evaluation_sheet"})
+"""The actions that compute a grade."""
 
 
 @dataclass(frozen=True)
@@ -119,16 +125,23 @@ def check_subject(principal: Principal, action: str, segment: str, subject_key: 
         if subject_key != principal.subject_key:
             raise ApiError(403, "a subject key may only see its own subject", id_field)
         return
-    check_reach(principal, segment, township, "segment", id_field)
+    check_reach(principal, action, segment, township, "segment", id_field)
     if action in NEEDS_CONSENT and segment in PERSONS and not consent_ref:
         raise ApiError(403, f"consent_ref is required to query a natural person ({segment})", "consent_ref")
 
 
-def check_reach(principal: Principal, segment: str, township: str | None, segment_field: str = "segment",
-                id_field: str = "subject_id") -> None:
-    """Refuse (403) a subject of a segment the role may not query, or, for an evaluator, a household
+def segments_of(role: str, action: str) -> tuple[str, ...] | None:
+    """The segments ``role`` may ``action`` (None: every segment)."""
+    if action in GRADING and role in GRADING_SEGMENTS:
+        return GRADING_SEGMENTS[role]
+    return SEGMENTS.get(role)
+
+
+def check_reach(principal: Principal, action: str, segment: str, township: str | None,
+                segment_field: str = "segment", id_field: str = "subject_id") -> None:
+    """Refuse (403) a subject of a segment the role may not ``action``, or, for an evaluator, a household
     outside its townships; the fields named are those of the request that led there."""
-    allowed = SEGMENTS.get(principal.role)
+    allowed = segments_of(principal.role, action)
     if allowed and segment not in allowed:
         raise ApiError(403, f"role {principal.role!r} may only query segment {', '.join(allowed)}", segment_field)
     if principal.role == "evaluator" and township not in principal.townships:

@@ -1,11 +1,17 @@
 """The error a caller can act on: an HTTP status and a message naming the field and the rule."""
 from __future__ import annotations
 
+import logging
+import uuid
+
 from features.ids import redact
+
+log = logging.getLogger("creditgrade.serving")
 
 
 class ApiError(Exception):
-    """A refusal with its status (4xx); the message never carries an identity number in clear."""
+    """A refusal with its status (4xx, or 500 for a failure); the message never carries an identity number
+    in clear."""
 
     def __init__(self, status: int, message: str, field: str | None = None):
         super().__init__(redact(message))
@@ -19,3 +25,11 @@ class ApiError(Exception):
 
 def bad_input(message: str, field: str) -> ApiError:
     return ApiError(422, message, field)
+
+
+def internal(where: str) -> ApiError:
+    """The 500 for the exception being handled: logged with its traceback (identity numbers masked by
+    ``serving.logs``) under a reference the caller gets, so the two can be matched."""
+    ref = uuid.uuid4().hex[:12]
+    log.exception("internal error %s in %s", ref, where)
+    return ApiError(500, f"internal error (reference {ref}); the server log has the details")

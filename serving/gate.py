@@ -1,18 +1,24 @@
 """The ASGI gate in front of the API: authenticates every API call (401), refuses roles without the
-right (403), caps batch sizes (413), stamps batch items with the caller's key id, audits requests the
-API never saw (e.g. rejected as malformed), and serves an OpenAPI document that lists these answers.
-Probes, metrics and docs need no key."""
+right (403), caps batch sizes (413), stamps batch items with the caller's key id, audits every request the
+API did not (refused here or as malformed, or failed), gives every error answer the API's shape
+``{"error", "field"}`` and serves an OpenAPI document that lists these answers. No exception leaves it:
+an unexpected one is logged (identity numbers masked) and answered 500. Probes, metrics and docs need no key."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
-from starlette.requests import Request
+from pydantic_core import from_json
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from features.ids import redact
+from features.schemas import SEGMENTS
 from features.store import Store
 from serving import audit
 from serving.auth import Keys, check_role, key_from_headers
-from serving.errors import ApiError
+from serving.errors import ApiError, internal
+from serving.grading import where_of
 
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
            "/file_objection": "file_objection", "/list_objections": "list_objections",
@@ -26,6 +32,7 @@ ERRORS = {400: "malformed request (JSON or schema)", 401: "missing, unknown or r
           404: "unknown subject, household, record, objection or warning",
           409: "conflicts with the current state", 413: "batch larger than the configured maximum",
           415: "body not sent as application/json", 422: "a field breaks a rule (check digit, date range...)", 500: "internal error"}
+PEEK_BYTES = 1 << 20  # a refused request's body is read for its subject only up to this size
 
 
 class Gate:
@@ -50,8 +57,7 @@ class Gate:
         action = ACTIONS.get(path)
         if action is None:
             return await self.app(scope, receive, send)
-        request = Request(scope, receive)
-        principal = None
+        request, answer, principal, admitted = Request(scope, receive), Answer(send), None, False
         try:
             principal = self.keys.authenticate(key_from_headers(request.headers))
             check_role(principal, action)
@@ -60,27 +66,29 @@ class Gate:
                 raise ApiError(415, f"Content-Type: send application/json, not {media[:50]!r}", "Content-Type")
             if action == "grade_batch":
                 receive = await self._stamp(request, principal.key_id)
-        except ApiError as exc:
-            self._audit(principal, action, exc.status, exc.message)
-            return await JSONResponse(exc.body(), status_code=exc.status)(scope, receive, send)
-        state = scope.setdefault("state", {})
-        state["principal"] = principal
-        status = {}
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        await self.app(scope, receive, watch)
-        if not state.get("handled"):
-            self._audit(principal, action, status.get("code", 500), "refused before handling (malformed request)")
+            state = scope.setdefault("state", {})
+            state["principal"], admitted = principal, True
+            await self.app(scope, receive, answer)
+            # the API audits what it handles; a batch answered 200 was audited item by item
+            if not (state.get("handled") or (action == "grade_batch" and answer.status == 200)):
+                status = answer.status or 500
+                self._audit(principal, action, status, "failed (internal error)" if status >= 500
+                            else "refused before handling (malformed request)")
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer and an audit row
+            error = exc if isinstance(exc, ApiError) else internal(f"the gate of {path}")
+            where = {} if admitted else asked_about(await _peek(request))
+            try:
+                self._audit(principal, action, error.status, error.message, **where)
+            except Exception:  # noqa: BLE001 - the caller is still answered
+                internal(f"the audit of {path}")
+            if not answer.started:
+                await JSONResponse(error.body(), status_code=error.status)(scope, receive, send)
 
     async def _stamp(self, request: Request, key_id: int):
         """Read the batch body, check its size and set every item's key id; a receive that replays it."""
         body = await request.body()
         try:
-            items = json.loads(body)
+            items = from_json(body, allow_inf_nan=False)
         except ValueError as exc:
             raise ApiError(400, f"body: malformed JSON ({exc})", "body") from None
         if not isinstance(items, list):
@@ -104,25 +112,121 @@ class Gate:
         request.scope["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
         return replay
 
-    def _audit(self, principal, action: str, status: int, detail: str) -> None:
+    def _audit(self, principal, action: str, status: int, detail: str, **where) -> None:
         with self.keys.store.engine.begin() as conn:
-            audit.write(conn, [audit.entry(principal, action, status, detail=detail)])
+            audit.write(conn, [audit.entry(principal, action, status, detail=detail, **where)])
+
+
+class Answer:
+    """The ASGI ``send`` of the app's answer: notes its status and gives an error answer the API's shape
+    ``{"error", "field"}`` (BentoML's own 400s and 500s carry no field)."""
+
+    def __init__(self, send):
+        self.send, self.status, self.started = send, None, False
+        self._start, self._chunks = None, []
+
+    async def __call__(self, message):
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.status < 400:
+                self.started = True
+                return await self.send(message)
+            self._start = message
+            return None
+        if message["type"] != "http.response.body" or self._start is None:
+            return await self.send(message)
+        self._chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return None
+        body = json.dumps(error_body(b"".join(self._chunks)), ensure_ascii=False).encode()
+        headers = [(k, v) for k, v in self._start["headers"] if k.lower() not in (b"content-length", b"content-type")]
+        self.started = True
+        await self.send({**self._start, "headers": [*headers, (b"content-type", b"application/json"),
+                                                    (b"content-length", str(len(body)).encode())]})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def error_body(raw: bytes) -> dict:
+    """An error answer as ``{"error", "field"[, "detail"]}``: a schema error names its first field
+    (``body`` for JSON that does not parse)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = {"error": raw.decode("utf-8", "replace")[:500]}
+    if isinstance(data, list) and len(data) == 1:  # BentoML answers some errors as a one-item list
+        data = data[0]
+    if not isinstance(data, dict):
+        data = {"error": str(data)[:500]}
+    errors = data.get("detail")
+    if "field" not in data and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        loc = [str(p) for p in errors[0].get("loc", ()) if p != "root"]
+        field = ".".join(loc) or "body"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        data = {"error": f"{field}: {errors[0].get('msg', 'invalid')}{more}", "field": field, "detail": errors}
+    data["error"] = redact(str(data.get("error") or "error"))
+    data.setdefault("field", None)
+    return data
+
+
+async def _peek(request: Request):
+    """The JSON body of a request refused before the API read it (None if absent, too large or not JSON)."""
+    try:
+        if int(request.headers.get("content-length") or PEEK_BYTES + 1) > PEEK_BYTES:
+            return None
+        return from_json(await request.body())
+    except (ValueError, ClientDisconnect):
+        return None
+
+
+def asked_about(body) -> dict:
+    """Audit fields of the subject a refused request names (``segment`` and ``subject_id``, or a sheet's
+    ``household_id``), keyed as stored when the id is valid; nothing for a body that names none."""
+    if not isinstance(body, dict):
+        return {}
+    if "household_id" in body:
+        body = {**body, "segment": "household", "subject_id": body["household_id"]}
+    if body.get("segment") not in SEGMENTS:
+        return {}
+
+    def text(name: str) -> str | None:
+        value = body.get(name)
+        return value if isinstance(value, str) else None
+
+    return where_of(SimpleNamespace(segment=body["segment"], subject_id=text("subject_id") or "",
+                                    purpose=text("purpose"), consent_ref=text("consent_ref")))
 
 
 def documented(spec: dict) -> dict:
-    """The service's OpenAPI document with the gate's answers and the API-key scheme added."""
+    """The service's OpenAPI document with the gate's answers and the API-key scheme added, and each
+    request and answer model referred to by its component (BentoML inlines them with ``X | None`` flattened
+    to ``X``, so the inlined schema would say a field that can be null never is)."""
     spec = json.loads(json.dumps(spec))
-    spec.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    spec["components"].setdefault("securitySchemes", {})["apiKey"] = {
         "type": "apiKey", "in": "header", "name": "X-API-Key"}
-    spec["components"].setdefault("schemas", {})["ApiError"] = ERROR_SCHEMA
+    components["ApiError"] = ERROR_SCHEMA
     for path, item in spec.get("paths", {}).items():
         if path not in ACTIONS:
             continue
         for op in item.values():
             op["security"] = [{"apiKey": []}]
+            for content in (op.get("requestBody", {}).get("content", {}),
+                            op.get("responses", {}).get("200", {}).get("content", {})):
+                if "application/json" in content:
+                    media = content["application/json"]
+                    media["schema"] = _by_ref(media["schema"], components)
             responses = op.setdefault("responses", {})
             for code, text in ERRORS.items():
                 responses[str(code)] = {"description": text, "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
                 responses.pop(code, None)
     return spec
+
+
+def _by_ref(schema: dict, components: dict) -> dict:
+    """A reference to the component a schema was inlined from (by its title), for arrays to their items'."""
+    if schema.get("title") in components:
+        return {"$ref": f"#/components/schemas/{schema['title']}"}
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return {**schema, "items": _by_ref(schema["items"], components)}
+    return schema

@@ -2,14 +2,18 @@
 
 Filing marks the record disputed at once (grades flag it) and sets the answer due in 20 days. Resolving
 ``corrected`` applies the correction to the record and re-grades the subject (origin ``regrade``), so
-the history shows the grade before and after; ``rejected`` and ``upheld`` leave the record as it is.
+the history shows the grade before and after; ``rejected`` and ``upheld`` leave the record as it is. A
+correction must make a record the ingest rules accept (``features.schemas.RecordRow``), and the whole
+answer — record, objection, re-grade, audit — is one transaction: it happens entirely or not at all.
 """
 from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 
+from features.schemas import RecordRow
 from features.store import grades, objections, records
 from serving import audit
 from serving.auth import Principal, check_role, check_subject
@@ -45,7 +49,7 @@ def file(grader: Grader, principal: Principal, req: ObjectionRequest) -> Objecti
             record_id=req.record_id, subject_key=subject.key, filed_at=now, status="open", reason=req.reason,
             due_date=now.date() + dt.timedelta(days=ANSWER_DAYS))).inserted_primary_key[0]
         audit.write(conn, [audit.entry(principal, "file_objection", 200, subject_key=subject.key,
-                                       segment=subject.segment, detail=f"objection {oid} on record {req.record_id}")])
+                                       segment=subject.segment, purpose=req.purpose, detail=f"objection {oid} on record {req.record_id}")])
         row = conn.execute(select(objections).where(objections.c.objection_id == oid)).one()
     return _view(row, subject.display, now.date())
 
@@ -76,42 +80,53 @@ def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolv
         raise bad_input("correction: required (with at least one field) exactly when status is 'corrected'",
                         "correction")
     now = dt.datetime.now(dt.timezone.utc)
+    q = select(objections).where(objections.c.objection_id == req.objection_id)
     with grader.store.engine.begin() as conn:
-        row = conn.execute(select(objections).where(objections.c.objection_id == req.objection_id)).first()
+        row = conn.execute(q).first()
         if row is None:
             raise ApiError(404, f"objection_id: no objection {req.objection_id}", "objection_id")
-        if row.status != "open":
-            raise ApiError(409, f"objection_id: objection {req.objection_id} is already {row.status}", "objection_id")
-        record = conn.execute(select(records).where(records.c.record_id == row.record_id)).one()
-        if changes:
-            start, end = changes.get("start_date", record.start_date), changes.get("end_date", record.end_date)
-            if end is not None and end < start:
-                raise bad_input("correction.end_date: must not be before start_date", "correction.end_date")
-            conn.execute(update(records).where(records.c.record_id == row.record_id).values(**changes))
-        conn.execute(update(objections).where(objections.c.objection_id == req.objection_id).values(
-            status=req.status, resolution=req.resolution, resolved_at=now))
         subject = grader.subjects(conn, [row.subject_key])[row.subject_key]
-        audit.write(conn, [audit.entry(principal, "resolve_objection", 200, subject_key=subject.key,
-                                       segment=subject.segment,
-                                       detail=f"objection {req.objection_id} {req.status}: {sorted(changes)}")])
-    regrade = _regrade(grader, principal, subject) if changes else None
-    with grader.store.engine.connect() as conn:
-        row = conn.execute(select(objections).where(objections.c.objection_id == req.objection_id)).one()
+        if changes:
+            record = conn.execute(select(records).where(records.c.record_id == row.record_id)).one()
+            check_correction(record, subject, changes)
+            conn.execute(update(records).where(records.c.record_id == row.record_id).values(**changes))
+        answered = conn.execute(update(objections).where(objections.c.objection_id == req.objection_id,
+                                                         objections.c.status == "open").values(
+            status=req.status, resolution=req.resolution, resolved_at=now)).rowcount
+        if not answered:  # answered before, or by a concurrent call
+            raise ApiError(409, f"objection_id: objection {req.objection_id} is already {row.status}", "objection_id")
+        entries = [audit.entry(principal, "resolve_objection", 200, subject_key=subject.key, segment=subject.segment,
+                               purpose=req.purpose,
+                               detail=f"objection {req.objection_id} {req.status}: {sorted(changes)}")]
+        regrade = None
+        if changes:
+            g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None))
+            regrade = grader.store_grade(conn, subject, g, "regrade")
+            entries.append(audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
+                                       detail=f"grade {g.grade} after correction"))
+        audit.write(conn, entries)
+        row = conn.execute(q).one()
     return Resolved(objection=_view(row, subject.display, now.date()), regrade=regrade)
 
 
-def _regrade(grader: Grader, principal: Principal, subject: Subject):
-    with grader.store.engine.begin() as conn:
-        g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None))
-        answer = grader.store_grade(conn, subject, g, "regrade")
-        audit.write(conn, [audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
-                                       detail=f"grade {g.grade} after correction")])
-    return answer
+def check_correction(record, subject: Subject, changes: dict) -> None:
+    """Refuse (422, naming ``correction.<field>`` and the rule) a correction that makes a record the ingest
+    rules would quarantine: the stored record with the changes must be a valid :class:`RecordRow`."""
+    row = {f: getattr(record, f) for f in RecordRow.model_fields if f in record._fields}
+    try:
+        RecordRow.model_validate({**row, "subject_id": subject.display, **changes})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        loc, rule = ".".join(map(str, error["loc"])), error["msg"].removeprefix("Value error, ")
+        field = loc if loc in changes else next((f for f in changes if f in rule), None)
+        name = f"correction.{field}" if field else "correction"
+        where = f"{loc}: " if loc and loc != field else ""
+        raise bad_input(f"{name}: {where}{rule} (a rule of the records contract)", name) from None
 
 
 def report(grader: Grader, principal: Principal, req: SubjectRequest) -> Report:
     """The subject's records, grades over time, open and past objections, and its current grade."""
-    current, _ = grader.grade(principal, GradeRequest(**req.model_dump()), action="report")
+    current, _ = grader.grade(principal, GradeRequest(**req.model_dump(exclude_none=True)), action="report")
     with grader.store.engine.connect() as conn:
         key = grader.subject(conn, req.segment, req.subject_id).key
         disputed = {r.record_id for r in conn.execute(select(objections.c.record_id).where(

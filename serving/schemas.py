@@ -1,32 +1,73 @@
-"""Request and response models of the HTTP API (pydantic), shared by the service and its tests."""
+"""Request and response models of the HTTP API (pydantic), shared by the service and its tests.
+
+Requests are strict where JSON is ambiguous: dates and times only as ISO strings, booleans only as
+``true``/``false``, integers only as integers, ids within the store's 32-bit keys; an optional field is
+omitted, never ``null`` (its default is ``None``, which the published schema does not offer). Free texts
+are redacted (identity numbers masked) on the way in and, for stored ones, on the way out.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
+
+from features.ids import redact
 
 Timestamp = Annotated[dt.datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc))]
 """A time with its offset (the store may return UTC times without one)."""
 Segment = Literal["sme", "household", "practitioner"]
+Redacted = Annotated[str, AfterValidator(redact)]
+"""Free text with anything shaped like an identity number masked."""
+Id = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
+"""A store key (PostgreSQL's integer; SQLite overflows beyond 2**63)."""
+Limit = Annotated[int, Field(ge=1, le=1000, strict=True)]
+
+
+def _iso(pattern: str, what: str):
+    """A before-validator letting through only strings of ``pattern`` (or values already parsed)."""
+    def check(value):
+        if isinstance(value, str) and re.fullmatch(pattern, value, re.ASCII):
+            return value
+        if isinstance(value, (dt.date, dt.datetime)) and not isinstance(value, bool):
+            return value
+        raise ValueError(f"must be {what}")
+    return BeforeValidator(check)
+
+
+IsoDate = Annotated[dt.date, _iso(r"\d{4}-\d{2}-\d{2}", "a date as an ISO string YYYY-MM-DD")]
+IsoTime = Annotated[dt.datetime, _iso(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+                                      "a time as an RFC 3339 string with its offset, e.g. 2025-01-31T08:00:00Z")]
 SubjectId = Field(min_length=1, max_length=64, description="USCC (SME), household id, or resident "
                   "identity number (practitioner)")
 Purpose = Field(min_length=1, max_length=200, description="why the grade is queried (recorded in the audit log)")
 ConsentRef = Field(default=None, min_length=1, max_length=100,
                    description="the subject's consent reference; required to grade a natural person")
+PurposeOfAction = Field(default=None, min_length=1, max_length=200,
+                        description="why (recorded in the audit log; default: the action's own purpose)")
+
+
+def _no_null_defaults(schema: dict) -> None:
+    """An omitted field's ``None`` is no value a caller may send: leave it out of the schema."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request: unknown fields refused; optional fields are omitted, not null."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
 
 
 class GradeRequest(Strict):
     subject_id: str = SubjectId
     segment: Segment
-    as_of: dt.date | None = Field(default=None, description="features as of this date (default today)")
-    purpose: str = Purpose
-    consent_ref: str | None = ConsentRef
+    as_of: IsoDate = Field(default=None, description="features as of this date (default today)")
+    purpose: Redacted = Purpose
+    consent_ref: Redacted = ConsentRef
 
 
 class BatchItem(GradeRequest):
@@ -36,77 +77,82 @@ class BatchItem(GradeRequest):
 class SubjectRequest(Strict):
     subject_id: str = SubjectId
     segment: Segment
-    purpose: str = Purpose
-    consent_ref: str | None = ConsentRef
+    purpose: Redacted = Purpose
+    consent_ref: Redacted = ConsentRef
 
 
 class ObjectionRequest(Strict):
     subject_id: str = SubjectId
     segment: Segment
-    record_id: int = Field(ge=1)
-    reason: str = Field(min_length=3, max_length=2000)
+    record_id: Id
+    reason: Redacted = Field(min_length=3, max_length=2000)
+    purpose: Redacted = PurposeOfAction
 
 
 class ObjectionFilter(Strict):
-    status: Literal["open", "corrected", "rejected", "upheld"] | None = None
-    overdue_only: bool = False
-    limit: int = Field(default=100, ge=1, le=1000)
+    status: Literal["open", "corrected", "rejected", "upheld"] = None
+    overdue_only: StrictBool = False
+    limit: Limit = 100
 
 
 class Correction(Strict):
-    """New values for the disputed record's fields (only those given change)."""
+    """New values for the disputed record's fields (only those given change); the record they make is
+    checked by the ingest rules (``features.schemas.RecordRow``)."""
 
-    severity: Literal["minor", "general", "serious"] | None = None
-    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    value: float | None = Field(default=None, allow_inf_nan=False)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    repaired_date: dt.date | None = None
+    severity: Literal["minor", "general", "serious"] = None
+    amount: float = Field(default=None, ge=0, allow_inf_nan=False, strict=True)
+    value: float = Field(default=None, allow_inf_nan=False, strict=True)
+    start_date: IsoDate = None
+    end_date: IsoDate = None
+    repaired_date: IsoDate = None
 
 
 class ResolveRequest(Strict):
-    objection_id: int = Field(ge=1)
+    objection_id: Id
     status: Literal["corrected", "rejected", "upheld"]
-    resolution: str = Field(min_length=3, max_length=2000)
-    correction: Correction | None = None
+    resolution: Redacted = Field(min_length=3, max_length=2000)
+    correction: Correction = None
+    purpose: Redacted = PurposeOfAction
 
 
 class AuditFilter(Strict):
-    subject_id: str | None = Field(default=None, min_length=1, max_length=64)
-    segment: Segment | None = None
-    since: dt.datetime | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    subject_id: str = Field(default=None, min_length=1, max_length=64)
+    segment: Segment = None
+    since: IsoTime = None
+    limit: Limit = 100
+    purpose: Redacted = PurposeOfAction
 
 
 class WarningFilter(Strict):
-    segment: Segment | None = Field(default=None, description="banks and analysts: sme; evaluators: household")
-    level: Literal["red", "orange", "yellow"] | None = None
-    since: dt.date | None = Field(default=None, description="warnings as of this date or later")
-    acknowledged: bool | None = Field(default=None, description="only acknowledged (true) or open (false) ones")
-    limit: int = Field(default=100, ge=1, le=1000)
+    segment: Segment = Field(default=None, description="banks and analysts: sme; evaluators: household")
+    level: Literal["red", "orange", "yellow"] = None
+    since: IsoDate = Field(default=None, description="warnings as of this date or later")
+    acknowledged: StrictBool = Field(default=None, description="only acknowledged (true) or open (false) ones")
+    limit: Limit = 100
 
 
 class AcknowledgeRequest(Strict):
-    warning_id: int = Field(ge=1, le=2**31 - 1)  # the store's integer key (PostgreSQL refuses larger ones)
+    warning_id: Id
+    purpose: Redacted = PurposeOfAction
 
 
 TownshipCode = Annotated[str, Field(pattern=r"^\d{9}$", description="a 9-digit township code")]
 
 
 class VillagesRequest(Strict):
-    as_of: dt.date | None = Field(default=None, description="ratings as of this date (default today)")
-    townships: list[TownshipCode] | None = Field(
+    as_of: IsoDate = Field(default=None, description="ratings as of this date (default today)")
+    townships: list[TownshipCode] = Field(
         default=None, min_length=1, max_length=1000,
         description="only these townships (evaluators: among their own; default: all they may see)")
 
 
 class SheetRequest(Strict):
     household_id: str = Field(min_length=1, max_length=64, description="the household id")
-    as_of: dt.date | None = Field(default=None, description="graded as of this date (default today)")
-    consent_ref: str = Field(min_length=1, max_length=100,
-                             description="the household's consent reference (households are natural persons)")
-    purpose: str | None = Field(default=None, min_length=1, max_length=200,
-                                description="why the sheet is printed (recorded in the audit log)")
+    as_of: IsoDate = Field(default=None, description="graded as of this date (default today)")
+    consent_ref: Redacted = Field(min_length=1, max_length=100,
+                                  description="the household's consent reference (households are natural persons)")
+    purpose: Redacted = Field(default=None, min_length=1, max_length=200,
+                              description="why the sheet is printed (recorded in the audit log)")
 
     # read by the audit of a refusal, as for any request naming a subject (``serving.grading.where_of``)
     segment: ClassVar[str] = "household"
@@ -149,6 +195,10 @@ class Grade(BaseModel):
     model: Model
     grade_id: int
     graded_at: Timestamp
+    data_as_of: dict[str, dt.date] = Field(description="each source's data watermark the grade stands on "
+                                                       "(capped at as_of); 各来源数据截至日期")
+    stale: bool = Field(description="true when a source's data lag as_of by more than the configured days")
+    stale_sources: list[str] = Field(description="the sources whose data lag as_of")
 
 
 class BatchResult(BaseModel):
@@ -183,7 +233,7 @@ class RecordView(BaseModel):
     severity: str | None
     amount: float | None
     value: float | None
-    doc_ref: str
+    doc_ref: Redacted
     repaired_date: dt.date | None
     disputed: bool
 
@@ -216,8 +266,8 @@ class Objection(BaseModel):
     days_left: int
     overdue: bool
     status: str
-    reason: str
-    resolution: str | None
+    reason: Redacted
+    resolution: Redacted | None
     resolved_at: Timestamp | None
 
 

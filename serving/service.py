@@ -23,7 +23,7 @@ from features.store import Store, subjects, warnings
 from models.registry import load_champion
 from serving import audit, logs, objections
 from serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
-from serving.errors import ApiError, bad_input
+from serving.errors import ApiError, bad_input, internal
 from serving.gate import Gate
 from serving.grading import Grader, where_of
 from serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation,
@@ -56,14 +56,20 @@ class CreditGrade:
         self.grader = Grader(self.store, champions)
 
     def _run(self, ctx: bentoml.Context, action: str, call, req=None):
-        """Run ``call(principal)``; an ApiError or user error becomes its 4xx answer, audited."""
+        """Run ``call(principal)``; an ApiError or user error becomes its 4xx answer, any other exception a
+        500 (logged), each audited with the subject the request names."""
         state = ctx.request.state
         state.handled = True
         principal: Principal = state.principal
         try:
             return call(principal)
-        except (ApiError, CreditgradeError) as exc:
-            error = exc if isinstance(exc, ApiError) else ApiError(422, str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure is answered and audited
+            if isinstance(exc, ApiError):
+                error = exc
+            elif isinstance(exc, CreditgradeError):
+                error = ApiError(422, str(exc))
+            else:
+                error = internal(action)
             where = where_of(req) if req is not None and hasattr(req, "subject_id") else {}
             with self.store.engine.begin() as conn:
                 audit.write(conn, [audit.refusal(principal, action, error, **where)])
@@ -77,9 +83,17 @@ class CreditGrade:
 
     @bentoml.api(batchable=True, max_batch_size=1000, max_latency_ms=60_000)
     def grade_batch(self, items: list[BatchItem], /) -> list[BatchResult]:
-        """Grade a list of subjects (adaptive batching merges concurrent calls); one result per item."""
+        """Grade a list of subjects (adaptive batching merges concurrent calls); one result per item (a
+        failure: 500 for each, logged and audited)."""
         principals = {k: self.keys.by_id(k) for k in {item.key_id for item in items}}
-        return self.grader.grade_batch(principals, items)
+        try:
+            return self.grader.grade_batch(principals, items)
+        except Exception:  # noqa: BLE001 - every item is answered and audited
+            error = internal("grade_batch")
+        with self.store.engine.begin() as conn:
+            audit.write(conn, [audit.refusal(principals.get(item.key_id), "grade_batch", error, **where_of(item))
+                               for item in items])
+        return [BatchResult(status=error.status, error=error.message) for _ in items]
 
     @bentoml.api
     def explain(self, req: GradeRequest, /, ctx: bentoml.Context) -> Explanation:
@@ -177,12 +191,12 @@ def warning_acknowledge(store: Store, principal: Principal, req: AcknowledgeRequ
         row = conn.execute(query).mappings().first()
     if row is None:
         raise ApiError(404, f"warning_id: no warning {req.warning_id}", "warning_id")
-    check_reach(principal, row["segment"], row["township_code"], "warning_id", "warning_id")
+    check_reach(principal, "acknowledge_warning", row["segment"], row["township_code"], "warning_id", "warning_id")
     acknowledge(store, req.warning_id, principal.name)
     with store.engine.begin() as conn:
         row = conn.execute(query).mappings().one()
         audit.write(conn, [audit.entry(principal, "acknowledge_warning", 200, subject_key=row["subject_key"],
-                                       segment=row["segment"], detail=f"warning {req.warning_id} ({row['trigger']}) "
+                                       segment=row["segment"], purpose=req.purpose, detail=f"warning {req.warning_id} ({row['trigger']}) "
                                        f"acknowledged by {row['acknowledged_by']}")])
     return _warning_view(row)
 

@@ -145,9 +145,10 @@ def test_grade_answer(api):
     assert as_of["as_of"] == "2024-06-30"
 
 
-def test_bank_grades_smes_only_and_persons_need_consent(api):
+def test_analyst_grades_smes_only_and_persons_need_consent(api):
     body = grade_body(api.keys.practitioners[1], "practitioner")
-    assert api.call("/grade", body, key=api.keys.bank).json()["field"] == "segment"
+    assert api.call("/grade", body, key=api.keys.analyst).json()["field"] == "segment"
+    assert api.call("/grade", body, key=api.keys.bank).json()["field"] == "consent_ref"
     r = api.call("/grade", body, key=api.keys.regulator)
     assert r.status_code == 403 and r.json()["field"] == "consent_ref"
     r = api.call("/grade", {**body, "consent_ref": "CONSENT-2026-001"}, key=api.keys.regulator)
