@@ -93,12 +93,17 @@ def _records(segment: str, s: dict) -> list[dict]:
 
 
 def _frames(segment: str, drawn: list[dict]) -> tuple[Frames, pd.DataFrame]:
-    keys = [f"S{i}" for i in range(len(drawn))]
+    return _frames_of(segment, [_records(segment, s) for s in drawn])
+
+
+def _frames_of(segment: str, per_subject: list[list[dict]]) -> tuple[Frames, pd.DataFrame]:
+    """Subjects S0, S1... with their records, and filler records that keep every source's data current."""
+    keys = [f"S{i}" for i in range(len(per_subject))]
     subjects = pd.DataFrame({"subject_key": keys, "segment": segment, "sector": "manufacturing", "size": "small",
                              "founded": "2000-01-01", "licensed_since": "2000-01-01", "members": 4,
                              "labour_force": 2, "land_mu": 5.0, "agri_insurance": True, "coop_member": False,
                              "profession": "lawyer"})
-    rows = [{"subject_key": key, "segment": segment, **r} for key, s in zip(keys, drawn) for r in _records(segment, s)]
+    rows = [{"subject_key": key, "segment": segment, **r} for key, recs in zip(keys, per_subject) for r in recs]
     for source in ("tax", "finance", "quality"):  # every source has data up to the as-of date (watermarks)
         for when in ("2010-01-05", str((AS_OF - pd.Timedelta(days=3)).date())):
             rows.append({"subject_key": "ZZ", "segment": segment, "kind": f"{source}.filing" if source == "tax"
@@ -108,6 +113,22 @@ def _frames(segment: str, drawn: list[dict]) -> tuple[Frames, pd.DataFrame]:
     records = pd.DataFrame(rows)
     records.insert(0, "record_id", range(1, len(records) + 1))
     return Frames(subjects, records, pd.DataFrame()), records
+
+
+def test_list_features_follow_entry_removal_and_the_five_year_rule():
+    entry = {"category": "court", "value": 36.0}
+    removed = _record("lists.dishonest_debtor", 400, 100, **entry)
+    expired = _record("lists.dishonest_debtor", 2300, 1860, **entry)  # removed 61 months before the as-of date
+    frames, records = _frames_of("sme", [[removed], [expired], []])
+    ids = records.set_index("subject_key")["record_id"]
+    cols = ["list_dishonest_debtor", "list_dishonest_debtor_months_since_entry",
+            "list_dishonest_debtor_months_since_removal", "list_dishonest_debtor_record"]
+    now = build_features(frames, "sme", AS_OF)[cols]
+    np.testing.assert_allclose(now.loc["S0"].to_numpy(), [0, 400 / 30.4375, 100 / 30.4375, np.nan])
+    np.testing.assert_allclose(now.loc["S1"].to_numpy(), [0, 60, 60, np.nan])  # no longer counts at all
+    np.testing.assert_allclose(now.loc["S2"].to_numpy(), [0, 60, 60, np.nan])
+    listed = build_features(frames, "sme", _day(150))[cols]
+    np.testing.assert_allclose(listed.loc["S0"].to_numpy(), [1, 250 / 30.4375, 60, ids["S0"]])
 
 
 def _truth(segment: str, s: dict) -> tuple[bool, dict[str, bool]]:
