@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
 
-from features import finance, freshness, labor, lists, profile, quality, safety, tax
-from features import store as tables
+from features import finance, freshness, labor, lists, loader, profile, quality, safety, tax
 from features.catalog import catalog, check_segment, feature_names
 from features.errors import CreditgradeError
-from features.frames import Frames, normalise_outcomes, normalise_records, normalise_subjects
+from features.frames import Frames, normalise_outcomes
 from features.snapshot import Snapshot, positions, still_counts
 from features.store import Store
 
@@ -47,7 +45,13 @@ def parse_date(value, what: str = "as-of date") -> pd.Timestamp:
 def features_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_of: pd.Timestamp) -> pd.DataFrame:
     """Features of ``subjects`` (all existing at ``as_of``) from their normalised ``records``."""
     keys = pd.Index(subjects["subject_key"], name="subject_key")
-    snap = Snapshot(records, keys, as_of)
+    return pd.DataFrame(columns_of(Snapshot(records, keys, as_of), subjects, segment, as_of), index=keys)
+
+
+def columns_of(snap: Snapshot, subjects, segment: str, as_of: pd.Timestamp) -> dict:
+    """The segment's features in the catalogue's order, one array each, from a snapshot of the subjects'
+    records and their rows (a frame, or a mapping of column arrays): the one definition the batch path and
+    the per-subject path (``features.online``) share."""
     names = feature_names(segment)
     columns: dict = {}
     for source in dict.fromkeys(s.source for s in catalog(segment)):
@@ -59,7 +63,7 @@ def features_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_
     if undeclared or missing:
         raise RuntimeError(f"builders and catalog.toml disagree: undeclared {sorted(undeclared)}, "
                            f"not built {sorted(missing)}")
-    return pd.DataFrame({n: columns[n] for n in names}, index=keys)
+    return {n: columns[n] for n in names}
 
 
 def disputed_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_of: pd.Timestamp,
@@ -96,10 +100,7 @@ def _subjects_and_earliest(source, segment: str) -> tuple[int, pd.Timestamp | No
         return n, source.records.loc[source.records["segment"] == segment, "reported_date"].min()
     if isinstance(source, Store):
         with source.engine.connect() as conn:
-            n = conn.execute(select(func.count()).select_from(tables.subjects)
-                             .where(tables.subjects.c.segment == segment)).scalar_one()
-            lo = conn.execute(select(func.min(tables.records.c.reported_date))
-                              .where(tables.records.c.segment == segment)).scalar()
+            n, lo = loader.extent(conn, segment)
         return n, lo and pd.Timestamp(lo)
     raise CreditgradeError(f"cannot build features from a {type(source).__name__}: pass a Store or Frames")
 
@@ -130,20 +131,12 @@ def _frame_chunks(frames: Frames, segment: str, as_of: pd.Timestamp, size: int):
     order = wanted[np.argsort(chunk[wanted], kind="stable")]
     bounds = np.searchsorted(chunk[order], np.arange(len(subjects) // size + 2))
     for i, lo in enumerate(range(0, max(len(subjects), 1), size)):
-        yield subjects.iloc[lo:lo + size], records.iloc[order[bounds[i]:bounds[i + 1]]]
+        yield subjects.iloc[lo:lo + size], records.iloc[order[bounds[i]:bounds[i + 1]]], frames.open_objection_ids
 
 
 def _store_chunks(store: Store, segment: str, as_of: pd.Timestamp, size: int):
-    subjects = normalise_subjects(store.subjects(segment))  # ordered by subject_key in the database
-    r = tables.records.c
-    for lo in range(0, len(subjects), size):
-        part = subjects.iloc[lo:lo + size]
-        query = select(tables.records).where(
-            r.segment == segment, r.reported_date < as_of.date(),
-            r.subject_key >= part["subject_key"].iloc[0], r.subject_key <= part["subject_key"].iloc[-1],
-        ).order_by(r.record_id)
-        part = part[profile.exists_at(part, segment, as_of)]
-        yield part, normalise_records(store.frame(query))
+    for part in loader.chunks(store, segment, as_of.date(), size):
+        yield part.subjects[profile.exists_at(part.subjects, segment, as_of)], part.records, part.open_ids
 
 
 def iter_features(source, segment: str, as_of, *, with_disputed: bool = False,
@@ -151,11 +144,10 @@ def iter_features(source, segment: str, as_of, *, with_disputed: bool = False,
     """Features chunk by chunk of ``chunk_size`` subjects (bounded memory), each with its disputed records."""
     day = check_as_of(source, segment, as_of)
     if isinstance(source, Frames):
-        chunks, open_ids = _frame_chunks(source, segment, day, chunk_size), source.open_objection_ids
+        chunks = _frame_chunks(source, segment, day, chunk_size)
     else:
         chunks = _store_chunks(source, segment, day, chunk_size)
-        open_ids = frozenset(source.open_objection_record_ids()) if with_disputed else frozenset()
-    for subjects, records in chunks:
+    for subjects, records, open_ids in chunks:
         features = features_of(subjects, records, segment, day)
         disputed = disputed_of(subjects, records, segment, day, open_ids, features) if with_disputed else {}
         yield features, disputed

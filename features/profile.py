@@ -1,7 +1,9 @@
 """Segment profiles from the subjects table: firm age, sector and size (SMEs); household size, labour,
 land, insurance and co-operative membership (households); profession and years licensed (practitioners).
 
-Categorical features are pandas ``category`` columns with the catalogue's fixed categories.
+``subjects`` is a frame or a mapping of column arrays (one subject's row as 1-element arrays: the per-subject
+path of ``features.online``). Categorical features are pandas ``category`` columns with the catalogue's fixed
+categories.
 Gender, ethnicity and every prohibited field are never read.
 """
 from __future__ import annotations
@@ -14,21 +16,27 @@ from features.catalog import spec
 DAYS_PER_YEAR = 365.25
 
 
-def _years_since(dates: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
-    return ((as_of - dates).dt.days / DAYS_PER_YEAR).to_numpy(dtype=float)
+def _dates(values) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[ns]")
 
 
-def _categorical(values: pd.Series, name: str) -> pd.Categorical:
+def _years_since(dates, as_of: pd.Timestamp) -> np.ndarray:
+    return (np.datetime64(as_of, "ns") - _dates(dates)) / np.timedelta64(1, "D") / DAYS_PER_YEAR
+
+
+def _categorical(values, name: str) -> pd.Categorical:
     """Values as the catalogue's categories; a value outside them is missing."""
     categories = list(spec(name).categories)
-    return pd.Categorical(values.astype(object).where(values.isin(categories)), categories=categories)
+    values = pd.Series(np.asarray(values, dtype=object))
+    return pd.Categorical(values.where(values.isin(categories)), categories=categories)
 
 
-def _number(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=float)
+def _number(values) -> np.ndarray:
+    """Numbers and booleans (as stored: the ingest schemas typed them) as floats; missing as NaN."""
+    return np.asarray(values, dtype=float)
 
 
-def build(subjects: pd.DataFrame, segment: str, as_of: pd.Timestamp) -> dict:
+def build(subjects, segment: str, as_of: pd.Timestamp) -> dict:
     if segment == "sme":
         return {
             "firm_age_years": _years_since(subjects["founded"], as_of),
@@ -51,9 +59,9 @@ def build(subjects: pd.DataFrame, segment: str, as_of: pd.Timestamp) -> dict:
     }
 
 
-def exists_at(subjects: pd.DataFrame, segment: str, as_of: pd.Timestamp) -> np.ndarray:
+def exists_at(subjects, segment: str, as_of: pd.Timestamp) -> np.ndarray:
     """Subjects that exist at ``as_of``: firms founded and practitioners licensed before it; households always."""
     column = {"sme": "founded", "practitioner": "licensed_since"}.get(segment)
     if column is None:
         return np.ones(len(subjects), dtype=bool)
-    return (subjects[column] < as_of).to_numpy(dtype=bool)
+    return _dates(subjects[column]) < np.datetime64(as_of, "ns")  # NaT compares False

@@ -25,6 +25,8 @@ from features.schemas import contract, kinds
 DAYS_PER_MONTH = 30.4375
 RECENCY_CAP_MONTHS = 60  # "months since" is capped at the retention horizon; no record = the cap
 WINDOWS = (3, 12, 36)
+FIELDS = ("record_id", "kind", "start_date", "end_date", "amount", "value", "category", "severity", "account")
+CODED = ("kind", "category", "severity", "account")  # text fields: held as (codes, labels)
 
 
 def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
@@ -63,15 +65,21 @@ def retention_cutoff(as_of: dt.date) -> dt.date:
 
 def still_counts(records: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
     """Mask of records that count at ``as_of``: reported before it, within retention, not repaired."""
+    dates = (records[c].to_numpy() for c in ("start_date", "end_date", "reported_date", "repaired_date"))
+    return counting(_coded(records["kind"]), *dates, as_of)
+
+
+def counting(kind: tuple[np.ndarray, pd.Index | list], start: np.ndarray, end: np.ndarray, reported: np.ndarray,
+             repaired: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
+    """:func:`still_counts` on arrays: ``kind`` as (codes, labels), dates as datetime64[ns] (NaT if missing)."""
     spec = kinds()
-    negative = records["kind"].isin([k for k, v in spec.items() if v.get("negative")]).to_numpy()
-    repairable = records["kind"].isin([k for k, v in spec.items() if v.get("repairable")]).to_numpy()
-    end = records["end_date"].fillna(records["start_date"]).to_numpy()
+    negative = Snapshot._among(*kind, [k for k, v in spec.items() if v.get("negative")])
+    repairable = Snapshot._among(*kind, [k for k, v in spec.items() if v.get("repairable")])
+    end = np.where(np.isnat(end), start, end)
     cutoff = np.datetime64(retention_cutoff(as_of.date()), "ns")
     as_of64 = np.datetime64(as_of, "ns")
-    repaired = records["repaired_date"].to_numpy()
     return (
-        (records["reported_date"].to_numpy() < as_of64)
+        (reported < as_of64)
         & ~(negative & (end <= cutoff))
         & ~(repairable & (repaired <= as_of64))  # NaT compares False: unrepaired records stay
     )
@@ -82,22 +90,34 @@ class Snapshot:
     (the subject's position in ``keys``); every aggregate returns one float per subject."""
 
     def __init__(self, records: pd.DataFrame, keys: pd.Index, as_of: pd.Timestamp):
-        self.as_of = pd.Timestamp(as_of)
-        self.n = len(keys)
         code = positions(keys, records["subject_key"])
-        keep = (code >= 0) & still_counts(records, self.as_of)
-        rec = {col: records[col].iloc[np.flatnonzero(keep)] for col in
-               ("record_id", "kind", "start_date", "end_date", "amount", "value", "category", "severity", "account")}
-        self.code = code[keep]
-        self.record_id = rec["record_id"].to_numpy()
-        self._kind, self._kinds = _coded(rec["kind"])
-        self.start = rec["start_date"].to_numpy()
-        self.end = rec["end_date"].to_numpy()
-        self.amount = np.nan_to_num(rec["amount"].to_numpy())
-        self.value = np.nan_to_num(rec["value"].to_numpy())
-        self._category, self._categories = _coded(rec["category"])
-        self._severity, self._severities = _coded(rec["severity"])
-        self.account = _coded(rec["account"])[0]
+        keep = np.flatnonzero((code >= 0) & still_counts(records, pd.Timestamp(as_of)))
+        columns = {col: _coded(records[col].iloc[keep]) if col in CODED else records[col].iloc[keep].to_numpy()
+                   for col in FIELDS}
+        self._fill(columns, code[keep], len(keys), as_of)
+
+    @classmethod
+    def of_arrays(cls, columns: dict, code: np.ndarray, n: int, as_of: pd.Timestamp) -> Snapshot:
+        """A snapshot of records that count at ``as_of`` (:func:`counting`), given as arrays: ``columns`` holds
+        :data:`FIELDS` (dates datetime64[ns]; the :data:`CODED` ones as (codes, labels)), ``code`` each record's
+        subject position in ``range(n)``."""
+        snap = cls.__new__(cls)
+        snap._fill(columns, code, n, as_of)
+        return snap
+
+    def _fill(self, rec: dict, code: np.ndarray, n: int, as_of: pd.Timestamp) -> None:
+        self.as_of = pd.Timestamp(as_of)
+        self.n = n
+        self.code = code
+        self.record_id = rec["record_id"]
+        self._kind, self._kinds = rec["kind"]
+        self.start = rec["start_date"]
+        self.end = rec["end_date"]
+        self.amount = np.nan_to_num(rec["amount"])
+        self.value = np.nan_to_num(rec["value"])
+        self._category, self._categories = rec["category"]
+        self._severity, self._severities = rec["severity"]
+        self.account = rec["account"][0]
         weights = contract()["severity_weights"]
         self.weight = np.nan_to_num(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
         self.age_months = (np.datetime64(self.as_of, "ns") - self.start) / np.timedelta64(1, "D") / DAYS_PER_MONTH

@@ -1,0 +1,156 @@
+"""The one reader of grading inputs from the store: subjects, their records reported before a date, and
+which of those records are under an open objection. Training, the feature CLI, serving, the warnings scan
+and the village figures all load through it; no other module writes this SQL.
+
+A record's objection status comes in the same statement as the record (column ``disputed``), so one
+subject's inputs are two statements on one connection: its row (:func:`subject_rows`, the lookup that
+precedes the role check, with the cache stamp of :data:`STAMP_COLUMNS` when asked) and its records
+(:func:`subject_records`, as arrays for ``features.online``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy.sql import Select
+
+from features.frames import normalise_records, normalise_subjects
+from features.store import Store, objections, records, subjects
+
+r, s, o = records.c, subjects.c, objections.c
+DISPUTED = exists().where(o.record_id == r.record_id, o.status == "open").label("disputed")
+DATES = ("start_date", "end_date", "reported_date", "repaired_date")
+NUMBERS = ("amount", "value")
+_KEY, _DAY = bindparam("key"), bindparam("day")
+ONE_RECORDS_Q = (select(r.record_id, r.kind, *(r[c] for c in DATES), *(r[c] for c in NUMBERS), r.severity,
+                        r.category, r.account, DISPUTED)
+                 .where(r.subject_key == _KEY, r.reported_date < _DAY).order_by(r.record_id))
+ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
+STAMP_COLUMNS = (  # what a cached grade of one subject stands on: its records and the state of its objections
+    select(func.count()).select_from(records).where(r.subject_key == s.subject_key),
+    select(func.max(r.record_id)).where(r.subject_key == s.subject_key),
+    select(func.count()).select_from(objections).where(o.subject_key == s.subject_key),
+    select(func.max(o.resolved_at)).where(o.subject_key == s.subject_key),
+)
+
+
+@dataclass
+class Inputs:
+    """Normalised subjects and records (``features.frames``) and the ids of the records under open objection."""
+
+    subjects: pd.DataFrame
+    records: pd.DataFrame
+    open_ids: frozenset[int]
+
+
+# ---------------------------------------------------------------- queries
+
+def subjects_query(segment: str | None = None, keys: Iterable[str] | None = None,
+                   townships: Iterable[str] | None = None, stamp: bool = False) -> Select:
+    """Subject rows in key order, optionally of a segment, some keys or some townships; with ``stamp``,
+    each row also carries the cache stamp columns ``stamp_0..3``."""
+    extra = [q.scalar_subquery().label(f"stamp_{i}") for i, q in enumerate(STAMP_COLUMNS)] if stamp else []
+    q = select(subjects, *extra).order_by(s.subject_key)
+    if segment is not None:
+        q = q.where(s.segment == segment)
+    if keys is not None:
+        q = q.where(s.subject_key.in_(list(keys)))
+    if townships is not None:
+        q = q.where(s.township_code.in_(list(townships)))
+    return q
+
+
+def records_query(before: dt.date | None, segment: str | None = None, *, keys: Iterable[str] | None = None,
+                  key_range: tuple[str, str] | None = None, townships: Iterable[str] | None = None,
+                  kinds: Iterable[str] | None = None, since: dt.date | None = None,
+                  disputed: bool = False) -> Select:
+    """Records reported strictly before ``before`` (and on or after ``since``), in record_id order; of a
+    segment, some keys, a key range (inclusive), some townships' subjects or some kinds; with ``disputed``,
+    a boolean column saying whether the record is under an open objection."""
+    q = select(records, DISPUTED) if disputed else select(records)
+    where = []
+    if before is not None:
+        where.append(r.reported_date < before)
+    if since is not None:
+        where.append(r.reported_date >= since)
+    if segment is not None:
+        where.append(r.segment == segment)
+    if keys is not None:
+        where.append(r.subject_key.in_(list(keys)))
+    if key_range is not None:
+        where += [r.subject_key >= key_range[0], r.subject_key <= key_range[1]]
+    if townships is not None:
+        where.append(r.subject_key.in_(select(s.subject_key).where(s.township_code.in_(list(townships)))))
+    if kinds is not None:
+        where.append(r.kind.in_(list(kinds)))
+    return q.where(and_(*where)).order_by(r.record_id)
+
+
+# ---------------------------------------------------------------- frames
+
+def frame(conn, query) -> pd.DataFrame:
+    result = conn.execute(query)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _inputs(subject_rows: pd.DataFrame, record_rows: pd.DataFrame) -> Inputs:
+    open_ids = frozenset(record_rows.loc[record_rows["disputed"].astype(bool), "record_id"].tolist())
+    return Inputs(normalise_subjects(subject_rows), normalise_records(record_rows), open_ids)
+
+
+def load(conn, segment: str, before: dt.date, *, keys: Iterable[str] | None = None,
+         townships: Iterable[str] | None = None) -> Inputs:
+    """The subjects of ``segment`` (all, or some keys, or some townships), their records reported before
+    ``before`` and which of those are under open objection: two statements."""
+    keys = None if keys is None else list(keys)
+    subject_rows = frame(conn, subjects_query(segment, keys, townships))
+    record_rows = frame(conn, records_query(before, segment, keys=keys, townships=townships, disputed=True))
+    return _inputs(subject_rows, record_rows)
+
+
+def chunks(store: Store, segment: str, before: dt.date, size: int) -> Iterator[Inputs]:
+    """All subjects of ``segment`` in key order, ``size`` at a time, each chunk with its records reported
+    before ``before`` (one statement per chunk, bounded memory)."""
+    with store.engine.connect() as conn:
+        every = frame(conn, subjects_query(segment))
+        for lo in range(0, len(every), size):
+            part = every.iloc[lo:lo + size]
+            span = (part["subject_key"].iloc[0], part["subject_key"].iloc[-1])
+            yield _inputs(part, frame(conn, records_query(before, segment, key_range=span, disputed=True)))
+
+
+def extent(conn, segment: str) -> tuple[int, dt.date | None]:
+    """Number of subjects of ``segment`` and the earliest reported_date of its records."""
+    n = conn.execute(select(func.count()).select_from(subjects).where(s.segment == segment)).scalar_one()
+    return n, conn.execute(select(func.min(r.reported_date)).where(r.segment == segment)).scalar()
+
+
+# ---------------------------------------------------------------- one subject, as arrays
+
+def subject_rows(conn, keys: Iterable[str], stamp: bool = False) -> list:
+    """The stored rows of some subjects (with the cache stamp columns if ``stamp``)."""
+    return conn.execute(subjects_query(keys=keys, stamp=stamp)).all()
+
+
+def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:
+    """One subject's records reported before ``before``, in record_id order, as :func:`arrays`."""
+    return arrays(ONE_COLUMNS, conn.execute(ONE_RECORDS_Q, {"key": key, "day": before}).all())
+
+
+def arrays(names: tuple[str, ...], rows: list) -> dict[str, np.ndarray]:
+    """Rows of records as one array per column: dates datetime64[ns] (NaT if missing), amounts and values
+    float (NaN), ``record_id`` int64, ``disputed`` (under an open objection) bool, text as object arrays."""
+    columns = list(zip(*rows)) if rows else [()] * len(names)
+    return {name: _array(name, values) for name, values in zip(names, columns)}
+
+
+def _array(name: str, values) -> np.ndarray:
+    if name in DATES:
+        return np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
+    if name in NUMBERS:
+        return np.array(values, dtype=float)
+    return np.array(values, dtype={"record_id": np.int64, "disputed": bool}.get(name, object))

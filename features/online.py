@@ -1,0 +1,70 @@
+"""One subject's features as of a date without the DataFrame machinery: its records, loaded as arrays
+(``features.loader.subject_records``), become a :class:`~features.snapshot.Snapshot` directly, and the
+batch path's own builders and profile (``features.build.columns_of``) compute the vector, so the
+definitions are shared and the two paths cannot drift (``tests/test_features_online.py`` proves them equal).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from features.build import columns_of
+from features.profile import exists_at
+from features.snapshot import CODED, FIELDS, Snapshot, counting
+
+
+def _coded(values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Integer codes (-1 for None) and their labels, in order of first appearance."""
+    index: dict = {}
+    codes = np.array([-1 if v is None else index.setdefault(v, len(index)) for v in values], dtype=np.intp)
+    return codes, list(index)
+
+
+def counts(records: Mapping[str, np.ndarray], as_of: pd.Timestamp) -> np.ndarray:
+    """Mask of the records that count at ``as_of`` (``features.snapshot.counting``)."""
+    return counting(_coded(records["kind"]), records["start_date"], records["end_date"], records["reported_date"],
+                    records["repaired_date"], as_of)
+
+
+def snapshot(records: Mapping[str, np.ndarray], as_of: pd.Timestamp) -> Snapshot:
+    """The snapshot of one subject's records (arrays as ``subject_records`` gives them) at ``as_of``."""
+    keep = counts(records, as_of)
+    columns = {f: _coded(records[f][keep]) if f in CODED else records[f][keep] for f in FIELDS}
+    return Snapshot.of_arrays(columns, np.zeros(int(keep.sum()), dtype=np.intp), 1, as_of)
+
+
+def exists(subject: Mapping, segment: str, as_of: pd.Timestamp) -> bool:
+    """Whether the subject exists at ``as_of`` (``features.profile.exists_at``)."""
+    return bool(exists_at({k: [v] for k, v in subject.items()}, segment, as_of)[0])
+
+
+def features(subject: Mapping, records: Mapping[str, np.ndarray], segment: str, as_of: pd.Timestamp) -> dict:
+    """The subject's features (its stored row, its records) as ``features.build.features_of`` computes
+    them: the catalogue's names in order, each a one-element array (categorical: a ``pd.Categorical``)."""
+    return columns_of(snapshot(records, as_of), {k: [v] for k, v in subject.items()}, segment, as_of)
+
+
+def frame(columns: dict, key: str) -> pd.DataFrame:
+    """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``)."""
+    return pd.DataFrame(columns, index=pd.Index([key], name="subject_key"))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, pd.Categorical):
+        return a.codes[0] == b.codes[0]
+    return a[0] == b[0] or (np.isnan(a[0]) and np.isnan(b[0]))
+
+
+def disputed(subject: Mapping, records: Mapping[str, np.ndarray], segment: str, as_of: pd.Timestamp,
+             columns: dict) -> list[tuple[int, list[str]]]:
+    """The records under open objection (``records["disputed"]``) that count at ``as_of``, in id order,
+    each with the features whose value it changes, found by rebuilding the subject without it (as
+    ``features.build.disputed_of`` does for a batch)."""
+    ids = records["record_id"][records["disputed"] & counts(records, as_of)]
+    out = []
+    for rid in np.sort(ids).tolist():
+        without = features(subject, {k: v[records["record_id"] != rid] for k, v in records.items()}, segment, as_of)
+        out.append((rid, [n for n, v in columns.items() if not _same(v, without[n])]))
+    return out
