@@ -71,9 +71,9 @@ def test_doc_ref_unique_per_source_and_nothing_reported_after_the_end(sample):
 
 
 def _default_markers(r: pd.DataFrame) -> pd.DataFrame:
-    serious = r.severity == "serious"
-    marker = (((r.kind == "finance.overdue") | (r.kind == "finance.loan_status")) & (r.value >= 90)) | (
-        serious & r.kind.isin(["finance.court_enforcement", "quality.sanction"]))
+    """First record putting a subject in default: 90+ dpd, write-off, bankruptcy, a practitioner's serious sanction."""
+    marker = (((r.kind == "finance.loan_status") & (r.value >= 90)) | r.kind.isin(["finance.write_off", "finance.bankruptcy"])
+              | ((r.kind == "quality.sanction") & (r.severity == "serious")))
     return r[marker].groupby("subject_id").start_date.min()
 
 
@@ -93,6 +93,66 @@ def test_defaults_show_in_records_only_after_they_happen(sample):
     never = set(o.subject_id) - set(o.loc[o.defaulted == 1, "subject_id"])
     late = set(o.loc[o.as_of == o.as_of.max(), "subject_id"])
     assert not (never & late) & set(first.index)
+
+
+def test_loans_roll_30_60_90_before_default_and_some_cure(sample):
+    st = sample["records"].query("kind == 'finance.loan_status'").sort_values(["account", "start_date"])
+    st = st.assign(prev=st.groupby("account").value.shift(1), prev2=st.groupby("account").value.shift(2))
+    first90 = st[(st.value >= 90) & (st.prev < 90)]
+    assert len(first90) > 300
+    # every loan reaching 90+ was 60-89 the month before and 30-59 the month before that
+    assert first90.prev.between(60, 89).all() and first90.prev2.between(30, 59).all()
+    cured_at_60 = st[(st.prev >= 60) & (st.prev < 90) & (st.value == 0)]
+    cured_at_30 = st[(st.prev >= 30) & (st.prev < 60) & (st.value == 0)]
+    assert len(cured_at_60) > 100 and len(cured_at_30) > 100
+    # a write-off follows 90+ on the same account
+    w = sample["records"].query("kind == 'finance.write_off'")
+    assert w.account.isin(first90.account).all()
+
+
+def test_tax_levels_follow_the_tax_records(sample):
+    r = sample["records"]
+    lv = r[r.kind == "tax.credit_level"]
+    assert set(lv.segment) == {"sme"}
+    shares = lv.category.value_counts(normalize=True)
+    assert shares["C"] + shares["D"] < 0.15 and shares["A"] > 0.2
+    # D in the year of a major-tax-violator listing
+    listed = r[r.kind == "lists.major_tax_violator"]
+    listed = listed.assign(year=pd.to_datetime(listed.start_date).dt.year)
+    lv = lv.assign(year=pd.to_datetime(lv.end_date).dt.year)
+    m = listed.merge(lv, on=["subject_id", "year"], suffixes=("", "_level"))
+    assert len(m) > 10 and (m.category_level == "D").all()
+    # A-level firms and only they enter the A-taxpayer red list, on the day the level is published
+    a = lv[lv.category == "A"]
+    red = r[r.kind == "lists.a_taxpayer"]
+    assert len(red) == len(a)
+    assert set(zip(red.subject_id, red.start_date)) == set(zip(a.subject_id, a.reported_date))
+
+
+def test_list_entries_follow_their_causes_at_rare_rates(sample):
+    r, s = sample["records"], sample["subjects"]
+    lists = r[r.source == "lists"]
+    assert (lists.end_date.isna() | (lists.end_date >= lists.start_date)).all()
+    court = r[r.kind == "finance.court_enforcement"].groupby("subject_id").start_date.min()
+    dd = lists[lists.kind == "lists.dishonest_debtor"]
+    assert (dd.subject_id.map(court) < dd.start_date).all()
+    evasion = r[r.kind == "tax.evasion"].groupby("subject_id").start_date.min()
+    mtv = lists[lists.kind == "lists.major_tax_violator"]
+    assert (mtv.subject_id.map(evasion) < mtv.start_date).all()
+    n_smes = (s.segment == "sme").sum()
+    rare = ["lists.dishonest_debtor", "lists.major_tax_violator", "lists.safety_blacklist", "lists.quality_blacklist"]
+    sme = lists[(lists.segment == "sme") & lists.kind.isin(rare)]
+    per_year = sme.groupby([sme.kind, pd.to_datetime(sme.start_date).dt.year]).size() / n_smes
+    assert per_year.max() < 0.01, per_year.idxmax()
+    assert {"lists.a_taxpayer", "lists.contract_honoring", "lists.harmonious_labour", "lists.abnormal_operations",
+            "lists.serious_violation"} <= set(lists.kind)
+
+
+def test_practitioner_sanctions_follow_conduct_not_tax_paid(sample):
+    r, o = sample["records"], sample["outcomes"]
+    f = _aggregates(r[r.segment == "practitioner"], o[o.segment == "practitioner"])
+    auc = {c: max(a := roc_auc_score(f.defaulted, f[c]), 1 - a) for c in ("log_tax", "neg12")}
+    assert auc["log_tax"] < 0.62 and auc["neg12"] > auc["log_tax"] + 0.05, auc
 
 
 def test_oracle_auc_and_default_rates(sample):

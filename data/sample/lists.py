@@ -105,7 +105,7 @@ def abnormal_operations(ctx: Context) -> list[Chunk]:
     repaired = np.concatenate([np.zeros(len(gone), bool), gen.random(len(row)) < p["repair"]])
     removed = np.where(repaired, add_months_days(start, gen.integers(*p["repair_months"], len(rows))), NULL)
     abnormal = _entry(ctx, "abnormal_operations", rows, start, removed)
-    kept = ~repaired
+    kept = ~repaired & (gen.random(len(rows)) < params()["lists"]["serious_violation"]["share"])
     moved = add_months_days(start[kept], np.full(kept.sum(), p["months"]))
     return [abnormal, _entry(ctx, "serious_violation", rows[kept], moved)]
 

@@ -1,6 +1,6 @@
 """The yearly tax credit level of each taxed SME, derived from its own tax records by the tax authority's rules.
 
-100 points less deductions for late returns, late payments, arrears, missed returns and penalties; A, B, C,
+100 points (90 without a recent tax audit) less deductions for late returns, late payments, arrears, missed returns and penalties; A, B, C,
 D by the cuts of population.toml; M in a firm's first evaluation year; D directly after tax evasion (general
 or serious), a major-tax-violator listing or failing to file (a non-normal taxpayer), held for
 ``direct_d_years`` and followed by years without an A; no A with too many quarters of nothing paid.
@@ -50,7 +50,8 @@ def credit_levels(ctx: Context, chunks: list[Chunk], listed: Chunk) -> Chunk:
     arrears, penalty, evasion = (gather(chunks, k) for k in ("tax.arrears", "tax.penalty", "tax.evasion"))
     pen = _per_year(ctx, ye, penalty.row, penalty.start, np.array(ded["penalty"])[penalty.severity - 1])
     minor_evasion = evasion.severity == 1
-    score = (100 - ded["late_filing"] * late_filing - ded["late_payment"] * late_payment
+    audited = gen.random((pop.n, len(ye))) < rules["audited_share"]
+    score = (np.where(audited, rules["start"]["audited"], rules["start"]["not_audited"]) - ded["late_filing"] * late_filing - ded["late_payment"] * late_payment
              - ded["arrears"] * _per_year(ctx, ye, arrears.row, arrears.start) - ded["missed_filing"] * missed - pen
              - ded["penalty"][1] * _per_year(ctx, ye, evasion.row[minor_evasion], evasion.start[minor_evasion]))
     direct = ((_per_year(ctx, ye, evasion.row[~minor_evasion], evasion.start[~minor_evasion]) > 0)
