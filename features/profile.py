@@ -8,6 +8,8 @@ Gender, ethnicity and every prohibited field are never read.
 """
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 
@@ -24,11 +26,16 @@ def _years_since(dates, as_of: pd.Timestamp) -> np.ndarray:
     return (np.datetime64(as_of, "ns") - _dates(dates)) / np.timedelta64(1, "D") / DAYS_PER_YEAR
 
 
+@cache
+def _categories(name: str) -> tuple[dict, pd.CategoricalDtype]:
+    categories = list(spec(name).categories)
+    return {c: i for i, c in enumerate(categories)}, pd.CategoricalDtype(categories)
+
+
 def _categorical(values, name: str) -> pd.Categorical:
     """Values as the catalogue's categories; a value outside them is missing."""
-    categories = list(spec(name).categories)
-    values = pd.Series(np.asarray(values, dtype=object))
-    return pd.Categorical(values.where(values.isin(categories)), categories=categories)
+    code, dtype = _categories(name)
+    return pd.Categorical.from_codes([code.get(v, -1) for v in values], dtype=dtype)
 
 
 def _number(values) -> np.ndarray:

@@ -15,6 +15,7 @@ Point-in-time rules (DESIGN.md, "Rules the law sets"), with ``as_of`` the snapsh
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ def retention_months() -> int:
     return contract()["retention"]["negative_years"] * 12
 
 
+@lru_cache(maxsize=4096)
 def retention_cutoff(as_of: dt.date) -> dt.date:
     """The latest end of behaviour whose negative record no longer counts at ``as_of``.
 
@@ -61,6 +63,12 @@ def retention_cutoff(as_of: dt.date) -> dt.date:
     while add_months(day + dt.timedelta(days=1), months) <= as_of:
         day += dt.timedelta(days=1)
     return day
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """Floats with NaN as 0 (``np.nan_to_num`` without its cost on a few values)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isnan(values), 0.0, values)
 
 
 def still_counts(records: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
@@ -113,13 +121,13 @@ class Snapshot:
         self._kind, self._kinds = rec["kind"]
         self.start = rec["start_date"]
         self.end = rec["end_date"]
-        self.amount = np.nan_to_num(rec["amount"])
-        self.value = np.nan_to_num(rec["value"])
+        self.amount = _zero_nan(rec["amount"])
+        self.value = _zero_nan(rec["value"])
         self._category, self._categories = rec["category"]
         self._severity, self._severities = rec["severity"]
         self.account = rec["account"][0]
         weights = contract()["severity_weights"]
-        self.weight = np.nan_to_num(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
+        self.weight = _zero_nan(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
         self.age_months = (np.datetime64(self.as_of, "ns") - self.start) / np.timedelta64(1, "D") / DAYS_PER_MONTH
         self._negative_kinds = [k for k, v in kinds().items() if v.get("negative")]
         self._windows: dict[tuple[int, int], np.ndarray] = {}
@@ -131,7 +139,8 @@ class Snapshot:
 
     @staticmethod
     def _among(codes: np.ndarray, labels: pd.Index, wanted) -> np.ndarray:
-        table = np.append(np.isin(np.asarray(labels, dtype=object), list(wanted)), False)
+        wanted = set(wanted)
+        table = np.array([label in wanted for label in labels] + [False])  # a few labels: no np.isin
         return table[codes]  # code -1 (missing) takes the final False
 
     # --- masks
