@@ -49,15 +49,6 @@ class _GivenPD:
         return np.column_stack([1 - X["pd_in"], X["pd_in"]])
 
 
-class _PolicyModel(GradeModel):
-    """The policy layer's contract: a subject in default at the date gets the scale's default grade."""
-
-    def grade(self, X):
-        out = super().grade(X)
-        out.loc[X["dpd"].to_numpy() >= 90, "grade"] = self.scale.default_grade
-        return out
-
-
 def _snapshots() -> pd.DataFrame:
     """Two as-of dates of SMEs: BBB (PD 0.7 %) and B (3 %) default at their PD; BB (PD 1.5 %) defaults at
     6 % on the second date; C has 10 subjects; 20 subjects in default at the date, all of whom default."""
@@ -66,13 +57,16 @@ def _snapshots() -> pd.DataFrame:
         groups = [(0.007, 400, 3), (0.015, 400, bb_defaults), (0.03, 300, 9), (0.3, 10, 3)]
         rows = [(pd_, int(i < d), 0) for pd_, n, d in groups for i in range(n)]
         rows += [(0.015, 1, 120)] * 20  # in default at the date: model grade BB, 120 days past due
-        parts.append(pd.DataFrame(rows, columns=["pd_in", "defaulted", "dpd"]).assign(as_of=pd.Timestamp(day)))
+        parts.append(pd.DataFrame(rows, columns=["pd_in", "defaulted", "fin_dpd_current"]).assign(
+            as_of=pd.Timestamp(day)))
     data = pd.concat(parts, ignore_index=True)
+    inputs = {name for r in scales()["sme"].rules for name in (r.feature, r.evidence, r.since) if name}
+    data = data.assign(**{name: np.nan for name in sorted(inputs - set(data))})  # the other policy inputs
     return data.set_axis(pd.Index([f"s{i}" for i in range(len(data))], name="subject_key"))
 
 
 def test_a_miscalibrated_grade_is_red_and_defaulters_are_left_out():
-    model = _PolicyModel("sme", "lightgbm", _GivenPD(), ["pd_in", "dpd"])
+    model = GradeModel("sme", "lightgbm", _GivenPD(), ["pd_in"])
     result = validate_snapshots(_snapshots(), model)
     t = result["table"].set_index(["as_of", "grade"])
     first, second = pd.Timestamp("2024-03-31"), pd.Timestamp("2024-06-30")
@@ -124,7 +118,7 @@ def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
     result = validate(store, "household")
     store.dispose()
     t, shares = result["table"], result["shares"]
-    assert sorted(t["as_of"].unique()) == list(dates) and set(t["grade"]) == {"AAA", "AA", "A", "NR"}
+    assert sorted(t["as_of"].unique()) == list(dates) and list(t["grade"].unique()) == champion.model.scale.order
     tested, everyone = t.groupby("as_of")["subjects"].sum(), t.groupby("as_of")["final_subjects"].sum()
     assert (everyone - tested).to_dict() == result["in_default"]
     assert shares["rated"].to_numpy() == pytest.approx(1 - shares["NR"].to_numpy())

@@ -3,9 +3,10 @@
 What is validated, and why: the model's grade (``model_grade``) against the PD the model gave its subjects.
 Policy rules move subjects without claiming a PD (a cap says "no better than CC", not "PD within CC's
 band"), so back-testing the final grade would judge the rules, not the bands. Subjects already in default
-at the as-of date are left out of the test: the policy grades them with the scale's ``default_grade`` (SME
-``D``) before the model, and their default within the horizon is a fact, not a prediction. Beside each
-grade the final grade's subjects, defaults and default rate are reported, defaulters included (in ``D``).
+at the as-of date (a default rule of the model's policy holds: ``Scale.in_default``) are left out of the
+test: the policy grades them with the scale's ``default_grade`` (``D``) whatever the model says, training
+leaves them out, and their default within the horizon is a fact, not a prediction. Beside each grade the
+final grade's subjects, defaults and default rate are reported, defaulters included (in ``D``).
 
 Per out-of-time as-of date (the model's ``info`` test period) and grade: subjects, defaults, observed
 default rate, the band's PD range, the grade's PD (the mean model PD of its subjects), the ECB's Jeffreys
@@ -117,12 +118,11 @@ def validate_snapshots(data: pd.DataFrame, model: GradeModel, subjects: pd.DataF
     tables, monotone, in_default, share_rows = [], {}, {}, {}
     for day, part in data.groupby("as_of"):
         graded = model.grade(part)
-        defaulter = graded["grade"].eq(scale.default_grade).to_numpy() if scale.default_grade \
-            else np.zeros(len(part), dtype=bool)
+        defaulter = scale.in_default(part)
         table, monotone[day] = date_table(graded, part["defaulted"].to_numpy(float), defaulter, scale)
         tables.append(table.assign(as_of=day))
         in_default[day] = int(defaulter.sum())
-        share_rows[day] = shares(graded, part[model.features], scale, subjects)
+        share_rows[day] = shares(graded, part, scale, subjects)
     table = pd.concat(tables, ignore_index=True)
     return {"segment": model.segment, "model": label or model.kind,
             "table": table[["as_of", *table.columns[:-1]]], "monotone": monotone, "in_default": in_default,
