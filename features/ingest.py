@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from features import ids, schemas
@@ -175,7 +175,7 @@ class _Batch:
         self.conn, self.path, self.source, self.table, self.report = conn, path, source, table, report
         self.allow_bad_check = allow_bad_check
         self.target = TARGET[table]
-        self.attempted = self.already = 0
+        self.attempted = self.stored = self.already = 0
         self.batch_id = conn.execute(insert(ingest_batches).values(
             file_name=path.name, file_sha256=sha256, table_name=table,
             started_at=dt.datetime.now(dt.timezone.utc))).inserted_primary_key[0]
@@ -192,20 +192,13 @@ class _Batch:
         problems = [_Problem(line, None, rule) for line, rule in chunk.bad_lines]
         if self.missing_rule:
             problems += [_Problem(line, None, self.missing_rule, r) for r, line in zip(chunk.rows, chunk.lines)]
-            rows = []
         else:
-            rows = self._new_rows(self._keyed(chunk, problems), problems)
-        if rows:
-            if progress:
-                progress(f"inserting rows {self.attempted + 1}..{self.attempted + len(rows)}")
-            self._insert(rows)
+            self._store(self._keyed(chunk, problems), problems, progress)
         self._quarantine(problems)
 
     def close(self) -> None:
-        report, target = self.report, self.target
-        report.stored = self.conn.execute(select(func.count()).select_from(target)
-                                          .where(target.c.batch_id == self.batch_id)).scalar_one()
-        report.duplicates = self.already + self.attempted - report.stored  # the latter: stored meanwhile
+        report = self.report
+        report.stored, report.duplicates = self.stored, self.already
         self.conn.execute(update(ingest_batches).where(ingest_batches.c.batch_id == self.batch_id).values(
             finished_at=dt.datetime.now(dt.timezone.utc), rows_read=report.read, rows_stored=report.stored,
             rows_duplicate=report.duplicates, rows_quarantined=report.quarantined))
@@ -247,8 +240,9 @@ class _Batch:
                 found[tuple(row[c] for c in KEYS[self.table])] = dict(row)
         return found
 
-    def _new_rows(self, keyed: list[tuple[dict, int]], problems: list[_Problem]) -> list[dict]:
-        """The rows not yet stored; duplicates within the file and conflicts with stored rows quarantined."""
+    def _store(self, keyed: list[tuple[dict, int]], problems: list[_Problem], progress) -> None:
+        """Insert the rows not stored yet. A row sent twice in the file is quarantined; a row whose key is
+        stored already is counted as already stored when its content is the same, else quarantined as a conflict."""
         label, first_seen, fresh = LABEL[self.table], {}, []
         for row, line in keyed:
             key = tuple(row[c] for c in KEYS[self.table])
@@ -256,43 +250,52 @@ class _Batch:
                 first, first_line = first_seen[key]
                 same = _content(first) == _content(row)
                 problems.append(_Problem(line, None if same else label, f"duplicate row: same as line {first_line}"
-                                         if same else f"{label}: same {label} as line {first_line} with "
-                                         "different content", _json(row)))
+                                         if same else f"same {label} as line {first_line} with different content",
+                                         _json(row)))
             else:
                 first_seen[key] = (row, line)
                 fresh.append((key, row, line))
+        if not fresh:
+            return
+        if progress:
+            progress(f"inserting rows {self.attempted + 1}..{self.attempted + len(fresh)}")
+        self.attempted += len(fresh)
+        with self.conn.begin_nested() as savepoint:  # the usual case: none of the keys is stored yet
+            inserted = self._insert([row for _, row, _ in fresh])
+            if inserted == len(fresh):
+                self.stored += inserted
+                return
+            savepoint.rollback()
         stored = self._stored([key for key, _, _ in fresh])
-        new = []
+        self.stored += self._insert([row for key, row, _ in fresh if key not in stored])
         for key, row, line in fresh:
             old = stored.get(key)
             if old is None:
-                new.append(row)
                 continue
             differs = [c for c, v in _content(row).items() if old.get(c) != v]
             if old["batch_id"] == self.batch_id:
-                rule = (f"{label}: same {label} as an earlier line of this file with different content" if differs
+                rule = (f"same {label} as an earlier line of this file with different content" if differs
                         else "duplicate row: same as an earlier line of this file")
                 problems.append(_Problem(line, label if differs else None, rule, _json(row)))
             elif differs:
                 problems.append(_Problem(line, label, self._conflict(old["batch_id"], differs), _json(row)))
             else:
                 self.already += 1
-        return new
 
     def _conflict(self, batch_id: int, differs: list[str]) -> str:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
                                       .where(ingest_batches.c.batch_id == batch_id)).scalar_one_or_none()
         label = LABEL[self.table]
-        return (f"{label}: conflicts with the row stored under the same {label} (file {file_name}, batch "
+        return (f"conflicts with the row stored under the same {label} (file {file_name}, batch "
                 f"{batch_id}), which differs in {', '.join(differs)}; a stored row is never replaced: correct "
                 f"it through an objection or send it under a new {label} / 与已保存的同编号记录内容冲突")
 
-    def _insert(self, rows: list[dict]) -> None:
-        """Insert rows; a row whose key was stored meanwhile (a concurrent ingest) is skipped."""
-        maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.conn.dialect.name)
-        stmt = maker(self.target).on_conflict_do_nothing() if maker else insert(self.target)
-        self.conn.execute(stmt, rows)
-        self.attempted += len(rows)
+    def _insert(self, rows: list[dict]) -> int:
+        """Insert rows, skipping those whose key is stored already; return how many were inserted."""
+        if not rows:
+            return 0
+        maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.conn.dialect.name]
+        return self.conn.execute(maker(self.target).on_conflict_do_nothing(), rows).rowcount
 
     def _quarantine(self, problems: list[_Problem]) -> None:
         if not problems:
@@ -301,8 +304,8 @@ class _Batch:
             dict(batch_id=self.batch_id, file_name=self.path.name, line=p.line, field=p.field, rule=p.rule,
                  raw=_safe_raw(p.raw)) for p in problems])
         self.report.quarantined += len({p.line for p in problems if p.line is not None})
-        self.report.reasons.update(re.sub(r"\d+", "N", f"{p.field}: {p.rule}" if p.field else p.rule)
-                                   for p in problems)
+        self.report.reasons.update(re.sub(r"\d+", "N", p.rule if not p.field or p.rule.startswith(f"{p.field}:")
+                                          else f"{p.field}: {p.rule}") for p in problems)
 
 
 def _json(row: dict) -> dict:

@@ -155,7 +155,7 @@ def _read_csv(path: Path) -> TableFile:
             elif len(values) != len(columns):
                 chunk.bad_lines.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
             else:
-                chunk.rows.append({c: (v if v.strip() else None) for c, v in zip(columns, values)})
+                chunk.rows.append({c: (v.strip() or None) for c, v in zip(columns, values)})
                 chunk.lines.append(line)
             if len(chunk.rows) + len(chunk.bad_lines) >= CHUNK_ROWS:
                 yield chunk
@@ -166,14 +166,12 @@ def _read_csv(path: Path) -> TableFile:
 
 
 def _arrow_rows(batch: pa.RecordBatch, columns: list[str]) -> list[dict]:
-    """A batch as row dicts: midnight timestamps become dates, NaN (pandas' missing number) None."""
+    """A batch as row dicts: timestamps all at midnight become dates, NaN (pandas' missing number) None."""
     arrays = []
     for col in batch.columns:
-        if pa.types.is_timestamp(col.type):
-            try:  # a real time of day is left for validation to refuse
-                col = pc.cast(col, pa.date32())
-            except pa.ArrowInvalid:
-                pass
+        if pa.types.is_timestamp(col.type) and pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() \
+                is not False:  # a real time of day is left for validation to refuse, never cut off
+            col = pc.cast(col, pa.date32())
         elif pa.types.is_floating(col.type):
             col = pc.if_else(pc.is_nan(col), None, col)
         arrays.append(col)

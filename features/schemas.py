@@ -205,7 +205,7 @@ class RecordRow(_Row):
         elif self.value is not None:
             low, high = spec.get("value", PLAUSIBLE["value_default"])
             if not low <= self.value <= high:
-                raise ValueError(f"value: {self.value:g} outside the plausible {low:g}..{high:g} for kind {self.kind}")
+                raise ValueError(f"value {self.value:g} outside the plausible {low:g}..{high:g} for kind {self.kind}")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         if self.reported_date < self.start_date:
