@@ -176,6 +176,7 @@ class _Batch:
         self.allow_bad_check = allow_bad_check
         self.target = TARGET[table]
         self.attempted = self.stored = self.already = 0
+        self.latest: dict[tuple[str, str], dt.date] = {}  # records: last reported_date stored per (segment, source)
         self.batch_id = conn.execute(insert(ingest_batches).values(
             file_name=path.name, file_sha256=sha256, table_name=table,
             started_at=dt.datetime.now(dt.timezone.utc))).inserted_primary_key[0]
@@ -264,10 +265,13 @@ class _Batch:
             inserted = self._insert([row for _, row, _ in fresh])
             if inserted == len(fresh):
                 self.stored += inserted
+                self._note_latest(row for _, row, _ in fresh)
                 return
             savepoint.rollback()
         stored = self._stored([key for key, _, _ in fresh])
-        self.stored += self._insert([row for key, row, _ in fresh if key not in stored])
+        new = [row for key, row, _ in fresh if key not in stored]
+        self.stored += self._insert(new)
+        self._note_latest(new)
         for key, row, line in fresh:
             old = stored.get(key)
             if old is None:
@@ -281,6 +285,13 @@ class _Batch:
                 problems.append(_Problem(line, label, self._conflict(old["batch_id"], differs), _json(row)))
             else:
                 self.already += 1
+
+    def _note_latest(self, rows) -> None:
+        if self.table == "records":
+            for row in rows:
+                at = (row["segment"], row["source"])
+                if row["reported_date"] > self.latest.get(at, dt.date.min):
+                    self.latest[at] = row["reported_date"]
 
     def _conflict(self, batch_id: int, differs: list[str]) -> str:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
@@ -345,6 +356,7 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
             for chunk in source.chunks:
                 batch.add(chunk, progress)
             batch.close()
+            # end of the file's transaction: what must change with its rows goes here (batch.latest per source)
     except Unreadable as exc:
         return _refuse(store, path, sha256, report, _Refused(str(exc)))
     except _Refused as refusal:
