@@ -111,14 +111,19 @@ def check_as_of(source, segment: str, as_of) -> pd.Timestamp:
     (``features.freshness``)."""
     check_segment(segment)
     day = parse_date(as_of)
-    n, earliest = _subjects_and_earliest(source, segment)
+    check_within(segment, day, *_subjects_and_earliest(source, segment), freshness.watermarks_of(source, segment))
+    return day
+
+
+def check_within(segment: str, day: pd.Timestamp, n: int, earliest, marks: dict) -> freshness.Freshness:
+    """:func:`check_as_of` given the segment's number of subjects, earliest reported day and watermarks
+    (for a caller that keeps them); returns the date's freshness."""
     if n == 0 or earliest is None or pd.isna(earliest):
         raise CreditgradeError(f"no {segment} subjects and records in the store: ingest them first")
-    if day <= earliest:
+    if day <= pd.Timestamp(earliest):
         raise CreditgradeError(f"as-of date {day.date()} is before the {segment} data: it must be after the "
-                               f"earliest reported record ({earliest.date()})")
-    freshness.assess(freshness.watermarks_of(source, segment), segment, day.date())
-    return day
+                               f"earliest reported record ({pd.Timestamp(earliest).date()})")
+    return freshness.assess(marks, segment, day.date())
 
 
 def _frame_chunks(frames: Frames, segment: str, as_of: pd.Timestamp, size: int):

@@ -1,29 +1,31 @@
 """Grading subjects from the store with the segments' champions: one subject on the hot path, many at once
 in a batch; every grade given is stored in the ``grades`` history with its model version.
 
-Features come from the subject's own rows (``features.build.features_of``), with the records under open
-objection flagged (``disputed_of``). A subject's grade as of a date is cached, keyed by a stamp of its
-records and objections, so a repeated query re-reads only that stamp.
+Inputs come through ``features.loader``: one subject is two statements on the request's connection (its
+row, then its records with their open-objection flags), and its features are built by the per-subject path
+``features.online``; a batch loads all its subjects of a segment and date at once (``features.build``).
+A subject's grade as of a date is cached, keyed by a stamp of its records and objections read with its
+row, so a repeated query re-reads only that row; ``CREDITGRADE_GRADE_CACHE=0`` switches the cache off.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import insert
 
-from features import freshness, ids
-from features.build import check_as_of, disputed_of, features_of
+from features import freshness, ids, loader, online
+from features.build import check_within, disputed_of, features_of
 from features.errors import CreditgradeError
-from features.frames import normalise_records, normalise_subjects
 from features.profile import exists_at
-from features.store import Store, grades, objections, records, subjects
+from features.store import Store, grades
 from models import explain, whatif
 from models.registry import Loaded
 from serving import audit
@@ -35,17 +37,11 @@ EARLIEST_AS_OF = dt.date(2000, 1, 1)
 CACHE_ENTRIES = 20_000
 RANGE_SECONDS = 60.0
 
-_KEYS = bindparam("keys", expanding=True)
-SUBJECTS_Q = select(subjects).where(subjects.c.subject_key.in_(_KEYS))
-RECORDS_Q = (select(records).where(records.c.subject_key.in_(_KEYS), records.c.reported_date < bindparam("day"))
-             .order_by(records.c.record_id))
-OPEN_Q = select(objections.c.record_id).where(objections.c.subject_key.in_(_KEYS), objections.c.status == "open")
-_KEY = bindparam("key")
-STAMP_Q = select(*(q.scalar_subquery() for q in (
-    select(func.count()).select_from(records).where(records.c.subject_key == _KEY),
-    select(func.max(records.c.record_id)).where(records.c.subject_key == _KEY),
-    select(func.count()).select_from(objections).where(objections.c.subject_key == _KEY),
-    select(func.max(objections.c.resolved_at)).where(objections.c.subject_key == _KEY))))
+
+
+def cache_enabled() -> bool:
+    """Whether grades are cached (``CREDITGRADE_GRADE_CACHE``, on unless ``0``)."""
+    return os.environ.get("CREDITGRADE_GRADE_CACHE", "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,7 @@ class Subject:
     segment: str
     display: str
     township: str | None
+    row: dict = field(default_factory=dict, compare=False, repr=False)  # as stored (profile, cache stamp)
 
 
 @dataclass
@@ -71,11 +68,6 @@ class Graded:
     disputed_records: list[int]
     X: pd.DataFrame
     freshness: freshness.Freshness
-
-
-def _frame(conn, query, **params) -> pd.DataFrame:
-    result = conn.execute(query, params)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def where_of(req) -> dict:
@@ -99,9 +91,10 @@ class Grader:
             if hasattr(loaded.model.estimator, "num_threads"):
                 loaded.model.estimator.num_threads = 1  # one row: threads cost more than they save
         self._cache: OrderedDict[tuple, Graded] = OrderedDict()
-        self._ranges: dict[tuple, float] = {}
+        self._extents: dict[str, tuple[float, tuple]] = {}
         self._marks: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
+        self.caching = cache_enabled()
 
     # ------------------------------------------------------------ inputs
 
@@ -119,9 +112,11 @@ class Grader:
             raise bad_input(f"segment: the subject is a {row.segment}, not a {segment}", "segment")
         return row
 
-    def subjects(self, conn, keys: list[str]) -> dict[str, Subject]:
-        rows = conn.execute(SUBJECTS_Q, {"keys": keys})
-        return {r.subject_key: Subject(r.subject_key, r.segment, r.display_id, r.township_code) for r in rows}
+    def subjects(self, conn, keys: list[str], stamp: bool | None = None) -> dict[str, Subject]:
+        """Stored subjects by key, with their cache stamp if caching (or ``stamp``)."""
+        rows = loader.subject_rows(conn, keys, stamp=self.caching if stamp is None else stamp)
+        return {r.subject_key: Subject(r.subject_key, r.segment, r.display_id, r.township_code, r._asdict())
+                for r in rows}
 
     def watermarks(self, segment: str) -> dict[str, dt.date]:
         """The segment's data watermarks by source, re-read at most every :data:`RANGE_SECONDS`."""
@@ -131,9 +126,19 @@ class Grader:
             self._marks[segment] = (time.monotonic() + RANGE_SECONDS, marks)
         return marks
 
-    def as_of(self, segment: str, value: dt.date | None) -> pd.Timestamp:
+    def extent(self, conn, segment: str) -> tuple[int, dt.date | None]:
+        """The segment's number of subjects and earliest reported day, re-read at most every
+        :data:`RANGE_SECONDS` (on the caller's connection)."""
+        until, found = self._extents.get(segment, (0.0, None))
+        if until < time.monotonic():
+            found = loader.extent(conn, segment)
+            self._extents[segment] = (time.monotonic() + RANGE_SECONDS, found)
+        return found
+
+    def as_of(self, segment: str, value: dt.date | None, conn=None) -> pd.Timestamp:
         """The as-of date: by default the segment's data watermark (``features.freshness``), never today on
-        data that end earlier; a date given must not be in the future, before 2000, or past the data."""
+        data that end earlier; a date given must not be in the future, before 2000, or past the data
+        (checked on ``conn`` if given, else on a connection of its own)."""
         today = dt.date.today()
         try:
             day = value or freshness.default_as_of(self.watermarks(segment), segment)
@@ -143,51 +148,71 @@ class Grader:
             raise bad_input(f"as_of {day} is in the future (today is {today})", "as_of")
         if day < EARLIEST_AS_OF:
             raise bad_input(f"as_of {day} is before {EARLIEST_AS_OF}", "as_of")
-        ok_until = self._ranges.get((segment, day), 0.0)
-        if ok_until < time.monotonic():
-            try:
-                check_as_of(self.store, segment, day)
-            except CreditgradeError as exc:
-                raise bad_input(str(exc), "as_of") from None
-            self._ranges[(segment, day)] = time.monotonic() + RANGE_SECONDS
+        try:
+            if conn is None:
+                with self.store.engine.connect() as own:
+                    extent = self.extent(own, segment)
+            else:
+                extent = self.extent(conn, segment)
+            check_within(segment, pd.Timestamp(day), *extent, self.watermarks(segment))
+        except CreditgradeError as exc:
+            raise bad_input(str(exc), "as_of") from None
         return pd.Timestamp(day)
 
     # ------------------------------------------------------------ evaluation
 
     def evaluate(self, conn, segment: str, keys: list[str], day: pd.Timestamp) -> dict[str, Graded]:
         """Grades of existing subjects as of ``day``, by key (subjects not existing then are left out)."""
-        subj = normalise_subjects(_frame(conn, SUBJECTS_Q, keys=keys))
-        subj = subj[exists_at(subj, segment, day)]
+        inputs = loader.load(conn, segment, day.date(), keys=keys)
+        subj = inputs.subjects[exists_at(inputs.subjects, segment, day)]
         if subj.empty:
             return {}
-        recs = normalise_records(_frame(conn, RECORDS_Q, keys=keys, day=day.date()))
-        open_ids = frozenset(r[0] for r in conn.execute(OPEN_Q, {"keys": keys}))
+        X = features_of(subj, inputs.records, segment, day)
+        disputed = disputed_of(subj, inputs.records, segment, day, inputs.open_ids, X) if inputs.open_ids else {}
+        return self._graded(segment, X, disputed, day)
+
+    def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp) -> Graded | None:
+        """One subject's grade as of ``day`` by the per-subject path (None if it did not exist yet)."""
+        if not online.exists(subject.row, subject.segment, day):
+            return None
+        recs = loader.subject_records(conn, subject.key, day.date())
+        columns = online.features(subject.row, recs, subject.segment, day)
+        disputed = online.disputed(subject.row, recs, subject.segment, day, columns) if recs["disputed"].any() else []
+        X = online.frame(columns, subject.key)
+        return self._graded(subject.segment, X, {subject.key: disputed} if disputed else {}, day)[subject.key]
+
+    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp) -> dict[str, Graded]:
         fresh = freshness.assess(self.watermarks(segment), segment, day.date())
-        X = features_of(subj, recs, segment, day)
-        disputed = disputed_of(subj, recs, segment, day, open_ids, X) if open_ids else {}
-        model = self.champions[segment].model
-        out = model.grade(X)
-        why = explain.reasons(model, X, out, disputed=disputed)
+        out, why = explain.explain(self.champions[segment].model, X, disputed=disputed)  # one tree walk
         return {key: Graded(key, day.date(), float(row.pd), float(row.score), row.model_grade, row.grade,
                             row.override.feature if row.override is not None else None, why[i],
                             [r for r, _ in disputed.get(key, ())], X.iloc[[i]], fresh)
                 for i, (key, row) in enumerate(zip(X.index, out.itertuples(index=False)))}
 
     def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
-        stamp = tuple(conn.execute(STAMP_Q, {"key": subject.key}).one())
+        """One subject's grade as of ``day``, from the cache when its stamp (read with its row) is unchanged."""
+        if not self.caching:
+            return self._evaluate_existing(conn, subject, day)
+        if "stamp_0" not in subject.row:
+            subject = self.subjects(conn, [subject.key], stamp=True)[subject.key]
+        stamp = tuple(subject.row[f"stamp_{i}"] for i in range(len(loader.STAMP_COLUMNS)))
         cache_key = (subject.key, day, stamp, tuple(self.watermarks(subject.segment).items()))
         with self._lock:
             hit = self._cache.get(cache_key)
             if hit is not None:
                 self._cache.move_to_end(cache_key)
                 return hit
-        graded = self.evaluate(conn, subject.segment, [subject.key], day).get(subject.key)
-        if graded is None:
-            raise bad_input(f"as_of: the subject did not exist yet on {day.date()}", "as_of")
+        graded = self._evaluate_existing(conn, subject, day)
         with self._lock:
             self._cache[cache_key] = graded
             if len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
+        return graded
+
+    def _evaluate_existing(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
+        graded = self.evaluate_subject(conn, subject, day)
+        if graded is None:
+            raise bad_input(f"as_of: the subject did not exist yet on {day.date()}", "as_of")
         return graded
 
     # ------------------------------------------------------------ storing and answering
@@ -220,7 +245,7 @@ class Grader:
         with self.store.engine.begin() as conn:
             subject = self.subject(conn, req.segment, req.subject_id)
             check_subject(principal, action, subject.segment, subject.key, subject.township, req.consent_ref)
-            g = self.evaluate_one(conn, subject, self.as_of(req.segment, req.as_of))
+            g = self.evaluate_one(conn, subject, self.as_of(req.segment, req.as_of, conn))
             answer = self.store_grade(conn, subject, g, origin)
             audit.write(conn, [audit.entry(principal, action, 200, subject_key=subject.key, segment=subject.segment,
                                            purpose=req.purpose, consent_ref=req.consent_ref,
@@ -246,7 +271,7 @@ class Grader:
                 except ValueError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, bad_input(str(exc), "subject_id"),
                                               entries)
-            known = self.subjects(conn, sorted(set(valid.values()))) if valid else {}
+            known = self.subjects(conn, sorted(set(valid.values())), stamp=False) if valid else {}
             for i, key in valid.items():
                 item = items[i]
                 try:
@@ -255,7 +280,7 @@ class Grader:
                         raise ApiError(404, f"subject_id: no {item.segment} subject with that id", "subject_id")
                     check_subject(principals[item.key_id], "grade_batch", subject.segment, subject.key,
                                   subject.township, item.consent_ref)
-                    todo.setdefault((item.segment, self.as_of(item.segment, item.as_of)), []).append((i, subject))
+                    todo.setdefault((item.segment, self.as_of(item.segment, item.as_of, conn)), []).append((i, subject))
                 except ApiError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, exc, entries)
             for (segment, day), members in todo.items():

@@ -12,13 +12,11 @@ import string
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select
-
-from features import ids
-from features.build import build_features, check_as_of, features_of
+from features import ids, loader
+from features.build import check_as_of, features_of
 from features.errors import CreditgradeError
-from features.frames import normalise_records, normalise_subjects
-from features.store import Store, records, subjects
+from features.frames import normalise_subjects
+from features.store import Store
 from models import explain
 from models.credit_villages import config, household_flags, rate_townships, rate_villages
 from models.registry import Loaded, load_champion
@@ -43,15 +41,12 @@ def households(store: Store, as_of, townships=None, model: Loaded | None = None)
     graded ("stored" | "computed"), graded_as_of, rated, borrowing, arrears."""
     conf = config()["village"]
     day = check_as_of(store, SEGMENT, as_of)
-    X = build_features(store, SEGMENT, day)
-    where = store.subjects(SEGMENT).set_index("subject_key")[["village_code", "township_code"]]
-    out = where.reindex(X.index)
-    if townships is not None:
-        out = out[out["township_code"].isin(list(townships))]
-        X = X.loc[out.index]
     oldest = day - pd.DateOffset(months=conf["grade_max_age_months"])
-    with store.engine.connect() as conn:
+    with store.engine.connect() as conn:  # only the townships asked for (households always exist)
+        inputs = loader.load(conn, SEGMENT, day.date(), townships=townships)
         stored = latest_grades(conn, SEGMENT, day + pd.Timedelta(days=1), since=oldest)
+    X = features_of(inputs.subjects, inputs.records, SEGMENT, day)
+    out = inputs.subjects.set_index("subject_key")[["village_code", "township_code"]].reindex(X.index)
     stored = stored[stored.index.isin(out.index)].assign(graded="stored")
     fresh = X.index.difference(stored.index)
     if len(fresh):
@@ -76,7 +71,8 @@ def township_ratings(store: Store, as_of, townships=None, model: Loaded | None =
 
 def household_frame(store: Store, key: str) -> pd.DataFrame:
     """The stored subject row of one household, by its key, as a one-row normalised frame."""
-    subject = store.frame(select(subjects).where(subjects.c.subject_key == key, subjects.c.segment == SEGMENT))
+    with store.engine.connect() as conn:
+        subject = loader.frame(conn, loader.subjects_query(SEGMENT, keys=[key]))
     if subject.empty:
         raise CreditgradeError(f"no household {key}")
     return normalise_subjects(subject)
@@ -88,10 +84,11 @@ def _household(store: Store, household_id: str, day: pd.Timestamp):
         key = ids.subject_key(SEGMENT, ids.validate_subject_id(SEGMENT, household_id))
     except ValueError as exc:
         raise CreditgradeError(str(exc)) from None
-    subject = household_frame(store, key)
-    recs = store.frame(select(records).where(records.c.subject_key == key, records.c.reported_date < day.date())
-                       .order_by(records.c.record_id))
-    return subject.iloc[0], features_of(subject, normalise_records(recs), SEGMENT, day)
+    with store.engine.connect() as conn:
+        inputs = loader.load(conn, SEGMENT, day.date(), keys=[key])
+    if inputs.subjects.empty:
+        raise CreditgradeError(f"no household {key}")
+    return inputs.subjects.iloc[0], features_of(inputs.subjects, inputs.records, SEGMENT, day)
 
 
 def _number(value, fmt: str = "{:,.2f}") -> str:

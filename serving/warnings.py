@@ -12,10 +12,11 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from features import loader
 from features.build import build_features, check_as_of, parse_date
 from features.errors import CreditgradeError
 from features.frames import normalise_records
-from features.store import Store, grades, records, subjects, warnings
+from features.store import Store, grades, subjects, warnings
 from models import explain
 from models.registry import Loaded, load_champion
 from models.warnings import LEVELS, Moment, evidence, fire, record_kinds, triggers
@@ -82,11 +83,8 @@ def latest_grades(conn, segment: str, before, since=None) -> pd.DataFrame:
 
 def _recent_records(conn, segment: str, day: pd.Timestamp, rules) -> pd.DataFrame:
     days = max((t.params["within_days"] for t in rules if t.type == "record"), default=0)
-    r = records.c
-    raw = pd.DataFrame(conn.execute(select(records).where(
-        r.segment == segment, r.kind.in_(record_kinds(rules)), r.reported_date < day.date(),
-        r.reported_date >= (day - pd.Timedelta(days=days)).date())).mappings().all(),
-        columns=[c.name for c in records.c])
+    raw = loader.frame(conn, loader.records_query(day.date(), segment, kinds=record_kinds(rules),
+                                                  since=(day - pd.Timedelta(days=days)).date()))
     out = normalise_records(raw)
     out["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(out["record_id"]).to_numpy()
     return out
