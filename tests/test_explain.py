@@ -1,4 +1,4 @@
-"""Contributions add up, reasons are the risk-raising factors (override first, disputed records marked),
+"""Contributions add up, reasons are the risk-raising factors (binding rule first, disputed records marked),
 and what-if answers are verified by re-scoring and touch only actionable features."""
 import numpy as np
 import pytest
@@ -78,22 +78,26 @@ def test_reasons_are_the_top_risk_raising_factors(models, kind):
                 assert rest.max() <= risk[told[-1]] + 1e-12
 
 
-def test_override_is_the_first_reason_when_it_binds(models):
+def test_binding_rule_is_the_first_reason_with_its_record(models):
     model, X = models["sme", "scorecard"]
     X = X.copy()
-    X.iloc[:5, X.columns.get_loc("safety_blacklisted")] = 1.0
+    X.iloc[:5, X.columns.get_loc("list_safety_blacklist")] = 1.0
+    X.iloc[:5, X.columns.get_loc("list_safety_blacklist_record")] = 990001.0
     graded = model.grade(X)
     got = explain(model, X, k=3)[1]
     bound = graded["override"].notna().to_numpy()
     assert bound[:5].any()
-    for rs, rule in zip(got, graded["override"]):
+    for rs, rule, record, since in zip(got, graded["override"], graded["record"], graded["since"]):
         if rule is None:
             assert not any(r.get("override") for r in rs)
             continue
         first = rs[0]
         assert first["override"] is True and first["cap"] == rule.cap and first["feature"] == rule.feature
-        assert (first["en"], first["zh"]) == (rule.en, rule.zh)
+        assert (first["en"], first["zh"]) == (rule.text("en", record, since), rule.text("zh", record, since))
+        assert first["record_id"] == int(record) and f"record {int(record)}" in first["en"]
         assert len(rs) <= 3 and rule.feature not in [r["feature"] for r in rs[1:]]
+    listed = graded["override"].map(lambda r: r is not None and r.feature == "list_safety_blacklist").to_numpy()
+    assert listed[:5].any() and (graded["record"].to_numpy()[listed[:5].nonzero()[0]] == 990001).all()
 
 
 def test_explain_grades_as_the_model_does(models):
