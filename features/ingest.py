@@ -306,7 +306,8 @@ class _Batch:
         if not rows:
             return 0
         maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.conn.dialect.name]
-        return self.conn.execute(maker(self.target).on_conflict_do_nothing(), rows).rowcount
+        stmt = maker(self.target).on_conflict_do_nothing().returning(self.target.c[KEYS[self.table][0]])
+        return len(self.conn.execute(stmt, rows).all())  # psycopg's batched executemany reports no rowcount
 
     def _quarantine(self, problems: list[_Problem]) -> None:
         if not problems:

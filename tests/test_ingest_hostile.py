@@ -14,7 +14,7 @@ from sqlalchemy import select
 from features import ids
 from features.ingest import ingest_file
 from features.schemas import RecordRow, prohibited_fields
-from features.store import quarantine, records, subjects
+from features.store import metadata, quarantine, records, subjects
 from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, count, quarantined, record, sme, write_csv
 
 CLI = [sys.executable, "-m", "creditgrade.cli", "ingest"]
@@ -24,10 +24,10 @@ def run_cli(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run(CLI + [str(p) for p in paths], capture_output=True, text=True, env=os.environ.copy())
 
 
-def stored_bytes(home: Path) -> str:
-    """Everything the store holds on disk (SQLite files), as text."""
-    return "".join(f.read_bytes().decode("latin-1") + f.read_bytes().decode("utf-8", "replace")
-                   for f in home.glob("creditgrade.db*"))
+def stored_text(store, home: Path) -> str:
+    """Everything the store holds: every table's rows, and on SQLite its files byte for byte."""
+    text = "".join(store.frame(select(table)).to_csv() for table in metadata.sorted_tables)
+    return text + "".join(f.read_bytes().decode("utf-8", "replace") for f in home.glob("creditgrade.db*"))
 
 
 def by_line(store) -> dict[int, list[tuple[str, str]]]:
@@ -51,7 +51,8 @@ def test_prohibited_column_in_chinese_or_english_refuses_the_file_and_stores_no_
     path = write_csv(tmp_path / "s.csv", [{**sme(USCC[0]), column: "SECRET-VALUE-7731"}], SUBJECT_COLS + [column])
     report = ingest_file(store, path)
     assert report.refused and column in report.refused and count(store, subjects) == 0
-    assert "SECRET-VALUE-7731" not in stored_bytes(home)
+    everything = stored_text(store, home)
+    assert column in everything and "SECRET-VALUE-7731" not in everything  # the refusal is stored, no value
 
 
 def test_prohibited_columns_make_the_command_fail_naming_them(store, home, tmp_path):
@@ -61,7 +62,7 @@ def test_prohibited_columns_make_the_command_fail_naming_them(store, home, tmp_p
     out = run_cli(path)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert all(c in out.stderr for c in columns) and "prohibited" in out.stderr and "拒收" in out.stderr
-    assert "SECRET" not in stored_bytes(home) + out.stdout + out.stderr
+    assert "SECRET" not in stored_text(store, home) + out.stdout + out.stderr
 
 
 def test_prohibited_names_do_not_catch_ordinary_columns():
@@ -193,13 +194,13 @@ def test_identity_numbers_in_doc_ref_and_account_are_masked_and_references_stay_
     refs = sorted(firms.records().doc_ref)
     assert all(ids.mask_ric(RIC[0]) in r for r in refs) and refs[0] != refs[1]
     assert ingest_file(firms, path).duplicates == 2  # masking is deterministic: a re-send adds nothing
-    assert not any(n in stored_bytes(home) for n in (RIC[0], twin, other))
+    assert not any(n in stored_text(firms, home) for n in (RIC[0], twin, other))
 
 
 def test_identity_number_in_a_subject_name_is_masked(store, home, tmp_path):
     report = ingest_file(store, write_csv(tmp_path / "s.csv", [sme(USCC[0], name=f"Shop of {RIC[1]}")], SUBJECT_COLS))
     assert report.stored == 1 and store.subjects().name.iloc[0] == f"Shop of {ids.mask_ric(RIC[1])}"
-    assert RIC[1] not in stored_bytes(home)
+    assert RIC[1] not in stored_text(store, home)
 
 
 # ---------------------------------------------------------------- national credit lists
