@@ -215,12 +215,22 @@ def documented(spec: dict) -> dict:
                 if "application/json" in content:
                     media = content["application/json"]
                     media["schema"] = _by_ref(media["schema"], components)
+            if "requestBody" in op:  # an empty body reads as {}: needed exactly when a field is
+                op["requestBody"]["required"] = _needs_body(
+                    op["requestBody"]["content"]["application/json"]["schema"], components)
             responses = op.setdefault("responses", {})
             for code, text in ERRORS.items():
                 responses[str(code)] = {"description": text, "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
                 responses.pop(code, None)
     return spec
+
+
+def _needs_body(schema: dict, components: dict) -> bool:
+    """Whether a request body must be sent: an array, or a model with a required field."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    return schema.get("type") == "array" or bool(schema.get("required"))
 
 
 def _by_ref(schema: dict, components: dict) -> dict:

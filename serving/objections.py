@@ -100,7 +100,8 @@ def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolv
                                detail=f"objection {req.objection_id} {req.status}: {sorted(changes)}")]
         regrade = None
         if changes:
-            g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None))
+            subject = grader.subjects(conn, [subject.key])[subject.key]  # its row as changed (a new cache stamp)
+            g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None, conn))
             regrade = grader.store_grade(conn, subject, g, "regrade")
             entries.append(audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
                                        detail=f"grade {g.grade} after correction"))

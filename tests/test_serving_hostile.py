@@ -133,6 +133,7 @@ def test_item2_correction_breaking_the_ingest_rules_is_422_and_changes_nothing(a
                                            "correction": {"end_date": record["reported_date"]}}, key=api.keys.admin)
     assert done.status_code == 200, done.text
     assert done.json()["regrade"]["grade"] and done.json()["objection"]["status"] == "corrected"
+    assert record["record_id"] not in done.json()["regrade"]["disputed_records"]  # graded on the answered record
 
 
 def count_grades(db) -> int:
