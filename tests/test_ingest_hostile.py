@@ -186,7 +186,7 @@ def test_the_same_bounds_bind_a_correction_built_as_a_record_row():
 def test_identity_numbers_in_doc_ref_and_account_are_masked_and_references_stay_distinct(firms, home, tmp_path):
     other = ids.make_ric("41010519900101077")
     twin = RIC[0][:4] + "0" * 10 + RIC[0][-4:]  # masks exactly like RIC[0]
-    rows = [record(USCC[0], f"CASE-{RIC[0]}", source="finance", kind="finance.loan", account=f"ACC {other}"),
+    rows = [record(USCC[0], f"CASE{RIC[0]}", source="finance", kind="finance.loan", account=f"ACC{other}X"),
             record(USCC[0], f"CASE-{twin}", source="finance", kind="finance.loan", account="ACC-2")]
     path = write_csv(tmp_path / "r.csv", rows, RECORD_COLS)
     report = ingest_file(firms, path)
