@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 
 from data.sample.generator import generate
 from features.build import build_training_set
-from features.catalog import catalog
+from features.catalog import catalog, model_feature_names
 from features.frames import Frames
 from models.bundle import GradeModel
 from models.explain import explain
@@ -64,7 +64,7 @@ def main():
     frames = Frames.from_population(generate(n_smes=args.smes, n_households=1, n_practitioners=1, seed=args.seed))
     data = build_training_set(frames, SEGMENT)
     split = split_by_date(data)
-    columns = [s.name for s in catalog(SEGMENT)]
+    columns = model_feature_names(SEGMENT)
     print(f"{args.smes} SMEs: {len(split.train)} train, {len(split.valid)} validation, {len(split.test)} "
           f"out-of-time rows, {len(columns)} features ({time.perf_counter() - start:.0f} s to build)")
 

@@ -172,6 +172,10 @@ class Reason(BaseModel):
     unit: str
     override: bool = False
     cap: str | None = None
+    policy: str | None = Field(default=None, description="the binding policy rule's action (default or cap)")
+    record_id: int | None = Field(default=None, description="the record that binds the policy rule")
+    authority: dict[str, str] | None = Field(default=None, description="the authority behind the rule (en, zh)")
+    since: dt.date | None = Field(default=None, description="in default since (the binding record's date)")
     disputed_records: list[int] = []
 
 

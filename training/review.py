@@ -85,7 +85,7 @@ def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) ->
     used = set(model.features) if model.kind == "lightgbm" else set(est.selection_["kept"])
     rows = [{"feature": s.name, "meaning": s.en, "含义": s.zh, "unit": s.unit, "risk direction": s.direction,
              "monotone constraint": s.monotone if model.kind == "lightgbm" else "monotone WOE",
-             "actionable": s.actionable, "used": s.name in used} for s in catalog(model.segment)]
+             "actionable": s.actionable, "used": s.name in used} for s in catalog(model.segment) if s.model]
     size = (f"{est.size['trees']} trees, {est.size['leaves']} leaves" if model.kind == "lightgbm"
             else f"{len(est.characteristics_)} characteristics, base points {est.base_points_}")
     info = model.info
