@@ -49,7 +49,8 @@ def file(grader: Grader, principal: Principal, req: ObjectionRequest) -> Objecti
             record_id=req.record_id, subject_key=subject.key, filed_at=now, status="open", reason=req.reason,
             due_date=now.date() + dt.timedelta(days=ANSWER_DAYS))).inserted_primary_key[0]
         audit.write(conn, [audit.entry(principal, "file_objection", 200, subject_key=subject.key,
-                                       segment=subject.segment, purpose=req.purpose, detail=f"objection {oid} on record {req.record_id}")])
+                                       segment=subject.segment, purpose=req.purpose,
+                                       detail=f"objection {oid} on record {req.record_id}")])
         row = conn.execute(select(objections).where(objections.c.objection_id == oid)).one()
     return _view(row, subject.display, now.date())
 

@@ -196,8 +196,9 @@ def warning_acknowledge(store: Store, principal: Principal, req: AcknowledgeRequ
     with store.engine.begin() as conn:
         row = conn.execute(query).mappings().one()
         audit.write(conn, [audit.entry(principal, "acknowledge_warning", 200, subject_key=row["subject_key"],
-                                       segment=row["segment"], purpose=req.purpose, detail=f"warning {req.warning_id} ({row['trigger']}) "
-                                       f"acknowledged by {row['acknowledged_by']}")])
+                                       segment=row["segment"], purpose=req.purpose,
+                                       detail=f"warning {req.warning_id} ({row['trigger']}) "
+                                              f"acknowledged by {row['acknowledged_by']}")])
     return _warning_view(row)
 
 
