@@ -40,7 +40,7 @@ class Severity(str, Enum):
 
 @cache
 def contract() -> dict:
-    """The records contract (kinds, severity weights, retention, prohibited fields)."""
+    """The records contract (kinds, severity weights, retention, prohibited fields, plausibility bounds)."""
     with SOURCES_FILE.open("rb") as fh:
         return tomllib.load(fh)
 
@@ -78,8 +78,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _clean_text(name: str, width: int, distinct: bool, value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"{name} contains a control character (U+{ord(_CONTROL.search(value).group()):04X})")
+    control = _CONTROL.search(value)
+    if control:
+        raise ValueError(f"{name} contains a control character (U+{ord(control.group()):04X})")
     masked = ids.redact_distinct(value) if distinct else ids.redact(value)
     if len(masked) > width:
         raise ValueError(f"{name} is {len(masked)} characters once identity numbers are masked; "
