@@ -148,6 +148,7 @@ ROWS = {"subjects": _subject_row, "records": _record_row, "outcomes": _outcome_r
 KEYS = {"subjects": ("subject_key",), "records": ("source", "doc_ref"),
         "outcomes": ("subject_key", "as_of", "horizon_months")}
 LABEL = {"subjects": "subject_id", "records": "doc_ref", "outcomes": "as_of"}
+REMEDY = {"records": ": correct a record through an objection, or send it under a new doc_ref"}
 
 
 def _content(row) -> dict:
@@ -297,9 +298,9 @@ class _Batch:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
                                       .where(ingest_batches.c.batch_id == batch_id)).scalar_one_or_none()
         label = LABEL[self.table]
-        return (f"conflicts with the row stored under the same {label} (file {file_name}, batch "
-                f"{batch_id}), which differs in {', '.join(differs)}; a stored row is never replaced: correct "
-                f"it through an objection or send it under a new {label} / 与已保存的同编号记录内容冲突")
+        return (f"conflicts with the row stored under the same {label} (file {file_name}, batch {batch_id}), "
+                f"which differs in {', '.join(differs)}; a stored row is never replaced by a re-send"
+                f"{REMEDY.get(self.table, '')} / 与已保存的同一{label}内容冲突，已保存的数据不会被覆盖")
 
     def _insert(self, rows: list[dict]) -> int:
         """Insert rows, skipping those whose key is stored already; return how many were inserted."""
