@@ -113,17 +113,16 @@ def default_as_of(marks: dict[str, dt.date], segment: str) -> dt.date:
 
 def assess(marks: dict[str, dt.date], segment: str, as_of: dt.date) -> Freshness:
     """The freshness of a grade as of ``as_of``; a date past a required source's watermark by more than
-    ``refuse_after_days`` raises :class:`CreditgradeError` naming the source and its watermark."""
+    ``refuse_after_days`` raises :class:`CreditgradeError` naming the source and its watermark. A required
+    source the store holds nothing of makes the grade stale (a thin file is graded, never refused)."""
     conf = config()
-    for source in conf["required"].get(segment, []):
-        through = marks.get(source)
-        if through is None:
-            raise CreditgradeError(f"as_of: no {source} data for segment {segment} in the store "
-                                   f"(a required source): ingest it first")
-        if (as_of - through).days > conf["refuse_after_days"]:
+    required = conf["required"].get(segment, [])
+    for source, through in marks.items():
+        if source in required and (as_of - through).days > conf["refuse_after_days"]:
             raise CreditgradeError(
                 f"as_of {as_of} is past the {source} data's watermark {through} by more than "
                 f"{conf['refuse_after_days']} days: grade as of {through} or ingest newer {source} records "
                 f"(the {source} 数据截至 {through})")
     stale = tuple(s for s, through in marks.items() if (as_of - through).days > conf["stale_after_days"])
+    stale += tuple(s for s in required if s not in marks)  # a required source with no data at all
     return Freshness(as_of, {s: min(through, as_of) for s, through in marks.items()}, stale)

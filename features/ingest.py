@@ -35,7 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features import ids, schemas
+from features import freshness, ids, schemas
 from features.reading import Chunk, TableFile, Unreadable, open_table, read_columns
 from features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
 
@@ -358,7 +358,7 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
             for chunk in source.chunks:
                 batch.add(chunk, progress)
             batch.close()
-            # end of the file's transaction: what must change with its rows goes here (batch.latest per source)
+            freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
     except Unreadable as exc:
         return _refuse(store, path, sha256, report, _Refused(str(exc)))
     except _Refused as refusal:

@@ -107,7 +107,7 @@ def test_thin_files_are_flagged_and_still_get_a_row():
     loan = {"kind": "finance.loan", "source": "finance", "start_date": "2023-01-05", "reported_date": "2023-01-06",
             "amount": 10000.0, "account": "L1"}
     f = frames(loan, keys=("S1", "S2"))
-    features = build_features(f, "sme", "2023-06-30")
+    features = build_features(f, "sme", "2023-03-31")
     assert features.loc["S1", ["has_finance", "has_tax", "has_safety", "has_quality", "has_labor"]].tolist() == [
         1, 0, 0, 0, 0]
     assert features.loc["S2", ["has_finance", "has_tax"]].tolist() == [0, 0]
