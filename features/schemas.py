@@ -133,6 +133,8 @@ class SubjectRow(_Row):
     # household
     village_code: str | None = Field(default=None, pattern=r"^\d{12}$")
     township_code: str | None = Field(default=None, pattern=r"^\d{9}$")
+    village_name: _text(subjects.c.village_name) | None = None
+    township_name: _text(subjects.c.township_name) | None = None
     head_id: _text(subjects.c.head_id_masked, free=False) | None = None
     members: int | None = Field(default=None, ge=1, le=30)
     labour_force: int | None = Field(default=None, ge=0, le=30)

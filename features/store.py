@@ -31,6 +31,8 @@ subjects = Table(
     Column("founded", Date),
     Column("village_code", String(12), index=True),
     Column("township_code", String(9), index=True),
+    Column("village_name", String(60)),
+    Column("township_name", String(60)),
     Column("head_id_hash", String(64)),
     Column("head_id_masked", String(18)),
     Column("members", Integer),

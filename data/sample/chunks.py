@@ -45,7 +45,23 @@ class Chunk:
 
     def clipped(self, end_day: int) -> "Chunk":
         """Only what is reported by the end of the simulation; later end/repair dates are not known yet."""
-        keep = self.reported <= end_day
+        out = self._rows(self.reported <= end_day)
+        for name in ("end", "repaired"):
+            if getattr(out, name) is not None:
+                setattr(out, name, np.where(getattr(out, name) > end_day, NULL, getattr(out, name)))
+        return out
+
+    def until(self, exit_day: np.ndarray) -> "Chunk":
+        """Only records starting before their subject leaves (``exit_day`` per subject row, NULL: it stays);
+        those still ongoing then end on that day (its proceedings, listings and loans end with it)."""
+        leaves = exit_day[self.row] != NULL
+        out = self._rows(~leaves | (self.start < exit_day[self.row]))
+        if out.end is not None:
+            last = exit_day[out.row]
+            out.end = np.where((last != NULL) & ((out.end == NULL) | (out.end > last)), last, out.end)
+        return out
+
+    def _rows(self, keep: np.ndarray) -> "Chunk":
         out = {}
         for name, v in vars(self).items():
             if name == "kind" or v is None:
@@ -54,9 +70,6 @@ class Chunk:
                 out[name] = v.filter(pa.array(keep))
             else:
                 out[name] = v[keep]
-        for name in ("end", "repaired"):
-            if out[name] is not None:
-                out[name] = np.where(out[name] > end_day, NULL, out[name])
         return Chunk(**out)
 
 

@@ -29,7 +29,7 @@ from data.sample.timeline import Timeline, params
 SUBJECT_COLUMNS = {
     "segment": pa.string(), "subject_id": pa.string(), "name": pa.string(), "district": pa.string(),
     "sector": pa.string(), "size": pa.string(), "founded": pa.date32(), "village_code": pa.string(),
-    "township_code": pa.string(), "head_id": pa.string(), "members": pa.int16(), "labour_force": pa.int16(),
+    "township_code": pa.string(), "village_name": pa.string(), "township_name": pa.string(), "head_id": pa.string(), "members": pa.int16(), "labour_force": pa.int16(),
     "land_mu": pa.float64(), "agri_insurance": pa.bool_(), "coop_member": pa.bool_(), "profession": pa.string(),
     "licensed_since": pa.date32(),
 }
@@ -57,7 +57,7 @@ def _records(pop, lat, tl, seed) -> pa.Table:
     for kind, spec in params()["events"][pop.segment].items():
         chunks.append(events(ctx, kind, spec, loans.active, loans.accounts))
     chunks += lists.entries(ctx, chunks)
-    chunks = [c.clipped(tl.end_day) for c in chunks]
+    chunks = [c.until(ctx.after.exit_day).clipped(tl.end_day) for c in chunks]
     return assemble(pop.segment, pop.subject_id, [c for c in chunks if len(c.row)])
 
 
@@ -72,20 +72,25 @@ def _outcomes(pop, lat, tl, seed) -> tuple[pa.Table, pa.Table]:
     return outcomes, pa.table({**keys, "true_pd": pa.array(o["true_pd"])})
 
 
-def generate_tables(n_smes: int = 2000, n_households: int = 1500, n_practitioners: int = 800, seed: int = 0,
-                    start: str = "2019-01", end: str = "2025-12") -> dict[str, pa.Table]:
-    """The four tables as Arrow tables (dates as date32)."""
-    tl = Timeline(start, end)
+def populations(n_smes: int, n_households: int, n_practitioners: int, seed: int, tl: Timeline):
+    """Each non-empty segment's subjects and latent state, in generation order (persons' identity numbers
+    are distinct across segments)."""
     taken: set = set()
     makers = [(n_smes, lambda: subjects.smes(n_smes, seed, tl)),
               (n_households, lambda: subjects.households(n_households, seed, tl, taken)),
               (n_practitioners, lambda: subjects.practitioners(n_practitioners, seed, tl, taken))]
-    out = {name: [] for name in TABLES}
     for n, make in makers:
-        if n == 0:
-            continue
-        pop = make()
-        lat = latent.simulate(pop, seed, tl)
+        if n:
+            pop = make()
+            yield pop, latent.simulate(pop, seed, tl)
+
+
+def generate_tables(n_smes: int = 2000, n_households: int = 1500, n_practitioners: int = 800, seed: int = 0,
+                    start: str = "2019-01", end: str = "2025-12") -> dict[str, pa.Table]:
+    """The four tables as Arrow tables (dates as date32)."""
+    tl = Timeline(start, end)
+    out = {name: [] for name in TABLES}
+    for pop, lat in populations(n_smes, n_households, n_practitioners, seed, tl):
         out["subjects"].append(_subject_table(pop))
         out["records"].append(_records(pop, lat, tl, seed))
         outcomes, oracle = _outcomes(pop, lat, tl, seed)

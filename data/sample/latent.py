@@ -5,8 +5,9 @@ stationary sd s; shift the shocks (shocks.py). Monthly hazard exp(eta), event pr
 eta(i, t) = c(i, t) - beta * dynamic_i(t), where c holds everything known in advance (alpha, static and
 hidden quality, the shocks, youth, having no loan, a repayment deferral). A borrower's event is the first
 missed payment that is never cured: 30 days past due that month, 60 the next, 90+ (the default) roll_months
-after it. The true PD at an as-of month is 1 for a subject already rolling to default, otherwise
-1 - E[exp(-sum_m exp(eta(i, t+m)))] over the event months that default within the horizon: with
+after it. The true PD at an as-of month is 1 for a subject whose roll to default shows in records by then,
+otherwise 1 - E[exp(-sum_m exp(eta(i, t+m)))] over the event months that default within the horizon (from
+the as-of month itself, whose missed payment is reported only after the date): with
 dynamic(t+m) = rho^m dynamic(t) + w_m, the sum factorises as A @ B.T (A from the subject's state, B from
 shared Monte Carlo paths w).
 """
@@ -106,18 +107,22 @@ def roll_months(lat: Latent) -> np.ndarray:
 
 
 def true_pd(lat: Latent, t: int, rows: np.ndarray, paths: np.ndarray, horizon: int) -> np.ndarray:
-    """P(default in months t+1..t+horizon | state at t) for subjects ``rows`` (alive, not defaulted)."""
+    """P(default in months t+1..t+horizon | state at t) for subjects ``rows`` (alive, not defaulted). A
+    payment missed in month t is reported after the as-of date: the oracle knows the subject's quality at t
+    but not whether that month's payment was missed, so a borrower's event month t is still uncertain."""
     out = np.ones(len(rows))
     lag = roll_months(lat)[rows]
-    waiting = lat.event[rows] > t
+    first = (lag == 0).astype(np.int64)  # the earliest event month ahead (t + first) still uncertain
+    waiting = lat.event[rows] >= t + first
     for k in np.unique(lag[waiting]):
         sel = np.flatnonzero(waiting & (lag == k))
+        f = int(k == 0)
         h = horizon - int(k)
         r = rows[sel]
-        m = np.arange(1, h + 1)
-        a = np.exp(lat.c[r, t + 1:t + 1 + h] - lat.beta * lat.rho**m * lat.dynamic[r, t][:, None])
-        b = np.exp(-lat.beta * paths[:, :h])
-        out[sel] = -np.expm1(-(a @ b.T)).mean(axis=1)
+        m = np.arange(f, h + 1)
+        a = np.exp(lat.c[r, t + f:t + 1 + h] - lat.beta * lat.rho**m * lat.dynamic[r, t][:, None])
+        w = np.concatenate([np.zeros((len(paths), 1)), paths[:, :h]], axis=1)[:, f:]
+        out[sel] = -np.expm1(-(a @ np.exp(-lat.beta * w).T)).mean(axis=1)
     return out
 
 

@@ -87,15 +87,16 @@ def _julys(ctx: Context) -> np.ndarray:
 
 
 def abnormal_operations(ctx: Context) -> list[Chunk]:
-    """No annual report by 30 June: firms that stopped operating (never removed) and a few running ones
-    (mostly removed once they file); still listed after three years: the serious-violation list."""
+    """No annual report by 30 June: firms that stopped operating and are not yet deregistered (listed until
+    they are) and a few running ones (mostly removed once they file); still listed after three years: the
+    serious-violation list."""
     p, pop, tl = params()["lists"]["abnormal_operations"], ctx.pop, ctx.tl
     gen = ctx.gen("list-abnormal")
     julys = _julys(ctx)
     stopped = ctx.active & ~ctx.running
     first_stop = np.where(stopped.any(axis=1), stopped.argmax(axis=1), tl.T)
     stop_july = julys[np.minimum(np.searchsorted(julys, first_stop), len(julys) - 1)] if len(julys) else first_stop
-    gone = np.flatnonzero((first_stop < tl.T) & (stop_july >= first_stop))
+    gone = np.flatnonzero((first_stop < tl.T) & (stop_july >= first_stop) & ctx.active[np.arange(pop.n), stop_july])
     bad = -ctx.lat.quality[:, julys]
     p_fail = _sigmoid(_logit(p["base_rate"]) + p["slope"] * bad)
     eligible = ctx.running[:, julys] & (pop.birth[:, None] <= julys[None, :] - 7)
@@ -105,9 +106,11 @@ def abnormal_operations(ctx: Context) -> list[Chunk]:
     repaired = np.concatenate([np.zeros(len(gone), bool), gen.random(len(row)) < p["repair"]])
     removed = np.where(repaired, add_months_days(start, gen.integers(*p["repair_months"], len(rows))), NULL)
     abnormal = _entry(ctx, "abnormal_operations", rows, start, removed)
-    kept = ~repaired & (gen.random(len(rows)) < params()["lists"]["serious_violation"]["share"])
-    moved = add_months_days(start[kept], np.full(kept.sum(), p["months"]))
-    return [abnormal, _entry(ctx, "serious_violation", rows[kept], moved)]
+    moved = add_months_days(start, np.full(len(rows), p["months"]))
+    exit_day = ctx.after.exit_day[rows]
+    kept = (~repaired & (gen.random(len(rows)) < params()["lists"]["serious_violation"]["share"])
+            & ((exit_day == NULL) | (moved < exit_day)))
+    return [abnormal, _entry(ctx, "serious_violation", rows[kept], moved[kept])]
 
 
 def a_taxpayers(ctx: Context, levels: Chunk) -> Chunk:

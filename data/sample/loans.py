@@ -23,19 +23,17 @@ class Loans:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         pop, tl, lat = ctx.pop, ctx.tl, ctx.lat
-        seg = params()["segments"][pop.segment]
         gen = ctx.gen("loans")
         n, T = pop.n, tl.T
         term = pop.scale["term"].astype(np.int64)
         first = lat.first_loan
-        self.writeoff = gen.integers(seg["writeoff_months"][0], seg["writeoff_months"][1] + 1, n)
         t = np.arange(T)[None, :]
         self.in_default = pop.segment != "practitioner"
         d = lat.event[:, None]
         self.with_loan = pop.flags["borrower"] & (lat.event < T) & self.in_default
-        self.written_off = lat.default + self.writeoff  # month of the write-off
+        self.written_off = ctx.after.written_off
         stop = np.where(self.with_loan[:, None], self.written_off[:, None] + 1, np.where(self.in_default, d, T))
-        self.active = pop.flags["borrower"][:, None] & (t >= first[:, None]) & (t < np.minimum(stop, T))
+        self.active = pop.flags["borrower"][:, None] & (t >= first[:, None]) & (t < np.minimum(stop, T)) & ctx.active
         k = (t - first[:, None]) // term[:, None]
         k_default = ((lat.event - first) // term)[:, None]
         self.k = np.where(self.with_loan[:, None] & (t > d), k_default, k)
@@ -127,7 +125,8 @@ class Loans:
         r = row[at_writeoff]
         start = tl.random_day(t[at_writeoff], gen)
         write_off = Chunk("finance.write_off", r, start, start + gen.integers(1, 31, len(r)),
-                          join("WOFF", acct.filter(pa.array(at_writeoff))), severity=np.full(len(r), 3, np.int8),
+                          join("WOFF", acct.filter(pa.array(at_writeoff))), end=self.ctx.after.settled[r],
+                          severity=np.full(len(r), 3, np.int8),
                           amount=np.round(balance[at_writeoff], 2), account=acct.filter(pa.array(at_writeoff)))
         return [status, grant, self._overdue(gen), write_off]
 
@@ -147,35 +146,32 @@ class Loans:
         month = take(tl.labels("month"), tl.month_of(start))
         lag = gen.integers(p["overdue_lag"][0], p["overdue_lag"][1] + 1, len(row))
         reported = np.concatenate([ep["start"], tl.last[lat.default[r]]]) + lag
-        end = np.concatenate([ep["end"], np.full(len(r), NULL)])
+        end = np.concatenate([ep["end"], ctx.after.settled[r]])
         return Chunk("finance.overdue", row, start, reported, join("OVD", acct, month), end=end, severity=sev,
                      value=value, account=acct)
 
 
 def default_traces(ctx: Context, loans: Loans) -> list[Chunk]:
-    """Bankruptcy (an SME without a loan, some defaulted borrowers), court enforcement after a default; the
-    serious sanction that is a practitioner's default."""
-    pop, tl, lat = ctx.pop, ctx.tl, ctx.lat
-    seg = params()["segments"][pop.segment]
+    """Bankruptcy (an SME without a loan, some defaulted borrowers) until the proceedings close, court
+    enforcement after a default; the serious sanction that is a practitioner's default, for its period."""
+    pop, tl, lat, after = ctx.pop, ctx.tl, ctx.lat, ctx.after
     gen = ctx.gen("default-traces")
-    defaulted = lat.default < tl.T
     if pop.segment == "practitioner":
-        row = np.flatnonzero(defaulted)
+        row = np.flatnonzero(lat.default < tl.T)
         start = tl.random_day(lat.default[row], gen)
         sev = np.full(len(row), 3, np.int8)
         spec = {**params()["defaults"], "repair": 0.2}
         return [Chunk("quality.sanction", row, start, start + gen.integers(1, 46, len(row)),
-                      ctx.serials("SANC", start, "D"), severity=sev, repaired=repairs(gen, start, sev, spec))]
-    bankrupt_later = loans.with_loan & (gen.random(pop.n) < seg["bankrupt_after_default"])
-    month = np.where(loans.with_loan, lat.default + gen.integers(3, 13, pop.n), lat.default)
-    row = np.flatnonzero(defaulted & (~loans.with_loan | bankrupt_later) & (month < tl.T))
-    start = tl.random_day(month[row], gen)
-    closed = np.where(gen.random(len(row)) < 0.6, start + gen.integers(180, 900, len(row)), NULL)
+                      ctx.serials("SANC", start, "D"), end=after.sanction_end[row], severity=sev,
+                      repaired=repairs(gen, start, sev, spec))]
+    row = np.flatnonzero(after.bankrupt < tl.T)
+    start = tl.random_day(after.bankrupt[row], gen)
     bankruptcy = Chunk("finance.bankruptcy", row, start, start + gen.integers(1, 31, len(row)),
-                       ctx.serials("BANKR", start), end=closed, severity=np.full(len(row), 3, np.int8))
+                       ctx.serials("BANKR", start), end=after.closed[row], severity=np.full(len(row), 3, np.int8))
+    seg = params()["segments"][pop.segment]
     sued = loans.with_loan & (gen.random(pop.n) < seg["court_after_default"])
     month = lat.default + gen.integers(2, 10, pop.n)
-    row = np.flatnonzero(defaulted & sued & (month < tl.T))
+    row = np.flatnonzero((lat.default < tl.T) & sued & (month < tl.T))
     start = tl.random_day(month[row], gen)
     scale = pop.scale["loan"][row] * np.exp(gen.normal(-0.5, 0.6, len(row)))
     end = np.where(gen.random(len(row)) < 0.3, start + gen.integers(90, 720, len(row)), NULL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from data.sample.aftermath import Aftermath
 from data.sample.chunks import NULL, SEGMENT_CODE, Chunk, join, padded, take
 from data.sample.latent import Latent
 from data.sample.subjects import Population
@@ -37,12 +38,12 @@ class Context:
     def __init__(self, pop: Population, lat: Latent, tl: Timeline, seed: int):
         self.pop, self.lat, self.tl, self.seed = pop, lat, tl, seed
         self.code = SEGMENT_CODE[pop.segment]
-        t = np.arange(tl.T)
-        self.active = t[None, :] >= pop.birth[:, None]
-        seg = params()["segments"][pop.segment]
-        self.running = self.active & (t[None, :] <= lat.default[:, None] + seg["wind_down_months"])
+        t = np.arange(tl.T)[None, :]
+        self.after = Aftermath.of(pop, lat, tl, seed)
+        self.active = (t >= pop.birth[:, None]) & (t < self.after.exit[:, None])
+        self.running = self.active & (t < self.after.stops[:, None])
         self.stress = lat.shocks.stress
-        self.loadings = seg.get("loadings", {})
+        self.loadings = params()["segments"][pop.segment].get("loadings", {})
         self.token = pa.array(pop.token)
 
     def quality(self, source: str) -> np.ndarray:

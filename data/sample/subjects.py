@@ -79,6 +79,19 @@ def smes(n: int, seed: int, tl: Timeline) -> Population:
     return Population("sme", columns, sid, sid, tl.month_of(founded), static, pick("shock"), flags, scale)
 
 
+def _place_names(gen, n_villages: int, n_towns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct village names (family name + place word + 村) and township names (word + 镇)."""
+    p = params()["household"]
+    stems = identity.concat(np.repeat(params()["names"]["surnames"], len(p["village_words"])),
+                            np.tile(p["village_words"], len(params()["names"]["surnames"])))
+    words = np.array(p["township_words"])
+    if n_villages > len(stems) or n_towns > len(words):
+        raise ValueError(f"population.toml has names for {len(stems)} villages and {len(words)} townships, "
+                         f"not {n_villages} and {n_towns}")
+    return (identity.concat(gen.choice(stems, n_villages, replace=False), "村"),
+            identity.concat(gen.choice(words, n_towns, replace=False), "镇"))
+
+
 def households(n: int, seed: int, tl: Timeline, taken: set) -> Population:
     p, seg = params()["household"], params()["segments"]["household"]
     gen = rng(seed, "household", "subjects")
@@ -107,8 +120,10 @@ def households(n: int, seed: int, tl: Timeline, taken: set) -> Population:
     scale = {"tax": p["tax_per_quarter"] * _lognormal(gen, n, p["scale_sd"]["tax"]),
              "loan": p["loan"] * _lognormal(gen, n, p["scale_sd"]["loan"]) * (1 + land / 20),
              "term": np.array(p["loan_terms"])[gen.integers(0, len(p["loan_terms"]), n)]}
+    village_names, town_names = _place_names(rng(seed, "household", "place-names"), len(villages), n_town)
     columns = {"name": identity.concat(identity.person_names(gen, params()["names"], n), "户"),
-               "village_code": villages[vi], "township_code": towns[vt[vi]], "head_id": head,
+               "village_code": villages[vi], "township_code": towns[vt[vi]],
+               "village_name": village_names[vi], "township_name": town_names[vt[vi]], "head_id": head,
                "members": members, "labour_force": labour, "land_mu": land,
                "agri_insurance": insured, "coop_member": coop}
     birth = np.full(n, -1200)

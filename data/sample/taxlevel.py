@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from data.sample.chunks import Chunk, gather, join, take
+from data.sample.chunks import NULL, Chunk, gather, join, take
 from data.sample.records import Context
 from data.sample.timeline import params
 
@@ -43,7 +43,7 @@ def credit_levels(ctx: Context, chunks: list[Chunk], listed: Chunk) -> Chunk:
     late_payment = _per_year(ctx, ye, payment.row, payment.end, payment.reported - payment.end > p["pay_lag"][1])
     zero = _per_year(ctx, ye, payment.row, payment.end, payment.amount == 0)
     quarters = np.stack([np.clip((e - np.maximum(pop.birth, e - 11)) // 3 + 1, 0, 4) for e in ye], axis=1)
-    registered = pop.birth[:, None] <= ye[None, :]
+    registered = ctx.active[:, ye]  # founded and not deregistered at the year's end
     previous = np.concatenate([np.zeros((pop.n, 1)), filed[:, :-1]], axis=1)
     rated = pop.flags["taxed"][:, None] & registered & ((filed > 0) | (previous > 0))
     missed = np.where(rated, np.maximum(quarters - filed, 0), 0)
@@ -71,6 +71,10 @@ def credit_levels(ctx: Context, chunks: list[Chunk], listed: Chunk) -> Chunk:
     t = ye[j]
     start, end = tl.first[t - 11], tl.last[t]
     reported = end + gen.integers(p["level_lag"][0], p["level_lag"][1] + 1, len(row))
+    exit_day = ctx.after.exit_day[row]
+    published = (exit_day == NULL) | (reported < exit_day)  # none for a firm deregistered before publication
+    row, t, start, end, reported = (a[published] for a in (row, t, start, end, reported))
+    level = level[row, j[published]]
     return Chunk("tax.credit_level", row, start, reported,
                  join("TAXCL", ctx.token.take(pa.array(row)), take(tl.labels("year"), t)), end=end,
-                 category=take(LEVELS, level[row, j]))
+                 category=take(LEVELS, level))
