@@ -46,7 +46,7 @@ def tax_levels(records: pd.DataFrame) -> str:
     for level in ("A", "B", "M", "C", "D"):
         cells = " | ".join(_pct(shares.get(level, pd.Series(dtype=float)).get(y, 0.0)) for y in shares.index)
         rows.append(f"| {level} | {_pct(overall.get(level, 0.0))} | {cells} | {_published(ref[level])} |")
-    return "\n".join(rows)
+    return "\n".join(rows) + f"\n\nTarget for D among live firms: {_published(ref['D_live'])}."
 
 
 def list_rates(subjects: pd.DataFrame, records: pd.DataFrame) -> str:
@@ -63,7 +63,8 @@ def list_rates(subjects: pd.DataFrame, records: pd.DataFrame) -> str:
         per_year = per_year.droplevel([0, 1])
         cells = " | ".join(_pct(per_year.get(y, 0) / alive[seg, y]) if alive[seg, y] else "-" for y in years)
         rows.append(f"| {seg} | {kind.removeprefix('lists.')} | {cells} |")
-    return "\n".join(rows) + f"\n\nPublished: {_published(public()['lists'])}."
+    return "\n".join(rows) + (f"\n\nPublished: {_published(public()['lists'])}.\n\nAbnormal operations: "
+                               f"{_published(public()['abnormal_operations'])}.")
 
 
 def roll_rates(records: pd.DataFrame) -> str:
