@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from features.errors import CreditgradeError
@@ -98,7 +99,8 @@ def _cmd_train(args) -> int:
     for r in train_segment(Store(), args.segment, kinds, oracle=oracle):
         extra = f" oracle AUC {r.metrics['oracle_auc']:.4f}" if r.metrics.get("oracle_auc") else ""
         print(f"{r.segment:12s} {r.kind:9s} version {r.version}: out-of-time AUC {r.metrics['auc']:.4f} "
-              f"KS {r.metrics['ks']:.4f}{extra}{'  -> champion' if r.champion else ''}")
+              f"KS {r.metrics['ks']:.4f}{extra}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"
+              f"{'  -> champion' if r.champion else ''}")
     return 0
 
 
@@ -119,11 +121,9 @@ def _train_table(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from features.catalog import check_segment
     from features.store import Store
     from training.review import log_review_pack
 
-    check_segment(args.segment)
     out = Path(args.out or f"review-{args.segment}.html")
     path = log_review_pack(Store(), args.segment, out)
     print(f"wrote the {args.segment} review pack to {path} and logged it with the champion's MLflow run")
@@ -139,8 +139,6 @@ def _cmd_warnings(args) -> int:
     if args.action == "scan":
         from serving.warnings import scan
 
-        if not args.as_of:
-            raise CreditgradeError("warnings scan needs --as-of DATE")
         for segment in segments:
             r = scan(store, segment, args.as_of)
             levels = ", ".join(f"{k} {v}" for k, v in r.by_level.items()) or "none"
@@ -158,11 +156,9 @@ def _cmd_warnings(args) -> int:
 
 
 def _cmd_monitor(args) -> int:
-    from features.catalog import check_segment
     from features.store import Store
     from training.monitor import monitor, write_monitor_report
 
-    check_segment(args.segment)
     result = monitor(Store(), args.segment)
     print(result["quarters"].to_string())
     for alert in result["alerts"]:
@@ -175,11 +171,9 @@ def _cmd_monitor(args) -> int:
 def _cmd_validate(args) -> int:
     import pandas as pd
 
-    from features.catalog import check_segment
     from features.store import Store
     from training.validate import display_shares, display_table, findings, validate, write_validation
 
-    check_segment(args.segment)
     result = validate(Store(), args.segment)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         print(display_table(result).to_string(index=False, na_rep=""))
@@ -193,13 +187,15 @@ def _cmd_validate(args) -> int:
 
 def _cmd_keys(args) -> int:
     from features.store import Store
-    from serving.keys import create_key, revoke_key
+    from serving.keys import create_key, list_keys, revoke_key
 
+    if args.action == "list":
+        keys = list_keys(Store())
+        print(keys.to_string(index=False, na_rep="-") if len(keys) else "no keys / 尚无密钥")
+        return 0
     if args.action == "revoke":
         print(f"revoked {revoke_key(Store(), args.name)} key(s) named {args.name!r}")
         return 0
-    if not args.role:
-        raise CreditgradeError("keys create needs --role")
     key = create_key(Store(), args.role, args.name, townships=args.townships, subject_id=args.subject_id,
                      segment=args.segment)
     print(f"created a {args.role} key named {args.name!r}; it is shown once and cannot be shown again:",
@@ -208,15 +204,31 @@ def _cmd_keys(args) -> int:
     return 0
 
 
+def _cmd_townships(args) -> int:
+    from features.store import Store
+    from serving.keys import townships
+
+    table = townships(Store())
+    if table.empty:
+        raise CreditgradeError("no households in the store: ingest the subjects file first (creditgrade ingest)")
+    print(table.rename(columns={"township_code": "code 代码", "township_name": "name 名称",
+                                "villages": "villages 村数", "households": "households 户数"})
+          .to_string(index=False))
+    return 0
+
+
 def _cmd_serve(args) -> int:
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true"}
     cmd = [str(Path(sys.executable).with_name("bentoml")), "serve", "serving.service:CreditGrade",
            "--host", args.host, "--port", str(args.port)]
-    os.execvpe(cmd[0], cmd, env)
+    os.execv(cmd[0], cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from features.schemas import SEGMENTS
+    from serving.keys import ROLES
+
     parser = argparse.ArgumentParser(prog="creditgrade", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('creditgrade')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init-key", help="create the identity-hash key file in the home directory")
@@ -244,13 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("features", help="write the feature matrix of a segment as of a date")
-    p.add_argument("--segment", required=True)
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--as-of", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train a segment's models (or CV on any table with --table)")
-    p.add_argument("--segment", choices=["sme", "household", "practitioner"])
+    p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
     p.add_argument("--table", help="generic mode: a CSV or Parquet table with a binary target")
@@ -261,34 +273,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("report", help="write the regulator's review pack (HTML) for a segment's champion")
-    p.add_argument("--segment", required=True)
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("warnings", help="early warnings: scan as of a date, or backtest the triggers")
-    p.add_argument("action", choices=["scan", "backtest"])
-    p.add_argument("--as-of")
-    p.add_argument("--segment", choices=["sme", "household", "practitioner"])
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("scan", help="grade every subject as of a date and store new warnings")
+    a.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
+    a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
+    a = actions.add_parser("backtest", help="recall, lead time and precision of the triggers out of time")
+    a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     p.set_defaults(func=_cmd_warnings)
 
     p = sub.add_parser("monitor", help="PSI, default rate per grade and AUC over time for a segment's champion")
-    p.add_argument("--segment", required=True)
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
     p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser("validate", help="back-test each grade's PD out of time (Jeffreys test, traffic lights)")
-    p.add_argument("--segment", required=True)
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default validate-SEGMENT.html)")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("keys", help="create or revoke API keys")
-    p.add_argument("action", choices=["create", "revoke"])
-    p.add_argument("--role", choices=["bank", "evaluator", "analyst", "regulator", "subject", "admin"])
-    p.add_argument("--name", required=True)
-    p.add_argument("--townships", help="evaluator: comma-separated 9-digit township codes")
-    p.add_argument("--subject-id", help="subject: its own id")
-    p.add_argument("--segment", choices=["sme", "household", "practitioner"], help="subject: its segment")
+    p = sub.add_parser("keys", help="create, list or revoke API keys")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("create", help="a new key, shown once")
+    a.add_argument("--role", required=True, choices=ROLES)
+    a.add_argument("--name", required=True, help="a unique name, e.g. the institution and desk")
+    a.add_argument("--townships", help="evaluator: comma-separated 9-digit township codes (creditgrade townships)")
+    a.add_argument("--subject-id", help="subject: its own id")
+    a.add_argument("--segment", choices=SEGMENTS, help="subject: its segment")
+    actions.add_parser("list", help="every key: name, role, scope, created, last used, revoked")
+    a = actions.add_parser("revoke", help="revoke the key of that name")
+    a.add_argument("--name", required=True)
     p.set_defaults(func=_cmd_keys)
+
+    p = sub.add_parser("townships", help="township codes and names of the stored households, with village counts")
+    p.set_defaults(func=_cmd_townships)
 
     p = sub.add_parser("serve", help="serve grades over HTTP (BentoML) with each segment's champion")
     p.add_argument("--host", default="127.0.0.1")
@@ -297,9 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+QUIET_LIBRARIES = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "BENTOML_DO_NOT_TRACK": "true",
+                   "MLFLOW_LOGGING_LEVEL": "ERROR"}
+"""Every library's usage reporting off, and MLflow's notices (which drown the command's own report) too,
+unless the environment says otherwise; set before any library is imported."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # MLflow's notices drown the command's own report
     try:
         return args.func(args)
     except CreditgradeError as exc:

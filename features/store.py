@@ -172,6 +172,13 @@ api_keys = Table(
     Column("subject_key", String(64)),               # subject: the only subject it may see
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    UniqueConstraint("name", name="uq_api_keys_name"),
+)
+
+api_key_uses = Table(  # its own table so that stores made before it gain it without a migration
+    "api_key_uses", metadata,
+    Column("key_id", Integer, ForeignKey("api_keys.key_id"), primary_key=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),  # recorded at most once a minute
 )
 
 audit_log = Table(

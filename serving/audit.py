@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import insert, select
 
 from features import ids
-from features.store import Store, audit_log
+from features.store import Store, api_keys, audit_log
 from serving.auth import Principal
 from serving.errors import ApiError, bad_input
 from serving.schemas import AuditEntry, AuditFilter
@@ -42,10 +42,12 @@ def refusal(principal: Principal | None, action: str, error: ApiError, **where) 
 
 
 def read(store: Store, principal: Principal, query: AuditFilter) -> list[AuditEntry]:
-    """Newest entries first, optionally for one subject (by its id) and since a time; the reading is
-    itself logged."""
+    """Newest entries first, each with its key's name, optionally for one subject (by its id) and since a
+    time; the reading is itself logged."""
     a = audit_log.c
-    q = select(audit_log).order_by(a.audit_id.desc()).limit(query.limit)
+    q = (select(audit_log, api_keys.c.name.label("key_name"))
+         .select_from(audit_log.outerjoin(api_keys, api_keys.c.key_id == a.key_id))
+         .order_by(a.audit_id.desc()).limit(query.limit))
     subject_key = None
     if query.subject_id is not None:
         if query.segment is None:

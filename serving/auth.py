@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from features.store import Store, api_keys
 from serving.errors import ApiError
-from serving.keys import hash_key
+from serving.keys import hash_key, record_use
 
 PERSONS = ("household", "practitioner")
 CACHE_SECONDS = 30.0  # a revoked key stops working within this long
+USE_SECONDS = 60.0  # a key's "last used" is written at most this often
 
 RIGHTS: dict[str, frozenset[str]] = {
     "grade": frozenset({"bank", "evaluator", "analyst", "regulator", "subject"}),
@@ -62,6 +63,7 @@ class Keys:
         self.store = store
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._by_id: dict[int, Principal] = {}
+        self._used: dict[int, float] = {}
 
     def authenticate(self, key: str | None) -> Principal:
         if not key:
@@ -70,7 +72,7 @@ class Keys:
         digest = hash_key(key.strip())
         hit = self._cache.get(digest)
         if hit and hit[0] > time.monotonic():
-            return hit[1]
+            return self._record_use(hit[1])
         with self.store.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest,
                                                       api_keys.c.revoked_at.is_(None))).first()
@@ -82,6 +84,13 @@ class Keys:
             self._cache.clear()
         self._cache[digest] = (time.monotonic() + CACHE_SECONDS, principal)
         self._by_id[principal.key_id] = principal
+        return self._record_use(principal)
+
+    def _record_use(self, principal: Principal) -> Principal:
+        now = time.monotonic()
+        if now - self._used.get(principal.key_id, -USE_SECONDS) >= USE_SECONDS:
+            self._used[principal.key_id] = now
+            record_use(self.store, principal.key_id)
         return principal
 
     def by_id(self, key_id: int | None) -> Principal | None:

@@ -284,6 +284,7 @@ class AuditEntry(BaseModel):
     audit_id: int
     at: Timestamp
     key_id: int | None
+    key_name: str | None = Field(description="the name the key was created with")
     role: str | None
     action: str
     subject_key: str | None
