@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 
 import bentoml
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from features.errors import CreditgradeError
 from features.schemas import SEGMENTS
 from features.store import Store, subjects, warnings
 from models.registry import load_champion
-from serving import audit, logs, objections
+from serving import audit, console, logs, objections
 from serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
 from serving.errors import ApiError, bad_input, internal
 from serving.gate import Gate
@@ -248,3 +249,7 @@ def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> 
 
 
 CreditGrade.add_asgi_middleware(Gate, max_batch=MAX_BATCH, spec=lambda: CreditGrade.openapi_spec.asdict())
+# the web console at / (and the offline Swagger UI at /docs) in place of BentoML's default page
+CreditGrade.mount_asgi_app(console.build(SimpleNamespace(
+    villages=village_ratings, sheet=household_sheet, warnings=warning_list, acknowledge=warning_acknowledge,
+    max_batch=MAX_BATCH)), path="/")
