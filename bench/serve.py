@@ -1,14 +1,18 @@
 """Serving latency: single-subject ``/grade`` on the real server (``bentoml serve``, loopback) at several
-concurrencies, beside an anchor measured in the same run — a minimal Starlette app (uvicorn) returning the
-same champion's bare predict (LightGBM ``Booster.predict`` or the scorecard's ``predict_proba``) for one
-precomputed feature row. Also each server process's RSS before and after, and a schemathesis fuzz.
+concurrencies, beside an anchor measured in the same run — a minimal Starlette app (uvicorn) answering the
+same champion's PD **and contributions** for one precomputed feature row (LightGBM ``Booster.predict(
+pred_contrib=True)``, PD the logistic of their sum; a scorecard's ``predict_proba`` and points). Also each
+server process's RSS from ``--rss-at`` request counts, and a schemathesis fuzz.
 
     .venv/bin/python -m bench.serve                         # uses $CREDITGRADE_HOME (trained, ingested)
     .venv/bin/python -m bench.serve --seconds 5 --concurrency 1,8 --fuzz 0
+    .venv/bin/python -m bench.serve --rss-at 10000,100000   # worker RSS after 10k and after 100k requests
     .venv/bin/python -m bench.serve --fuzz 200              # larger schemathesis budget
+    .venv/bin/python -m bench.serve --batch 5000            # grade_batch in process beside bare contributions
 
-``warm`` cycles over a few hundred subjects as of today (grades cached per subject and data stamp);
-``cold`` asks each subject as of a random day of the last year (nearly every request builds features).
+The server runs with the grade cache off (``CREDITGRADE_GRADE_CACHE=0``; ``--cache`` turns it on) and every
+request asks a distinct (subject, as-of date) pair: every subject of the segment, each as of a random day of
+the year before its data's watermark, so every request loads, builds features and grades.
 """
 from __future__ import annotations
 
@@ -25,8 +29,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import psutil
 
+from features import freshness
+from features.freshness import default_as_of
 from serving.launch import BIN, ROOT, free_port, start, stop
 
 
@@ -40,19 +47,29 @@ def anchor_app(segment: str):
     from features.store import Store
     from models.registry import load_champion
 
+    store = Store()
     model = load_champion(segment).model
-    X = build_features(Store(), segment, dt.date.today()).iloc[[0]][model.features]
+    X = build_features(store, segment, default_as_of(freshness.of_store(store, segment), segment)).iloc[[0]]
+    X = X[model.features]
     est = model.estimator
-    if model.kind == "lightgbm":
+    if model.kind == "lightgbm":  # the row as floats, categories coded as the booster was trained: its fastest input
+        row = X.copy()
+        for col, trained in zip([c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)],
+                                est.booster_.pandas_categorical or []):
+            row[col] = X[col].cat.set_categories(trained).cat.codes.replace(-1, np.nan)
+        row = row.to_numpy(dtype=float, na_value=np.nan)
+
         def predict():
-            return float(est.booster_.predict(X, raw_score=True, num_threads=1)[0])
+            contrib = est.booster_.predict(row, pred_contrib=True, num_threads=1)[0]
+            return 1.0 / (1.0 + np.exp(-contrib.sum())), contrib[:-1]
     else:
         def predict():
-            return float(est.predict_proba(X)[0, 1])
+            return float(est.predict_proba(X)[0, 1]), est.points_by_characteristic(X).to_numpy()[0]
 
     async def grade(request):
         await request.body()
-        return JSONResponse({"pd": predict()})
+        pd_, contrib = predict()
+        return JSONResponse({"pd": float(pd_), "contributions": contrib.tolist()})
 
     return Starlette(routes=[Route("/grade", grade, methods=["POST"])])
 
@@ -91,32 +108,105 @@ def rss(proc: subprocess.Popen) -> dict[int, float]:
     return {p.pid: p.memory_info().rss / 2**20 for p in [root, *root.children(recursive=True)] if p.is_running()}
 
 
-def bodies_for(segment: str, n: int, cold: bool) -> list[dict]:
-    from sqlalchemy import select
+def bodies_for(segment: str, n: int) -> list[dict]:
+    """``n`` distinct (subject, as-of date) requests: the segment's subjects in turn, each as of a random
+    day of the year before the data's default as-of date (the watermark)."""
+    from features.loader import frame, subjects_query
+    from features.store import Store
 
-    from features.store import Store, subjects
-
-    keys = Store().frame(select(subjects.c.display_id).where(subjects.c.segment == segment).limit(n))["display_id"]
-    today = dt.date.today()
+    store = Store()
+    with store.engine.connect() as conn:
+        rows = frame(conn, subjects_query(segment))
+    latest = default_as_of(freshness.of_store(store, segment), segment)
     rnd = random.Random(0)
-    out = []
-    for sid in keys:
-        body = {"subject_id": sid, "segment": segment, "purpose": "benchmark"}
-        if cold:
-            body["as_of"] = str(today - dt.timedelta(days=rnd.randrange(1, 365)))
-        out.append(body)
+    pairs, out = set(), []
+    while len(out) < n and len(pairs) < 365 * len(rows):
+        sid = rows["display_id"].iloc[len(out) % len(rows)]
+        day = latest - dt.timedelta(days=rnd.randrange(0, 365))
+        if (sid, day) not in pairs:
+            pairs.add((sid, day))
+            body = {"subject_id": sid, "segment": segment, "purpose": "benchmark", "as_of": str(day)}
+            if segment != "sme":
+                body["consent_ref"] = "BENCH"
+            out.append(body)
     return out
+
+
+def run_until(url: str, bodies, headers: dict, concurrency: int, requests: int) -> int:
+    """Send ``requests`` requests (cycling over ``bodies``) from ``concurrency`` clients; the errors."""
+    async def go():
+        errors, sent = 0, 0
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
+            async def worker():
+                nonlocal errors, sent
+                while sent < requests:
+                    sent += 1
+                    try:
+                        errors += (await client.post(url, json=bodies[sent % len(bodies)])).status_code != 200
+                    except httpx.HTTPError:
+                        errors += 1
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return errors
+    return asyncio.run(go())
+
+
+def batch_bench(segment: str, n: int, repeat: int = 3) -> None:
+    """``Grader.grade_batch`` of ``n`` subjects in process (loading, features, grades with reasons, storing
+    grades and audit rows), beside bare ``Booster.predict(pred_contrib=True)`` (as ``bench.explain``) on the
+    same feature rows, one thread each; best of ``repeat``."""
+    from features.build import build_features
+    from features.loader import frame, subjects_query
+    from features.store import Store
+    from models.registry import load_champion
+    from serving.auth import Principal
+    from serving.grading import Grader
+    from serving.schemas import BatchItem
+
+    store = Store()
+    loaded = load_champion(segment)
+    grader = Grader(store, {segment: loaded})
+    day = default_as_of(freshness.of_store(store, segment), segment)
+    with store.engine.connect() as conn:
+        ids = frame(conn, subjects_query(segment))["display_id"].tolist()[:n]
+    items = [BatchItem(subject_id=sid, segment=segment, as_of=day, purpose="benchmark",
+                       consent_ref=None if segment == "sme" else "BENCH", key_id=1) for sid in ids]
+    principals = {1: Principal(1, "regulator" if segment != "sme" else "bank", "bench")}
+    X = build_features(store, segment, day)[loaded.model.features]
+    est = loaded.model.estimator
+    bare, ours = float("inf"), float("inf")
+    for _ in range(repeat):  # in turns: fair on a shared machine
+        start = time.perf_counter()
+        if loaded.model.kind == "lightgbm":
+            est.booster_.predict(X, pred_contrib=True, num_threads=1)
+        else:
+            est.pd_and_points(X)
+        bare = min(bare, time.perf_counter() - start)
+        start = time.perf_counter()
+        results = grader.grade_batch(principals, items)
+        ours = min(ours, time.perf_counter() - start)
+    failed = sum(r.status != 200 for r in results)
+    print(f"grade_batch of {len(items):,} {segment} subjects as of {day} ({failed} failed), best of {repeat}:")
+    print(f"  bare contributions on {len(X):,} rows: {len(X) / bare:10,.0f} subjects/s")
+    print(f"  Grader.grade_batch (load, features, grade, reasons, store): {len(items) / ours:10,.0f} subjects/s")
+    print(f"  ratio {len(items) / ours / (len(X) / bare):.2f} of the bare contributions (goal >= 0.5)")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--segment", default="sme")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--concurrency", default="1,4,16,32")
-    ap.add_argument("--subjects", type=int, default=300)
+    ap.add_argument("--concurrency", default="1,2,4,8")
+    ap.add_argument("--requests", type=int, default=50_000, help="distinct (subject, as-of) requests prepared")
+    ap.add_argument("--cache", action="store_true", help="keep the grade cache on")
+    ap.add_argument("--rss-at", default="", help="request counts at which to read worker RSS, e.g. 10000,100000")
     ap.add_argument("--fuzz", type=int, default=100, help="schemathesis max examples per operation (0: skip)")
+    ap.add_argument("--batch", type=int, default=0, help="only measure grade_batch of this many subjects")
     ap.add_argument("--anchor-port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.batch:
+        batch_bench(args.segment, args.batch)
+        return
     if args.anchor_port:
         import uvicorn
 
@@ -131,7 +221,7 @@ def main():
     levels = [int(c) for c in args.concurrency.split(",")]
     log = Path(tempfile.mkdtemp()) / "server.log"
     port, aport = free_port(), free_port()
-    server = start(dict(os.environ), log, port)
+    server = start({**os.environ, "CREDITGRADE_GRADE_CACHE": "1" if args.cache else "0"}, log, port)
     anchor = subprocess.Popen([sys.executable, "-m", "bench.serve", "--segment", args.segment, "--anchor-port", str(aport)],
                               cwd=ROOT, start_new_session=True)
     try:
@@ -141,23 +231,20 @@ def main():
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        warm = bodies_for(args.segment, args.subjects, cold=False)
-        cold = bodies_for(args.segment, args.subjects, cold=True)
-        if args.segment != "sme":
-            for b in warm + cold:
-                b["consent_ref"] = "BENCH"
+        bodies = bodies_for(args.segment, args.requests)
+        grade_url = f"http://127.0.0.1:{port}/grade"
         before = rss(server)
-        asyncio.run(load(f"http://127.0.0.1:{port}/grade", warm, headers, 4, 2.0))  # warm up
+        asyncio.run(load(grade_url, bodies[::-1], headers, 2, 2.0))  # warm up (imports, first statements)
         rows = []
         for c in levels:
-            rows.append(row(f"anchor   c={c}", *asyncio.run(load(f"http://127.0.0.1:{aport}/grade", warm, {}, c,
+            rows.append(row(f"anchor   c={c}", *asyncio.run(load(f"http://127.0.0.1:{aport}/grade", bodies, {}, c,
                                                                    args.seconds)), args.seconds))
-            rows.append(row(f"warm     c={c}", *asyncio.run(load(f"http://127.0.0.1:{port}/grade", warm, headers, c,
-                                                                   args.seconds)), args.seconds))
-            rows.append(row(f"cold     c={c}", *asyncio.run(load(f"http://127.0.0.1:{port}/grade", cold, headers, c,
-                                                                   args.seconds)), args.seconds))
+            rows.append(row(f"grade    c={c}", *asyncio.run(load(grade_url, bodies, headers, c, args.seconds)),
+                            args.seconds))
         after = rss(server)
-        print(f"segment {args.segment}, {args.seconds:g} s per level, {len(warm)} subjects; latency in ms")
+        cache = "on" if args.cache else "off"
+        print(f"segment {args.segment}, grade cache {cache}, {args.seconds:g} s per level, {len(bodies)} distinct "
+              f"(subject, as-of) requests; latency in ms")
         print(f"{'run':14s} {'req/s':>8s} {'p50':>7s} {'p99':>7s} {'n':>7s} {'errors':>6s} {'p50/anchor':>10s}")
         anchors = {r["name"].split()[-1]: r for r in rows if r["name"].startswith("anchor")}
         for r in rows:
@@ -167,6 +254,20 @@ def main():
         print("server process RSS (MB), before -> after:")
         for pid in sorted(before):
             print(f"  pid {pid}: {before[pid]:.0f} -> {after.get(pid, float('nan')):.0f}")
+        if args.rss_at:
+            best = max((r for r in rows if r["name"].startswith("grade")), key=lambda r: r["rps"])
+            c = int(best["name"].split("=")[1])
+            done, readings = 0, []
+            for target in (int(n) for n in args.rss_at.split(",")):
+                errors = run_until(grade_url, bodies, headers, c, target - done)
+                done = target
+                readings.append((target, errors, rss(server)))
+                print(f"after {target:,} more requests at c={c} ({errors} errors): "
+                      + ", ".join(f"pid {p} {m:.0f} MB" for p, m in sorted(readings[-1][2].items())))
+            first, last = readings[0][2], readings[-1][2]
+            change = {p: 100 * (last.get(p, float("nan")) / first[p] - 1) for p in sorted(first)}
+            print("RSS change from the first reading to the last: "
+                  + ", ".join(f"pid {p} {v:+.1f} %" for p, v in change.items()))
         if args.fuzz:
             out = subprocess.run([str(BIN / "schemathesis"), "run", f"http://127.0.0.1:{port}/docs.json",
                                   "--max-examples", str(args.fuzz), "-H", f"X-API-Key: {key}",

@@ -47,8 +47,31 @@ def features(subject: Mapping, records: Mapping[str, np.ndarray], segment: str, 
 
 
 def frame(columns: dict, key: str) -> pd.DataFrame:
-    """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``)."""
-    return pd.DataFrame(columns, index=pd.Index([key], name="subject_key"))
+    """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``): the
+    numbers in one block, then the categorical columns in place (cheaper than a frame from a dict)."""
+    names = list(columns)
+    coded = [j for j, n in enumerate(names) if isinstance(columns[n], pd.Categorical)]
+    numeric = [n for j, n in enumerate(names) if j not in coded]
+    out = pd.DataFrame(np.array([[columns[n][0] for n in numeric]], dtype=float), columns=numeric,
+                       index=pd.Index([key], name="subject_key"))
+    for j in coded:
+        out.insert(j, names[j], columns[names[j]])
+    return out
+
+
+def table(columns: dict, names: list[str]) -> tuple[np.ndarray, list]:
+    """Features ``names`` of :func:`features` as a one-row float matrix (categorical as codes, missing as
+    NaN) with each column's category labels or None: the model's input without a frame."""
+    values, labels = np.empty((1, len(names))), []
+    for j, n in enumerate(names):
+        col = columns[n]
+        if isinstance(col, pd.Categorical):
+            values[0, j] = col.codes[0] if col.codes[0] >= 0 else np.nan
+            labels.append(col.categories.tolist())
+        else:
+            values[0, j] = col[0]
+            labels.append(None)
+    return values, labels
 
 
 def _same(a, b) -> bool:

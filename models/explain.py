@@ -18,6 +18,7 @@ the factors that follow explain only the model's grade.
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -34,26 +35,75 @@ def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:
 
 def _matrix(model: GradeModel, X: pd.DataFrame) -> np.ndarray:
     """:func:`contributions` as a float array, without copying ``X`` when its columns are the model's."""
-    Xm = X if list(X.columns) == model.features else X[model.features]
+    return _walk(model, X)[0]
+
+
+def _walk(model: GradeModel, X: pd.DataFrame,
+          table: tuple[np.ndarray, list] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Contributions (:func:`_matrix`), PD, and the score of a scorecard graded by score (else None: the
+    scale scores the PD), from one pass over the model: LightGBM's trees walked once (the PD is the
+    logistic of the contributions' sum, equal to ``model.pd`` up to rounding), the card's bins found once.
+    ``table``: :func:`_table` of ``X`` over ``model.features``, if the caller has it."""
     est = model.estimator
     if model.kind == "lightgbm":  # LGBMPD.contributions without its copies: Platt-scaled TreeSHAP
         a, b = est.calibration_
-        out = est.booster_.predict(Xm, pred_contrib=True, num_threads=est.num_threads)
+        out = est.booster_.predict(_booster_rows(est.booster_, *(table or _table(X, model.features))),
+                                   pred_contrib=True, num_threads=est.num_threads)
         out *= a
         out[:, -1] += b
-        return out
-    points = est.points_by_characteristic(Xm)
+        return out, 1.0 / (1.0 + np.exp(-out.sum(axis=1))), None
+    pd_, points = est.pd_and_points(X if list(X.columns) == model.features else X[model.features])
     best = np.array([max(b["points"] for b in c["bins"]) for c in est.characteristics_], dtype=float)
     out = np.zeros((len(X), len(model.features) + 1))
-    out[:, [model.features.index(c) for c in points.columns]] = points.to_numpy(dtype=float) - best
+    out[:, [model.features.index(c) for c in est.selection_["kept"]]] = points - best
     out[:, -1] = est.base_points_ + best.sum()
-    return out
+    score = est.base_points_ + points.sum(axis=1) if model.scale.by == "score" else None
+    return out, pd_, score
+
+
+def _booster_rows(booster, values: np.ndarray, labels: list) -> np.ndarray:
+    """:func:`_table`'s matrix as LightGBM reads a frame: each categorical column (in order) coded by the
+    categories the booster was trained with (``pandas_categorical``), unknown or missing as NaN. A float
+    matrix skips LightGBM's per-call conversion of a frame, which costs more than the trees of one row."""
+    coded = [j for j, lab in enumerate(labels) if lab is not None]
+    if not coded:
+        return values
+    values = values.copy()
+    for j, trained in zip(coded, _trained_codes(booster)):
+        table = np.array([trained.get(label, np.nan) for label in labels[j]], dtype=float)
+        col = values[:, j]
+        known = ~np.isnan(col)
+        col[known] = table[col[known].astype(np.intp)]
+    return values
+
+
+_BOOSTER_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _trained_codes(booster) -> list[dict]:
+    """Per categorical column, each trained category's code (cached per booster)."""
+    if booster not in _BOOSTER_CODES:
+        trained = getattr(booster, "pandas_categorical", None) or []  # None: trained without categories
+        _BOOSTER_CODES[booster] = [{c: i for i, c in enumerate(cats)} for cats in trained]
+    return _BOOSTER_CODES[booster]
 
 
 def _unit(model: GradeModel) -> str:
     return "log-odds" if model.kind == "lightgbm" else "points"
 
 
+def _per_model(build):
+    """Cache ``build(model)`` per estimator (a fitted model's trees and card never change)."""
+    memo: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def cached(model: GradeModel):
+        if model.estimator not in memo:
+            memo[model.estimator] = build(model)
+        return memo[model.estimator]
+    return cached
+
+
+@_per_model
 def _used(model: GradeModel) -> np.ndarray:
     """Positions of the features that can contribute (split on by the trees, or kept by the card)."""
     if model.kind == "lightgbm":
@@ -71,6 +121,21 @@ def _codes(col: pd.Series) -> tuple[np.ndarray, list | None]:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan), None
 
 
+def _table(X: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, list]:
+    """Columns ``names`` of ``X`` as one float matrix (as :func:`_codes`: the numeric ones in one block)
+    and each column's category labels or None."""
+    dtypes = dict(zip(X.columns, X.dtypes))
+    where = {n: j for j, n in enumerate(names)}
+    categorical = [n for n in names if isinstance(dtypes[n], pd.CategoricalDtype)]
+    numeric = [n for n in names if not isinstance(dtypes[n], pd.CategoricalDtype)]
+    out = np.empty((len(X), len(names)))
+    out[:, [where[n] for n in numeric]] = X[numeric].to_numpy(dtype=float, na_value=np.nan)
+    labels: list = [None] * len(names)
+    for n in categorical:
+        out[:, where[n]], labels[where[n]] = _codes(X[n])
+    return out, labels
+
+
 def _column(X: pd.DataFrame, feature: str) -> list:
     """A feature's values as shown in a reason (labels, floats, None if missing or absent)."""
     if feature not in X:
@@ -79,6 +144,7 @@ def _column(X: pd.DataFrame, feature: str) -> list:
     return _shown(codes[:, None], np.zeros((len(X), 1), dtype=np.intp), [labels])[:, 0].tolist()
 
 
+@_per_model
 def _static(model: GradeModel) -> list[dict]:
     """The fixed part of each feature's reason: name, catalogue texts, segment median, unit."""
     unit = _unit(model)
@@ -102,19 +168,15 @@ def _top(risk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
-def explain(model: GradeModel, X: pd.DataFrame, k: int = 4,
-            disputed: dict | None = None) -> tuple[pd.DataFrame, list[list[dict]]]:
-    """Grades and reasons of every row of ``X`` from one pass of contributions.
-
-    For LightGBM the PD is the logistic of each row's contribution sum (equal to ``model.pd`` up to
-    floating-point rounding), so the trees are walked once; a scorecard is graded by ``model.grade``.
-    """
-    contrib = _matrix(model, X)
-    if model.kind == "lightgbm":
-        graded = model.scale.apply(1.0 / (1.0 + np.exp(-contrib.sum(axis=1))), X)
-    else:
-        graded = model.grade(X)
-    return graded, _reasons(model, X, contrib, graded, k, disputed)
+def explain(model: GradeModel, X: pd.DataFrame, k: int = 4, disputed: dict | None = None,
+            table: tuple[np.ndarray, list] | None = None) -> tuple[pd.DataFrame, list[list[dict]]]:
+    """Grades (as ``model.grade``) and reasons of every row of ``X`` from one pass over the model (:func:`_walk`).
+    ``table``: ``X``'s ``model.features`` as :func:`_table` gives them, if the caller has them (one subject's
+    per-subject path builds them without the frame: ``features.online.table``)."""
+    table = _table(X, model.features) if table is None else table
+    contrib, pd_, score = _walk(model, X, table)
+    graded = model.scale.apply(pd_, X, score=score)
+    return graded, _reasons(model, X, contrib, graded, k, disputed, table)
 
 
 def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = None, k: int = 4,
@@ -136,8 +198,9 @@ def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = No
 
 
 def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd.DataFrame, k: int,
-             disputed: dict | None) -> list[list[dict]]:
-    """The reasons of :func:`reasons`, vectorised: only the dicts themselves are built in Python."""
+             disputed: dict | None, table: tuple[np.ndarray, list] | None = None) -> list[list[dict]]:
+    """The reasons of :func:`reasons`, vectorised: only the dicts themselves are built in Python
+    (``table``: :func:`_table` of ``X`` over ``model.features``, if the caller has it)."""
     used = _used(model)
     n = len(X)
     if k <= 0 or not len(used):
@@ -154,9 +217,8 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
     limit = np.full(n, k)
     limit[bound] -= 1
     keep = (top > 0) & (np.arange(idx.shape[1]) < limit[:, None])
-    columns = [_codes(X[model.features[u]]) for u in used]
-    shown = _shown(np.take_along_axis(np.column_stack([c for c, _ in columns]), idx, axis=1), idx,
-                   [lab for _, lab in columns])
+    values, labels = _table(X, model.features) if table is None else table
+    shown = _shown(np.take_along_axis(values[:, used], idx, axis=1), idx, [labels[u] for u in used])
     every = _static(model)
     base = [every[u] for u in used]
     ends = np.cumsum(keep.sum(axis=1)).tolist()

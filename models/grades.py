@@ -55,17 +55,16 @@ class Rule:
     since_plus_value_days: bool = False
 
     def binds(self, features: pd.DataFrame) -> np.ndarray:
-        col = pd.to_numeric(_column(features, self.feature), errors="coerce")
-        return _OPS[self.when](col, self.value).fillna(False).to_numpy(dtype=bool)
+        return _OPS[self.when](_numbers(features, self.feature), self.value)  # NaN never binds
 
     def record(self, features: pd.DataFrame) -> np.ndarray:
-        return pd.to_numeric(_column(features, self.evidence), errors="coerce").to_numpy(dtype=float)
+        return _numbers(features, self.evidence)
 
     def start(self, features: pd.DataFrame) -> np.ndarray:
         """Day the condition began (days since 1970-01-01), NaN where unknown or for rules without ``since``."""
         if self.since is None:
-            return np.full(len(features), np.nan)
-        day = pd.to_numeric(_column(features, self.since), errors="coerce").to_numpy(dtype=float)
+            return np.full(len(_numbers(features, self.feature)), np.nan)
+        day = _numbers(features, self.since)
         return day + self.value if self.since_plus_value_days else day
 
     def text(self, lang: str, record: float, since: float) -> str:
@@ -86,6 +85,20 @@ def _column(features: pd.DataFrame, name: str) -> pd.Series:
         raise KeyError(f"policy rule input {name!r} is not a column of the feature matrix: build it with "
                        f"features.build (it is declared in features/catalog.toml)")
     return features[name]
+
+
+def _numbers(features, name: str) -> np.ndarray:
+    """A rule input as floats (NaN where missing or not a number), from a frame or :func:`_inputs`."""
+    return np.asarray(pd.to_numeric(_column(features, name), errors="coerce"), dtype=float)
+
+
+def _inputs(features: pd.DataFrame, rules) -> dict[str, np.ndarray]:
+    """The rules' inputs read from ``features`` once, as :func:`_numbers` (column by column is slow)."""
+    names = list(dict.fromkeys(n for r in rules for n in (r.feature, r.evidence, r.since) if n))
+    for name in names:
+        if name not in features:
+            _column(features, name)  # raises, naming it
+    return dict(zip(names, features[names].to_numpy(dtype=float, na_value=np.nan).T))  # inputs are numbers
 
 
 @dataclass(frozen=True)
@@ -179,7 +192,9 @@ class Scale:
         rank = pd.Series(model_grade).map({g: i for i, g in enumerate(order)}).to_numpy(dtype=int, copy=True)
         binding = np.full(len(pd_), None, dtype=object)
         record, since = np.full(len(pd_), np.nan), np.full(len(pd_), np.nan)
+        index = features.index if features is not None else None
         if features is not None:
+            features = _inputs(features, [*self.caps, *self.defaults])
             for rule in self.caps:
                 tighter = rule.binds(features) & (order.index(rule.cap) > rank)
                 rank[tighter] = order.index(rule.cap)
@@ -193,7 +208,6 @@ class Scale:
                 binding[hit] = rule
                 record[hit] = rule.record(features)[hit]
                 since[hit] = rule.start(features)[hit]
-        index = features.index if features is not None else None
         return pd.DataFrame({"pd": pd_, "score": score, "model_grade": model_grade,
                              "grade": np.array(order, dtype=object)[rank], "override": binding,
                              "record": record, "since": since}, index=index)

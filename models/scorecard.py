@@ -162,10 +162,13 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(self._lookup(self._codes(X), "woe"), columns=self.selection_["kept"],
                             index=getattr(X, "index", None))
 
+    def _lp(self, codes):
+        woe = self._lookup(codes, "woe")
+        return np.broadcast_to(_linear(self.intercept_, self.coef_, woe.T), (woe.shape[0],)).copy()
+
     def decision_function(self, X):
         """Unrounded linear predictor (log odds bad:good)."""
-        woe = self._lookup(self._codes(X), "woe")
-        return np.broadcast_to(_linear(self.intercept_, self.coef_, woe.T), (woe.shape[0],)).copy()
+        return self._lp(self._codes(X))
 
     def predict_proba(self, X):
         pd_ = _pd(self.decision_function(X))
@@ -180,6 +183,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         ``base_points_`` plus the row sum."""
         pts = self._lookup(self._codes(X), "points").astype(np.int64)
         return pd.DataFrame(pts, columns=self.selection_["kept"], index=getattr(X, "index", None))
+
+    def pd_and_points(self, X):
+        """PD (as :meth:`predict_proba`) and each characteristic's integer points (as
+        :meth:`points_by_characteristic`, an array) from one binning pass."""
+        codes = self._codes(X)
+        return _pd(self._lp(codes)), self._lookup(codes, "points").astype(np.int64)
 
     def points(self, X):
         """Total integer score per row."""

@@ -66,8 +66,14 @@ class Graded:
     override: str | None
     reasons: list[dict]
     disputed_records: list[int]
-    X: pd.DataFrame
+    frame: pd.DataFrame = field(repr=False)    # the features of the subjects graded with it
+    position: int                               # its row in ``frame``
     freshness: freshness.Freshness
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """The subject's features (one row)."""
+        return self.frame if len(self.frame) == 1 else self.frame.iloc[[self.position]]
 
 
 def where_of(req) -> dict:
@@ -178,16 +184,20 @@ class Grader:
         recs = loader.subject_records(conn, subject.key, day.date())
         columns = online.features(subject.row, recs, subject.segment, day)
         disputed = online.disputed(subject.row, recs, subject.segment, day, columns) if recs["disputed"].any() else []
-        X = online.frame(columns, subject.key)
-        return self._graded(subject.segment, X, {subject.key: disputed} if disputed else {}, day)[subject.key]
+        table = online.table(columns, self.champions[subject.segment].model.features)
+        return self._graded(subject.segment, online.frame(columns, subject.key),
+                            {subject.key: disputed} if disputed else {}, day, table)[subject.key]
 
-    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp) -> dict[str, Graded]:
+    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp,
+                table: tuple | None = None) -> dict[str, Graded]:
         fresh = freshness.assess(self.watermarks(segment), segment, day.date())
-        out, why = explain.explain(self.champions[segment].model, X, disputed=disputed)  # one tree walk
-        return {key: Graded(key, day.date(), float(row.pd), float(row.score), row.model_grade, row.grade,
-                            row.override.feature if row.override is not None else None, why[i],
-                            [r for r, _ in disputed.get(key, ())], X.iloc[[i]], fresh)
-                for i, (key, row) in enumerate(zip(X.index, out.itertuples(index=False)))}
+        out, why = explain.explain(self.champions[segment].model, X, disputed=disputed, table=table)  # one walk
+        pd_, score, model_grade, grade, rule = (out[c].tolist() for c in ("pd", "score", "model_grade", "grade",
+                                                                           "override"))
+        return {key: Graded(key, day.date(), pd_[i], score[i], model_grade[i], grade[i],
+                            rule[i].feature if rule[i] is not None else None, why[i],
+                            [r for r, _ in disputed.get(key, ())], X, i, fresh)
+                for i, key in enumerate(X.index.tolist())}
 
     def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
         """One subject's grade as of ``day``, from the cache when its stamp (read with its row) is unchanged."""
@@ -283,16 +293,19 @@ class Grader:
                     todo.setdefault((item.segment, self.as_of(item.segment, item.as_of, conn)), []).append((i, subject))
                 except ApiError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, exc, entries)
-            for (segment, day), members in todo.items():
+            for (segment, day), members in todo.items():  # one load per segment and date
                 graded = self.evaluate(conn, segment, sorted({s.key for _, s in members}), day)
+                done = []
                 for i, subject in members:
                     g = graded.get(subject.key)
                     if g is None:
                         results[i] = self._refuse(principals[items[i].key_id], items[i], bad_input(
                             f"as_of: the subject did not exist yet on {day.date()}", "as_of"), entries)
                         continue
-                    row = self._row(subject, g, "batch")
-                    grade_id = conn.execute(insert(grades).values(**row)).inserted_primary_key[0]
+                    done.append((i, subject, g, self._row(subject, g, "batch")))
+                grade_ids = conn.execute(insert(grades).returning(grades.c.grade_id, sort_by_parameter_order=True),
+                                         [row for *_, row in done]).scalars().all() if done else []
+                for (i, subject, g, row), grade_id in zip(done, grade_ids):
                     results[i] = BatchResult(status=200, result=self.answer(subject, g, row, grade_id))
                     entries.append(audit.entry(principals[items[i].key_id], "grade_batch", 200,
                                                subject_key=subject.key, segment=segment, purpose=items[i].purpose,

@@ -91,8 +91,19 @@ def arrays_of(records: list[dict]) -> dict[str, np.ndarray]:
     return loader.arrays(loader.ONE_COLUMNS, [tuple(r[n] for n in loader.ONE_COLUMNS) for r in rows])
 
 
-def assert_same_row(online_row: pd.DataFrame, batch_row: pd.DataFrame) -> None:
-    assert list(online_row.columns) == list(batch_row.columns)
+def assert_same_row(columns: dict, key: str, batch_row: pd.DataFrame) -> None:
+    """The per-subject frame equals the batch row, and so does its model input (``online.table``)."""
+    online_row = online.frame(columns, key)
+    assert list(online_row.columns) == list(batch_row.columns) and list(online_row.index) == list(batch_row.index)
+    values, labels = online.table(columns, list(batch_row.columns))
+    for j, name in enumerate(batch_row.columns):
+        b = batch_row[name]
+        if isinstance(b.dtype, pd.CategoricalDtype):
+            assert labels[j] == b.cat.categories.tolist(), name
+            code = b.cat.codes.iloc[0]
+            assert (np.isnan(values[0, j]) and code < 0) or values[0, j] == code, name
+        else:
+            np.testing.assert_allclose(values[0, j], b.iloc[0], rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
     for name in batch_row.columns:
         a, b = online_row[name], batch_row[name]
         assert a.dtype == b.dtype, name
@@ -117,7 +128,7 @@ def test_online_equals_batch(case):
         key = row["subject_key"]
         mine = arrays_of([r for r in records if r["subject_key"] == key and r["reported_date"] < as_of.date()])
         columns = online.features(row, mine, segment, as_of)
-        assert_same_row(online.frame(columns, key), batch.loc[[key]])
+        assert_same_row(columns, key, batch.loc[[key]])
         assert online.disputed(row, mine, segment, as_of, columns) == batch_disputed.get(key, [])
         assert online.exists(row, segment, as_of) == present
 
@@ -188,6 +199,6 @@ def test_online_from_the_store_equals_batch(sample_store, segment, as_of):
         for key in batch.index:
             mine = loader.subject_records(conn, key, day.date())
             columns = online.features(rows[key], mine, segment, day)
-            assert_same_row(online.frame(columns, key), batch.loc[[key]])
+            assert_same_row(columns, key, batch.loc[[key]])
             assert online.disputed(rows[key], mine, segment, day, columns) == batch_disputed.get(key, [])
     assert batch_disputed, "the sample's objections should touch some counting records"
