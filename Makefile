@@ -3,9 +3,13 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+LAB     := $(VENV)/.lab-installed
 export CREDITGRADE_HOME ?= $(HOME)/.creditgrade
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export BENTOML_DO_NOT_TRACK ?= true
+export DO_NOT_TRACK ?= true
 
-.PHONY: demo test install sample clean
+.PHONY: demo test install sample clean lab mlflow-ui
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,6 +18,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LAB): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,notebook]'
+	touch $(LAB)
+
+# JupyterLab on notebooks/ (the store and MLflow registry of CREDITGRADE_HOME), http://127.0.0.1:8888
+lab: $(LAB)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=8888
+
+# The MLflow UI on the registry `train` writes to, http://127.0.0.1:5000
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --workers 1 \
+	  --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CREDITGRADE_HOME)/mlflow.db}"
 
 demo: $(STAMP)
 	$(BIN)/creditgrade init-key

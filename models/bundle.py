@@ -15,6 +15,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from features.catalog import catalog
 from features.errors import CreditgradeError
 from models.grades import Scale, config
 
@@ -62,6 +63,10 @@ class GradePyfunc(mlflow.pyfunc.PythonModel):
         self.model = model
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        out = self.model.grade(model_input)
+        """Grades of ``model_input`` (categorical features as the catalogue's categories or as text)."""
+        text = [s for s in catalog(self.model.segment) if s.categorical and s.name in model_input
+                and not isinstance(model_input[s.name].dtype, pd.CategoricalDtype)]
+        out = self.model.grade(model_input.assign(**{s.name: pd.Categorical(model_input[s.name], categories=s.categories)
+                                                     for s in text}))
         out["override"] = [o.feature if o is not None else None for o in out["override"]]
         return out.reset_index(drop=True)

@@ -2,16 +2,29 @@
 
 The tracking and registry store is SQLite under the home directory unless ``MLFLOW_TRACKING_URI`` says
 otherwise; artifacts go to ``$CREDITGRADE_HOME/mlartifacts``. The serving champion of a segment is the
-version carrying the ``champion`` alias.
+version carrying the ``champion`` alias. A version is logged with a signature, an input example, the
+project's code (``features/``, ``models/``) and its dependencies pinned as installed (all on PyPI), a
+description and tags; a fitted model identical to a registered one (same fingerprint) is not registered
+again. MLflow's usage reporting is off unless the environment turns it on.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 from dataclasses import dataclass
+from importlib.metadata import requires, version
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.telemetry.client import set_telemetry_client
+from packaging.requirements import Requirement
+
+import features
+import models
 
 from features.errors import CreditgradeError
 from features.ids import home
@@ -25,7 +38,10 @@ def tracking_uri() -> str:
 
 
 def configure() -> MlflowClient:
-    """Point MLflow at the creditgrade store; return a client for it."""
+    """Point MLflow at the creditgrade store (usage reporting off unless asked for); return a client for it."""
+    if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        set_telemetry_client()  # MLflow decided at import time; decide again
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -68,3 +84,45 @@ def load_version(segment: str, version: str | None = None, alias: str = CHAMPION
 
 def load_champion(segment: str) -> Loaded:
     return load_version(segment, alias=CHAMPION)
+
+
+CODE_PATHS = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
+"""The project code a logged model needs to load (its pickle refers to ``models`` and ``features``)."""
+
+
+def pip_requirements() -> list[str]:
+    """The project's run-time dependencies pinned to the versions installed here."""
+    pinned = []
+    for spec in requires("creditgrade") or []:
+        req = Requirement(spec)
+        if req.marker is None:
+            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+            pinned.append(f"{req.name}{extras}=={version(req.name)}")
+    return pinned
+
+
+def input_columns(model: GradeModel) -> list[str]:
+    """The columns a model grades from: its features, then the policy rules' inputs."""
+    rules = [c for r in model.scale.rules for c in (r.feature, r.evidence, r.since) if c is not None]
+    return list(dict.fromkeys(model.features + rules))
+
+
+def fingerprint(model: GradeModel) -> str:
+    """SHA-256 of what makes a fitted model grade as it does: kind, features, estimator, reference values,
+    data period and policy."""
+    parts = (model.segment, model.kind, model.features, model.estimator, model.reference, model.info, model.policy)
+    return hashlib.sha256(pickle.dumps(parts, protocol=5)).hexdigest()
+
+
+def registered_as(segment: str, digest: str) -> ModelVersion | None:
+    """The registered version of the segment's model with that fingerprint, if any."""
+    found = configure().search_model_versions(f"name = '{model_name(segment)}' and tags.fingerprint = '{digest}'")
+    return min(found, key=lambda mv: int(mv.version)) if found else None
+
+
+def describe(segment: str, version: str, tags: dict[str, str], description: str) -> None:
+    """Set a registered version's description and tags."""
+    client = configure()
+    client.update_model_version(model_name(segment), version, description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name(segment), version, key, value)

@@ -78,3 +78,24 @@ def test_townships_listed(capsys, store):
     rows = [line.split() for line in out.splitlines()[1:]]
     assert code == 0 and rows == [["410122101", "城关镇", "1", "1"], ["410122102", "410122102", "1", "1"]]
 
+
+
+def test_make_lab_and_mlflow_ui(tmp_path):
+    """`make lab` opens JupyterLab (the `notebook` extra) on the notebooks; `make mlflow-ui` serves the registry
+    `train` writes to (issue 14, item 6)."""
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("jupyterlab") for r in extras["notebook"])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CREDITGRADE_HOME": str(tmp_path / "cg")}
+
+    def recipe(target: str) -> str:
+        out = subprocess.run(["make", "-n", "-C", str(root), target], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert "jupyter lab --notebook-dir=notebooks" in recipe("lab") and "[dev,notebook]" in recipe("lab")
+    assert f"sqlite:///{tmp_path / 'cg'}/mlflow.db" in recipe("mlflow-ui")

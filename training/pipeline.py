@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.models import infer_signature
 
 from features.build import build_training_set
 from features.catalog import catalog, model_feature_names
@@ -24,7 +25,8 @@ from features.frames import Frames
 from models.bundle import GradeModel, GradePyfunc
 from models.grades import Scale, config
 from models.lgbm import LGBMPD
-from models.registry import CHAMPION, configure, experiment_id, load_version, model_name
+from models.registry import (CHAMPION, CODE_PATHS, configure, describe, experiment_id, fingerprint, input_columns,
+                             load_version, model_name, pip_requirements, registered_as)
 from models.scorecard import Scorecard
 from training.evaluate import auc, evaluate
 from training.evaluate_report import report_markdown
@@ -40,6 +42,7 @@ class TrainResult:
     run_id: str
     metrics: dict
     champion: bool = False
+    new: bool = True  # False: identical to the version already registered, nothing registered
 
 
 @dataclass
@@ -106,9 +109,16 @@ def evaluate_model(model: GradeModel, split: Split) -> dict:
                     score_test=graded["score"].to_numpy())
 
 
-def register(model: GradeModel, report: dict, oracle_auc: float | None = None) -> tuple[str, str]:
-    """Log one fitted model and its evaluation to MLflow and register it; return (version, run id)."""
+def register(model: GradeModel, report: dict, example: pd.DataFrame,
+             oracle_auc: float | None = None) -> tuple[str, str, bool]:
+    """Log one fitted model and its evaluation to MLflow and register it, with a signature and input example
+    from ``example`` (rows of the feature matrix), a description and tags; return (version, run id, new).
+    A model identical to a registered version is not logged again: that version is returned, new False."""
     name = model_name(model.segment)
+    digest = fingerprint(model)
+    same = registered_as(model.segment, digest)
+    if same is not None:
+        return str(same.version), same.run_id, False
     with mlflow.start_run(experiment_id=experiment_id(name), run_name=f"{model.segment}-{model.kind}") as run:
         params = {k: v for k, v in model.estimator.get_params().items() if np.isscalar(v) or v is None}
         mlflow.log_params({"kind": model.kind, "segment": model.segment, "features": len(model.features),
@@ -127,13 +137,24 @@ def register(model: GradeModel, report: dict, oracle_auc: float | None = None) -
         mlflow.log_dict(json.loads(json.dumps(report, default=str)), "evaluation.json")
         mlflow.log_text(report_markdown(report), "evaluation.md")
         mlflow.log_dict(model.policy, "policy.json")  # the scale and rules this version grades with
-        info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model),
-                                       registered_model_name=name, pip_requirements=["creditgrade"])
+        inputs = example[input_columns(model)].head(5)
+        inputs = inputs.astype({c: object for c in inputs.select_dtypes("category")})  # JSON callers send text
+        signature = infer_signature(inputs, GradePyfunc(model).predict(None, inputs))
+        info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model), registered_model_name=name,
+                                       signature=signature, input_example=inputs, code_paths=CODE_PATHS,
+                                       pip_requirements=pip_requirements())
         version = str(info.registered_model_version)
-    client = configure()
-    client.set_model_version_tag(name, version, "kind", model.kind)
-    client.set_model_version_tag(name, version, "oot_auc", f"{report['auc']:.6f}")
-    return version, run.info.run_id
+    period = f"{model.info['train_from']}..{model.info['test_to']}"
+    describe(model.segment, version, {
+        "segment": model.segment, "kind": model.kind, "data_period": period, "oot_auc": f"{report['auc']:.6f}",
+        "oot_ks": f"{report['ks']:.6f}", "fingerprint": digest},
+        f"{model.segment} {model.kind}: trained on {model.info['train_from']}..{model.info['train_to']}, "
+        f"tested out of time on {model.info['test_from']}..{model.info['test_to']} (AUC {report['auc']:.4f}, "
+        f"KS {report['ks']:.4f}); {len(model.features)} features.\n"
+        f"{model.segment} {model.kind} 模型：训练期 {model.info['train_from']}..{model.info['train_to']}，"
+        f"跨时间检验期 {model.info['test_from']}..{model.info['test_to']}（AUC {report['auc']:.4f}，"
+        f"KS {report['ks']:.4f}）；特征 {len(model.features)} 个。")
+    return version, run.info.run_id, True
 
 
 def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None:
@@ -174,10 +195,10 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     for kind in kinds:
         model = fit_grade_model(kind, segment, split, seed, policy)
         report = evaluate_model(model, split)
-        version, run_id = register(model, report, oracle_auc)
+        version, run_id, new = register(model, report, split.test, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
-                                    "default_rate_monotone": report.get("default_rate_monotone")}))
+                                    "default_rate_monotone": report.get("default_rate_monotone")}, new=new))
     _, champ_auc = champion_auc(segment, split)
     best = max(results, key=lambda r: r.metrics["auc"])
     if best.metrics["auc"] > champ_auc:

@@ -1,0 +1,60 @@
+"""Registered versions (issue 14, item 6): a signature, an input example that grades through the pyfunc,
+dependencies pinned to resolvable versions, a description and tags; an unchanged re-run registers nothing."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from packaging.requirements import Requirement
+
+from data.sample.generator import generate
+from features.frames import Frames
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    from training.pipeline import train_segment
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CREDITGRADE_HOME", str(tmp_path_factory.mktemp("home")))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=5))
+    yield frames, train_segment(frames, "sme", kinds=("scorecard",))[0]
+    mp.undo()
+
+
+def test_version_has_signature_example_requirements_description_and_tags(registered):
+    import mlflow
+
+    from models.registry import configure, model_name
+
+    _, result = registered
+    uri = f"models:/{model_name('sme')}/{result.version}"
+    info = mlflow.models.get_model_info(uri)
+    inputs = {c["name"]: c["type"] for c in json.loads(info.signature.to_dict()["inputs"])}
+    assert inputs["sector"] == "string" and inputs["tax_paid_12m"] == "double"
+    assert {"pd", "score", "grade"} <= {c["name"] for c in json.loads(info.signature.to_dict()["outputs"])}
+    example = mlflow.models.Model.load(uri).load_input_example()
+    graded = mlflow.pyfunc.load_model(uri).predict(example)  # text categories, as a JSON caller sends them
+    assert len(graded) == len(example) == 5 and graded["pd"].between(0, 1).all()
+    local = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/model/requirements.txt")
+    reqs = [Requirement(line) for line in open(local).read().splitlines() if line and not line.startswith("#")]
+    names = {r.name for r in reqs}
+    assert "creditgrade" not in names and {"lightgbm", "pandas", "scikit-learn", "mlflow"} <= names
+    assert all(str(r.specifier).startswith("==") for r in reqs if r.name != "mlflow")
+    version = configure().get_model_version(model_name("sme"), result.version)
+    assert version.tags["segment"] == "sme" and version.tags["kind"] == "scorecard"
+    assert float(version.tags["oot_auc"]) == pytest.approx(result.metrics["auc"], abs=1e-6)
+    assert version.tags["data_period"].count("..") == 1
+    assert f"AUC {result.metrics['auc']:.4f}" in version.description and "跨时间检验期" in version.description
+
+
+def test_unchanged_rerun_registers_nothing(registered):
+    from models.registry import configure, model_name
+    from training.pipeline import train_segment
+
+    frames, first = registered
+    count = len(configure().search_model_versions(f"name='{model_name('sme')}'"))
+    again = train_segment(frames, "sme", kinds=("scorecard",))[0]
+    assert (again.version, again.run_id, again.new) == (first.version, first.run_id, False)
+    assert len(configure().search_model_versions(f"name='{model_name('sme')}'")) == count
