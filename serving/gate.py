@@ -6,6 +6,7 @@ an unexpected one is logged (identity numbers masked) and answered 500. Probes, 
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from types import SimpleNamespace
 
 from pydantic_core import from_json
@@ -32,6 +33,10 @@ ERRORS = {400: "malformed request (JSON or schema)", 401: "missing, unknown or r
           404: "unknown subject, household, record, objection or warning",
           409: "conflicts with the current state", 413: "batch larger than the configured maximum",
           415: "body not sent as application/json", 422: "a field breaks a rule (check digit, date range...)", 500: "internal error"}
+INFO = {"title": "creditgrade", "version": version("creditgrade"), "description": (
+    "信用评级服务接口：评级、批量评级、解释、报告、异议、预警、信用村与查询日志；以 API 密钥调用。"
+    "\n\nCredit grading API: grades, batches, explanations, reports, objections, early warnings, credit "
+    "villages and the audit log; called with an API key (X-API-Key or Authorization: Bearer).")}
 PEEK_BYTES = 1 << 20  # a refused request's body is read for its subject only up to this size
 
 
@@ -201,6 +206,7 @@ def documented(spec: dict) -> dict:
     request and answer model referred to by its component (BentoML inlines them with ``X | None`` flattened
     to ``X``, so the inlined schema would say a field that can be null never is)."""
     spec = json.loads(json.dumps(spec))
+    spec["info"] = INFO  # not BentoML's default text, which links badges on outside hosts
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     spec["components"].setdefault("securitySchemes", {})["apiKey"] = {
         "type": "apiKey", "in": "header", "name": "X-API-Key"}
