@@ -17,10 +17,13 @@ from importlib.metadata import requires, version
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.telemetry.client import set_telemetry_client
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from packaging.requirements import Requirement
 
 import features
@@ -28,7 +31,7 @@ import models
 
 from features.errors import CreditgradeError
 from features.ids import home
-from models.bundle import GradeModel
+from models.bundle import GradeModel, GradePyfunc
 
 CHAMPION = "champion"
 
@@ -105,6 +108,18 @@ def input_columns(model: GradeModel) -> list[str]:
     """The columns a model grades from: its features, then the policy rules' inputs."""
     rules = [c for r in model.scale.rules for c in (r.feature, r.evidence, r.since) if c is not None]
     return list(dict.fromkeys(model.features + rules))
+
+
+def example_and_signature(model: GradeModel, rows: pd.DataFrame) -> tuple[pd.DataFrame, ModelSignature]:
+    """Five rows of ``rows`` as the input example (categories as text, as a JSON caller sends them) and the
+    signature of the pyfunc's input and output; a categorical column accepts text or pandas categories."""
+    example = rows[input_columns(model)].head(5)
+    example = example.astype({c: object for c in example.select_dtypes("category")})
+    signature = infer_signature(example, GradePyfunc(model).predict(None, example))
+    categorical = set(rows[example.columns].select_dtypes("category"))
+    signature.inputs = Schema([ColSpec(AnyType(), c.name, required=c.required) if c.name in categorical else c
+                               for c in signature.inputs.inputs])
+    return example, signature
 
 
 def fingerprint(model: GradeModel) -> str:

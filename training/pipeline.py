@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 
 from features.build import build_training_set
 from features.catalog import catalog, model_feature_names
@@ -25,8 +24,8 @@ from features.frames import Frames
 from models.bundle import GradeModel, GradePyfunc
 from models.grades import Scale, config
 from models.lgbm import LGBMPD
-from models.registry import (CHAMPION, CODE_PATHS, configure, describe, experiment_id, fingerprint, input_columns,
-                             load_version, model_name, pip_requirements, registered_as)
+from models.registry import (CHAMPION, CODE_PATHS, configure, describe, example_and_signature, experiment_id,
+                             fingerprint, load_version, model_name, pip_requirements, registered_as)
 from models.scorecard import Scorecard
 from training.evaluate import auc, evaluate
 from training.evaluate_report import report_markdown
@@ -137,9 +136,7 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
         mlflow.log_dict(json.loads(json.dumps(report, default=str)), "evaluation.json")
         mlflow.log_text(report_markdown(report), "evaluation.md")
         mlflow.log_dict(model.policy, "policy.json")  # the scale and rules this version grades with
-        inputs = example[input_columns(model)].head(5)
-        inputs = inputs.astype({c: object for c in inputs.select_dtypes("category")})  # JSON callers send text
-        signature = infer_signature(inputs, GradePyfunc(model).predict(None, inputs))
+        inputs, signature = example_and_signature(model, example)
         info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model), registered_model_name=name,
                                        signature=signature, input_example=inputs, code_paths=CODE_PATHS,
                                        pip_requirements=pip_requirements())
