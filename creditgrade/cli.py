@@ -156,15 +156,23 @@ def _cmd_warnings(args) -> int:
 
 
 def _cmd_monitor(args) -> int:
+    import pandas as pd
+
     from features.store import Store
-    from training.monitor import monitor, write_monitor_report
+    from training.monitor import LEVELS, display_table, monitor, worst_level, write_monitor_report
 
     result = monitor(Store(), args.segment)
-    print(result["quarters"].to_string())
+    with pd.option_context("display.width", 10_000, "display.max_columns", 50):
+        print(display_table(result).to_string(index=False, na_rep="-"))
     for alert in result["alerts"]:
         print(f"ALERT {alert}")
     out = write_monitor_report([result], Path(args.out or f"monitor-{args.segment}.html"))
     print(f"wrote {out} and logged it to MLflow (experiment creditgrade-monitor)")
+    worst = worst_level(result)
+    if args.fail_on != "never" and LEVELS.index(worst) >= LEVELS.index(args.fail_on):
+        print(f"latest quarter at {worst!r}, at or above --fail-on {args.fail_on}: exit 1 / 最新季度达到{args.fail_on}级别",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -286,9 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     p.set_defaults(func=_cmd_warnings)
 
-    p = sub.add_parser("monitor", help="PSI, default rate per grade and AUC over time for a segment's champion")
+    p = sub.add_parser("monitor", help="PSI against the training reference, default rate per grade and "
+                                       "out-of-time AUC per quarter for a segment's champion")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
+    p.add_argument("--fail-on", choices=["act", "watch", "never"], default="never",
+                   help="exit 1 when the latest quarter has a column at this level or above (for schedulers)")
     p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser("validate", help="back-test each grade's PD out of time (Jeffreys test, traffic lights)")

@@ -1,11 +1,16 @@
 """Model monitoring: population stability of the score and of every feature between the model's training
-window and each quarter, default rate per grade over time, and AUC per as-of date where outcomes have
-matured; flagged "watch" from PSI 0.10 and "act" from 0.25. Written to an HTML report with a chart per
-segment and logged to MLflow (experiment "creditgrade-monitor").
+window and each quarter, default rate per grade over time, and AUC on the quarters the model never saw.
+
+Levels are relative to the model's own training reference: the PSI a column already reached across the
+quarters of the training window (the drift the model was trained through) is its tolerance, and a quarter
+after training is "watch" from 0.10 above it and "act" from 0.25 above it. An alert fires when a column's
+level rises (ok to watch, watch to act, ok to act), not again while it stays there; ``state`` is each
+column's level in the latest quarter, which ``creditgrade monitor --fail-on act`` turns into an exit code.
+Written to a styled, bilingual HTML report with a chart per segment and logged to MLflow (experiment
+"creditgrade-monitor").
 """
 from __future__ import annotations
 
-import base64
 import html
 import io
 from pathlib import Path
@@ -16,17 +21,28 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from features.build import build_features
+from features.catalog import spec
 from features.frames import Frames
 from models.bundle import GradeModel
 from models.registry import Loaded, configure, experiment_id, load_champion
 from training.evaluate import PSI_SHIFT, PSI_WATCH, auc, psi
+from training.page import page, png_img
 
 EXPERIMENT = "creditgrade-monitor"
 
 
+SCORE = "score"
+LEVELS = ("", "watch", "act")
+LEVEL_ZH = {"": "正常", "watch": "关注", "act": "需处置"}
+
+
 def flag(value: float) -> str:
-    """"act" from PSI 0.25, "watch" from 0.10, else "" (NaN: "")."""
+    """"act" from 0.25, "watch" from 0.10, else "" (NaN: "")."""
     return "act" if value >= PSI_SHIFT else "watch" if value >= PSI_WATCH else ""
+
+
+def _name(column: str) -> str:
+    return "score 评分" if column == SCORE else f"{column} {spec(column).zh}"
 
 
 def quarter_ends(frames: Frames, segment: str, start) -> list[pd.Timestamp]:
@@ -59,39 +75,77 @@ def monitor_snapshots(snaps: pd.DataFrame, model: GradeModel, label: str = "") -
     base = snaps[(snaps["as_of"] >= lo) & (snaps["as_of"] <= hi)]
     if base.empty:
         raise ValueError(f"no snapshots in the training window {lo.date()}..{hi.date()}")
-    rows, feature_psi, rates = [], {}, {}
+    columns = [SCORE, *model.features]
+    psis = pd.DataFrame({day: {c: psi(base[c], part[c]) for c in columns} for day, part in snaps.groupby("as_of")}).T
+    period = pd.Series(np.where(psis.index < lo, "before", np.where(psis.index <= hi, "train", "after")),
+                       index=psis.index)
+    reference = psis[period == "train"].max()  # the drift the model was trained through
+    levels = (psis - reference).map(flag).where(period == "after", "")
+    rows, rates = [], {}
     for day, part in snaps.groupby("as_of"):
-        feature_psi[day] = {f: psi(base[f], part[f]) for f in model.features}
         matured = part[part["defaulted"].notna()]
         y = matured["defaulted"]
         rates[day] = matured.groupby("grade")["defaulted"].mean()
-        s = psi(base["score"], part["score"])
-        worst = sorted(feature_psi[day].items(), key=lambda kv: -kv[1])
-        rows.append({"as_of": day, "period": "train" if lo <= day <= hi else "after" if day > hi else "before",
-                     "n": len(part), "psi_score": s, "flag": flag(s),
-                     "features_watch": sum(PSI_WATCH <= v < PSI_SHIFT for _, v in worst),
-                     "features_act": ", ".join(f for f, v in worst if v >= PSI_SHIFT),
-                     "max_feature_psi": worst[0][1], "max_feature": worst[0][0], "mean_pd": part["pd"].mean(),
-                     "default_rate": y.mean() if len(y) else np.nan,
-                     "auc": auc(y, matured["pd"]) if y.nunique() == 2 else np.nan})
+        level, features = levels.loc[day], psis.loc[day, model.features]
+        unseen = period[day] == "after"  # AUC only where the model never saw the data
+        rows.append({"as_of": day, "period": period[day], "n": len(part), "psi_score": psis.loc[day, SCORE],
+                     "flag": level[SCORE], "features_watch": int((level[model.features] == "watch").sum()),
+                     "features_act": ", ".join(f for f in model.features if level[f] == "act"),
+                     "max_feature_psi": features.max(), "max_feature": features.idxmax(),
+                     "mean_pd": part["pd"].mean(), "default_rate": y.mean() if len(y) else np.nan,
+                     "auc": auc(y, matured["pd"]) if unseen and y.nunique() == 2 else np.nan})
     quarters = pd.DataFrame(rows)
+    alerts = _alerts(psis, reference, levels[period == "after"])
+    quarters["alerts"] = quarters["as_of"].map(alerts.groupby("as_of").size()).fillna(0).astype(int)
     order = [g for g in model.scale.order if g in set(snaps["grade"])]
-    after = quarters[quarters["period"] == "after"]
-    alerts = [f"{r.as_of.date()}: score PSI {r.psi_score:.3f} ({r.flag})" for r in after.itertuples() if r.flag]
-    alerts += [f"{r.as_of.date()}: features to act on: {r.features_act}" for r in after.itertuples() if r.features_act]
+    last = levels.iloc[-1]
     return {"segment": model.segment, "model": label or model.kind, "train_from": str(lo.date()),
             "train_to": str(hi.date()), "quarters": quarters,
-            "feature_psi": pd.DataFrame(feature_psi).T.rename_axis("as_of"),
+            "feature_psi": psis[model.features].rename_axis("as_of"), "reference": reference,
             "default_rate_by_grade": pd.DataFrame(rates).T.reindex(columns=order).rename_axis("as_of"),
-            "alerts": alerts}
+            "alert_table": alerts, "alerts": [_alert_text(a) for a in alerts.itertuples()],
+            "state": last[last != ""].to_dict()}
+
+
+def _alerts(psis: pd.DataFrame, reference: pd.Series, levels: pd.DataFrame) -> pd.DataFrame:
+    """One row per rise of a column's level after training: as_of, column, psi, reference, was, level."""
+    rank = levels.map(LEVELS.index)
+    rose = rank.gt(rank.shift(fill_value=0))
+    rows = [{"as_of": day, "column": col, "psi": psis.loc[day, col], "reference": reference[col],
+             "was": levels.shift(fill_value="").loc[day, col], "level": levels.loc[day, col]}
+            for day, col in rose.stack().loc[lambda x: x].index]
+    return pd.DataFrame(rows, columns=["as_of", "column", "psi", "reference", "was", "level"])
+
+
+def _alert_text(a) -> str:
+    return (f"{a.as_of.date()}: {_name(a.column)} PSI {a.psi:.3f} (training reference {a.reference:.3f} 训练期基准) "
+            f"{a.was or 'ok'} -> {a.level} ({LEVEL_ZH[a.was]} -> {LEVEL_ZH[a.level]})")
+
+
+def worst_level(result: dict) -> str:
+    """The highest level any column has in the latest quarter ("" if none)."""
+    return max(result["state"].values(), key=LEVELS.index, default="")
+
+
+def display_table(result: dict) -> pd.DataFrame:
+    """The quarters as printed: one short line each (feature names are in the alerts)."""
+    q = result["quarters"]
+    return pd.DataFrame({
+        "as_of 基准日": q["as_of"].dt.date, "period 期间": q["period"], "n 主体": q["n"],
+        "score PSI": q["psi_score"].round(3), "flag 级别": q["flag"].replace("", "-"),
+        "watch 关注": q["features_watch"], "act 处置": q["features_act"].map(lambda s: len(s.split(", ")) if s else 0),
+        "mean PD": q["mean_pd"].round(4), "default 违约率": q["default_rate"].round(4),
+        "AUC (unseen 样本外)": q["auc"].round(3), "alerts 新警报": q["alerts"]})
 
 
 def monitor(source, segment: str, model: GradeModel | Loaded | None = None, dates=None) -> dict:
     """Monitor a segment's model (default: the champion) over a Store or Frames, at quarter ends from the
     start of its training window (or at ``dates``). Returns ``segment, model, train_from, train_to``,
     ``quarters`` (one row per as-of date: period, n, psi_score, flag, features_watch, features_act,
-    max_feature_psi, mean_pd, default_rate, auc), ``feature_psi`` (as-of x feature),
-    ``default_rate_by_grade`` (as-of x grade) and ``alerts`` (after the training window)."""
+    max_feature_psi, max_feature, mean_pd, default_rate, auc (after training only), alerts),
+    ``feature_psi`` (as-of x feature), ``reference`` (each column's largest PSI in training),
+    ``default_rate_by_grade`` (as-of x grade), ``alert_table`` and ``alerts`` (rises of a level after
+    training) and ``state`` (column -> level in the latest quarter, "watch" or "act")."""
     loaded = model if model is not None else load_champion(segment)
     label = f"{loaded.name} v{loaded.version}" if isinstance(loaded, Loaded) else ""
     model = loaded.model if isinstance(loaded, Loaded) else loaded
@@ -115,9 +169,9 @@ def chart(result: dict) -> Figure:
     for a in ax.flat[:3]:
         if len(train):
             a.axvspan(train.min(), train.max(), color="#eeeeee", zorder=0)
-    ax[0, 0].set_title("score PSI vs training window (watch 0.10, act 0.25)")
+    ax[0, 0].set_title("score PSI vs training window (colour: level above the training reference)")
     ax[0, 1].plot(q["as_of"], q["auc"], marker="o")
-    ax[0, 1].set_title("AUC per as-of date (matured outcomes)")
+    ax[0, 1].set_title("AUC out of time (quarters the model never saw, matured outcomes)")
     rates = result["default_rate_by_grade"]
     for grade in rates.columns:
         ax[1, 0].plot(rates.index, rates[grade], marker=".", label=grade)
@@ -141,13 +195,31 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _styled(table: pd.DataFrame) -> str:
+    """The quarters table, each row coloured by its score level, each flag cell by its own."""
+    colours = {"act": "background-color:#f8d7da", "watch": "background-color:#fff3cd"}
+
+    def row(r):
+        return [colours.get(r["flag 级别"], "")] * len(r)
+    return (table.style.apply(row, axis=1).format(precision=4, na_rep="").hide(axis="index")
+            .set_table_attributes('class="quarters"').to_html())
+
+
 def _section(result: dict, png: bytes) -> str:
-    q = result["quarters"].assign(as_of=lambda d: d["as_of"].dt.date)
-    alerts = "".join(f"<li>{html.escape(a)}</li>" for a in result["alerts"]) or "<li>none</li>"
-    return (f"<h2>{html.escape(result['segment'])} — {html.escape(result['model'])}</h2>"
-            f"<p>Training window {result['train_from']} .. {result['train_to']}.</p><h3>Alerts</h3><ul>{alerts}</ul>"
-            f"<img src=\"data:image/png;base64,{base64.b64encode(png).decode()}\" alt=\"monitoring chart\">"
-            f"{q.to_html(index=False, float_format=lambda v: f'{v:.3f}', na_rep='')}")
+    alerts = result["alert_table"]
+    items = "".join(f'<li class="{html.escape(a.level)}">{html.escape(t)}</li>'
+                    for a, t in zip(alerts.itertuples(), result["alerts"])) or "<li class=\"ok\">无 none</li>"
+    state = result["state"]
+    now = ", ".join(f"{_name(c)}: {lvl} {LEVEL_ZH[lvl]}" for c, lvl in state.items()) or "正常 all within reference"
+    return (f"<section><h2>{html.escape(result['segment'])} — {html.escape(result['model'])}</h2>"
+            f"<p>训练窗口 Training window {result['train_from']} .. {result['train_to']}。"
+            f"级别相对于模型自身训练期的PSI基准：高出0.10为关注，高出0.25为需处置；AUC只计模型未见过的季度。"
+            f"<br>Levels are relative to the model's own training reference (the PSI each column reached during "
+            f"training): 0.10 above it is watch, 0.25 above it is act; AUC counts only quarters the model never "
+            f"saw.</p><h3>最新季度 Latest quarter</h3><p>{html.escape(now)}</p>"
+            f"<h3>警报（级别上升时触发）Alerts (when a level rises)</h3><ul class=\"alerts\">{items}</ul>"
+            f"{png_img(png, 'monitoring chart 监测图')}<h3>各季度 Quarters</h3>{_styled(display_table(result))}"
+            "</section>")
 
 
 def write_monitor_report(results, out_html, log: bool = True) -> Path:
@@ -158,8 +230,7 @@ def write_monitor_report(results, out_html, log: bool = True) -> Path:
     out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(_section(r, _png(f)) for r, f in zip(results, figs))
-    out.write_text(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>creditgrade monitoring</title>"
-                   f"</head><body><h1>Model monitoring</h1>{body}</body></html>", encoding="utf-8")
+    out.write_text(page("模型监测 Model monitoring", body), encoding="utf-8")
     if log:
         configure()
         for r, fig in zip(results, figs):
