@@ -169,8 +169,9 @@ def batch_bench(segment: str, n: int, repeat: int = 3) -> None:
     day = default_as_of(freshness.of_store(store, segment), segment)
     with store.engine.connect() as conn:
         ids = frame(conn, subjects_query(segment))["display_id"].tolist()[:n]
-    items = [BatchItem(subject_id=sid, segment=segment, as_of=day, purpose="benchmark",
-                       consent_ref=None if segment == "sme" else "BENCH", key_id=1) for sid in ids]
+    consent = {} if segment == "sme" else {"consent_ref": "BENCH"}
+    items = [BatchItem(subject_id=sid, segment=segment, as_of=day, purpose="benchmark", key_id=1, **consent)
+             for sid in ids]
     principals = {1: Principal(1, "regulator" if segment != "sme" else "bank", "bench")}
     X = build_features(store, segment, day)[loaded.model.features]
     est = loaded.model.estimator
@@ -216,7 +217,7 @@ def main():
     from features.store import Store
     from serving.keys import create_key
 
-    key = create_key(Store(), "bank" if args.segment == "sme" else "regulator", "bench")
+    key = create_key(Store(), "bank" if args.segment == "sme" else "regulator", f"bench-{time.time_ns()}")
     headers = {"X-API-Key": key}
     levels = [int(c) for c in args.concurrency.split(",")]
     log = Path(tempfile.mkdtemp()) / "server.log"

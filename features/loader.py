@@ -93,8 +93,11 @@ def records_query(before: dt.date | None, segment: str | None = None, *, keys: I
 # ---------------------------------------------------------------- frames
 
 def frame(conn, query) -> pd.DataFrame:
+    """The rows of ``query`` as a frame, built column by column (from row objects pandas is twice as slow)."""
     result = conn.execute(query)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    columns = list(result.keys())
+    rows = result.fetchall()
+    return pd.DataFrame(dict(zip(columns, zip(*rows))) if rows else {c: [] for c in columns}, columns=columns)
 
 
 def _inputs(subject_rows: pd.DataFrame, record_rows: pd.DataFrame) -> Inputs:
