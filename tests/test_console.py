@@ -114,7 +114,7 @@ def test_bank_looks_up_an_sme_and_grades_a_csv(page, console, tmp_path):
     sign_in(page, console.keys.bank)
     sme = console.keys.smes[2]
     page.fill("#subject_id", sme)
-    page.click("text=查询")
+    page.click("button:text-is('查询')")
     card = page.locator(".grade-card")
     assert sme in card.inner_text() and "违约概率" in card.inner_text()
     assert page.locator("svg.chart rect").count() >= 3            # the waterfall
@@ -122,7 +122,7 @@ def test_bank_looks_up_an_sme_and_grades_a_csv(page, console, tmp_path):
     assert page.locator("#hist-h + svg, #hist-h ~ table").count() >= 1
     shot(page, "bank-sme")
     page.fill("#subject_id", sme[:-1] + ("0" if sme[-1] != "0" else "1"))
-    page.click("text=查询")
+    page.click("button:text-is('查询')")
     assert "422" in page.locator("dl.facts").inner_text() and "subject_id" in page.content()
     upload = tmp_path / "codes.csv"
     upload.write_text("subject_id\n" + "\n".join(console.keys.smes[:20]) + "\nBADCODE\n", encoding="utf-8")
@@ -260,7 +260,7 @@ def test_pages_have_no_serious_accessibility_violation(page, console):
     page.context.clear_cookies()
     sign_in(page, console.keys.bank)
     page.fill("#subject_id", console.keys.smes[3])
-    page.click("text=查询")
+    page.click("button:text-is('查询')")
     check("sme")
     page.context.clear_cookies()
     sign_in(page, console.keys.regulator)
