@@ -13,15 +13,16 @@ def waterfall(bias: float, rows: list[tuple[str, float]], unit: str, title: str,
     "other" bar — to the model's output; red raises the risk, green lowers it."""
     rows = sorted(rows, key=lambda r: -abs(r[1]))
     shown = rows[:top] + ([(other, sum(v for _, v in rows[top:]))] if len(rows) > top else [])
-    steps, level = [(base, 0.0, bias, "base")], bias
+    steps, level = [], bias
     for label, value in shown:
         steps.append((label, level, level + value, "up" if value > 0 else "down"))
         level += value
-    steps.append((output, 0.0, level, "base"))
-    lo = min(min(a, b) for _, a, b, _ in steps)
-    hi = max(max(a, b) for _, a, b, _ in steps)
-    span = (hi - lo) or 1.0
-    plot = WIDTH - LABEL - 70
+    levels = [bias, level, *(b for _, _, b, _ in steps)]
+    lo, hi = min(levels), max(levels)
+    lo -= (hi - lo) * 0.15 or 1.0   # the base and output bars start here, so small steps stay visible
+    steps = [(base, lo, bias, "base"), *steps, (output, lo, level, "base")]
+    span = hi - lo
+    plot = WIDTH - LABEL - 110
 
     def x(v: float) -> float:
         return LABEL + (v - lo) / span * plot
@@ -29,8 +30,9 @@ def waterfall(bias: float, rows: list[tuple[str, float]], unit: str, title: str,
     height = ROW * len(steps) + 10
     parts = [f'<svg class="chart" role="img" aria-labelledby="wf-title" viewBox="0 0 {WIDTH} {height}" '
              f'width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<title id="wf-title">{escape(title)}</title>',
-             f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height}" class="axis"/>']
+             f'<title id="wf-title">{escape(title)}</title>']
+    if lo <= 0 <= hi:  # the zero line, where it falls within the chart (log-odds)
+        parts.append(f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height}" class="axis"/>')
     for i, (label, a, b, kind) in enumerate(steps):
         y = 5 + i * ROW
         left, right = sorted((x(a), x(b)))
