@@ -41,7 +41,8 @@ demo: $(STAMP)
 	done
 	@KEY=$$($(BIN)/creditgrade keys create --role bank --name demo-bank-$$(date +%s)); \
 	 ID=$$($(BIN)/python -c "import pandas as pd; s=pd.read_parquet('data/sample/subjects.parquet'); print(s[s.segment=='sme'].subject_id.iloc[0])"); \
-	 echo; echo "Serving on http://127.0.0.1:3000 (OpenAPI: /docs). Try, in another terminal:"; \
+	 echo; echo "Serving on http://127.0.0.1:3000 — open it in a browser and sign in with the bank key"; \
+	 echo "  $$KEY"; echo "then look up the SME $$ID. API documentation: http://127.0.0.1:3000/docs. Or, in another terminal:"; \
 	 echo "  curl -s -X POST http://127.0.0.1:3000/grade -H 'X-API-Key: $$KEY' -H 'Content-Type: application/json' -d '{\"subject_id\":\"'$$ID'\",\"segment\":\"sme\",\"as_of\":\"2025-12-31\",\"purpose\":\"loan application\"}'"; echo; \
 	 exec $(BIN)/creditgrade serve --host 127.0.0.1 --port 3000
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from features.schemas import SEGMENTS
 from features.store import grades
-from models.registry import CHAMPION, configure, model_name
+from models.registry import CHAMPION, configure, model_name, tracking_uri
 from serving.console.config import CONFIG
 
 
@@ -50,40 +51,49 @@ def _latest_run(client, experiment: str, segment: str):
     return runs[0] if runs else None
 
 
+_cache: dict[str, tuple[float, list[Segment]]] = {}
+
+
 def segments(store) -> list[Segment]:
-    """Every segment's models, newest version first."""
-    client = configure()
+    """Every segment's models, newest version first, each with the grades given by each version. What the
+    registry holds is re-read at most every ``[models] registry_seconds`` (it changes when a model is
+    trained, promoted or reviewed); the grades are read each time."""
+    until, found = _cache.get(tracking_uri(), (0.0, []))
+    if until < time.monotonic():
+        found = [_registry(segment) for segment in SEGMENTS]
+        _cache[tracking_uri()] = (time.monotonic() + CONFIG["models"]["registry_seconds"], found)
     g = grades.c
     with store.engine.connect() as conn:
         used = conn.execute(select(g.segment, g.model_name, g.model_version, func.min(g.graded_at).label("first"),
                                    func.max(g.graded_at).label("last"), func.count().label("n"))
                             .group_by(g.segment, g.model_name, g.model_version).order_by(func.min(g.graded_at))).all()
-    out = []
-    for segment in SEGMENTS:
-        seg = Segment(segment, history=[u for u in used if u.segment == segment])
-        name = model_name(segment)
-        versions = client.search_model_versions(f"name = '{name}'")
-        if versions:
-            seg.champion = client.get_registered_model(name).aliases.get(CHAMPION)
-        for v in sorted(versions, key=lambda v: -int(v.version)):
-            seg.versions.append(dict(
-                version=v.version, kind=v.tags.get("kind", ""), run_id=v.run_id,
-                oot_auc=float(v.tags["oot_auc"]) if "oot_auc" in v.tags else None,
-                registered=dt.datetime.fromtimestamp(v.creation_timestamp / 1000, dt.timezone.utc),
-                review=_files(client, v.run_id, "review")))
-        monitor = _latest_run(client, CONFIG["models"]["monitor_experiment"], segment)
-        if monitor is not None:
-            seg.monitor = [(monitor.info.run_id, p) for p in _files(client, monitor.info.run_id) if p.endswith(".html")]
-        validation = _latest_run(client, CONFIG["models"]["validation_experiment"], segment)
-        if validation is not None:
-            paths = _files(client, validation.info.run_id)
-            html = [p for p in paths if p.endswith(".html")]
-            seg.validation = (validation.info.run_id, html[0]) if html else None
-            if "validation.csv" in paths:
-                seg.validation_table = pd.read_csv(io.StringIO(load_text(
-                    f"{validation.info.artifact_uri}/validation.csv")))
-        out.append(seg)
-    return out
+    return [replace(seg, history=[u for u in used if u.segment == seg.segment]) for seg in found]
+
+
+def _registry(segment: str) -> Segment:
+    client = configure()
+    seg = Segment(segment)
+    name = model_name(segment)
+    versions = client.search_model_versions(f"name = '{name}'")
+    if versions:
+        seg.champion = client.get_registered_model(name).aliases.get(CHAMPION)
+    for v in sorted(versions, key=lambda v: -int(v.version)):
+        seg.versions.append(dict(
+            version=v.version, kind=v.tags.get("kind", ""), run_id=v.run_id,
+            oot_auc=float(v.tags["oot_auc"]) if "oot_auc" in v.tags else None,
+            registered=dt.datetime.fromtimestamp(v.creation_timestamp / 1000, dt.timezone.utc),
+            review=_files(client, v.run_id, "review")))
+    monitor = _latest_run(client, CONFIG["models"]["monitor_experiment"], segment)
+    if monitor is not None:
+        seg.monitor = [(monitor.info.run_id, p) for p in _files(client, monitor.info.run_id) if p.endswith(".html")]
+    validation = _latest_run(client, CONFIG["models"]["validation_experiment"], segment)
+    if validation is not None:
+        paths = _files(client, validation.info.run_id)
+        html = [p for p in paths if p.endswith(".html")]
+        seg.validation = (validation.info.run_id, html[0]) if html else None
+        if "validation.csv" in paths:
+            seg.validation_table = pd.read_csv(io.StringIO(load_text(f"{validation.info.artifact_uri}/validation.csv")))
+    return seg
 
 
 def artifact(run_id: str, path: str) -> bytes | None:
