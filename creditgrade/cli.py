@@ -10,6 +10,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+from creditgrade.progress import steps
 from features.errors import CreditgradeError
 
 
@@ -25,8 +26,10 @@ def _cmd_init_key(args) -> int:
 def _cmd_generate(args) -> int:
     from data.sample.generator import write_population
 
-    paths = write_population(args.out, fmt=args.format, n_smes=args.smes, n_households=args.households,
-                             n_practitioners=args.practitioners, seed=args.seed, start=args.start, end=args.end)
+    with steps(f"generating {args.smes + args.households + args.practitioners} subjects and their records "
+               f"生成样本", args.quiet):
+        paths = write_population(args.out, fmt=args.format, n_smes=args.smes, n_households=args.households,
+                                 n_practitioners=args.practitioners, seed=args.seed, start=args.start, end=args.end)
     for name, path in paths.items():
         print(f"{name:10s} {path}")
     return 0
@@ -40,8 +43,16 @@ def _cmd_ingest(args) -> int:
     if missing:
         raise CreditgradeError(f"no such file: {', '.join(missing)}")
     store = Store()
-    progress = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.verbose else None
-    reports = ingest_files(store, args.files, allow_bad_check=args.allow_bad_check_digit, progress=progress)
+    reports = []
+    with steps("ingesting 导入", args.quiet or args.verbose) as say:
+        for file in args.files:
+            def progress(message, name=Path(file).name):
+                if args.verbose:
+                    print(f"{name}: {message}", file=sys.stderr, flush=True)
+                elif say:
+                    say(f"{name}: {message}")
+            progress("reading 读取")
+            reports += ingest_files(store, [file], allow_bad_check=args.allow_bad_check_digit, progress=progress)
     for r in reports:
         if r.refused:
             print(f"{r.file}: refused / 拒收: {r.refused}", file=sys.stderr)
@@ -96,7 +107,9 @@ def _cmd_train(args) -> int:
         oracle = oracle[oracle.segment == args.segment]
         oracle = oracle.assign(subject_key=[ids.subject_key(args.segment, s) for s in oracle.subject_id],
                                as_of=pd.to_datetime(oracle.as_of))[["subject_key", "as_of", "true_pd"]]
-    for r in train_segment(Store(), args.segment, kinds, oracle=oracle):
+    with steps(f"{args.segment}: training 训练", args.quiet) as say:
+        results = train_segment(Store(), args.segment, kinds, oracle=oracle, progress=say)
+    for r in results:
         extra = f" oracle AUC {r.metrics['oracle_auc']:.4f}" if r.metrics.get("oracle_auc") else ""
         print(f"{r.segment:12s} {r.kind:9s} version {r.version}: out-of-time AUC {r.metrics['auc']:.4f} "
               f"KS {r.metrics['ks']:.4f}{extra}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"
@@ -125,7 +138,8 @@ def _cmd_report(args) -> int:
     from training.review import log_review_pack
 
     out = Path(args.out or f"review-{args.segment}.html")
-    path = log_review_pack(Store(), args.segment, out)
+    with steps(f"{args.segment}: review pack 审查报告", args.quiet) as say:
+        path = log_review_pack(Store(), args.segment, out, progress=say)
     print(f"wrote the {args.segment} review pack to {path} and logged it with the champion's MLflow run")
     return 0
 
@@ -140,7 +154,9 @@ def _cmd_warnings(args) -> int:
         from serving.warnings import scan
 
         for segment in segments:
-            r = scan(store, segment, args.as_of)
+            with steps(f"{segment}: grading every subject as of {args.as_of} and scanning for warnings 评级与预警扫描",
+                       args.quiet):
+                r = scan(store, segment, args.as_of)
             levels = ", ".join(f"{k} {v}" for k, v in r.by_level.items()) or "none"
             print(f"{segment:12s} as of {r.as_of}: {r.subjects} subjects graded with {r.model}, "
                   f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
@@ -161,7 +177,8 @@ def _cmd_monitor(args) -> int:
     from features.store import Store
     from training.monitor import LEVELS, display_table, monitor, worst_level, write_monitor_report
 
-    result = monitor(Store(), args.segment)
+    with steps(f"{args.segment}: monitoring 监测", args.quiet) as say:
+        result = monitor(Store(), args.segment, progress=say)
     with pd.option_context("display.width", 10_000, "display.max_columns", 50):
         print(display_table(result).to_string(index=False, na_rep="-"))
     for alert in result["alerts"]:
@@ -235,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from features.schemas import SEGMENTS
     from serving.keys import ROLES
 
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress display (it shows only on a terminal anyway)")
     parser = argparse.ArgumentParser(prog="creditgrade", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('creditgrade')}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init-key", help="create the identity-hash key file in the home directory")
     p.set_defaults(func=_cmd_init_key)
 
-    p = sub.add_parser("generate", help="generate a synthetic population")
+    p = sub.add_parser("generate", parents=[quiet], help="generate a synthetic population")
     p.add_argument("--smes", type=int, default=2000)
     p.add_argument("--households", type=int, default=1500)
     p.add_argument("--practitioners", type=int, default=800)
@@ -253,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("ingest", help="ingest subjects, records and outcomes files (CSV or Parquet)")
+    p = sub.add_parser("ingest", parents=[quiet], help="ingest subjects, records and outcomes files (CSV or Parquet)")
     p.add_argument("files", nargs="+")
     p.add_argument("--allow-bad-check-digit", action="store_true",
                    help="accept pilot-era unified social credit codes whose check character fails")
@@ -269,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_features)
 
-    p = sub.add_parser("train", help="train a segment's models (or CV on any table with --table)")
+    p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
@@ -280,21 +300,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("report", help="write the regulator's review pack (HTML) for a segment's champion")
+    p = sub.add_parser("report", parents=[quiet], help="write the regulator's review pack (HTML) for a segment's champion")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("warnings", help="early warnings: scan as of a date, or backtest the triggers")
     actions = p.add_subparsers(dest="action", required=True)
-    a = actions.add_parser("scan", help="grade every subject as of a date and store new warnings")
+    a = actions.add_parser("scan", parents=[quiet], help="grade every subject as of a date and store new warnings")
     a.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     a = actions.add_parser("backtest", help="recall, lead time and precision of the triggers out of time")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     p.set_defaults(func=_cmd_warnings)
 
-    p = sub.add_parser("monitor", help="PSI against the training reference, default rate per grade and "
+    p = sub.add_parser("monitor", parents=[quiet], help="PSI against the training reference, default rate per grade and "
                                        "out-of-time AUC per quarter for a segment's champion")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
@@ -331,15 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 QUIET_LIBRARIES = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "BENTOML_DO_NOT_TRACK": "true",
-                   "MLFLOW_LOGGING_LEVEL": "ERROR"}
+                   "MLFLOW_LOGGING_LEVEL": "ERROR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 """Every library's usage reporting off, and MLflow's notices (which drown the command's own report) too,
 unless the environment says otherwise; set before any library is imported."""
+
+USES_MLFLOW = frozenset({"train", "report", "monitor", "validate", "warnings"})
 
 
 def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
+    if args.command in USES_MLFLOW:
+        from mlflow.utils.logging_utils import disable_logging
+
+        disable_logging()  # "Created version ..." and the like are printed past the logging level
     try:
         return args.func(args)
     except CreditgradeError as exc:

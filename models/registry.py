@@ -10,13 +10,15 @@ again. MLflow's usage reporting is off unless the environment turns it on.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
+import subprocess
 from dataclasses import dataclass
 from importlib.metadata import requires, version
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -122,11 +124,13 @@ def example_and_signature(model: GradeModel, rows: pd.DataFrame) -> tuple[pd.Dat
     return example, signature
 
 
-def fingerprint(model: GradeModel) -> str:
-    """SHA-256 of what makes a fitted model grade as it does: kind, features, estimator, reference values,
-    data period and policy."""
-    parts = (model.segment, model.kind, model.features, model.estimator, model.reference, model.info, model.policy)
-    return hashlib.sha256(pickle.dumps(parts, protocol=5)).hexdigest()
+def fingerprint(model: GradeModel, rows: pd.DataFrame) -> str:
+    """SHA-256 of what makes a fitted model grade as it does: its declaration (segment, kind, features,
+    parameters, reference values, data period, policy) and the PDs it gives ``rows``. Equal models give
+    equal fingerprints in any process (no pickle, whose bytes depend on which objects are shared)."""
+    declared = json.dumps([model.segment, model.kind, model.features, model.estimator.get_params(),
+                           model.reference, model.info, model.policy], sort_keys=True, default=str)
+    return hashlib.sha256(declared.encode() + np.round(model.pd(rows), 12).tobytes()).hexdigest()
 
 
 def registered_as(segment: str, digest: str) -> ModelVersion | None:
@@ -141,3 +145,16 @@ def describe(segment: str, version: str, tags: dict[str, str], description: str)
     client.update_model_version(model_name(segment), version, description=description)
     for key, value in tags.items():
         client.set_model_version_tag(model_name(segment), version, key, value)
+
+
+def code_version() -> str:
+    """The git commit of the project's code (``-dirty`` with uncommitted changes), else the package version."""
+    root = Path(models.__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        out = None
+    if out is not None and out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip()
+    return f"creditgrade {version('creditgrade')} (not a git checkout)"

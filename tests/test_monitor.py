@@ -97,14 +97,14 @@ def test_fail_on_act_gives_an_exit_code_and_the_table_fits_a_terminal(household,
 
     result = drift_scenario(*household)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setattr(monitoring, "monitor", lambda store, segment: result)
+    monkeypatch.setattr(monitoring, "monitor", lambda store, segment, progress=None: result)
     monkeypatch.setattr("features.store.Store", lambda: None)
     argv = ["monitor", "--segment", "household", "--out", str(tmp_path / "m.html")]
     assert cli.main(argv) == 0
     assert cli.main([*argv, "--fail-on", "act"]) == 1
     assert cli.main([*argv, "--fail-on", "watch"]) == 1
     calm = {**result, "state": {}}
-    monkeypatch.setattr(monitoring, "monitor", lambda store, segment: calm)
+    monkeypatch.setattr(monitoring, "monitor", lambda store, segment, progress=None: calm)
     assert cli.main([*argv, "--fail-on", "act"]) == 0
     table = display_table(result).to_string(index=False)
     assert max(map(len, table.splitlines())) <= 140

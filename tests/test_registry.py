@@ -1,5 +1,6 @@
 """Registered versions (issue 14, item 6): a signature, an input example that grades through the pyfunc,
-dependencies pinned to resolvable versions, a description and tags; an unchanged re-run registers nothing."""
+dependencies pinned to resolvable versions, a description and tags; an unchanged re-run registers nothing.
+Training reports its steps, and `creditgrade train` prints its own report without MLflow's notices (item 3)."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,31 @@ def registered(tmp_path_factory):
     mp.setenv("CREDITGRADE_HOME", str(tmp_path_factory.mktemp("home")))
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=5))
-    yield frames, train_segment(frames, "sme", kinds=("scorecard",))[0]
+    heard = []
+    yield frames, train_segment(frames, "sme", kinds=("scorecard",), progress=heard.append)[0], heard
     mp.undo()
+
+
+def test_training_reports_its_steps(registered):
+    *_, heard = registered
+    assert heard[:2] == ["sme: loading records 读取记录", "sme: building features at every as-of date 构建各基准日特征"]
+    assert "sme: fitting scorecard 训练模型" in heard and heard[-1] == "sme: logging scorecard to MLflow 登记模型"
+
+
+def test_train_command_prints_its_report_without_mlflow_notices(tmp_path, monkeypatch, capsys):
+    from creditgrade.cli import main
+    from training import pipeline
+
+    frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=6))
+    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("CREDITGRADE_DB_URL", f"sqlite:///{tmp_path / 'creditgrade.db'}")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(pipeline.Frames, "from_store", lambda store, segment: frames)
+    assert main(["train", "--segment", "sme", "--model", "scorecard"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("sme          scorecard version 1: out-of-time AUC") and out.out.count("\n") == 1
+    assert "Created version" not in out.err + out.out and "registered model" not in out.err + out.out
+    assert "View run" not in out.out and out.err == ""
 
 
 def test_version_has_signature_example_requirements_description_and_tags(registered):
@@ -28,7 +52,8 @@ def test_version_has_signature_example_requirements_description_and_tags(registe
 
     from models.registry import configure, model_name
 
-    _, result = registered
+    _, result, _ = registered
+    configure()  # this module's registry (another test may have pointed MLflow elsewhere)
     uri = f"models:/{model_name('sme')}/{result.version}"
     info = mlflow.models.get_model_info(uri)
     inputs = {c["name"]: c["type"] for c in json.loads(info.signature.to_dict()["inputs"])}
@@ -38,7 +63,7 @@ def test_version_has_signature_example_requirements_description_and_tags(registe
     pyfunc = mlflow.pyfunc.load_model(uri)
     graded = pyfunc.predict(example)  # text categories, as a JSON caller sends them
     assert len(graded) == len(example) == 5 and graded["pd"].between(0, 1).all()
-    frames, _ = registered
+    frames, _, _ = registered
     from features.build import build_features
 
     matrix = build_features(frames, "sme", "2024-12-31").head(5)  # categories, as features.build makes them
@@ -60,7 +85,7 @@ def test_unchanged_rerun_registers_nothing(registered):
     from models.registry import configure, model_name
     from training.pipeline import train_segment
 
-    frames, first = registered
+    frames, first, _ = registered
     count = len(configure().search_model_versions(f"name='{model_name('sme')}'"))
     again = train_segment(frames, "sme", kinds=("scorecard",))[0]
     assert (again.version, again.run_id, again.new) == (first.version, first.run_id, False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -53,12 +54,15 @@ def quarter_ends(frames: Frames, segment: str, start) -> list[pd.Timestamp]:
     return list(pd.date_range(pd.Timestamp(start), end, freq="QE"))
 
 
-def snapshots(frames: Frames, segment: str, dates) -> pd.DataFrame:
-    """Features at each date stacked, with ``as_of`` and ``defaulted`` (NaN where no matured outcome)."""
+def snapshots(frames: Frames, segment: str, dates, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Features at each date stacked, with ``as_of`` and ``defaulted`` (NaN where no matured outcome);
+    ``progress(message)`` hears of each date."""
     outcomes = frames.outcomes[(frames.outcomes["segment"] == segment) & (frames.outcomes["horizon_months"] == 12)]
     labels = outcomes.set_index(["subject_key", "as_of"])["defaulted"]
     parts = []
-    for day in dates:
+    for i, day in enumerate(dates, 1):
+        if progress:
+            progress(f"{segment}: features as of {pd.Timestamp(day).date()} ({i}/{len(dates)}) 构建特征")
         X = build_features(frames, segment, day)
         key = pd.MultiIndex.from_arrays([X.index, np.full(len(X), pd.Timestamp(day))])
         parts.append(X.assign(as_of=pd.Timestamp(day), defaulted=labels.reindex(key).to_numpy(float)))
@@ -138,20 +142,22 @@ def display_table(result: dict) -> pd.DataFrame:
         "AUC (unseen 样本外)": q["auc"].round(3), "alerts 新警报": q["alerts"]})
 
 
-def monitor(source, segment: str, model: GradeModel | Loaded | None = None, dates=None) -> dict:
+def monitor(source, segment: str, model: GradeModel | Loaded | None = None, dates=None,
+            progress: Callable[[str], None] | None = None) -> dict:
     """Monitor a segment's model (default: the champion) over a Store or Frames, at quarter ends from the
     start of its training window (or at ``dates``). Returns ``segment, model, train_from, train_to``,
     ``quarters`` (one row per as-of date: period, n, psi_score, flag, features_watch, features_act,
     max_feature_psi, max_feature, mean_pd, default_rate, auc (after training only), alerts),
     ``feature_psi`` (as-of x feature), ``reference`` (each column's largest PSI in training),
     ``default_rate_by_grade`` (as-of x grade), ``alert_table`` and ``alerts`` (rises of a level after
-    training) and ``state`` (column -> level in the latest quarter, "watch" or "act")."""
+    training) and ``state`` (column -> level in the latest quarter, "watch" or "act"). ``progress(message)``
+    hears of each step."""
     loaded = model if model is not None else load_champion(segment)
     label = f"{loaded.name} v{loaded.version}" if isinstance(loaded, Loaded) else ""
     model = loaded.model if isinstance(loaded, Loaded) else loaded
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
     dates = quarter_ends(frames, segment, model.info["train_from"]) if dates is None else dates
-    return monitor_snapshots(snapshots(frames, segment, dates), model, label)
+    return monitor_snapshots(snapshots(frames, segment, dates, progress), model, label)
 
 
 # ---------------------------------------------------------------- report

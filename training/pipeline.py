@@ -11,6 +11,7 @@ that beats the current champion's AUC on the same out-of-time rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlflow
@@ -24,8 +25,8 @@ from features.frames import Frames
 from models.bundle import GradeModel, GradePyfunc
 from models.grades import Scale, config
 from models.lgbm import LGBMPD
-from models.registry import (CHAMPION, CODE_PATHS, configure, describe, example_and_signature, experiment_id,
-                             fingerprint, load_version, model_name, pip_requirements, registered_as)
+from models.registry import (CHAMPION, CODE_PATHS, code_version, configure, describe, example_and_signature,
+                             experiment_id, fingerprint, load_version, model_name, pip_requirements, registered_as)
 from models.scorecard import Scorecard
 from training.evaluate import auc, evaluate
 from training.evaluate_report import report_markdown
@@ -114,7 +115,7 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
     from ``example`` (rows of the feature matrix), a description and tags; return (version, run id, new).
     A model identical to a registered version is not logged again: that version is returned, new False."""
     name = model_name(model.segment)
-    digest = fingerprint(model)
+    digest = fingerprint(model, example)
     same = registered_as(model.segment, digest)
     if same is not None:
         return str(same.version), same.run_id, False
@@ -144,7 +145,7 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
     period = f"{model.info['train_from']}..{model.info['test_to']}"
     describe(model.segment, version, {
         "segment": model.segment, "kind": model.kind, "data_period": period, "oot_auc": f"{report['auc']:.6f}",
-        "oot_ks": f"{report['ks']:.6f}", "fingerprint": digest},
+        "oot_ks": f"{report['ks']:.6f}", "fingerprint": digest, "code_version": code_version()},
         f"{model.segment} {model.kind}: trained on {model.info['train_from']}..{model.info['train_to']}, "
         f"tested out of time on {model.info['test_from']}..{model.info['test_to']} (AUC {report['auc']:.4f}, "
         f"KS {report['ks']:.4f}); {len(model.features)} features.\n"
@@ -178,10 +179,14 @@ def champion_auc(segment: str, split: Split) -> tuple[str | None, float]:
 
 
 def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None = None,
-                  seed: int = 0) -> list[TrainResult]:
-    """Train, evaluate, log and register each kind; then move the champion alias if one beats it."""
+                  seed: int = 0, progress: Callable[[str], None] | None = None) -> list[TrainResult]:
+    """Train, evaluate, log and register each kind; then move the champion alias if one beats it.
+    ``progress(message)`` hears of each step."""
+    say = progress or (lambda message: None)
     configure()
+    say(f"{segment}: loading records 读取记录")
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
+    say(f"{segment}: building features at every as-of date 构建各基准日特征")
     policy = config(segment)  # one copy for the exclusion of defaulters and every model of this run
     data = without_defaulters(build_training_set(frames, segment), Scale.from_config(policy))
     split = split_by_date(data)
@@ -190,8 +195,11 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     oracle_auc = _oracle_auc(oracle, split.test)
     results = []
     for kind in kinds:
+        say(f"{segment}: fitting {kind} 训练模型")
         model = fit_grade_model(kind, segment, split, seed, policy)
+        say(f"{segment}: evaluating {kind} out of time 跨时间评估")
         report = evaluate_model(model, split)
+        say(f"{segment}: logging {kind} to MLflow 登记模型")
         version, run_id, new = register(model, report, split.test, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
