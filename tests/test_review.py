@@ -1,11 +1,12 @@
-"""The regulator's review pack (every section and plot present, logged to MLflow) and the notebook."""
+"""The regulator's review pack (a one-screen summary first, every section and plot present, features named in
+Chinese and English, every stated rule with its threshold, logged to MLflow) and the notebook."""
 import re
 from pathlib import Path
 
 import pytest
 
-SECTIONS = ("model-card", "global-importance", "shap-summary", "dependence", "roc-ks", "calibration",
-            "default-rate", "validation", "psi", "distribution")
+SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "roc-ks", "calibration",
+            "default-rate", "validation", "psi", "distribution", "features")
 PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibration", "default-rate", "psi",
            "distribution")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "review_explanations.ipynb"
@@ -45,6 +46,15 @@ def test_review_pack_has_every_section_and_plot_and_is_logged(env, tmp_path):
     card = sections["model-card"]
     assert champion.version in card and champion.run_id in card and "Intended use" in card and "Limits" in card
     assert "http" not in re.sub(r'<img src="data:[^"]+"', "", text)  # self-contained
+    summary = sections["summary"]
+    assert re.search(r'class="verdict (pass|fail)"', summary) and ("通过" in summary)
+    for threshold in ("AUC不低于0.7", "KS at least 0.3", "at least 30 subjects", "below 0.25", "at most 0 red"):
+        assert threshold in summary, threshold
+    assert champion.version in summary and re.search(r"pack [0-9a-f]{7,}", summary)  # the git commit
+    assert "训练期" in summary and champion.model.info["train_from"] in summary and "UTC" in summary
+    assert text.index('id="summary"') < text.index("<table")  # no table before the summary starts
+    assert "近12个月纳税额" in sections["global-importance"] or "近12个月纳税额" in sections["psi"]
+    assert "tax_paid_12m 近12个月纳税额 / Tax paid in the last 12 months" in sections["features"]
     configure()
     logged = [a.path for a in MlflowClient().list_artifacts(champion.run_id, "review")]
     assert logged == ["review/review-sme.html"]
@@ -62,7 +72,7 @@ def test_review_pack_of_a_scorecard_household_model(env, tmp_path):
     sections = _sections(text)
     assert list(sections) == list(SECTIONS)
     assert "points relative to the best bin" in sections["shap-summary"]
-    assert "By township_code" in sections["distribution"]
+    assert "By township" in sections["distribution"]
 
 
 def test_notebook_executes(env, tmp_path):
@@ -77,3 +87,21 @@ def test_notebook_executes(env, tmp_path):
     text = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "household" in text and "practitioner" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the waterfall
+
+
+def test_monotone_rule_names_its_threshold_and_the_grades_it_did_not_count():
+    import numpy as np
+    import pandas as pd
+
+    from training.review import _monotone_value, monotone_rates
+
+    # grade A: 100 subjects, 1 default; B: 100, 5; C: 21, none (the issue's silent 0/21)
+    y = np.r_[np.zeros(99), 1, np.zeros(95), np.ones(5), np.zeros(21)]
+    graded = pd.DataFrame({"model_grade": ["A"] * 100 + ["B"] * 100 + ["C"] * 21})
+    rates = monotone_rates(y, graded, ["A", "B", "C"])
+    assert rates["counted"].tolist() == [True, True, False]
+    text = _monotone_value(rates)
+    assert text.startswith("holds") and "counted 计入: A, B" in text
+    assert "not counted, under 30 subjects" in text and "C 0/21" in text
+    falling = monotone_rates(np.r_[np.zeros(90), np.ones(10), np.zeros(99), 1], graded.iloc[:200], ["A", "B"])
+    assert "does NOT hold" in _monotone_value(falling) and "A 10.00% > B 1.00%" in _monotone_value(falling)

@@ -1,7 +1,10 @@
 """The regulator's review pack: one self-contained HTML file per segment's model, logged to MLflow.
 
-Sections (each an element with an ``id``): model-card, global-importance, shap-summary, dependence,
-roc-ks, calibration, default-rate, validation (:mod:`training.validate`), psi, distribution. Plots are
+Sections (each an element with an ``id``): summary (one screen: the verdict, every rule the pack states with
+its threshold and value from ``training/review.toml``, the data period, the pack's date and code version),
+model-card, global-importance, shap-summary, dependence, roc-ks, calibration, default-rate, validation
+(:mod:`training.validate`), psi, distribution, features (the catalogue, Chinese and English). Features
+are named from the catalogue in Chinese and English, headings are bilingual. Plots are
 inline base64 PNGs (matplotlib Agg); SHAP plots use the ``shap`` package on the model's exact
 contributions (:mod:`models.explain`: TreeSHAP log-odds for LightGBM, points relative to each
 characteristic's best bin for a scorecard). Evaluation is on the out-of-time rows of the training split;
@@ -9,9 +12,12 @@ stability compares the training period with the latest as-of date.
 """
 from __future__ import annotations
 
-import base64
+import datetime as dt
 import html
 import io
+import tomllib
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -23,19 +29,21 @@ import shap
 from sklearn.metrics import roc_curve
 
 from features.build import build_training_set
-from features.catalog import catalog
+from features.catalog import catalog, spec
 from features.frames import Frames
 from models.bundle import GradeModel
 from models.explain import contributions
-from models.registry import Loaded, configure, load_champion
+from models.registry import Loaded, code_version, configure, load_champion, model_name
 from training import evaluate as ev
+from training import validate
+from training.page import page, png_img
 from training.pipeline import split_by_date
 from training.validate import validate_snapshots, validation_html
 
 matplotlib.use("Agg")  # files only, never a display
 SHAP_ROWS = 2000
 TOP_DEPENDENCE = 4
-GROUPS = {"sme": ("district", "sector", "size"), "household": ("district", "township_code"),
+GROUPS = {"sme": ("district", "sector", "size"), "household": ("district", "township"),
           "practitioner": ("district", "profession")}
 USE = {
     "sme": "Probability of default over 12 months and master-scale grade (AAA to C) of small and medium "
@@ -48,9 +56,24 @@ LIMITS = ("Trained on the platform's records only: subjects with few records get
           "segment average. Grades rank risk; PDs are calibrated on the validation period and should be "
           "re-checked when the PSI shows a shift. Not for use on other segments or outside the data "
           "period, and never as the sole basis of an adverse decision without the stated reasons.")
-CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-       "table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;"
-       "padding:2px 6px;text-align:right}th{background:#eee}img{max-width:100%}section{margin-bottom:2em}")
+RULES_FILE = Path(__file__).with_name("review.toml")
+
+
+@cache
+def rules_config() -> dict:
+    with RULES_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def names(feature: str) -> str:
+    """A feature's code with its Chinese and English names from the catalogue."""
+    s = spec(feature)
+    return f"{feature} {s.zh} / {s.en}"
+
+
+def english(feature: str) -> str:
+    """A feature's English name (plots: the figures' font has no Chinese)."""
+    return spec(feature).en
 
 
 def _png(fig=None) -> str:
@@ -59,7 +82,7 @@ def _png(fig=None) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    return png_img(buf.getvalue(), "chart 图")
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -80,12 +103,19 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
                    if isinstance(c.dtype, pd.CategoricalDtype) else c.astype(float))
 
 
-def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) -> str:
+def _features(model: GradeModel) -> str:
     est = model.estimator
     used = set(model.features) if model.kind == "lightgbm" else set(est.selection_["kept"])
-    rows = [{"feature": s.name, "meaning": s.en, "含义": s.zh, "unit": s.unit, "risk direction": s.direction,
-             "monotone constraint": s.monotone if model.kind == "lightgbm" else "monotone WOE",
-             "actionable": s.actionable, "used": s.name in used} for s in catalog(model.segment) if s.model]
+    rows = [{"feature 特征": s.name, "含义": s.zh, "meaning": s.en, "unit 单位": s.unit,
+             "risk direction 风险方向": s.direction,
+             "monotone constraint 单调约束": s.monotone if model.kind == "lightgbm" else "monotone WOE",
+             "actionable 可改善": s.actionable, "used 使用": s.name in used}
+            for s in catalog(model.segment) if s.model]
+    return _section("features", "特征目录 Features (from the catalogue)", _table(pd.DataFrame(rows)))
+
+
+def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) -> str:
+    est = model.estimator
     size = (f"{est.size['trees']} trees, {est.size['leaves']} leaves" if model.kind == "lightgbm"
             else f"{len(est.characteristics_)} characteristics, base points {est.base_points_}")
     info = model.info
@@ -98,9 +128,8 @@ def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) ->
         ("training rows", info.get("rows_train")), ("test rows", info.get("rows_test")),
         ("data in this pack", f"{data.as_of.min().date()} to {data.as_of.max().date()}, {len(data)} rows"),
     ], columns=["", "value"])
-    return _section("model-card", "Model card", _table(facts), "<h3>Intended use</h3>", _p(USE[model.segment]),
-                    "<h3>Limits</h3>", _p(LIMITS), "<h3>Features (from the catalogue)</h3>",
-                    _table(pd.DataFrame(rows)))
+    return _section("model-card", "模型卡 Model card", _table(facts), "<h3>用途 Intended use</h3>",
+                    _p(USE[model.segment]), "<h3>局限 Limits</h3>", _p(LIMITS))
 
 
 def _explanations(model: GradeModel, X: pd.DataFrame) -> tuple[str, str, str]:
@@ -109,22 +138,23 @@ def _explanations(model: GradeModel, X: pd.DataFrame) -> tuple[str, str, str]:
     importance = values.abs().mean().sort_values(ascending=False)
     top = importance[importance > 0].head(15)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(top) + 1))
-    ax.barh(top.index[::-1], top.to_numpy()[::-1])
+    ax.barh([english(f) for f in top.index[::-1]], top.to_numpy()[::-1])
     ax.set_xlabel(f"mean |contribution| ({unit})")
-    table = pd.DataFrame({"feature": top.index, "mean |contribution|": top.to_numpy()})
-    glob = _section("global-importance", "Global importance", _png(fig), _table(table))
+    table = pd.DataFrame({"feature 特征": [names(f) for f in top.index], "mean |contribution| 平均贡献": top.to_numpy()})
+    glob = _section("global-importance", "全局重要性 Global importance", _png(fig), _table(table))
     shown = list(top.index)
-    Xn = _numeric(X[shown])
+    Xn = _numeric(X[shown]).set_axis([english(f) for f in shown], axis=1)
     plt.figure()
     shap.summary_plot(values[shown].to_numpy(), Xn, show=False, max_display=15)
-    summary = _section("shap-summary", "SHAP summary", _p(f"Contributions in {unit}, one dot per subject."),
-                       _png())
+    summary = _section("shap-summary", "SHAP 概览 SHAP summary",
+                       _p(f"Contributions in {unit}, one dot per subject. 每点为一个主体的贡献。"), _png())
     plots = []
     for f in shown[:TOP_DEPENDENCE]:
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        shap.dependence_plot(f, values[shown].to_numpy(), Xn, interaction_index=None, ax=ax, show=False)
+        shap.dependence_plot(english(f), values[shown].to_numpy(), Xn, interaction_index=None, ax=ax, show=False)
         plots.append(_png(fig))
-    return glob, summary, _section("dependence", "Dependence plots (top features)", *plots)
+    return glob, summary, _section("dependence", "依赖图 Dependence plots (top features)",
+                                   _p("; ".join(names(f) for f in shown[:TOP_DEPENDENCE])), *plots)
 
 
 def _roc_ks(y: np.ndarray, pd_: np.ndarray) -> str:
@@ -141,8 +171,8 @@ def _roc_ks(y: np.ndarray, pd_: np.ndarray) -> str:
     a2.vlines(flagged[i], fpr[i], tpr[i], color="k", label=f"KS {ks:.3f}")
     a2.set(xlabel="share of subjects, riskiest first", title="KS")
     a2.legend()
-    return _section("roc-ks", "ROC and KS curves (out of time)", _png(fig),
-                    _p(f"AUC {auc:.4f}, Gini {2 * auc - 1:.4f}, KS {ks:.4f} on {len(y)} subjects."))
+    return _section("roc-ks", "ROC 与 KS 曲线（跨时间样本）ROC and KS curves (out of time)", _png(fig),
+                    _p(f"AUC {auc:.4f}, Gini {2 * auc - 1:.4f}, KS {ks:.4f} on {len(y)} subjects 主体."))
 
 
 def _by_grade(y: np.ndarray, graded: pd.DataFrame, order: list[str]) -> tuple[str, str]:
@@ -153,29 +183,46 @@ def _by_grade(y: np.ndarray, graded: pd.DataFrame, order: list[str]) -> tuple[st
     ax.bar(x + 0.2, cal["observed_rate"], 0.4, label="observed default rate")
     ax.set_xticks(x, cal["grade"])
     ax.legend()
-    calibration = _section("calibration", "Calibration by grade", _png(fig), _table(cal))
-    rates = ev.default_rate_by_grade(y, graded["model_grade"], order)
+    calibration = _section("calibration", "分等级校准 Calibration by grade", _png(fig), _table(cal))
+    rates = monotone_rates(y, graded, order)
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(rates["grade"], rates["rate"].fillna(0))
-    ax.set_ylabel("default rate")
-    mono = ev.is_monotone(rates)
-    default = _section("default-rate", "Default rate per grade", _png(fig), _table(rates),
-                       _p(f"Default rates {'are' if mono else 'are NOT'} monotone across grades."))
+    ax.bar(rates["grade"], rates["rate"].fillna(0), color=np.where(rates["counted"], "#1f4e79", "#bbbbbb"))
+    ax.set_ylabel("default rate (grey: too few subjects to count)")
+    default = _section("default-rate", "分等级违约率 Default rate per grade", _png(fig), _table(rates),
+                       _p(_rule_text("monotone") + ": " + _monotone_value(rates)))
     return calibration, default
 
 
-def _psi(model: GradeModel, train: pd.DataFrame, latest: pd.DataFrame, score_train, score_latest) -> str:
-    score = ev.psi(score_train, score_latest)
+def monotone_rates(y: np.ndarray, graded: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Default rate per model grade, with whether the grade has enough subjects to count in the
+    monotonicity rule (``training/validation.toml`` [monotone] min_subjects)."""
+    rates = ev.default_rate_by_grade(y, graded["model_grade"], order)
+    return rates.assign(counted=rates["n"] >= validate.config()["monotone"]["min_subjects"])
+
+
+def _monotone_value(rates: pd.DataFrame) -> str:
+    least = validate.config()["monotone"]["min_subjects"]
+    held = rates[rates["counted"]]
+    falls = [f"{a.grade} {a.rate:.2%} > {b.grade} {b.rate:.2%}"
+             for a, b in zip(held.itertuples(), held.iloc[1:].itertuples()) if b.rate < a.rate]
+    left = [f"{r.grade} {r.defaults}/{r.n}" for r in rates.itertuples() if 0 < r.n < least]
+    verdict = "holds 满足" if not falls else f"does NOT hold 不满足 ({'; '.join(falls)})"
+    return (f"{verdict}; counted 计入: {', '.join(held['grade']) or 'none 无'}"
+            + (f"; not counted, under {least} subjects 主体数不足未计入: {', '.join(left)}" if left else ""))
+
+
+def _psi(model: GradeModel, train: pd.DataFrame, latest: pd.DataFrame, score: float) -> str:
     table = ev.psi_table(train[model.features], latest[model.features]).sort_values("psi", ascending=False)
     top = table.head(15)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(top) + 1))
-    ax.barh(top["feature"][::-1], top["psi"][::-1])
+    ax.barh([english(f) for f in top["feature"][::-1]], top["psi"][::-1])
     ax.axvline(ev.PSI_WATCH, ls=":", color="orange")
     ax.axvline(ev.PSI_SHIFT, ls=":", color="red")
     ax.set_xlabel("PSI, training period vs latest as-of date")
-    return _section("psi", "Population stability (PSI)",
-                    _p(f"Score PSI {score:.4f} ({ev.psi_status(score)}); latest as-of date "
-                       f"{latest.as_of.max().date()}, {len(latest)} subjects."), _png(fig), _table(top))
+    top = top.assign(feature=top["feature"].map(names))
+    return _section("psi", "群体稳定性 Population stability (PSI)",
+                    _p(f"Score PSI 评分PSI {score:.4f} ({ev.psi_status(score)}); latest as-of date 最新基准日 "
+                       f"{latest.as_of.max().date()}, {len(latest)} subjects 主体."), _png(fig), _table(top))
 
 
 def _distribution(graded: pd.DataFrame, subjects: pd.DataFrame, order: list[str], groups) -> str:
@@ -192,14 +239,63 @@ def _distribution(graded: pd.DataFrame, subjects: pd.DataFrame, order: list[str]
         ax.legend(ncol=len(order), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
         parts += [f"<h3>By {html.escape(col)}</h3>", _png(fig),
                   _table(counts.assign(subjects=counts.sum(axis=1)).reset_index())]
-    return _section("distribution", "Grade distribution by group (latest as-of date)", *parts)
+    return _section("distribution", "分组等级分布（最新基准日）Grade distribution by group (latest as-of date)", *parts)
 
 
-def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded | None = None) -> Path:
+def _rule_text(name: str, **values) -> str:
+    rule = rules_config()["rules"][name]
+    values = {"threshold": rule.get("min", rule.get("max")),
+              "min_subjects": validate.config()["monotone"]["min_subjects"], **values}
+    return f"{rule['zh'].format(**values)} / {rule['en'].format(**values)}"
+
+
+def verdict(y: np.ndarray, graded: pd.DataFrame, rates: pd.DataFrame, validation: dict, score_psi: float) -> pd.DataFrame:
+    """Every rule the pack states: rule (with its threshold), value, holds."""
+    rules = rules_config()["rules"]
+    auc, ks = ev.auc(y, graded["pd"]), ev.ks(y, graded["pd"])
+    lights = validation["table"]["light"].value_counts()
+    reds = int(lights.get("red", 0))
+    light_counts = ", ".join(f"{k} {int(lights.get(k, 0))}" for k in ("red", "amber", "green", "untested"))
+    falls = _monotone_value(rates)
+    return pd.DataFrame([
+        (_rule_text("auc"), f"{auc:.4f}", auc >= rules["auc"]["min"]),
+        (_rule_text("ks"), f"{ks:.4f}", ks >= rules["ks"]["min"]),
+        (_rule_text("calibration"), f"{reds} red ({light_counts})", reds <= rules["calibration"]["max"]),
+        (_rule_text("monotone"), falls, falls.startswith("holds")),
+        (_rule_text("stability"), f"{score_psi:.4f}", score_psi < rules["stability"]["max"]),
+    ], columns=["rule 规则", "value 结果", "holds 满足"])
+
+
+def _summary(gm: GradeModel, loaded: Loaded | None, data: pd.DataFrame, checks: pd.DataFrame) -> str:
+    ok = bool(checks["holds 满足"].all())
+    text = rules_config()["verdict"]["pass" if ok else "fail"]
+    info = gm.info
+    model_code = "-"
+    if loaded is not None:
+        model_code = configure().get_model_version(loaded.name, loaded.version).tags.get("code_version", "-")
+    facts = pd.DataFrame([
+        ("模型 model", f"{loaded.name} v{loaded.version}" if loaded else f"{model_name(gm.segment)} (not registered)"),
+        ("类型 kind", gm.kind),
+        ("训练期 training period (as-of)", f"{info.get('train_from')} .. {info.get('train_to')}"),
+        ("跨时间检验期 out-of-time period", f"{info.get('test_from')} .. {info.get('test_to')}"),
+        ("本报告数据 data in this pack", f"{data.as_of.min().date()} .. {data.as_of.max().date()}, {len(data)} rows"),
+        ("生成日期 pack date", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("代码版本 code version (git)", f"pack {code_version()}; model trained at {model_code}"),
+    ], columns=["", "value"])
+    return _section("summary", "摘要 Summary",
+                    f'<p class="verdict {"pass" if ok else "fail"}">{html.escape(text["zh"])} / '
+                    f'{html.escape(text["en"])}</p>', _table(checks), _table(facts))
+
+
+def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded | None = None,
+                      progress: Callable[[str], None] | None = None) -> Path:
     """Write the review pack of ``segment``'s model (the champion if None) as one HTML file.
 
-    ``source`` is a ``features.store.Store`` or ``features.frames.Frames`` holding the segment's data.
+    ``source`` is a ``features.store.Store`` or ``features.frames.Frames`` holding the segment's data;
+    ``progress(message)`` hears of each step.
     """
+    say = progress or (lambda message: None)
+    say(f"{segment}: building features at every as-of date 构建各基准日特征")
     loaded = load_champion(segment) if model is None else model if isinstance(model, Loaded) else None
     gm = loaded.model if loaded else model
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
@@ -212,33 +308,39 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     order = gm.scale.order
     sample = test.sample(min(SHAP_ROWS, len(test)), random_state=0)
     subjects = frames.subjects[frames.subjects["segment"] == segment].set_index("subject_key")
+    if "township_code" in subjects:  # households: the township's name beside its code
+        subjects = subjects.assign(township=subjects["township_code"] + " " + subjects["township_name"].fillna(""))
     latest_graded = gm.grade(latest)
+    score_psi = ev.psi(gm.grade(train)["score"], latest_graded["score"])
+    say(f"{segment}: validating grades and stability 等级检验与稳定性")
+    validation = validate_snapshots(test, gm, subjects, f"{loaded.name} v{loaded.version}" if loaded else "")
+    checks = verdict(y, graded, monotone_rates(y, graded, order), validation, score_psi)
+    say(f"{segment}: explanations (SHAP) and plots 解释与图表")
     glob, summary, dependence = _explanations(gm, sample)
     calibration, default = _by_grade(y, graded, order)
     body = [
-        _model_card(gm, loaded, data), glob, summary, dependence, _roc_ks(y, graded["pd"].to_numpy()),
-        calibration, default,
+        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence,
+        _roc_ks(y, graded["pd"].to_numpy()), calibration, default,
         _section("validation", "Band validation: Jeffreys test per as-of date and grade 等级PD回溯检验",
-                 validation_html(validate_snapshots(test, gm, subjects,
-                                                  f"{loaded.name} v{loaded.version}" if loaded else ""))),
-        _psi(gm, train, latest, gm.grade(train)["score"], latest_graded["score"]),
+                 validation_html(validation)),
+        _psi(gm, train, latest, score_psi),
         _distribution(latest_graded, subjects, order, GROUPS[segment]),
+        _features(gm),
     ]
-    title = f"creditgrade review pack: {segment} ({gm.kind})"
+    title = f"模型审查报告 creditgrade review pack: {segment} ({gm.kind})"
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}'
-                   f'</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{"".join(body)}'
-                   "</body></html>", encoding="utf-8")
+    out.write_text(page(title, "".join(body)), encoding="utf-8")
     return out
 
 
-def log_review_pack(source, segment: str, out_path, loaded: Loaded | None = None) -> Path:
+def log_review_pack(source, segment: str, out_path, loaded: Loaded | None = None,
+                    progress: Callable[[str], None] | None = None) -> Path:
     """Write the review pack of a registered model (the champion if None) and log it to that model's
     MLflow run under ``review/``."""
     configure()
     loaded = loaded or load_champion(segment)
-    path = write_review_pack(source, segment, out_path, loaded)
+    path = write_review_pack(source, segment, out_path, loaded, progress)
     with mlflow.start_run(run_id=loaded.run_id):
         mlflow.log_artifact(str(path), artifact_path="review")
     return path
