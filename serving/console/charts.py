@@ -36,8 +36,9 @@ def waterfall(bias: float, rows: list[tuple[str, float]], unit: str, title: str,
     for i, (label, a, b, kind) in enumerate(steps):
         y = 5 + i * ROW
         left, right = sorted((x(a), x(b)))
+        short = label if len(label) <= 18 else label[:17] + "…"
         note = f"{b:.3f} {escape(unit)}" if kind == "base" else f"{b - a:+.3f}"
-        parts.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(label[:28])}</text>'
+        parts.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(short)}</text>'
                      f'<rect x="{left:.1f}" y="{y + 3}" width="{max(right - left, 1):.1f}" height="{ROW - 6}" '
                      f'class="bar-{kind}"/><text x="{right + 4:.1f}" y="{y + 15}">{note}</text>')
     parts.append("</svg>")
