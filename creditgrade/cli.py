@@ -94,19 +94,12 @@ def _cmd_train(args) -> int:
         return _train_table(args)
     if not args.segment:
         raise CreditgradeError("give --segment sme|household|practitioner, or --table FILE --target COLUMN")
-    import pandas as pd
-
-    from features import ids
     from features.store import Store
+    from training.evaluate import read_oracle
     from training.pipeline import KINDS, train_segment
 
     kinds = KINDS if args.model == "both" else (args.model,)
-    oracle = None
-    if args.oracle:
-        oracle = pd.read_parquet(args.oracle)
-        oracle = oracle[oracle.segment == args.segment]
-        oracle = oracle.assign(subject_key=[ids.subject_key(args.segment, s) for s in oracle.subject_id],
-                               as_of=pd.to_datetime(oracle.as_of))[["subject_key", "as_of", "true_pd"]]
+    oracle = read_oracle(args.oracle, args.segment) if args.oracle else None
     with steps(f"{args.segment}: training 训练", args.quiet) as say:
         results = train_segment(Store(), args.segment, kinds, oracle=oracle, progress=say)
     for r in results:
@@ -197,11 +190,16 @@ def _cmd_validate(args) -> int:
     import pandas as pd
 
     from features.store import Store
+    from training.evaluate import read_oracle
     from training.validate import display_shares, display_table, findings, validate, write_validation
 
-    result = validate(Store(), args.segment)
+    oracle = read_oracle(args.oracle, args.segment) if args.oracle else None
+    result = validate(Store(), args.segment, oracle=oracle)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         print(display_table(result).to_string(index=False, na_rep=""))
+        if oracle is not None:
+            print("\nthe oracle (true PD) on the same bands 真实PD同区间检验")
+            print(display_table(result, "oracle_table").to_string(index=False, na_rep=""))
         print("\nshares per as-of date 各基准日占比 (final grades 最终等级)")
         print(display_shares(result).to_string(index=False))
     print("\n".join(findings(result)))
@@ -325,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="back-test each grade's PD out of time (Jeffreys test, traffic lights)")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default validate-SEGMENT.html)")
+    p.add_argument("--oracle", help="the generator's true-PD file: the same back-test of the true PD beside")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("keys", help="create, list or revoke API keys")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, special
+from scipy import integrate, special, stats
 
 from models.bundle import GradeModel
 from models.grades import scales
-from training.validate import (band_ranges, config, findings, jeffreys_p_value, traffic_light,
-                               validate_snapshots)
+from training.validate import (band_ranges, config, findings, inversions, jeffreys_p_value, significant,
+                               traffic_light, validate_snapshots)
 
 
 def test_jeffreys_p_value_is_the_beta_posterior_cdf_at_the_pd():
@@ -87,6 +87,30 @@ def test_a_miscalibrated_grade_is_red_and_defaulters_are_left_out():
     shares = result["shares"].loc[first]
     assert shares["D"] == pytest.approx(20 / 1130) and shares["BB"] == pytest.approx(400 / 1130)
     assert "rated" not in result["shares"]
+
+
+def test_inversions_are_tested_for_significance_and_the_oracle_table_sits_beside():
+    model = GradeModel("sme", "lightgbm", _GivenPD(), ["pd_in"])
+    data = _snapshots()
+    true_pd = np.where(data["pd_in"] == 0.015, 0.05, data["pd_in"])  # the truth: "BB" subjects are CCC risks
+    result = validate_snapshots(data, model, oracle=true_pd)
+    first, second = pd.Timestamp("2024-03-31"), pd.Timestamp("2024-06-30")
+    assert result["inversions"][first] == []
+    (fall,) = result["inversions"][second]
+    assert (fall["better"], fall["worse"]) == ("BB", "B") and fall["p_value"] < 0.05  # 24/400 vs 9/300
+    assert fall["p_value"] == pytest.approx(stats.fisher_exact([[24, 376], [9, 291]], alternative="greater").pvalue)
+    assert "significant inversions 显著倒挂 (p < 0.05): 1" in findings(result)[1]
+    oracle = result["oracle_table"].set_index(["as_of", "grade"])
+    assert oracle.loc[(second, "CCC"), "subjects"] == 400 and oracle.loc[(second, "BB"), "subjects"] == 0
+    assert result["oracle_inversions"][second] == []  # on the true PD, CCC defaults above B
+    assert any(line.startswith("oracle (true PD)") for line in findings(result))
+
+
+def test_a_chance_inversion_is_not_significant():
+    rates = pd.DataFrame({"grade": ["A", "BBB"], "n": [220, 300], "defaults": [2, 1]}).assign(
+        rate=lambda d: d["defaults"] / d["n"])
+    (fall,) = inversions(rates, 30)
+    assert fall["p_value"] > 0.3 and not significant([fall])
 
 
 @pytest.fixture

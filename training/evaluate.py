@@ -15,6 +15,7 @@ from pandas.api import types as ptypes
 from scipy import stats
 from sklearn import metrics
 
+from features import ids
 from training.evaluate_report import report_markdown  # noqa: F401  (re-exported)
 
 PSI_EPSILON = 1e-4
@@ -307,3 +308,11 @@ def evaluate(y, pd, grade=None, grade_order=None, features_train=None, features_
     if features_train is not None and features_test is not None:
         result["psi_features"] = _records(psi_table(features_train, features_test, bins))
     return result
+
+
+def read_oracle(path, segment: str) -> pandas.DataFrame:
+    """The generator's true PD of a segment's outcome rows (``subject_key, as_of, true_pd``), keyed as stored."""
+    oracle = pandas.read_parquet(path)
+    oracle = oracle[oracle["segment"] == segment]
+    return oracle.assign(subject_key=[ids.subject_key(segment, s) for s in oracle["subject_id"]],
+                         as_of=pandas.to_datetime(oracle["as_of"]))[["subject_key", "as_of", "true_pd"]]

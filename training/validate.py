@@ -12,9 +12,12 @@ Per out-of-time as-of date (the model's ``info`` test period) and grade: subject
 default rate, the band's PD range, the grade's PD (the mean model PD of its subjects), the ECB's Jeffreys
 p-value ``beta.cdf(PD, D + 1/2, N - D + 1/2)`` and a traffic light (thresholds and the minimum number of
 subjects to test in ``training/validation.toml``); whether default rates rise monotonically across grades
-with enough subjects; and the shares the scale produces (grade shares, and for households the rated share
+with enough subjects, and which inversions are significant (a one-sided Fisher exact test that the better
+grade defaulted more: with a handful of defaults per grade and date, an inversion is often chance, as the
+oracle's own table shows); and the shares the scale produces (grade shares, and for households the rated share
 and the villages and townships that qualify as credit villages and townships), so that a threshold that
-qualifies nearly everyone shows. Written as HTML, logged to MLflow (experiment "creditgrade-validation")
+qualifies nearly everyone shows. Given the generator's true PD (``oracle``), the same table is made for it on
+the same bands: what the data allow, beside what the model achieves. Written as HTML, logged to MLflow (experiment "creditgrade-validation")
 and shown in the review pack.
 """
 from __future__ import annotations
@@ -75,9 +78,22 @@ def band_ranges(scale: Scale) -> pd.DataFrame:
                         index=pd.Index([b["grade"] for b in scale.bands], name="grade"))
 
 
-def date_table(graded: pd.DataFrame, y: np.ndarray, in_default: np.ndarray, scale: Scale) -> tuple[pd.DataFrame, bool]:
-    """One as-of date: the back-test per grade of the scale (see the module docstring) and whether the
-    model grades' default rates are monotone."""
+def inversions(rates: pd.DataFrame, min_n: int) -> list[dict]:
+    """Adjacent grades (among those with at least ``min_n`` subjects, best first) whose default rate falls,
+    each with the one-sided Fisher exact p-value that the better grade's default odds are higher."""
+    held = rates[rates["n"] >= min_n]
+    found = []
+    for a, b in zip(held.itertuples(), held.iloc[1:].itertuples()):
+        if b.rate < a.rate:
+            table = [[a.defaults, a.n - a.defaults], [b.defaults, b.n - b.defaults]]
+            found.append({"better": a.grade, "worse": b.grade, "better_rate": a.rate, "worse_rate": b.rate,
+                          "p_value": float(stats.fisher_exact(table, alternative="greater").pvalue)})
+    return found
+
+
+def date_table(graded: pd.DataFrame, y: np.ndarray, in_default: np.ndarray, scale: Scale) -> tuple[pd.DataFrame, list]:
+    """One as-of date: the back-test per grade of the scale (see the module docstring) and the inversions
+    of the model grades' default rates (empty: monotone)."""
     tested = ~in_default
     model_grade = graded["model_grade"].to_numpy()[tested]
     rates = ev.default_rate_by_grade(y[tested], model_grade, scale.order)
@@ -93,7 +109,7 @@ def date_table(graded: pd.DataFrame, y: np.ndarray, in_default: np.ndarray, scal
                                t["default_rate"] >= t["pd_high"]], ["", "below", "above"], "within")
     t["final_subjects"], t["final_defaults"] = final["n"], final["defaults"]
     t["final_default_rate"] = final["rate"]
-    return t.reset_index(), ev.is_monotone(rates, config()["monotone"]["min_subjects"])
+    return t.reset_index(), inversions(rates, config()["monotone"]["min_subjects"])
 
 
 def shares(graded: pd.DataFrame, X: pd.DataFrame, scale: Scale, subjects: pd.DataFrame | None) -> dict:
@@ -109,29 +125,44 @@ def shares(graded: pd.DataFrame, X: pd.DataFrame, scale: Scale, subjects: pd.Dat
 
 
 def validate_snapshots(data: pd.DataFrame, model: GradeModel, subjects: pd.DataFrame | None = None,
-                       label: str = "") -> dict:
+                       label: str = "", oracle: np.ndarray | None = None) -> dict:
     """Band validation of stacked out-of-time snapshots (features, ``as_of``, ``defaulted``); ``subjects``
-    indexed by subject_key (households: village and township codes). Returns ``segment, model,
-    table`` (one row per as-of date and grade), ``monotone`` and ``in_default`` (per as-of date) and
-    ``shares`` (one row per as-of date)."""
+    indexed by subject_key (households: village and township codes); ``oracle`` the true PD of each row
+    of ``data`` (same order), if known. Returns ``segment, model, table`` (one row per as-of date and grade),
+    ``monotone``, ``inversions`` and ``in_default`` (per as-of date), ``shares`` (one row per as-of date)
+    and, with ``oracle``, the same table and inversions for the true PD as ``oracle_table`` and
+    ``oracle_inversions``."""
     scale = model.scale
-    tables, monotone, in_default, share_rows = [], {}, {}, {}
-    for day, part in data.groupby("as_of"):
+    tables, oracle_tables, found, oracle_found, in_default, share_rows = [], [], {}, {}, {}, {}
+    for day, rows in sorted(data.groupby("as_of").indices.items()):
+        part = data.iloc[rows]
         graded = model.grade(part)
         defaulter = scale.in_default(part)
-        table, monotone[day] = date_table(graded, part["defaulted"].to_numpy(float), defaulter, scale)
+        y = part["defaulted"].to_numpy(float)
+        table, found[day] = date_table(graded, y, defaulter, scale)
         tables.append(table.assign(as_of=day))
+        if oracle is not None:
+            true_grade = scale.grade(oracle[rows])
+            graded_true = pd.DataFrame({"pd": oracle[rows], "model_grade": true_grade, "grade": true_grade})
+            t, oracle_found[day] = date_table(graded_true, y, defaulter, scale)
+            oracle_tables.append(t.assign(as_of=day))
         in_default[day] = int(defaulter.sum())
         share_rows[day] = shares(graded, part, scale, subjects)
-    table = pd.concat(tables, ignore_index=True)
-    return {"segment": model.segment, "model": label or model.kind,
-            "table": table[["as_of", *table.columns[:-1]]], "monotone": monotone, "in_default": in_default,
-            "shares": pd.DataFrame(share_rows).T.rename_axis("as_of")}
+    stacked = [pd.concat(t, ignore_index=True) for t in (tables, oracle_tables) if t]
+    result = {"segment": model.segment, "model": label or model.kind,
+              "table": stacked[0][["as_of", *stacked[0].columns[:-1]]],
+              "monotone": {day: not f for day, f in found.items()}, "inversions": found,
+              "in_default": in_default, "shares": pd.DataFrame(share_rows).T.rename_axis("as_of")}
+    if oracle is not None:
+        result.update(oracle_table=stacked[1][["as_of", *stacked[1].columns[:-1]]], oracle_inversions=oracle_found)
+    return result
 
 
-def validate(source, segment: str, model: GradeModel | Loaded | None = None) -> dict:
+def validate(source, segment: str, model: GradeModel | Loaded | None = None,
+             oracle: pd.DataFrame | None = None) -> dict:
     """Band validation of a segment's model (default: the champion) at the out-of-time as-of dates its
-    ``info`` records, over a Store or Frames (see :func:`validate_snapshots`)."""
+    ``info`` records, over a Store or Frames (see :func:`validate_snapshots`); ``oracle`` the generator's
+    true PD (``subject_key, as_of, true_pd``) for the table the data allow."""
     loaded = model if model is not None else load_champion(segment)
     label = f"{loaded.name} v{loaded.version}" if isinstance(loaded, Loaded) else ""
     model = loaded.model if isinstance(loaded, Loaded) else loaded
@@ -143,7 +174,14 @@ def validate(source, segment: str, model: GradeModel | Loaded | None = None) -> 
         raise CreditgradeError(f"no {segment} outcomes in the model's out-of-time period {lo.date()}..{hi.date()}: "
                                "ingest the outcomes it was trained with")
     subjects = frames.subjects[frames.subjects["segment"] == segment].set_index("subject_key")
-    return validate_snapshots(data, model, subjects, label)
+    true_pd = None
+    if oracle is not None:
+        keyed = data[["as_of"]].rename_axis("subject_key").reset_index()
+        true_pd = keyed.merge(oracle, on=["subject_key", "as_of"], how="left")["true_pd"].to_numpy(float)
+        if np.isnan(true_pd).any():
+            raise CreditgradeError(f"the oracle has no true PD for {int(np.isnan(true_pd).sum())} of the "
+                                   f"{len(true_pd)} out-of-time {segment} rows: pass the oracle of this sample")
+    return validate_snapshots(data, model, subjects, label, true_pd)
 
 
 # ---------------------------------------------------------------- report
@@ -160,25 +198,38 @@ def _headers(frame: pd.DataFrame) -> pd.DataFrame:
                                                      for c in frame.columns]), axis=1)
 
 
-def findings(result: dict) -> list[str]:
-    """Bilingual one-line findings: lights counted, monotonicity and defaulters left out, per as-of date."""
-    least = config()["monotone"]["min_subjects"]
+def significant(found: list[dict]) -> list[dict]:
+    return [f for f in found if f["p_value"] < config()["monotone"]["significant_below"]]
+
+
+def _day_findings(table: pd.DataFrame, found: dict, who: str) -> list[str]:
+    least, alpha = config()["monotone"]["min_subjects"], config()["monotone"]["significant_below"]
     lines = []
-    for day, part in result["table"].groupby("as_of"):
+    for day, part in table.groupby("as_of"):
         counts = part["light"].value_counts()
         lights = ", ".join(f"{_text('lights', k)} {counts.get(k, 0)}" for k in ("red", "amber", "green"))
-        held = part[part["subjects"] >= least]
-        falls = [f"{a.grade} {a.default_rate:.2%} > {b.grade} {b.default_rate:.2%}"
-                 for a, b in zip(held.itertuples(), held.iloc[1:].itertuples()) if b.default_rate < a.default_rate]
-        mono = "yes 是" if result["monotone"][day] else f"NO 否 ({'; '.join(falls)})"
-        lines.append(f"{pd.Timestamp(day).date()}: {lights}; {_text('columns', 'monotone')} "
-                     f"(≥ {least}): {mono}; {_text('columns', 'in_default')}: {result['in_default'][day]}")
+        falls = "; ".join(f"{f['better']} {f['better_rate']:.2%} > {f['worse']} {f['worse_rate']:.2%} "
+                          f"(p {f['p_value']:.2f})" for f in found[day])
+        mono = "yes 是" if not found[day] else f"NO 否 ({falls})"
+        sig = len(significant(found[day]))
+        lines.append(f"{who}{pd.Timestamp(day).date()}: {lights}; {_text('columns', 'monotone')} (≥ {least}): "
+                     f"{mono}; significant inversions 显著倒挂 (p < {alpha}): {sig}")
     return lines
 
 
-def display_table(result: dict) -> pd.DataFrame:
-    """The back-test table with bilingual column headers and texts, for people."""
-    t = result["table"].assign(
+def findings(result: dict) -> list[str]:
+    """Bilingual one-line findings per as-of date: lights counted, inversions (significant ones counted) and
+    defaulters left out; the oracle's beside, when given."""
+    lines = [f"{line}; {_text('columns', 'in_default')}: {result['in_default'][day]}"
+             for line, day in zip(_day_findings(result["table"], result["inversions"], ""), result["in_default"])]
+    if "oracle_table" in result:
+        lines += _day_findings(result["oracle_table"], result["oracle_inversions"], "oracle (true PD) 真实PD ")
+    return lines
+
+
+def display_table(result: dict, which: str = "table") -> pd.DataFrame:
+    """The back-test table (or ``oracle_table``) with bilingual column headers and texts, for people."""
+    t = result[which].assign(
         as_of=lambda d: d["as_of"].dt.date,
         light=lambda d: d["light"].map(lambda v: _text("lights", v)),
         position=lambda d: d["position"].map(lambda v: _text("band_position", v)))
@@ -195,7 +246,11 @@ def validation_html(result: dict) -> str:
     """The validation as an HTML fragment: findings, the back-test table and the shares."""
     fmt = {"float_format": lambda v: f"{v:.4g}", "na_rep": "", "border": 0, "index": False}
     items = "".join(f"<li>{html.escape(line)}</li>" for line in findings(result))
-    return (f"<ul>{items}</ul>{display_table(result).to_html(**fmt)}"
+    oracle = ""
+    if "oracle_table" in result:
+        oracle = (f"<h3>The oracle (the generator's true PD) on the same bands 真实PD同区间检验</h3>"
+                  f"{display_table(result, 'oracle_table').to_html(**fmt)}")
+    return (f"<ul>{items}</ul>{display_table(result).to_html(**fmt)}{oracle}"
             f"<h3>Shares per as-of date 各基准日占比</h3>{display_shares(result).to_html(**fmt)}")
 
 
@@ -214,7 +269,9 @@ def write_validation(result: dict, out_html, log: bool = True) -> Path:
             mlflow.log_params({"segment": result["segment"], "model": result["model"]})
             lights = result["table"]["light"].value_counts()
             mlflow.log_metrics({f"lights_{k}": float(lights.get(k, 0)) for k in ("red", "amber", "green", "untested")}
-                               | {"monotone_all_dates": float(all(result["monotone"].values()))})
+                               | {"monotone_all_dates": float(all(result["monotone"].values())),
+                                  "significant_inversions": float(sum(len(significant(f))
+                                                                      for f in result["inversions"].values()))})
             mlflow.log_text(result["table"].to_csv(index=False), "validation.csv")
             mlflow.log_text(result["shares"].to_csv(), "shares.csv")
             mlflow.log_artifact(str(out))
