@@ -280,6 +280,28 @@ class Resolved(BaseModel):
     regrade: Grade | None
 
 
+class GradeMeaning(BaseModel):
+    grade: str
+    en: str = Field(description="what the grade means")
+    zh: str = Field(description="等级含义")
+    pd_from: float | None = Field(description="PD bands: the band's lowest PD (inclusive)")
+    pd_below: float | None = Field(description="PD bands: the PD the band stops below")
+    score_from: float | None = Field(description="score bands: the band's lowest score (inclusive)")
+    score_to: float | None = Field(description="score bands: the score the band reaches up to (exclusive "
+                                               "except at the scale's maximum)")
+    in_default: bool = Field(description="the grade the policy gives a subject in default")
+    credit_line_cny: int | None = Field(description="households: the credit line cap the grade earns")
+    rate_discount_bp: int | None = Field(description="households: the rate discount in basis points")
+
+
+class ScaleView(BaseModel):
+    segment: Segment
+    by: Literal["pd", "score"] = Field(description="whether bands are read from the PD or the score")
+    score_min: float
+    score_max: float
+    grades: list[GradeMeaning] = Field(description="best grade first")
+
+
 class AuditEntry(BaseModel):
     audit_id: int
     at: Timestamp

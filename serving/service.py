@@ -31,6 +31,7 @@ from serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchI
                              Grade, GradeRequest, Objection, ObjectionFilter, ObjectionRequest, Report, Resolved,
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
                              Villages, VillagesRequest, WarningFilter, WarningView)
+from serving.scales import ScaleView, scale_views
 from serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
 from serving.warnings import acknowledge, list_warnings
 
@@ -145,6 +146,12 @@ class CreditGrade:
     def evaluation_sheet(self, req: SheetRequest, /, ctx: bentoml.Context) -> Sheet:
         """A household's printable evaluation sheet (HTML): grade, score, reasons and preferential terms."""
         return self._run(ctx, "evaluation_sheet", lambda p: household_sheet(self.grader, p, req), req)
+
+    @bentoml.api
+    def scales(self) -> list[ScaleView]:
+        """What every grade of every scale means, in Chinese and English, with its band and (households)
+        its preferential terms. No key needed."""
+        return scale_views()
 
 
 # ---------------------------------------------------------------- early warnings, villages, sheets
