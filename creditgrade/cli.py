@@ -168,10 +168,11 @@ def _cmd_monitor(args) -> int:
     import pandas as pd
 
     from features.store import Store
-    from training.monitor import LEVELS, display_table, monitor, worst_level, write_monitor_report
+    from training.monitor import LEGEND, LEVELS, display_table, monitor, worst_level, write_monitor_report
 
     with steps(f"{args.segment}: monitoring 监测", args.quiet) as say:
         result = monitor(Store(), args.segment, progress=say)
+    print(LEGEND)
     with pd.option_context("display.width", 10_000, "display.max_columns", 50):
         print(display_table(result).to_string(index=False, na_rep="-"))
     for alert in result["alerts"]:

@@ -131,15 +131,18 @@ def worst_level(result: dict) -> str:
     return max(result["state"].values(), key=LEVELS.index, default="")
 
 
+LEGEND = ("as_of 基准日 · period 期间 (train 训练期, after 训练后) · n 主体数 · score_psi 评分PSI · flag 评分级别 · "
+          "watch/act 关注/需处置特征数 · mean_pd 平均PD · default_rate 违约率 · auc_unseen 样本外AUC · alerts 新警报")
+
+
 def display_table(result: dict) -> pd.DataFrame:
-    """The quarters as printed: one short line each (feature names are in the alerts)."""
+    """The quarters as printed: one short line each, under :data:`LEGEND` (feature names are in the alerts)."""
     q = result["quarters"]
     return pd.DataFrame({
-        "as_of 基准日": q["as_of"].dt.date, "period 期间": q["period"], "n 主体": q["n"],
-        "score PSI": q["psi_score"].round(3), "flag 级别": q["flag"].replace("", "-"),
-        "watch 关注": q["features_watch"], "act 处置": q["features_act"].map(lambda s: len(s.split(", ")) if s else 0),
-        "mean PD": q["mean_pd"].round(4), "default 违约率": q["default_rate"].round(4),
-        "AUC (unseen 样本外)": q["auc"].round(3), "alerts 新警报": q["alerts"]})
+        "as_of": q["as_of"].dt.date, "period": q["period"], "n": q["n"], "score_psi": q["psi_score"].round(3),
+        "flag": q["flag"].replace("", "-"), "watch": q["features_watch"],
+        "act": q["features_act"].map(lambda s: len(s.split(", ")) if s else 0), "mean_pd": q["mean_pd"].round(4),
+        "default_rate": q["default_rate"].round(4), "auc_unseen": q["auc"].round(3), "alerts": q["alerts"]})
 
 
 def monitor(source, segment: str, model: GradeModel | Loaded | None = None, dates=None,
@@ -206,7 +209,7 @@ def _styled(table: pd.DataFrame) -> str:
     colours = {"act": "background-color:#f8d7da", "watch": "background-color:#fff3cd"}
 
     def row(r):
-        return [colours.get(r["flag 级别"], "")] * len(r)
+        return [colours.get(r["flag"], "")] * len(r)
     return (table.style.apply(row, axis=1).format(precision=4, na_rep="").hide(axis="index")
             .set_table_attributes('class="quarters"').to_html())
 
@@ -224,7 +227,8 @@ def _section(result: dict, png: bytes) -> str:
             f"training): 0.10 above it is watch, 0.25 above it is act; AUC counts only quarters the model never "
             f"saw.</p><h3>最新季度 Latest quarter</h3><p>{html.escape(now)}</p>"
             f"<h3>警报（级别上升时触发）Alerts (when a level rises)</h3><ul class=\"alerts\">{items}</ul>"
-            f"{png_img(png, 'monitoring chart 监测图')}<h3>各季度 Quarters</h3>{_styled(display_table(result))}"
+            f"{png_img(png, 'monitoring chart 监测图')}<h3>各季度 Quarters</h3><p>{html.escape(LEGEND)}</p>"
+            f"{_styled(display_table(result))}"
             "</section>")
 
 
