@@ -45,14 +45,10 @@ def _cmd_ingest(args) -> int:
     store = Store()
     reports = []
     with steps("ingesting 导入", args.quiet or args.verbose) as say:
+        show = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else say
         for file in args.files:
-            def progress(message, name=Path(file).name):
-                if args.verbose:
-                    print(f"{name}: {message}", file=sys.stderr, flush=True)
-                elif say:
-                    say(f"{name}: {message}")
-            progress("reading 读取")
-            reports += ingest_files(store, [file], allow_bad_check=args.allow_bad_check_digit, progress=progress)
+            tell = show and (lambda message, name=Path(file).name: show(f"{name}: {message}"))
+            reports += ingest_files(store, [file], allow_bad_check=args.allow_bad_check_digit, progress=tell)
     for r in reports:
         if r.refused:
             print(f"{r.file}: refused / 拒收: {r.refused}", file=sys.stderr)
