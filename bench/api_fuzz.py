@@ -115,7 +115,7 @@ def main():
     from serving.keys import create_key
 
     store = Store()
-    keys = {role: create_key(store, role, f"api-fuzz-{role}-{time.time_ns()}") for role in ("regulator", "admin")}  # names are unique
+    keys = {role: create_key(store, role, f"api-fuzz-{role}-{time.time_ns()}") for role in ("regulator", "admin")}
     store.dispose()
     log = Path(tempfile.mkdtemp()) / "server.log"
     port = free_port()
