@@ -18,7 +18,7 @@ from features.schemas import SEGMENTS
 from features.store import Store
 from serving import audit
 from serving.auth import Keys, check_role, key_from_headers
-from serving.errors import ApiError, internal
+from serving.errors import RULES, ApiError, internal
 from serving.grading import where_of
 
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
@@ -27,7 +27,8 @@ ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explai
            "/acknowledge_warning": "acknowledge_warning", "/villages": "villages",
            "/evaluation_sheet": "evaluation_sheet"}
 ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {
-    "error": {"type": "string"}, "field": {"type": "string", "nullable": True}, "detail": {}}}
+    "error": {"type": "string"}, "field": {"type": "string", "nullable": True},
+    "rule": {"type": "string", "nullable": True}, "detail": {}}}
 ERRORS = {400: "malformed request (JSON or schema)", 401: "missing, unknown or revoked API key",
           403: "the key's role or scope does not allow it",
           404: "unknown subject, household, record, objection or warning",
@@ -81,7 +82,7 @@ class Gate:
                             else "refused before handling (malformed request)")
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer and an audit row
             error = exc if isinstance(exc, ApiError) else internal(f"the gate of {path}")
-            where = {} if admitted else asked_about(await _peek(request))
+            where = {} if admitted else asked_about(await _peek(request), path)
             try:
                 self._audit(principal, action, error.status, error.message, **where)
             except Exception:  # noqa: BLE001 - the caller is still answered
@@ -143,7 +144,7 @@ class Answer:
         self._chunks.append(message.get("body", b""))
         if message.get("more_body"):
             return None
-        body = json.dumps(error_body(b"".join(self._chunks)), ensure_ascii=False).encode()
+        body = json.dumps(error_body(b"".join(self._chunks), self.status), ensure_ascii=False).encode()
         headers = [(k, v) for k, v in self._start["headers"] if k.lower() not in (b"content-length", b"content-type")]
         self.started = True
         await self.send({**self._start, "headers": [*headers, (b"content-type", b"application/json"),
@@ -151,9 +152,10 @@ class Answer:
         await self.send({"type": "http.response.body", "body": body})
 
 
-def error_body(raw: bytes) -> dict:
-    """An error answer as ``{"error", "field"[, "detail"]}``: a schema error names its first field
-    (``body`` for JSON that does not parse)."""
+def error_body(raw: bytes, status: int | None = None) -> dict:
+    """An error answer as ``{"error", "field", "rule"[, "detail"]}``: a schema error names its first field
+    (``body`` for JSON that does not parse) and the rule it breaks (pydantic's error type); ``detail`` lists
+    every such error as ``{"field", "rule", "error"}`` — never the input sent, nor links to pydantic's site."""
     try:
         data = json.loads(raw)
     except ValueError:
@@ -164,12 +166,15 @@ def error_body(raw: bytes) -> dict:
         data = {"error": str(data)[:500]}
     errors = data.get("detail")
     if "field" not in data and isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        loc = [str(p) for p in errors[0].get("loc", ()) if p != "root"]
-        field = ".".join(loc) or "body"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        data = {"error": f"{field}: {errors[0].get('msg', 'invalid')}{more}", "field": field, "detail": errors}
+        plain = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "root") or "body",
+                  "rule": str(e.get("type", "invalid")), "error": redact(str(e.get("msg", "invalid")))}
+                 for e in errors if isinstance(e, dict)]
+        more = f" (and {len(plain) - 1} more)" if len(plain) > 1 else ""
+        data = {"error": f"{plain[0]['field']}: {plain[0]['error']}{more}", "field": plain[0]["field"],
+                "rule": plain[0]["rule"], "detail": plain}
     data["error"] = redact(str(data.get("error") or "error"))
     data.setdefault("field", None)
+    data.setdefault("rule", RULES.get(status))
     return data
 
 
@@ -183,13 +188,14 @@ async def _peek(request: Request):
         return None
 
 
-def asked_about(body) -> dict:
-    """Audit fields of the subject a refused request names (``segment`` and ``subject_id``, or a sheet's
-    ``household_id``), keyed as stored when the id is valid; nothing for a body that names none."""
+def asked_about(body, path: str) -> dict:
+    """Audit fields of the subject a refused request names (``segment`` and ``subject_id``; a sheet's names a
+    household, also by its deprecated ``household_id``), keyed as stored when the id is valid; nothing for a
+    body that names none."""
     if not isinstance(body, dict):
         return {}
-    if "household_id" in body:
-        body = {**body, "segment": "household", "subject_id": body["household_id"]}
+    if path == "/evaluation_sheet":
+        body = {**body, "segment": "household", "subject_id": body.get("subject_id", body.get("household_id"))}
     if body.get("segment") not in SEGMENTS:
         return {}
 

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
 
 from features.ids import redact
@@ -147,7 +147,9 @@ class VillagesRequest(Strict):
 
 
 class SheetRequest(Strict):
-    household_id: str = Field(min_length=1, max_length=64, description="the household id")
+    subject_id: str = Field(min_length=1, max_length=64, validation_alias=AliasChoices("subject_id", "household_id"),
+                            description="the household id (`household_id`, its former name, is still accepted "
+                                        "and deprecated)")
     as_of: IsoDate = Field(default=None, description="graded as of this date (default today)")
     consent_ref: Redacted = Field(min_length=1, max_length=100,
                                   description="the household's consent reference (households are natural persons)")
@@ -156,10 +158,6 @@ class SheetRequest(Strict):
 
     # read by the audit of a refusal, as for any request naming a subject (``serving.grading.where_of``)
     segment: ClassVar[str] = "household"
-
-    @property
-    def subject_id(self) -> str:
-        return self.household_id
 
 
 class Reason(BaseModel):

@@ -233,16 +233,15 @@ def village_ratings(grader: Grader, principal: Principal, req: VillagesRequest) 
 def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> Sheet:
     """The evaluation sheet of a household in the principal's reach, with its consent reference."""
     try:
-        household_id = ids.validate_subject_id("household", req.household_id)
+        household_id = ids.validate_subject_id("household", req.subject_id)
     except ValueError as exc:
-        raise bad_input(str(exc).replace("subject_id", "household_id"), "household_id") from None
+        raise bad_input(str(exc), "subject_id") from None
     key = ids.subject_key("household", household_id)
     with grader.store.engine.connect() as conn:
         subject = grader.subjects(conn, [key]).get(key)
     if subject is None or subject.segment != "household":
-        raise ApiError(404, "household_id: no household with that id", "household_id")
-    check_subject(principal, "evaluation_sheet", subject.segment, subject.key, subject.township, req.consent_ref,
-                  id_field="household_id")
+        raise ApiError(404, "subject_id: no household with that id", "subject_id")
+    check_subject(principal, "evaluation_sheet", subject.segment, subject.key, subject.township, req.consent_ref)
     day = grader.as_of("household", req.as_of)
     with grader.store.engine.begin() as conn:
         g = grader.evaluate_one(conn, subject, day)

@@ -91,7 +91,7 @@ def test_item1_unexpected_exceptions_answer_500_json_and_are_audited(api, db, mo
     assert r.status_code == 200 and [i["status"] for i in r.json()] == [500] * 3
     monkeypatch.setattr(Gate, "_stamp", boom)
     r = api.call("/grade_batch", [grade_body(api.keys.smes[0])], key=api.keys.bank)
-    assert r.status_code == 500 and set(r.json()) == {"error", "field"}
+    assert r.status_code == 500 and set(r.json()) == {"error", "field", "rule"}
     assert ric not in r.text
     assert [e["outcome"] for e in audit_rows(db, "warnings", before)] == ["500"]
     assert [e["outcome"] for e in audit_rows(db, "grade_batch", before)] == ["500"] * 4

@@ -198,11 +198,11 @@ def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
                           key=rural.evaluator)
     assert no_consent.status_code == 400 and "consent_ref" in no_consent.text
     r = api.call("/evaluation_sheet", {**body, "household_id": rural.other_house["subject_id"]}, key=rural.evaluator)
-    assert r.status_code == 403 and r.json()["field"] == "household_id" and "township" in r.json()["error"]
+    assert r.status_code == 403 and r.json()["field"] == "subject_id" and "township" in r.json()["error"]
     r = api.call("/evaluation_sheet", {**body, "household_id": "H123"}, key=rural.evaluator)
-    assert r.status_code == 422 and r.json()["field"] == "household_id"
+    assert r.status_code == 422 and r.json()["field"] == "subject_id"
     r = api.call("/evaluation_sheet", {**body, "household_id": "H" + "9" * 16}, key=api.keys.regulator)
-    assert r.status_code == 404 and r.json()["field"] == "household_id"
+    assert r.status_code == 404 and r.json()["field"] == "subject_id"
     r = api.call("/evaluation_sheet", {**body, "as_of": "1999-12-31"}, key=api.keys.regulator)
     assert r.status_code == 422 and r.json()["field"] == "as_of"
 
