@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("report", parents=[quiet], help="write the regulator's review pack (HTML) for a segment's champion")
+    p = sub.add_parser("report", parents=[quiet],
+                       help="write the regulator's review pack (HTML) for a segment's champion")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
     p.set_defaults(func=_cmd_report)
@@ -309,8 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     p.set_defaults(func=_cmd_warnings)
 
-    p = sub.add_parser("monitor", parents=[quiet], help="PSI against the training reference, default rate per grade and "
-                                       "out-of-time AUC per quarter for a segment's champion")
+    p = sub.add_parser("monitor", parents=[quiet], help="PSI against the training reference, default rate per "
+                                                        "grade and out-of-time AUC per quarter for a segment's champion")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", help="HTML file to write (default monitor-SEGMENT.html)")
     p.add_argument("--fail-on", choices=["act", "watch", "never"], default="never",

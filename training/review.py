@@ -249,7 +249,8 @@ def _rule_text(name: str, **values) -> str:
     return f"{rule['zh'].format(**values)} / {rule['en'].format(**values)}"
 
 
-def verdict(y: np.ndarray, graded: pd.DataFrame, rates: pd.DataFrame, validation: dict, score_psi: float) -> pd.DataFrame:
+def verdict(y: np.ndarray, graded: pd.DataFrame, rates: pd.DataFrame, validation: dict,
+            score_psi: float) -> pd.DataFrame:
     """Every rule the pack states: rule (with its threshold), value, holds."""
     rules = rules_config()["rules"]
     auc, ks = ev.auc(y, graded["pd"]), ev.ks(y, graded["pd"])
