@@ -352,17 +352,11 @@ QUIET_LIBRARIES = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "
 """Every library's usage reporting off, and MLflow's notices (which drown the command's own report) too,
 unless the environment says otherwise; set before any library is imported."""
 
-USES_MLFLOW = frozenset({"train", "report", "monitor", "validate", "warnings"})
-
 
 def main(argv: list[str] | None = None) -> int:
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
     args = build_parser().parse_args(argv)
-    if args.command in USES_MLFLOW:
-        from mlflow.utils.logging_utils import disable_logging
-
-        disable_logging()  # "Created version ..." and the like are printed past the logging level
     try:
         return args.func(args)
     except CreditgradeError as exc:

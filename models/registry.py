@@ -48,8 +48,11 @@ def configure() -> MlflowClient:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         set_telemetry_client()  # MLflow decided at import time; decide again
     uri = tracking_uri()
+    asked = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if asked is None:  # MLflow wrote it to the environment: take it back, so a later CREDITGRADE_HOME counts
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -139,12 +142,20 @@ def registered_as(segment: str, digest: str) -> ModelVersion | None:
     return min(found, key=lambda mv: int(mv.version)) if found else None
 
 
-def describe(segment: str, version: str, tags: dict[str, str], description: str) -> None:
-    """Set a registered version's description and tags."""
+def register_version(segment: str, logged, run_id: str, tags: dict[str, str], description: str) -> str:
+    """Register a logged model (``mlflow.pyfunc.log_model``'s answer) as a new version of the segment's model,
+    with its description and tags; returns the version. Through the client, which prints nothing (MLflow's
+    fluent registration writes its notices to stderr past any logging level)."""
     client = configure()
-    client.update_model_version(model_name(segment), version, description=description)
-    for key, value in tags.items():
-        client.set_model_version_tag(model_name(segment), version, key, value)
+    name = model_name(segment)
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    mv = client.create_model_version(name, source=logged.model_uri, run_id=run_id, tags=tags,
+                                     description=description, model_id=logged.model_id)
+    return str(mv.version)
 
 
 def code_version() -> str:

@@ -31,20 +31,38 @@ def test_training_reports_its_steps(registered):
     assert "sme: fitting scorecard 训练模型" in heard and heard[-1] == "sme: logging scorecard to MLflow 登记模型"
 
 
-def test_train_command_prints_its_report_without_mlflow_notices(tmp_path, monkeypatch, capsys):
-    from creditgrade.cli import main
-    from training import pipeline
+TRAIN = """
+import sys
+from data.sample.generator import generate
+from features.frames import Frames
+frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=6))
+Frames.from_store = classmethod(lambda cls, store, segment: frames)  # no store to ingest: the frames at once
+from creditgrade.cli import main
+sys.exit(main(["train", "--segment", "sme", "--model", "scorecard"]))
+"""
 
-    frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=6))
-    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path))
-    monkeypatch.setenv("CREDITGRADE_DB_URL", f"sqlite:///{tmp_path / 'creditgrade.db'}")
+
+def test_train_command_prints_its_report_without_mlflow_notices(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(CREDITGRADE_HOME=str(tmp_path), CREDITGRADE_DB_URL=f"sqlite:///{tmp_path / 'creditgrade.db'}")
+    out = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("sme          scorecard version 1: out-of-time AUC") and out.stdout.count("\n") == 1
+    assert out.stderr == ""  # no "Created version", no "Successfully registered model", no INFO lines
+
+
+def test_registry_follows_the_home_directory(tmp_path, monkeypatch):
+    from models.registry import configure, tracking_uri
+
+    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path / "a"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setattr(pipeline.Frames, "from_store", lambda store, segment: frames)
-    assert main(["train", "--segment", "sme", "--model", "scorecard"]) == 0
-    out = capsys.readouterr()
-    assert out.out.startswith("sme          scorecard version 1: out-of-time AUC") and out.out.count("\n") == 1
-    assert "Created version" not in out.err + out.out and "registered model" not in out.err + out.out
-    assert "View run" not in out.out and out.err == ""
+    configure()  # MLflow writes the URI it is given into the environment; configure takes it back
+    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path / "b"))
+    assert tracking_uri() == f"sqlite:///{tmp_path / 'b'}/mlflow.db"
 
 
 def test_version_has_signature_example_requirements_description_and_tags(registered):

@@ -25,8 +25,9 @@ from features.frames import Frames
 from models.bundle import GradeModel, GradePyfunc
 from models.grades import Scale, config
 from models.lgbm import LGBMPD
-from models.registry import (CHAMPION, CODE_PATHS, code_version, configure, describe, example_and_signature,
-                             experiment_id, fingerprint, load_version, model_name, pip_requirements, registered_as)
+from models.registry import (CHAMPION, CODE_PATHS, code_version, configure, example_and_signature, experiment_id,
+                             fingerprint, load_version, model_name, pip_requirements, register_version,
+                             registered_as)
 from models.scorecard import Scorecard
 from training.evaluate import auc, evaluate
 from training.evaluate_report import report_markdown
@@ -138,21 +139,24 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
         mlflow.log_text(report_markdown(report), "evaluation.md")
         mlflow.log_dict(model.policy, "policy.json")  # the scale and rules this version grades with
         inputs, signature = example_and_signature(model, example)
-        info = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model), registered_model_name=name,
-                                       signature=signature, input_example=inputs, code_paths=CODE_PATHS,
-                                       pip_requirements=pip_requirements())
-        version = str(info.registered_model_version)
-    period = f"{model.info['train_from']}..{model.info['test_to']}"
-    describe(model.segment, version, {
-        "segment": model.segment, "kind": model.kind, "data_period": period, "oot_auc": f"{report['auc']:.6f}",
-        "oot_ks": f"{report['ks']:.6f}", "fingerprint": digest, "code_version": code_version()},
-        f"{model.segment} {model.kind}: trained on {model.info['train_from']}..{model.info['train_to']}, "
-        f"tested out of time on {model.info['test_from']}..{model.info['test_to']} (AUC {report['auc']:.4f}, "
-        f"KS {report['ks']:.4f}); {len(model.features)} features.\n"
-        f"{model.segment} {model.kind} 模型：训练期 {model.info['train_from']}..{model.info['train_to']}，"
-        f"跨时间检验期 {model.info['test_from']}..{model.info['test_to']}（AUC {report['auc']:.4f}，"
-        f"KS {report['ks']:.4f}）；特征 {len(model.features)} 个。")
+        logged = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model), signature=signature,
+                                         input_example=inputs, code_paths=CODE_PATHS,
+                                         pip_requirements=pip_requirements())
+        version = register_version(model.segment, logged, run.info.run_id, *version_notes(model, report, digest))
     return version, run.info.run_id, True
+
+
+def version_notes(model: GradeModel, report: dict, digest: str) -> tuple[dict[str, str], str]:
+    """A registered version's tags (segment, kind, data period, out-of-time AUC and KS, fingerprint, code
+    version) and its bilingual description."""
+    i, auc_, ks_ = model.info, report["auc"], report["ks"]
+    tags = {"segment": model.segment, "kind": model.kind, "data_period": f"{i['train_from']}..{i['test_to']}",
+            "oot_auc": f"{auc_:.6f}", "oot_ks": f"{ks_:.6f}", "fingerprint": digest, "code_version": code_version()}
+    return tags, (f"{model.segment} {model.kind}: trained on {i['train_from']}..{i['train_to']}, tested out of time "
+                  f"on {i['test_from']}..{i['test_to']} (AUC {auc_:.4f}, KS {ks_:.4f}); {len(model.features)} "
+                  f"features.\n{model.segment} {model.kind} 模型：训练期 {i['train_from']}..{i['train_to']}，"
+                  f"跨时间检验期 {i['test_from']}..{i['test_to']}（AUC {auc_:.4f}，KS {ks_:.4f}）；"
+                  f"特征 {len(model.features)} 个。")
 
 
 def _oracle_auc(oracle: pd.DataFrame | None, test: pd.DataFrame) -> float | None:
