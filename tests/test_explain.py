@@ -130,9 +130,11 @@ def test_what_would_change_is_verified_and_actionable(models, segment, kind):
     model, X = models[segment, kind]
     graded = model.grade(X)
     order = model.scale.order
-    rows = [i for i in range(len(X)) if graded["grade"].iloc[i] != order[0]][:25]
+    rows = [i for i in range(len(X)) if graded["grade"].iloc[i] != order[0]][:200]
     found = 0
     for i in rows:
+        if found == 5:  # enough verified lifts; most subjects of a conduct-driven card cannot be lifted in 3 steps
+            break
         x = X.iloc[[i]]
         out = what_would_change(model, x)
         assert out["grade"] == graded["grade"].iloc[i]

@@ -155,5 +155,8 @@ def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
 def test_validate_names_a_bad_segment(env, capsys):
     from creditgrade.cli import main
 
-    assert main(["validate", "--segment", "firms"]) == 2
-    assert "firms" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse names the choices
+        main(["validate", "--segment", "firms"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "firms" in err and "sme" in err

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select
 
+from features.build import build_features
 from features.frames import Frames
 from features.store import Store, grades, records, warnings
 from models.registry import load_champion
@@ -36,18 +37,23 @@ def copied(trained, tmp_path_factory):
     mp.undo()
 
 
-def _deteriorate(store: Store) -> str:
-    """Give one SME a best previous grade and, in the 90 days before AS_OF, an overdue loan, a court
-    enforcement and tax arrears; return its key."""
-    key = store.subjects("sme")["subject_key"].iloc[0]
+def _deteriorate(store: Store, champion) -> str:
+    """Give the SME the champion finds riskiest at AS_OF (not in default) a best previous grade and, in the 90
+    days before AS_OF, a loan rolling to 85 days past due, a court enforcement and tax arrears; return its key.
+    (The model, not this test, decides PDs: a roll-rate shock that is rare in training moves it little.)"""
+    X = build_features(store, "sme", AS_OF)
+    graded = champion.model.grade(X)
+    live = ~champion.model.scale.in_default(X)
+    key = graded["pd"][live].idxmax()
     rec = dict(subject_key=key, segment="sme", end_date=None, amount=None, value=None, category=None,
                account=None, repaired_date=None, batch_id=None)
     rows = [
         dict(rec, source="finance", kind="finance.loan", start_date=dt.date(2023, 1, 5),
              reported_date=dt.date(2023, 1, 10), amount=500000.0, account="T-1", doc_ref="TEST-LOAN-1"),
-        dict(rec, source="finance", kind="finance.loan_status", start_date=dt.date(2024, 9, 1),
-             reported_date=dt.date(2024, 9, 10), amount=480000.0, value=85.0, account="T-1",
-             doc_ref="TEST-STATUS-1"),
+        *(dict(rec, source="finance", kind="finance.loan_status", start_date=dt.date(2024, month, 1),
+               reported_date=dt.date(2024, month, 10), amount=480000.0, value=float(dpd), account="T-1",
+               doc_ref=f"TEST-STATUS-{month}")  # the loan rolls 30 -> 60 -> 85 days past due
+          for month, dpd in ((7, 25), (8, 55), (9, 85))),
         dict(rec, source="finance", kind="finance.overdue", start_date=dt.date(2024, 7, 20),
              reported_date=dt.date(2024, 8, 15), value=85.0, severity="serious", account="T-1",
              doc_ref="TEST-OVERDUE-1"),
@@ -72,7 +78,7 @@ def _count(store: Store, table) -> int:
 
 def test_scan_warns_with_evidence_once_and_acknowledges(copied):
     store, champion = copied
-    key = _deteriorate(store)
+    key = _deteriorate(store, champion)
     report = scan(store, "sme", AS_OF, champion)
     assert report.grades_stored == report.subjects > 0
     assert report.warnings_new == sum(report.by_level.values()) > 0
