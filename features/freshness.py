@@ -121,8 +121,8 @@ def assess(marks: dict[str, dt.date], segment: str, as_of: dt.date) -> Freshness
         if source in required and (as_of - through).days > conf["refuse_after_days"]:
             raise CreditgradeError(
                 f"as_of {as_of} is past the {source} data's watermark {through} by more than "
-                f"{conf['refuse_after_days']} days: grade as of {through} or ingest newer {source} records "
-                f"(the {source} 数据截至 {through})")
+                f"{conf['refuse_after_days']} days: grade as of {through} or ingest newer {source} records / "
+                f"基准日超出 {source} 数据截至日 {through} 逾 {conf['refuse_after_days']} 天")
     stale = tuple(s for s, through in marks.items() if (as_of - through).days > conf["stale_after_days"])
     stale += tuple(s for s in required if s not in marks)  # a required source with no data at all
     return Freshness(as_of, {s: min(through, as_of) for s, through in marks.items()}, stale)
