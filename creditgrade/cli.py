@@ -188,10 +188,12 @@ def _cmd_validate(args) -> int:
 
     from features.store import Store
     from training.evaluate import read_oracle
+    from training.policy_check import policy_check
     from training.validate import display_shares, display_table, findings, validate, write_validation
 
     oracle = read_oracle(args.oracle, args.segment) if args.oracle else None
-    result = validate(Store(), args.segment, oracle=oracle)
+    store = Store()
+    result = validate(store, args.segment, oracle=oracle)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         print(display_table(result).to_string(index=False, na_rep=""))
         if oracle is not None:
@@ -200,6 +202,11 @@ def _cmd_validate(args) -> int:
         print("\nshares per as-of date 各基准日占比 (final grades 最终等级)")
         print(display_shares(result).to_string(index=False))
     print("\n".join(findings(result)))
+    policy = policy_check(store, args.segment)
+    policy["held / better"] = policy["subjects"].astype(str) + " / " + policy["graded_better"].astype(str)
+    print(f"\npolicy: subjects a rule holds for / graded better than its grade (must be 0) "
+          f"政策规则：适用主体数 / 评级优于规则等级数（应为0）, all {args.segment} subjects at each date")
+    print(policy.pivot(index=["rule", "action", "grade"], columns="as_of", values="held / better").to_string())
     out = write_validation(result, Path(args.out or f"validate-{args.segment}.html"))
     print(f"wrote {out} and logged it to MLflow (experiment creditgrade-validation)")
     return 0
@@ -211,7 +218,9 @@ def _cmd_keys(args) -> int:
 
     if args.action == "list":
         keys = list_keys(Store())
-        print(keys.to_string(index=False, na_rep="-") if len(keys) else "no keys / 尚无密钥")
+        for when in ("created", "last_used", "revoked"):
+            keys[when] = [t.strftime("%Y-%m-%d %H:%M") if t is not None and t == t else "-" for t in keys[when]]
+        print(keys.to_string(index=False) if len(keys) else "no keys / 尚无密钥")
         return 0
     if args.action == "revoke":
         print(f"revoked {revoke_key(Store(), args.name)} key(s) named {args.name!r}")
