@@ -77,8 +77,8 @@ def records_query(before: dt.date | None, segment: str | None = None, *, keys: I
         where.append(r.reported_date < before)
     if since is not None:
         where.append(r.reported_date >= since)
-    if segment is not None:
-        where.append(r.segment == segment)
+    if segment is not None and keys is None and townships is None:  # subjects named: their index is the way in
+        where.append(r.segment == segment)                          # (a record's segment is its subject's)
     if keys is not None:
         where.append(r.subject_key.in_(list(keys)))
     if key_range is not None:
