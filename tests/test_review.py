@@ -72,7 +72,7 @@ def test_review_pack_of_a_scorecard_household_model(env, tmp_path):
     sections = _sections(text)
     assert list(sections) == list(SECTIONS)
     assert "points relative to the best bin" in sections["shap-summary"]
-    assert "By township" in sections["distribution"]
+    assert "By township_code" in sections["distribution"] and "name 名称" in sections["distribution"]
 
 
 def test_notebook_executes(env, tmp_path):

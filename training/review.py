@@ -43,8 +43,9 @@ from training.validate import validate_snapshots, validation_html
 matplotlib.use("Agg")  # files only, never a display
 SHAP_ROWS = 2000
 TOP_DEPENDENCE = 4
-GROUPS = {"sme": ("district", "sector", "size"), "household": ("district", "township"),
+GROUPS = {"sme": ("district", "sector", "size"), "household": ("district", "township_code"),
           "practitioner": ("district", "profession")}
+NAMES = {"township_code": "township_name"}
 USE = {
     "sme": "Probability of default over 12 months and master-scale grade (AAA to C) of small and medium "
            "firms from public-credit records (tax, work safety, quality, labour, credit).",
@@ -237,8 +238,11 @@ def _distribution(graded: pd.DataFrame, subjects: pd.DataFrame, order: list[str]
         shares.plot.barh(stacked=True, ax=ax, colormap="RdYlGn_r", width=0.8)
         ax.set(xlabel="share of subjects", ylabel=col)
         ax.legend(ncol=len(order), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
-        parts += [f"<h3>By {html.escape(col)}</h3>", _png(fig),
-                  _table(counts.assign(subjects=counts.sum(axis=1)).reset_index())]
+        table = counts.assign(subjects=counts.sum(axis=1)).reset_index()
+        if col in NAMES and NAMES[col] in subjects:  # the name beside the code (the plot's font has no Chinese)
+            names_of = subjects.dropna(subset=[NAMES[col]]).groupby(col)[NAMES[col]].first()
+            table.insert(1, "name 名称", table[col].map(names_of))
+        parts += [f"<h3>By {html.escape(col)}</h3>", _png(fig), _table(table)]
     return _section("distribution", "分组等级分布（最新基准日）Grade distribution by group (latest as-of date)", *parts)
 
 
@@ -309,8 +313,6 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     order = gm.scale.order
     sample = test.sample(min(SHAP_ROWS, len(test)), random_state=0)
     subjects = frames.subjects[frames.subjects["segment"] == segment].set_index("subject_key")
-    if "township_code" in subjects:  # households: the township's name beside its code
-        subjects = subjects.assign(township=subjects["township_code"] + " " + subjects["township_name"].fillna(""))
     latest_graded = gm.grade(latest)
     score_psi = ev.psi(gm.grade(train)["score"], latest_graded["score"])
     say(f"{segment}: validating grades and stability 等级检验与稳定性")
