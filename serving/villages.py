@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import html
 import string
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import func, select
+
 from features import ids, loader
 from features.build import check_as_of, features_of
 from features.errors import CreditgradeError
 from features.frames import normalise_subjects
-from features.store import Store
+from features.store import Store, grades, objections, records
 from models import explain
 from models.credit_villages import config, household_flags, rate_townships, rate_villages
 from models.registry import Loaded, load_champion
@@ -36,11 +40,40 @@ def household_terms(grade: str) -> dict:
 
 # ---------------------------------------------------------------- households, villages, townships
 
+_LATEST = (select(func.max(records.c.record_id)).scalar_subquery(),
+           select(func.max(objections.c.objection_id)).scalar_subquery(),
+           select(func.max(objections.c.resolved_at)).scalar_subquery(),
+           select(func.max(grades.c.grade_id)).scalar_subquery())
+_MEMO: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+MEMO_ENTRIES = 64
+
+
 def households(store: Store, as_of, townships=None, model: Loaded | None = None) -> pd.DataFrame:
     """Every household at ``as_of`` (index subject_key): village_code, township_code, grade, score, pd,
-    graded ("stored" | "computed"), graded_as_of, rated, borrowing, arrears."""
-    conf = config()["village"]
+    graded ("stored" | "computed"), graded_as_of, rated, borrowing, arrears.
+
+    Remembered per date, townships, model and data stamp (the latest record, objection, resolution and
+    grade): a village page re-read while nothing was ingested, objected, resolved or graded costs one query."""
     day = check_as_of(store, SEGMENT, as_of)
+    loaded = model or load_champion(SEGMENT)
+    with store.engine.connect() as conn:
+        stamp = tuple(conn.execute(select(*_LATEST)).one())
+    key = (store.url, day, frozenset(townships) if townships is not None else None, loaded.run_id, stamp)
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key].copy()
+    out = _households(store, day, townships, loaded)
+    with _MEMO_LOCK:
+        _MEMO[key] = out
+        if len(_MEMO) > MEMO_ENTRIES:
+            _MEMO.popitem(last=False)
+    return out.copy()
+
+
+def _households(store: Store, day: pd.Timestamp, townships, loaded: Loaded) -> pd.DataFrame:
+    conf = config()["village"]
     oldest = day - pd.DateOffset(months=conf["grade_max_age_months"])
     with store.engine.connect() as conn:  # only the townships asked for (households always exist)
         inputs = loader.load(conn, SEGMENT, day.date(), townships=townships)
@@ -50,7 +83,6 @@ def households(store: Store, as_of, townships=None, model: Loaded | None = None)
     stored = stored[stored.index.isin(out.index)].assign(graded="stored")
     fresh = X.index.difference(stored.index)
     if len(fresh):
-        loaded = model or load_champion(SEGMENT)
         new = loaded.model.grade(X.loc[fresh])[["pd", "score", "grade"]].assign(as_of=day.date(), graded="computed")
         stored = pd.concat([stored, new]) if len(stored) else new
     out = out.join(stored[["grade", "score", "pd", "graded"]]).assign(graded_as_of=stored["as_of"])

@@ -79,3 +79,34 @@ def test_evaluation_sheet(home, trained):
     assert "信用等级" in page and "Grade" in page and "优惠条件" in page
     graded = [g for g in ("AAA", "AA", "A", "NR") if f'class="grade">{g}' in page]
     assert len(graded) == 1
+
+
+
+def test_household_figures_are_remembered_until_the_data_change(home, tmp_path, monkeypatch):
+    """A second read with nothing new costs one stamp query and gives the same figures; a grade stored for a
+    household (a changed stamp) is taken into account."""
+    import sqlite3
+
+    from features.store import grades
+    from serving import villages
+
+    src, champion = home
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(src.url.removeprefix("sqlite:///")) as a, sqlite3.connect(copy) as b:
+        a.backup(b)
+    store = Store(f"sqlite:///{copy}")
+    first = villages.households(store, AS_OF, model=champion)
+    calls = []
+    real = villages._households
+    monkeypatch.setattr(villages, "_households", lambda *a: calls.append(a) or real(*a))
+    pd.testing.assert_frame_equal(villages.households(store, AS_OF, model=champion), first)
+    assert calls == []
+    key = first.index[0]
+    with store.engine.begin() as conn:
+        conn.execute(grades.insert().values(
+            subject_key=key, segment="household", as_of=pd.Timestamp(AS_OF).date() - pd.Timedelta(days=1),
+            graded_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), pd=0.5, score=1.0, grade="NR",
+            model_grade="NR", model_name="test", model_version="0", origin="api"))
+    again = villages.households(store, AS_OF, model=champion)
+    assert len(calls) == 1 and again.loc[key, "grade"] == "NR" and again.loc[key, "graded"] == "stored"
+    store.dispose()
