@@ -202,7 +202,7 @@ def significant(found: list[dict]) -> list[dict]:
     return [f for f in found if f["p_value"] < config()["monotone"]["significant_below"]]
 
 
-def _day_findings(table: pd.DataFrame, found: dict, who: str) -> list[str]:
+def _day_findings(table: pd.DataFrame, found: dict, who: str, in_default: dict | None = None) -> list[str]:
     least, alpha = config()["monotone"]["min_subjects"], config()["monotone"]["significant_below"]
     lines = []
     for day, part in table.groupby("as_of"):
@@ -212,16 +212,16 @@ def _day_findings(table: pd.DataFrame, found: dict, who: str) -> list[str]:
                           f"(p {f['p_value']:.2f})" for f in found[day])
         mono = "yes 是" if not found[day] else f"NO 否 ({falls})"
         sig = len(significant(found[day]))
+        held_out = f"; {_text('columns', 'in_default')}: {in_default[day]}" if in_default is not None else ""
         lines.append(f"{who}{pd.Timestamp(day).date()}: {lights}; {_text('columns', 'monotone')} (≥ {least}): "
-                     f"{mono}; significant inversions 显著倒挂 (p < {alpha}): {sig}")
+                     f"{mono}; significant inversions 显著倒挂 (p < {alpha}): {sig}{held_out}")
     return lines
 
 
 def findings(result: dict) -> list[str]:
     """Bilingual one-line findings per as-of date: lights counted, inversions (significant ones counted) and
     defaulters left out; the oracle's beside, when given."""
-    lines = [f"{line}; {_text('columns', 'in_default')}: {result['in_default'][day]}"
-             for line, day in zip(_day_findings(result["table"], result["inversions"], ""), result["in_default"])]
+    lines = _day_findings(result["table"], result["inversions"], "", result["in_default"])
     if "oracle_table" in result:
         lines += _day_findings(result["oracle_table"], result["oracle_inversions"], "oracle (true PD) 真实PD ")
     return lines
