@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test install sample clean lab mlflow-ui
+.PHONY: demo test install sample clean lab mlflow-ui wheel bento image
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,19 @@ sample: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The wheel installs one top-level package, `creditgrade` (its stages are creditgrade.features, .models, ...).
+wheel: $(STAMP)
+	rm -f dist/creditgrade-*.whl
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+
+# A bento (BentoML's deployable unit) from bentofile.yaml, in $$BENTOML_HOME (default ~/bentoml)
+bento: wheel
+	$(BIN)/bentoml build
+
+# Its container image (needs Docker or another OCI builder)
+image: bento
+	$(BIN)/bentoml containerize creditgrade:latest
 
 clean:
 	rm -rf $(VENV)

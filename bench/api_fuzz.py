@@ -30,9 +30,9 @@ from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
                                                response_schema_conformance, status_code_conformance)
 
-from features.ids import redact
-from serving.gate import ACTIONS
-from serving.launch import free_port, start, stop
+from creditgrade.features.ids import redact
+from creditgrade.serving.gate import ACTIONS
+from creditgrade.serving.launch import free_port, start, stop
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
           negative_data_rejection]
@@ -46,7 +46,7 @@ def real_ids() -> dict[str, list[str]]:
     """Ids of stored SMEs and households (practitioners are stored hashed, so none of theirs)."""
     from sqlalchemy import select
 
-    from features.store import Store, subjects
+    from creditgrade.features.store import Store, subjects
 
     store = Store()
     rows = store.frame(select(subjects.c.segment, subjects.c.display_id).where(
@@ -111,8 +111,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    from features.store import Store
-    from serving.keys import create_key
+    from creditgrade.features.store import Store
+    from creditgrade.serving.keys import create_key
 
     store = Store()
     keys = {role: create_key(store, role, f"api-fuzz-{role}-{time.time_ns()}") for role in ("regulator", "admin")}

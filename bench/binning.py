@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from models.scorecard import Scorecard
+from creditgrade.models.scorecard import Scorecard
 
 SPECIAL = -999.0
 

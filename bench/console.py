@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from features.store import Store, subjects
-from serving.keys import create_key
-from serving.launch import free_port, start, stop
+from creditgrade.features.store import Store, subjects
+from creditgrade.serving.keys import create_key
+from creditgrade.serving.launch import free_port, start, stop
 
 BUDGET_MS = 300
 

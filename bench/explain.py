@@ -13,14 +13,14 @@ import time
 
 from sklearn.metrics import roc_auc_score
 
-from data.sample.generator import generate
-from features.build import build_training_set
-from features.catalog import catalog, model_feature_names
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.explain import explain
-from models.lgbm import LGBMPD
-from training.pipeline import split_by_date
+from creditgrade.data.sample.generator import generate
+from creditgrade.features.build import build_training_set
+from creditgrade.features.catalog import catalog, model_feature_names
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.explain import explain
+from creditgrade.models.lgbm import LGBMPD
+from creditgrade.training.pipeline import split_by_date
 
 SEGMENT = "sme"
 

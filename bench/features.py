@@ -29,15 +29,15 @@ import psutil  # noqa: E402
 
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 
-from features.build import build_features  # noqa: E402
-from features.catalog import feature_names  # noqa: E402
-from features.finance import default_kinds  # noqa: E402
-from features.frames import Frames  # noqa: E402
-from features.ids import add_months  # noqa: E402
-from features.lists import list_kinds  # noqa: E402
-from features.schemas import contract, kinds  # noqa: E402
-from features.snapshot import RECENCY_CAP_MONTHS, retention_cutoff  # noqa: E402
-from features.tax import CREDIT_LEVELS  # noqa: E402
+from creditgrade.features.build import build_features  # noqa: E402
+from creditgrade.features.catalog import feature_names  # noqa: E402
+from creditgrade.features.finance import default_kinds  # noqa: E402
+from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.features.ids import add_months  # noqa: E402
+from creditgrade.features.lists import list_kinds  # noqa: E402
+from creditgrade.features.schemas import contract, kinds  # noqa: E402
+from creditgrade.features.snapshot import RECENCY_CAP_MONTHS, retention_cutoff  # noqa: E402
+from creditgrade.features.tax import CREDIT_LEVELS  # noqa: E402
 
 PART = 100_000
 
@@ -68,7 +68,7 @@ def population(workdir: Path, n: int, seed: int) -> tuple[Path, Path]:
     """Subjects and records of ``n`` SMEs as Parquet, generated once and cached."""
     subjects, records = workdir / f"sme{n}_s{seed}_subjects.parquet", workdir / f"sme{n}_s{seed}_records.parquet"
     if not records.exists():
-        from data.sample.generator import generate
+        from creditgrade.data.sample.generator import generate
         workdir.mkdir(parents=True, exist_ok=True)
         pop = generate(n, 1, 1, seed=seed)
         sme = {k: v[v["segment"] == "sme"] for k, v in pop.items()}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.sample.generator import generate_tables, write_population  # noqa: E402
+from creditgrade.data.sample.generator import generate_tables, write_population  # noqa: E402
 
 GOAL_PER_MINUTE = 5_000_000
 

@@ -21,9 +21,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 
-from features import ids  # noqa: E402
-from features.ingest import ingest_file  # noqa: E402
-from features.store import Store  # noqa: E402
+from creditgrade.features import ids  # noqa: E402
+from creditgrade.features.ingest import ingest_file  # noqa: E402
+from creditgrade.features.store import Store  # noqa: E402
 
 
 def make_files(tmp: Path, n_rows: int) -> tuple[Path, Path, pd.DataFrame]:

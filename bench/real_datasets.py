@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedKFold
 sys.path.insert(0, str(Path(__file__).parent))
 from datasets import LOADERS  # noqa: E402
 
-from models.scorecard import Scorecard  # noqa: E402
+from creditgrade.models.scorecard import Scorecard  # noqa: E402
 
 
 def ours(X, y):

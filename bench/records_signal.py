@@ -29,12 +29,12 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-signal")
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from data.sample.generator import generate  # noqa: E402
-from features import ids  # noqa: E402
-from features.build import build_training_set  # noqa: E402
-from features.catalog import catalog  # noqa: E402
-from features.frames import Frames  # noqa: E402
-from training.pipeline import fit_grade_model, split_by_date  # noqa: E402
+from creditgrade.data.sample.generator import generate  # noqa: E402
+from creditgrade.features import ids  # noqa: E402
+from creditgrade.features.build import build_training_set  # noqa: E402
+from creditgrade.features.catalog import catalog  # noqa: E402
+from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.training.pipeline import fit_grade_model, split_by_date  # noqa: E402
 
 SEGMENTS = ("sme", "household", "practitioner")
 SAMPLE = ROOT / "data" / "sample"

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from features import freshness
-from features.freshness import default_as_of
-from serving.launch import BIN, ROOT, free_port, start, stop
+from creditgrade.features import freshness
+from creditgrade.features.freshness import default_as_of
+from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
 
 
 def anchor_app(segment: str):
@@ -43,9 +43,9 @@ def anchor_app(segment: str):
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from features.build import build_features
-    from features.store import Store
-    from models.registry import load_champion
+    from creditgrade.features.build import build_features
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import load_champion
 
     store = Store()
     model = load_champion(segment).model
@@ -111,8 +111,8 @@ def rss(proc: subprocess.Popen) -> dict[int, float]:
 def bodies_for(segment: str, n: int) -> list[dict]:
     """``n`` distinct (subject, as-of date) requests: the segment's subjects in turn, each as of a random
     day of the year before the data's default as-of date (the watermark)."""
-    from features.loader import frame, subjects_query
-    from features.store import Store
+    from creditgrade.features.loader import frame, subjects_query
+    from creditgrade.features.store import Store
 
     store = Store()
     with store.engine.connect() as conn:
@@ -155,13 +155,13 @@ def batch_bench(segment: str, n: int, repeat: int = 3) -> None:
     """``Grader.grade_batch`` of ``n`` subjects in process (loading, features, grades with reasons, storing
     grades and audit rows), beside bare ``Booster.predict(pred_contrib=True)`` (as ``bench.explain``) on the
     same feature rows, one thread each; best of ``repeat``."""
-    from features.build import build_features
-    from features.loader import frame, subjects_query
-    from features.store import Store
-    from models.registry import load_champion
-    from serving.auth import Principal
-    from serving.grading import Grader
-    from serving.schemas import BatchItem
+    from creditgrade.features.build import build_features
+    from creditgrade.features.loader import frame, subjects_query
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import load_champion
+    from creditgrade.serving.auth import Principal
+    from creditgrade.serving.grading import Grader
+    from creditgrade.serving.schemas import BatchItem
 
     store = Store()
     loaded = load_champion(segment)
@@ -214,8 +214,8 @@ def main():
         uvicorn.run(anchor_app(args.segment), host="127.0.0.1", port=args.anchor_port, log_level="warning")
         return
 
-    from features.store import Store
-    from serving.keys import create_key
+    from creditgrade.features.store import Store
+    from creditgrade.serving.keys import create_key
 
     key = create_key(Store(), "bank" if args.segment == "sme" else "regulator", f"bench-{time.time_ns()}")
     headers = {"X-API-Key": key}

@@ -24,11 +24,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-only-key")
 
-from features.build import build_training_set  # noqa: E402
-from features.frames import Frames  # noqa: E402
-from training.backtest import backtest  # noqa: E402
-from training.monitor import monitor, write_monitor_report  # noqa: E402
-from training.pipeline import fit_grade_model, split_by_date  # noqa: E402
+from creditgrade.features.build import build_training_set  # noqa: E402
+from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.training.backtest import backtest  # noqa: E402
+from creditgrade.training.monitor import monitor, write_monitor_report  # noqa: E402
+from creditgrade.training.pipeline import fit_grade_model, split_by_date  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 PRE_SHOCK = (pd.Timestamp("2020-03-31"), pd.Timestamp("2021-03-31"))

@@ -11,11 +11,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 from creditgrade.progress import steps
-from features.errors import CreditgradeError
+from creditgrade.features.errors import CreditgradeError
 
 
 def _cmd_init_key(args) -> int:
-    from features.ids import ensure_key_file
+    from creditgrade.features.ids import ensure_key_file
 
     path = ensure_key_file()
     print("identity-hash key: " + ("CREDITGRADE_ID_KEY (environment)" if os.environ.get("CREDITGRADE_ID_KEY")
@@ -24,7 +24,7 @@ def _cmd_init_key(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from data.sample.generator import write_population
+    from creditgrade.data.sample.generator import write_population
 
     with steps(f"generating {args.smes + args.households + args.practitioners} subjects and their records "
                f"生成样本", args.quiet):
@@ -36,8 +36,8 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_ingest(args) -> int:
-    from features.ingest import ingest_files
-    from features.store import Store
+    from creditgrade.features.ingest import ingest_files
+    from creditgrade.features.store import Store
 
     missing = [p for p in args.files if not Path(p).is_file()]
     if missing:
@@ -63,9 +63,9 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from features import freshness
-    from features.store import Store
-    from features.summary import summary
+    from creditgrade.features import freshness
+    from creditgrade.features.store import Store
+    from creditgrade.features.summary import summary
 
     store = Store()
     print(summary(store).to_string())
@@ -77,8 +77,8 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_features(args) -> int:
-    from features.build import write_features
-    from features.store import Store
+    from creditgrade.features.build import write_features
+    from creditgrade.features.store import Store
 
     rows = write_features(Store(), args.segment, args.as_of, Path(args.out))
     print(f"wrote {rows} {args.segment} feature rows as of {args.as_of} to {args.out}")
@@ -90,9 +90,9 @@ def _cmd_train(args) -> int:
         return _train_table(args)
     if not args.segment:
         raise CreditgradeError("give --segment sme|household|practitioner, or --table FILE --target COLUMN")
-    from features.store import Store
-    from training.evaluate import read_oracle
-    from training.pipeline import KINDS, train_segment
+    from creditgrade.features.store import Store
+    from creditgrade.training.evaluate import read_oracle
+    from creditgrade.training.pipeline import KINDS, train_segment
 
     kinds = KINDS if args.model == "both" else (args.model,)
     oracle = read_oracle(args.oracle, args.segment) if args.oracle else None
@@ -107,7 +107,7 @@ def _cmd_train(args) -> int:
 
 
 def _train_table(args) -> int:
-    from training.table import cross_validate
+    from creditgrade.training.table import cross_validate
 
     if not args.target:
         raise CreditgradeError("--table needs --target COLUMN")
@@ -123,8 +123,8 @@ def _train_table(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from features.store import Store
-    from training.review import log_review_pack
+    from creditgrade.features.store import Store
+    from creditgrade.training.review import log_review_pack
 
     out = Path(args.out or f"review-{args.segment}.html")
     with steps(f"{args.segment}: review pack 审查报告", args.quiet) as say:
@@ -134,13 +134,13 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_warnings(args) -> int:
-    from features.schemas import SEGMENTS
-    from features.store import Store
+    from creditgrade.features.schemas import SEGMENTS
+    from creditgrade.features.store import Store
 
     store = Store()
     segments = [args.segment] if args.segment else list(SEGMENTS)
     if args.action == "scan":
-        from serving.warnings import scan
+        from creditgrade.serving.warnings import scan
 
         for segment in segments:
             with steps(f"{segment}: grading every subject as of {args.as_of} and scanning for warnings 评级与预警扫描",
@@ -150,8 +150,8 @@ def _cmd_warnings(args) -> int:
             print(f"{segment:12s} as of {r.as_of}: {r.subjects} subjects graded with {r.model}, "
                   f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
         return 0
-    from models.registry import load_champion
-    from training.backtest import backtest
+    from creditgrade.models.registry import load_champion
+    from creditgrade.training.backtest import backtest
 
     for segment in segments:
         table = backtest(store, segment, load_champion(segment).model)
@@ -163,8 +163,8 @@ def _cmd_warnings(args) -> int:
 def _cmd_monitor(args) -> int:
     import pandas as pd
 
-    from features.store import Store
-    from training.monitor import LEGEND, LEVELS, display_table, monitor, worst_level, write_monitor_report
+    from creditgrade.features.store import Store
+    from creditgrade.training.monitor import LEGEND, LEVELS, display_table, monitor, worst_level, write_monitor_report
 
     with steps(f"{args.segment}: monitoring 监测", args.quiet) as say:
         result = monitor(Store(), args.segment, progress=say)
@@ -186,10 +186,10 @@ def _cmd_monitor(args) -> int:
 def _cmd_validate(args) -> int:
     import pandas as pd
 
-    from features.store import Store
-    from training.evaluate import read_oracle
-    from training.policy_check import policy_check
-    from training.validate import display_shares, display_table, findings, validate, write_validation
+    from creditgrade.features.store import Store
+    from creditgrade.training.evaluate import read_oracle
+    from creditgrade.training.policy_check import policy_check
+    from creditgrade.training.validate import display_shares, display_table, findings, validate, write_validation
 
     oracle = read_oracle(args.oracle, args.segment) if args.oracle else None
     store = Store()
@@ -213,8 +213,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_keys(args) -> int:
-    from features.store import Store
-    from serving.keys import create_key, list_keys, revoke_key
+    from creditgrade.features.store import Store
+    from creditgrade.serving.keys import create_key, list_keys, revoke_key
 
     if args.action == "list":
         keys = list_keys(Store())
@@ -234,8 +234,8 @@ def _cmd_keys(args) -> int:
 
 
 def _cmd_townships(args) -> int:
-    from features.store import Store
-    from serving.keys import townships
+    from creditgrade.features.store import Store
+    from creditgrade.serving.keys import townships
 
     table = townships(Store())
     if table.empty:
@@ -247,14 +247,14 @@ def _cmd_townships(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    cmd = [str(Path(sys.executable).with_name("bentoml")), "serve", "serving.service:CreditGrade",
+    cmd = [str(Path(sys.executable).with_name("bentoml")), "serve", "creditgrade.serving.service:CreditGrade",
            "--host", args.host, "--port", str(args.port)]
     os.execv(cmd[0], cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from features.schemas import SEGMENTS
-    from serving.keys import ROLES
+    from creditgrade.features.schemas import SEGMENTS
+    from creditgrade.serving.keys import ROLES
 
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true",

@@ -18,12 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features import finance, freshness, labor, lists, loader, profile, quality, safety, tax
-from features.catalog import catalog, check_segment, feature_names
-from features.errors import CreditgradeError
-from features.frames import Frames, normalise_outcomes
-from features.snapshot import Snapshot, positions, still_counts
-from features.store import Store
+from creditgrade.features import finance, freshness, labor, lists, loader, profile, quality, safety, tax
+from creditgrade.features.catalog import catalog, check_segment, feature_names
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames, normalise_outcomes
+from creditgrade.features.snapshot import Snapshot, positions, still_counts
+from creditgrade.features.store import Store
 
 BUILDERS = {"tax": tax.build, "safety": safety.build, "quality": quality.build, "labor": labor.build,
             "finance": finance.build, "lists": lists.build}

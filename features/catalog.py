@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from features.errors import CreditgradeError
-from features.schemas import SEGMENTS
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.schemas import SEGMENTS
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
 SOURCES = ("tax", "safety", "quality", "labor", "finance", "lists", "profile")

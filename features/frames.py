@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features import ids
+from creditgrade.features import ids
 
 SUBJECT_DATES = ("founded", "licensed_since")
 RECORD_DATES = ("start_date", "end_date", "reported_date", "repaired_date")

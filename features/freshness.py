@@ -16,10 +16,10 @@ import pandas as pd
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features.errors import CreditgradeError
-from features.frames import Frames
-from features.schemas import SEGMENTS, contract
-from features.store import Store, records, watermarks
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
+from creditgrade.features.schemas import SEGMENTS, contract
+from creditgrade.features.store import Store, records, watermarks
 
 
 def config() -> dict:

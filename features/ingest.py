@@ -35,9 +35,9 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features import freshness, ids, schemas
-from features.reading import Chunk, TableFile, Unreadable, open_table, read_columns
-from features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
+from creditgrade.features import freshness, ids, schemas
+from creditgrade.features.reading import Chunk, TableFile, Unreadable, open_table, read_columns
+from creditgrade.features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
 
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
 LOOKUP = 5_000  # keys per stored-row query (bound parameters stay under SQLite's limit)

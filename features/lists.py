@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.schemas import kinds
-from features.snapshot import Snapshot
+from creditgrade.features.schemas import kinds
+from creditgrade.features.snapshot import Snapshot
 
 
 def list_kinds(red: bool) -> list[str]:

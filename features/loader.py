@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.sql import Select
 
-from features.frames import normalise_records, normalise_subjects
-from features.store import Store, objections, records, subjects
+from creditgrade.features.frames import normalise_records, normalise_subjects
+from creditgrade.features.store import Store, objections, records, subjects
 
 r, s, o = records.c, subjects.c, objections.c
 DISPUTED = exists().where(o.record_id == r.record_id, o.status == "open").label("disputed")

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.build import columns_of
-from features.profile import exists_at
-from features.snapshot import CODED, FIELDS, Snapshot, counting
+from creditgrade.features.build import columns_of
+from creditgrade.features.profile import exists_at
+from creditgrade.features.snapshot import CODED, FIELDS, Snapshot, counting
 
 
 def _coded(values: np.ndarray) -> tuple[np.ndarray, list]:

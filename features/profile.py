@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from features.catalog import spec
+from creditgrade.features.catalog import spec
 
 DAYS_PER_YEAR = 365.25
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.snapshot import Snapshot
+from creditgrade.features.snapshot import Snapshot
 
 
 def build(s: Snapshot) -> dict[str, np.ndarray]:

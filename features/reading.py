@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.schemas import contract
+from creditgrade.features.schemas import contract
 
 CHUNK_ROWS = 20_000
 BLOCK = 1 << 20

@@ -20,8 +20,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Column
 
-from features import ids
-from features.store import records, subjects
+from creditgrade.features import ids
+from creditgrade.features.store import records, subjects
 
 SOURCES_FILE = Path(__file__).with_name("sources.toml")
 EARLIEST = dt.date(1949, 10, 1)  # no record of this platform predates the People's Republic

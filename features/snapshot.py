@@ -20,8 +20,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from features.ids import add_months
-from features.schemas import contract, kinds
+from creditgrade.features.ids import add_months
+from creditgrade.features.schemas import contract, kinds
 
 DAYS_PER_MONTH = 30.4375
 RECENCY_CAP_MONTHS = 60  # "months since" is capped at the retention horizon; no record = the cap

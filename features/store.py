@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from features.ids import home
+from creditgrade.features.ids import home
 
 metadata = MetaData()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import func, select
 
-from features.schemas import SEGMENTS, SOURCES
-from features.store import Store, outcomes, records, subjects
+from creditgrade.features.schemas import SEGMENTS, SOURCES
+from creditgrade.features.store import Store, outcomes, records, subjects
 
 
 def summary(store: Store) -> pd.DataFrame:

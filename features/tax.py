@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.snapshot import Snapshot
+from creditgrade.features.snapshot import Snapshot
 
 CREDIT_LEVELS = ("A", "B", "M", "C", "D")  # best to worst: feature value 1..5
 

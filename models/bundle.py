@@ -15,9 +15,9 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from features.catalog import catalog
-from features.errors import CreditgradeError
-from models.grades import Scale, config
+from creditgrade.features.catalog import catalog
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.grades import Scale, config
 
 
 @dataclass

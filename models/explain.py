@@ -23,9 +23,9 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from features.catalog import spec
-from models.bundle import GradeModel
-from models.grades import iso_day
+from creditgrade.features.catalog import spec
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.grades import iso_day
 
 
 def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.catalog import catalog
-from features.schemas import contract
+from creditgrade.features.catalog import catalog
+from creditgrade.features.schemas import contract
 
 GRADES_FILE = Path(__file__).with_name("grades.toml")
 ACTIONS = ("default", "cap")

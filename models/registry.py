@@ -28,12 +28,12 @@ from mlflow.telemetry.client import set_telemetry_client
 from mlflow.types.schema import AnyType, ColSpec, Schema
 from packaging.requirements import Requirement
 
-import features
-import models
+import creditgrade.features as features
+import creditgrade.models as models
 
-from features.errors import CreditgradeError
-from features.ids import home
-from models.bundle import GradeModel, GradePyfunc
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.ids import home
+from creditgrade.models.bundle import GradeModel, GradePyfunc
 
 CHAMPION = "champion"
 

@@ -23,8 +23,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
-from models.selection import enforce_signs, select_features
+from creditgrade.models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
+from creditgrade.models.selection import enforce_signs, select_features
 
 FORMAT = "creditgrade.scorecard/1"
 _FITTED = ("classes_", "input_features_", "characteristics_", "coef_", "intercept_",

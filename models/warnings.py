@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.snapshot import still_counts
+from creditgrade.features.snapshot import still_counts
 
 WARNINGS_FILE = Path(__file__).with_name("warnings.toml")
 LEVELS = ("red", "orange", "yellow")  # most severe first

@@ -18,8 +18,8 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from features.catalog import spec
-from models.bundle import GradeModel
+from creditgrade.features.catalog import spec
+from creditgrade.models.bundle import GradeModel
 
 WHOLE_UNITS = {"count", "days", "months", "persons", "flag", "level", "years"}
 NON_NEGATIVE = WHOLE_UNITS | {"CNY", "mu", "ratio"}

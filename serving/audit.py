@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from features import ids
-from features.store import Store, api_keys, audit_log
-from serving.auth import Principal
-from serving.errors import ApiError, bad_input
-from serving.schemas import AuditEntry, AuditFilter
+from creditgrade.features import ids
+from creditgrade.features.store import Store, api_keys, audit_log
+from creditgrade.serving.auth import Principal
+from creditgrade.serving.errors import ApiError, bad_input
+from creditgrade.serving.schemas import AuditEntry, AuditFilter
 
 
 PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",

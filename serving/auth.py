@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from features.store import Store, api_keys
-from serving.errors import ApiError
-from serving.keys import hash_key, record_use
+from creditgrade.features.store import Store, api_keys
+from creditgrade.serving.errors import ApiError
+from creditgrade.serving.keys import hash_key, record_use
 
 PERSONS = ("household", "practitioner")
 CACHE_SECONDS = 30.0  # a revoked key stops working within this long

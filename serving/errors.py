@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from features.ids import redact
+from creditgrade.features.ids import redact
 
 log = logging.getLogger("creditgrade.serving")
 

@@ -13,13 +13,13 @@ from pydantic_core import from_json
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from features.ids import redact
-from features.schemas import SEGMENTS
-from features.store import Store
-from serving import audit
-from serving.auth import Keys, check_role, key_from_headers
-from serving.errors import RULES, ApiError, internal
-from serving.grading import where_of
+from creditgrade.features.ids import redact
+from creditgrade.features.schemas import SEGMENTS
+from creditgrade.features.store import Store
+from creditgrade.serving import audit
+from creditgrade.serving.auth import Keys, check_role, key_from_headers
+from creditgrade.serving.errors import RULES, ApiError, internal
+from creditgrade.serving.grading import where_of
 
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
            "/file_objection": "file_objection", "/list_objections": "list_objections",

@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
-from features import freshness, ids, loader, online
-from features.build import check_within, disputed_of, features_of
-from features.errors import CreditgradeError
-from features.profile import exists_at
-from features.store import Store, grades
-from models import explain, whatif
-from models.registry import Loaded
-from serving import audit
-from serving.auth import Principal, check_subject
-from serving.errors import ApiError, bad_input
-from serving.schemas import BatchItem, BatchResult, Contribution, Explanation, Grade, GradeRequest
+from creditgrade.features import freshness, ids, loader, online
+from creditgrade.features.build import check_within, disputed_of, features_of
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.profile import exists_at
+from creditgrade.features.store import Store, grades
+from creditgrade.models import explain, whatif
+from creditgrade.models.registry import Loaded
+from creditgrade.serving import audit
+from creditgrade.serving.auth import Principal, check_subject
+from creditgrade.serving.errors import ApiError, bad_input
+from creditgrade.serving.schemas import BatchItem, BatchResult, Contribution, Explanation, Grade, GradeRequest
 
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
 CACHE_ENTRIES = 20_000

@@ -11,9 +11,9 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from features import ids
-from features.errors import CreditgradeError
-from features.store import Store, api_key_uses, api_keys, subjects
+from creditgrade.features import ids
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.store import Store, api_key_uses, api_keys, subjects
 
 ROLES = ("bank", "evaluator", "analyst", "regulator", "subject", "admin")
 TOWNSHIP = re.compile(r"\d{9}")

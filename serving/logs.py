@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from features.ids import redact
+from creditgrade.features.ids import redact
 
 
 class Redact(logging.Filter):

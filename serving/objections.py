@@ -13,13 +13,13 @@ import datetime as dt
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 
-from features.schemas import RecordRow
-from features.store import grades, objections, records
-from serving import audit
-from serving.auth import Principal, check_role, check_subject
-from serving.errors import ApiError, bad_input
-from serving.grading import Grader, Subject
-from serving.schemas import (GradeHistory, GradeRequest, Objection, ObjectionFilter, ObjectionRequest,
+from creditgrade.features.schemas import RecordRow
+from creditgrade.features.store import grades, objections, records
+from creditgrade.serving import audit
+from creditgrade.serving.auth import Principal, check_role, check_subject
+from creditgrade.serving.errors import ApiError, bad_input
+from creditgrade.serving.grading import Grader, Subject
+from creditgrade.serving.schemas import (GradeHistory, GradeRequest, Objection, ObjectionFilter, ObjectionRequest,
                              RecordView, Report, Resolved, ResolveRequest, SubjectRequest)
 
 ANSWER_DAYS = 20

@@ -4,11 +4,11 @@ and, for households, the preferential terms it earns; read from ``models/grades.
 nothing about anyone."""
 from __future__ import annotations
 
-from features.schemas import SEGMENTS
-from models.grades import Scale, config
-from serving.schemas import GradeMeaning, ScaleView
-from serving.villages import SEGMENT as RURAL
-from serving.villages import household_terms
+from creditgrade.features.schemas import SEGMENTS
+from creditgrade.models.grades import Scale, config
+from creditgrade.serving.schemas import GradeMeaning, ScaleView
+from creditgrade.serving.villages import SEGMENT as RURAL
+from creditgrade.serving.villages import household_terms
 
 
 def scale_view(segment: str) -> ScaleView:

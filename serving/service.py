@@ -17,23 +17,23 @@ import bentoml
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from features import ids
-from features.errors import CreditgradeError
-from features.schemas import SEGMENTS
-from features.store import Store, subjects, warnings
-from models.registry import load_champion
-from serving import audit, console, logs, objections
-from serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
-from serving.errors import ApiError, bad_input, internal
-from serving.gate import Gate
-from serving.grading import Grader, where_of
-from serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation,
+from creditgrade.features import ids
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.schemas import SEGMENTS
+from creditgrade.features.store import Store, subjects, warnings
+from creditgrade.models.registry import load_champion
+from creditgrade.serving import audit, console, logs, objections
+from creditgrade.serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
+from creditgrade.serving.errors import ApiError, bad_input, internal
+from creditgrade.serving.gate import Gate
+from creditgrade.serving.grading import Grader, where_of
+from creditgrade.serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation,
                              Grade, GradeRequest, Objection, ObjectionFilter, ObjectionRequest, Report, Resolved,
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
                              Villages, VillagesRequest, WarningFilter, WarningView)
-from serving.scales import ScaleView, scale_views
-from serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
-from serving.warnings import acknowledge, list_warnings
+from creditgrade.serving.scales import ScaleView, scale_views
+from creditgrade.serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
+from creditgrade.serving.warnings import acknowledge, list_warnings
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
 

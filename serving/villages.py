@@ -16,15 +16,15 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import func, select
 
-from features import ids, loader
-from features.build import check_as_of, features_of
-from features.errors import CreditgradeError
-from features.frames import normalise_subjects
-from features.store import Store, grades, objections, records
-from models import explain
-from models.credit_villages import config, household_flags, rate_townships, rate_villages
-from models.registry import Loaded, load_champion
-from serving.warnings import latest_grades
+from creditgrade.features import ids, loader
+from creditgrade.features.build import check_as_of, features_of
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import normalise_subjects
+from creditgrade.features.store import Store, grades, objections, records
+from creditgrade.models import explain
+from creditgrade.models.credit_villages import config, household_flags, rate_townships, rate_villages
+from creditgrade.models.registry import Loaded, load_champion
+from creditgrade.serving.warnings import latest_grades
 
 SEGMENT = "household"
 SHEET_FILE = Path(__file__).with_name("sheet.html")

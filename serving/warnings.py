@@ -12,14 +12,14 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from features import loader
-from features.build import build_features, check_as_of, parse_date
-from features.errors import CreditgradeError
-from features.frames import normalise_records
-from features.store import Store, grades, subjects, warnings
-from models import explain
-from models.registry import Loaded, load_champion
-from models.warnings import LEVELS, Moment, evidence, fire, record_kinds, triggers
+from creditgrade.features import loader
+from creditgrade.features.build import build_features, check_as_of, parse_date
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import normalise_records
+from creditgrade.features.store import Store, grades, subjects, warnings
+from creditgrade.models import explain
+from creditgrade.models.registry import Loaded, load_champion
+from creditgrade.models.warnings import LEVELS, Moment, evidence, fire, record_kinds, triggers
 
 
 # ---------------------------------------------------------------- the stored scan

@@ -22,7 +22,7 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def store(home):
     """A store with empty tables (dropped and re-created on PostgreSQL)."""
-    from features.store import Store, metadata
+    from creditgrade.features.store import Store, metadata
 
     s = Store()
     if s.engine.dialect.name != "sqlite":
@@ -41,11 +41,11 @@ def trained(tmp_path_factory):
     """
     from types import SimpleNamespace
 
-    from data.sample.generator import write_population
-    from features.frames import Frames
-    from features.ingest import ingest_files
-    from features.store import Store
-    from training.pipeline import train_segment
+    from creditgrade.data.sample.generator import write_population
+    from creditgrade.features.frames import Frames
+    from creditgrade.features.ingest import ingest_files
+    from creditgrade.features.store import Store
+    from creditgrade.training.pipeline import train_segment
 
     home = tmp_path_factory.mktemp("trained-home")
     db_url = f"sqlite:///{home / 'creditgrade.db'}"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from serving.launch import ROOT, free_port, start, stop
+from creditgrade.serving.launch import ROOT, free_port, start, stop
 
 OUT = ROOT / "test-output" / "console"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -37,10 +37,10 @@ def prepare_store(url: str, keys: SimpleNamespace, subjects: pd.DataFrame) -> No
     """Warnings from a household scan, a household subject's key, and an overdue objection on an SME."""
     from sqlalchemy import insert, select
 
-    from features import freshness
-    from features.store import Store, objections, records
-    from serving.keys import create_key
-    from serving.warnings import scan
+    from creditgrade.features import freshness
+    from creditgrade.features.store import Store, objections, records
+    from creditgrade.serving.keys import create_key
+    from creditgrade.serving.warnings import scan
 
     households = subjects[subjects["segment"] == "household"].set_index("subject_id")
     keys.household_village = households.loc[keys.household, "village_code"]

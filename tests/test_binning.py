@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.binning import MonotoneBinner, bin_codes, bin_index
+from creditgrade.models.binning import MonotoneBinner, bin_codes, bin_index
 
 SPECIAL = -999.0
 

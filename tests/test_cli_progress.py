@@ -68,9 +68,9 @@ def test_steps_report_what_the_library_says(monkeypatch):
 def test_monitor_snapshots_report_each_date(tmp_path):
     import pandas as pd
 
-    from data.sample.generator import generate
-    from features.frames import Frames
-    from training.monitor import snapshots
+    from creditgrade.data.sample.generator import generate
+    from creditgrade.features.frames import Frames
+    from creditgrade.training.monitor import snapshots
 
     frames = Frames.from_population(generate(n_smes=60, n_households=10, n_practitioners=10, seed=2))
     heard = []

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from training import evaluate as ev
+from creditgrade.training import evaluate as ev
 
 ORDER = ["A", "B", "C", "D", "E"]
 

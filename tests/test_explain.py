@@ -3,10 +3,10 @@ and what-if answers are verified by re-scoring and touch only actionable feature
 import numpy as np
 import pytest
 
-from features.catalog import spec
-from models.explain import contributions, explain, reasons
-from models.registry import load_version
-from models.whatif import what_would_change
+from creditgrade.features.catalog import spec
+from creditgrade.models.explain import contributions, explain, reasons
+from creditgrade.models.registry import load_version
+from creditgrade.models.whatif import what_would_change
 
 SEGMENTS = ("sme", "household", "practitioner")
 
@@ -14,10 +14,10 @@ SEGMENTS = ("sme", "household", "practitioner")
 @pytest.fixture(scope="module")
 def models(trained):
     """Both registered kinds of every segment, with the out-of-time rows they were tested on."""
-    from features.build import build_training_set
-    from features.frames import Frames
-    from features.store import Store
-    from training.pipeline import split_by_date
+    from creditgrade.features.build import build_training_set
+    from creditgrade.features.frames import Frames
+    from creditgrade.features.store import Store
+    from creditgrade.training.pipeline import split_by_date
 
     mp = pytest.MonkeyPatch()
     mp.setenv("CREDITGRADE_HOME", str(trained.home))
@@ -165,7 +165,7 @@ def test_what_would_change_says_when_already_best(models):
 
 
 def test_what_if_candidates_are_actionable_directed_features_only(models):
-    from models.whatif import _candidates
+    from creditgrade.models.whatif import _candidates
 
     for (segment, kind), (model, X) in models.items():
         for i in range(0, len(X), max(1, len(X) // 20)):

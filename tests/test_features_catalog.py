@@ -4,10 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.catalog import catalog, feature_names, monotone_constraints, reason_text
-from features.errors import CreditgradeError
-from features.schemas import SEGMENTS, prohibited_fields
+from creditgrade.features.build import build_features
+from creditgrade.features.catalog import catalog, feature_names, monotone_constraints, reason_text
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.schemas import SEGMENTS, prohibited_fields
 from test_features_random import random_population
 
 

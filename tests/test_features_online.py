@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from features import loader, online
-from features import store as tables
-from features.build import build_features, disputed_of, features_of
-from features.catalog import spec
-from features.frames import normalise_records, normalise_subjects
-from features.profile import exists_at
-from features.schemas import kinds
-from features.snapshot import still_counts
+from creditgrade.features import loader, online
+from creditgrade.features import store as tables
+from creditgrade.features.build import build_features, disputed_of, features_of
+from creditgrade.features.catalog import spec
+from creditgrade.features.frames import normalise_records, normalise_subjects
+from creditgrade.features.profile import exists_at
+from creditgrade.features.schemas import kinds
+from creditgrade.features.snapshot import still_counts
 
 DAY0 = dt.date(2016, 1, 1)
 SEGMENTS = ("sme", "household", "practitioner")
@@ -165,8 +165,8 @@ def sample_store(tmp_path_factory):
     """The committed sample's first 25 subjects of each segment, ingested, with open objections."""
     from pathlib import Path
 
-    from features.ingest import ingest_files
-    from features.store import Store
+    from creditgrade.features.ingest import ingest_files
+    from creditgrade.features.store import Store
 
     sample = Path(__file__).parents[1] / "data" / "sample"
     tmp = tmp_path_factory.mktemp("sample")

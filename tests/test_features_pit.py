@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.frames import Frames
+from creditgrade.features.build import build_features
+from creditgrade.features.frames import Frames
 from test_features_random import generated, random_population
 
 AS_OF = pd.Timestamp("2021-09-30")

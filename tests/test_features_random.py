@@ -11,8 +11,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from features.schemas import kinds
-from features.frames import Frames, keyed, to_datetime
+from creditgrade.features.schemas import kinds
+from creditgrade.features.frames import Frames, keyed, to_datetime
 
 os.environ.setdefault("CREDITGRADE_ID_KEY", "test-key")  # practitioners' keys are HMACs of their numbers
 SEVERITIES = np.array(["minor", "general", "serious"])
@@ -72,7 +72,7 @@ def random_population(n_per_segment: int = 60, records_per_subject: int = 40, se
 
 @cache
 def _generated(n_smes: int, n_households: int, n_practitioners: int, seed: int) -> tuple[Frames, pd.DataFrame]:
-    from data.sample.generator import generate  # a broken generator fails the tests, never skips them
+    from creditgrade.data.sample.generator import generate  # a broken generator fails the tests, never skips them
 
     pop = generate(n_smes, n_households, n_practitioners, seed)
     return Frames.from_population(pop), to_datetime(keyed(pop["oracle"]), ["as_of"])

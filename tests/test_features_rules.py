@@ -5,9 +5,9 @@ import datetime as dt
 
 import pandas as pd
 
-from features.build import build_features
-from features.frames import Frames
-from features.snapshot import retention_cutoff
+from creditgrade.features.build import build_features
+from creditgrade.features.frames import Frames
+from creditgrade.features.snapshot import retention_cutoff
 
 # records of a subject not in the subjects table: they only span the data's dates (2010 to 2024)
 FILLERS = [{"subject_key": "ZZ", "kind": "tax.payment", "source": "tax", "start_date": day, "reported_date": day,

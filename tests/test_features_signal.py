@@ -11,8 +11,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.build import build_training_set, out_of_time_split
-from features.catalog import catalog
+from creditgrade.features.build import build_training_set, out_of_time_split
+from creditgrade.features.catalog import catalog
 from test_features_random import generated, generated_oracle
 
 TEST_FROM = "2023-01-01"

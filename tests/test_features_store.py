@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert
 
-from features import store as tables
-from features.build import build_features, build_training_set, out_of_time_split, write_features
-from features.errors import CreditgradeError
-from features.frames import Frames
-from features.store import Store
+from creditgrade.features import store as tables
+from creditgrade.features.build import build_features, build_training_set, out_of_time_split, write_features
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
+from creditgrade.features.store import Store
 from test_features_random import random_population
 
 AS_OF = "2021-09-30"

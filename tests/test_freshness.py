@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from features import freshness
-from features.errors import CreditgradeError
+from creditgrade.features import freshness
+from creditgrade.features.errors import CreditgradeError
 from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
 
 MARKS = {"tax": dt.date(2025, 12, 31), "finance": dt.date(2025, 11, 30), "safety": dt.date(2025, 6, 30)}
@@ -70,8 +70,8 @@ def test_grade_past_the_watermark_is_422_naming_the_source(api):
 def test_ingest_advances_the_watermarks(store, tmp_path):
     import pandas as pd
 
-    from features.ingest import ingest_files
-    from features.ids import make_uscc
+    from creditgrade.features.ingest import ingest_files
+    from creditgrade.features.ids import make_uscc
 
     sid = make_uscc("91410100MA" + "1234567")
     pd.DataFrame([dict(segment="sme", subject_id=sid, name="Firm", district="410100", sector="retail",

@@ -12,16 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from stdnum.cn import ric, uscc
 
-from data.sample import identity
-from data.sample.aftermath import Aftermath
-from data.sample.chunks import NULL
-from data.sample.generator import generate, generate_tables, populations
-from data.sample.timeline import Timeline
-from features import ids
-from features.build import build_features
-from features.frames import Frames
-from features.schemas import OutcomeRow, RecordRow, SubjectRow
-from models.grades import scales
+from creditgrade.data.sample import identity
+from creditgrade.data.sample.aftermath import Aftermath
+from creditgrade.data.sample.chunks import NULL
+from creditgrade.data.sample.generator import generate, generate_tables, populations
+from creditgrade.data.sample.timeline import Timeline
+from creditgrade.features import ids
+from creditgrade.features.build import build_features
+from creditgrade.features.frames import Frames
+from creditgrade.features.schemas import OutcomeRow, RecordRow, SubjectRow
+from creditgrade.models.grades import scales
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAMPLE_ARGS = dict(n_smes=2000, n_households=1500, n_practitioners=800, seed=20250101)

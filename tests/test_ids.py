@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from features import ids
+from creditgrade.features import ids
 
 VALID_RIC = ids.make_ric("11010519791231002")
 VALID_USCC = ids.make_uscc("91350100M000100Y4")

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from features import ids
-from features.ingest import ingest_file, ingest_files
-from features.store import ingest_batches, quarantine, records, subjects
+from creditgrade.features import ids
+from creditgrade.features.ingest import ingest_file, ingest_files
+from creditgrade.features.store import ingest_batches, quarantine, records, subjects
 
 USCC = [ids.make_uscc(f"913501{i:02d}M00010{i:02d}X"[:17]) for i in range(1, 6)]
 RIC = [ids.make_ric(f"41010519900101{i:03d}") for i in range(1, 4)]
@@ -200,7 +200,7 @@ def test_identity_numbers_never_in_clear(store, tmp_path, home):
 
 
 def store_table(name):
-    from features.store import metadata
+    from creditgrade.features.store import metadata
     return metadata.tables[name]
 
 

@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 os.environ.setdefault("CREDITGRADE_ID_KEY", "fuzz-only-key")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features import ids  # noqa: E402
-from features.ingest import ingest_file  # noqa: E402
-from features.store import Store  # noqa: E402
+from creditgrade.features import ids  # noqa: E402
+from creditgrade.features.ingest import ingest_file  # noqa: E402
+from creditgrade.features.store import Store  # noqa: E402
 from test_ingest_hostile import stored_text  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from features import ids
-from features.ingest import ingest_file
-from features.schemas import RecordRow, prohibited_fields
-from features.store import metadata, quarantine, records, subjects
+from creditgrade.features import ids
+from creditgrade.features.ingest import ingest_file
+from creditgrade.features.schemas import RecordRow, prohibited_fields
+from creditgrade.features.store import metadata, quarantine, records, subjects
 from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, count, quarantined, record, sme, write_csv
 
 CLI = [sys.executable, "-m", "creditgrade.cli", "ingest"]

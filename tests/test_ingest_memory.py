@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import ids
+from creditgrade.features import ids
 
 ROWS = 1_000_000
 PEAK_MB = 500

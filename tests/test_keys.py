@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, select
 
-from features.errors import CreditgradeError
-from features.store import api_key_uses, subjects
-from serving import audit, auth
-from serving.auth import Keys
-from serving.keys import create_key, list_keys, revoke_key, townships
-from serving.schemas import AuditFilter
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.store import api_key_uses, subjects
+from creditgrade.serving import audit, auth
+from creditgrade.serving.auth import Keys
+from creditgrade.serving.keys import create_key, list_keys, revoke_key, townships
+from creditgrade.serving.schemas import AuditFilter
 
 
 def add_households(store, rows):

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.grades import scales
-from models.lgbm import LGBMPD
+from creditgrade.models.grades import scales
+from creditgrade.models.lgbm import LGBMPD
 
 
 @pytest.fixture(scope="module")

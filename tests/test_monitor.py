@@ -9,10 +9,10 @@ import unicodedata
 import pandas as pd
 import pytest
 
-from features.frames import Frames
-from features.store import Store
-from models.registry import load_champion
-from training.monitor import display_table, monitor, monitor_snapshots, snapshots, worst_level, write_monitor_report
+from creditgrade.features.frames import Frames
+from creditgrade.features.store import Store
+from creditgrade.models.registry import load_champion
+from creditgrade.training.monitor import display_table, monitor, monitor_snapshots, snapshots, worst_level, write_monitor_report
 
 D0, D1, D2, D3, D4 = (pd.Timestamp(d) for d in ("2022-12-31", "2023-03-31", "2023-06-30", "2023-09-30",
                                                 "2023-12-31"))
@@ -99,12 +99,12 @@ def test_levels_are_relative_to_training_and_alerts_fire_on_a_rise(household):
 
 def test_fail_on_act_gives_an_exit_code_and_the_table_fits_a_terminal(household, monkeypatch, tmp_path, capsys):
     from creditgrade import cli
-    from training import monitor as monitoring
+    from creditgrade.training import monitor as monitoring
 
     result = drift_scenario(*household)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setattr(monitoring, "monitor", lambda store, segment, progress=None: result)
-    monkeypatch.setattr("features.store.Store", lambda: None)
+    monkeypatch.setattr("creditgrade.features.store.Store", lambda: None)
     argv = ["monitor", "--segment", "household", "--out", str(tmp_path / "m.html")]
     assert cli.main(argv) == 0
     assert cli.main([*argv, "--fail-on", "act"]) == 1

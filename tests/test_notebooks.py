@@ -8,7 +8,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def test_retrain_notebook_executes(trained, monkeypatch, tmp_path):
-    from models.registry import configure, model_name
+    from creditgrade.models.registry import configure, model_name
 
     monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
     monkeypatch.setenv("CREDITGRADE_DB_URL", trained.db_url)

@@ -17,15 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features
-from features.catalog import catalog, model_feature_names
-from features.frames import Frames
-from features.schemas import contract, kinds
-from models import grades
-from models.bundle import GradeModel
-from models.explain import reasons
-from training.pipeline import without_defaulters
-from training.policy_check import policy_check
+from creditgrade.features.build import build_features
+from creditgrade.features.catalog import catalog, model_feature_names
+from creditgrade.features.frames import Frames
+from creditgrade.features.schemas import contract, kinds
+from creditgrade.models import grades
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.explain import reasons
+from creditgrade.training.pipeline import without_defaulters
+from creditgrade.training.policy_check import policy_check
 
 AS_OF = pd.Timestamp("2024-06-30")
 STATES = ("none", "ongoing", "ended")

@@ -8,13 +8,13 @@ import json
 import pytest
 from packaging.requirements import Requirement
 
-from data.sample.generator import generate
-from features.frames import Frames
+from creditgrade.data.sample.generator import generate
+from creditgrade.features.frames import Frames
 
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    from training.pipeline import train_segment
+    from creditgrade.training.pipeline import train_segment
 
     mp = pytest.MonkeyPatch()
     mp.setenv("CREDITGRADE_HOME", str(tmp_path_factory.mktemp("home")))
@@ -33,8 +33,8 @@ def test_training_reports_its_steps(registered):
 
 TRAIN = """
 import sys
-from data.sample.generator import generate
-from features.frames import Frames
+from creditgrade.data.sample.generator import generate
+from creditgrade.features.frames import Frames
 frames = Frames.from_population(generate(n_smes=1200, n_households=10, n_practitioners=10, seed=6))
 Frames.from_store = classmethod(lambda cls, store, segment: frames)  # no store to ingest: the frames at once
 from creditgrade.cli import main
@@ -56,7 +56,7 @@ def test_train_command_prints_its_report_without_mlflow_notices(tmp_path):
 
 
 def test_registry_follows_the_home_directory(tmp_path, monkeypatch):
-    from models.registry import configure, tracking_uri
+    from creditgrade.models.registry import configure, tracking_uri
 
     monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path / "a"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -68,7 +68,7 @@ def test_registry_follows_the_home_directory(tmp_path, monkeypatch):
 def test_version_has_signature_example_requirements_description_and_tags(registered):
     import mlflow
 
-    from models.registry import configure, model_name
+    from creditgrade.models.registry import configure, model_name
 
     _, result, _ = registered
     configure()  # this module's registry (another test may have pointed MLflow elsewhere)
@@ -82,7 +82,7 @@ def test_version_has_signature_example_requirements_description_and_tags(registe
     graded = pyfunc.predict(example)  # text categories, as a JSON caller sends them
     assert len(graded) == len(example) == 5 and graded["pd"].between(0, 1).all()
     frames, _, _ = registered
-    from features.build import build_features
+    from creditgrade.features.build import build_features
 
     matrix = build_features(frames, "sme", "2024-12-31").head(5)  # categories, as features.build makes them
     assert pyfunc.predict(matrix)["pd"].round(12).tolist() == pyfunc.predict(
@@ -100,8 +100,8 @@ def test_version_has_signature_example_requirements_description_and_tags(registe
 
 
 def test_unchanged_rerun_registers_nothing(registered):
-    from models.registry import configure, model_name
-    from training.pipeline import train_segment
+    from creditgrade.models.registry import configure, model_name
+    from creditgrade.training.pipeline import train_segment
 
     frames, first, _ = registered
     count = len(configure().search_model_versions(f"name='{model_name('sme')}'"))

@@ -28,9 +28,9 @@ def _sections(text: str) -> dict[str, str]:
 def test_review_pack_has_every_section_and_plot_and_is_logged(env, tmp_path):
     from mlflow import MlflowClient
 
-    from features.store import Store
-    from models.registry import configure, load_champion
-    from training.review import log_review_pack
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import configure, load_champion
+    from creditgrade.training.review import log_review_pack
 
     store = Store(env.db_url)
     champion = load_champion("sme")
@@ -61,9 +61,9 @@ def test_review_pack_has_every_section_and_plot_and_is_logged(env, tmp_path):
 
 
 def test_review_pack_of_a_scorecard_household_model(env, tmp_path):
-    from features.store import Store
-    from models.registry import load_version
-    from training.review import write_review_pack
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import load_version
+    from creditgrade.training.review import write_review_pack
 
     version = next(r.version for r in env.results["household"] if r.kind == "scorecard")
     store = Store(env.db_url)
@@ -93,7 +93,7 @@ def test_monotone_rule_names_its_threshold_and_the_grades_it_did_not_count():
     import numpy as np
     import pandas as pd
 
-    from training.review import _monotone_value, monotone_rates
+    from creditgrade.training.review import _monotone_value, monotone_rates
 
     # grade A: 100 subjects, 1 default; B: 100, 5; C: 21, none (the silent 0/21)
     y = np.r_[np.zeros(99), 1, np.zeros(95), np.ones(5), np.zeros(21)]

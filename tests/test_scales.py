@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.credit_villages import config as village_config
-from models.grades import scales
-from serving.scales import scale_views
+from creditgrade.models.credit_villages import config as village_config
+from creditgrade.models.grades import scales
+from creditgrade.serving.scales import scale_views
 from tests.test_serving import api  # noqa: F401 (a fixture)
 
 DESIGN = Path(__file__).resolve().parents[1] / "docs" / "DESIGN.md"

@@ -10,8 +10,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from test_binning import SPECIAL, make_table
 
-from models.scorecard import Scorecard
-from models.selection import enforce_signs, select_features
+from creditgrade.models.scorecard import Scorecard
+from creditgrade.models.selection import enforce_signs, select_features
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ def serving_home(trained, tmp_path_factory, monkeypatch_scope):
 
 def make_keys(url: str, subjects: pd.DataFrame) -> SimpleNamespace:
     """One key per role, and the ids they may (or may not) see."""
-    from features.store import Store
-    from serving.keys import create_key
+    from creditgrade.features.store import Store
+    from creditgrade.serving.keys import create_key
 
     store = Store(url)
     smes = subjects[subjects["segment"] == "sme"]["subject_id"].tolist()
@@ -78,7 +78,7 @@ def api(trained, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     url = serving_home(trained, tmp_path_factory, mp)
     keys = make_keys(url, pd.read_parquet(trained.paths["subjects"]))
-    from serving.service import CreditGrade
+    from creditgrade.serving.service import CreditGrade
 
     forget_http_metrics()
     app = CreditGrade.to_asgi()
@@ -190,7 +190,7 @@ def test_bad_input_is_a_clear_4xx(api, body, status, field):
 
 
 def test_unknown_subject_and_malformed_json(api):
-    from features.ids import make_uscc
+    from creditgrade.features.ids import make_uscc
 
     r = api.call("/grade", grade_body(make_uscc("91410100MA0000001")), key=api.keys.bank)
     assert r.status_code == 404 and r.json()["field"] == "subject_id"
@@ -207,7 +207,7 @@ def test_batch_grades_many_and_refuses_per_item(api, monkeypatch):
     assert out[-1]["status"] == 422 and out[-1]["field"] == "subject_id"
     single = api.call("/grade", grade_body(api.keys.smes[5]), key=api.keys.bank).json()
     assert out[5]["result"]["pd"] == pytest.approx(single["pd"]) and out[5]["result"]["grade"] == single["grade"]
-    from serving import service
+    from creditgrade.serving import service
 
     too_many = [grade_body(api.keys.smes[0])] * (service.MAX_BATCH + 1)
     r = api.call("/grade_batch", too_many, key=api.keys.bank)
@@ -270,7 +270,7 @@ def test_audit_log_records_queries_and_refusals_for_regulators(api):
 def test_grades_history_keeps_model_version(api):
     from sqlalchemy import select
 
-    from features.store import Store, grades
+    from creditgrade.features.store import Store, grades
 
     store = Store(api.url)
     rows = store.frame(select(grades))

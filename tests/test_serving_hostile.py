@@ -13,7 +13,7 @@ from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
 
 @pytest.fixture(scope="module")
 def db(api):
-    from features.store import Store
+    from creditgrade.features.store import Store
 
     store = Store(api.url)
     yield store
@@ -21,7 +21,7 @@ def db(api):
 
 
 def audit_rows(db, action: str, since: int = 0) -> list[dict]:
-    from features.store import audit_log
+    from creditgrade.features.store import audit_log
 
     q = select(audit_log).where(audit_log.c.action == action, audit_log.c.audit_id > since)
     with db.engine.connect() as conn:
@@ -29,7 +29,7 @@ def audit_rows(db, action: str, since: int = 0) -> list[dict]:
 
 
 def last_audit_id(db) -> int:
-    from features.store import audit_log
+    from creditgrade.features.store import audit_log
 
     with db.engine.connect() as conn:
         return conn.execute(select(func.max(audit_log.c.audit_id))).scalar() or 0
@@ -74,8 +74,8 @@ def test_item1_nested_json_answers_400_and_is_audited(api, db):
 
 
 def test_item1_unexpected_exceptions_answer_500_json_and_are_audited(api, db, monkeypatch):
-    from serving import grading, service
-    from serving.gate import Gate
+    from creditgrade.serving import grading, service
+    from creditgrade.serving.gate import Gate
 
     ric = api.keys.practitioners[5]
 
@@ -101,7 +101,7 @@ def test_item1_unexpected_exceptions_answer_500_json_and_are_audited(api, db, mo
 # ---------------------------------------------------------------- 2: corrections obey the ingest rules
 
 def test_item2_correction_breaking_the_ingest_rules_is_422_and_changes_nothing(api, db):
-    from features.schemas import kinds
+    from creditgrade.features.schemas import kinds
 
     records = own_records(api)
     record = next(r for r in records if not kinds()[r["kind"]].get("repairable"))
@@ -137,7 +137,7 @@ def test_item2_correction_breaking_the_ingest_rules_is_422_and_changes_nothing(a
 
 
 def count_grades(db) -> int:
-    from features.store import grades
+    from creditgrade.features.store import grades
 
     with db.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(grades)).scalar()
@@ -175,8 +175,8 @@ def test_item4_report_on_a_person_needs_consent_whatever_the_role(api, db):
 # ---------------------------------------------------------------- 5: identity numbers in free text
 
 def test_item5_identity_numbers_in_free_text_are_masked_stored_and_shown(api, db):
-    from features.ids import mask_ric
-    from features.store import objections, records
+    from creditgrade.features.ids import mask_ric
+    from creditgrade.features.store import objections, records
 
     ric, other = api.keys.practitioners[7], api.keys.practitioners[8]
     record = own_records(api)[-1]
@@ -209,7 +209,7 @@ def test_item10_a_successful_batch_is_audited_once_per_item_and_nothing_else(api
 
 
 def test_item10_refusals_at_the_gate_record_the_subject_asked_about(api, db):
-    from features.ids import subject_key
+    from creditgrade.features.ids import subject_key
 
     sme, ric = api.keys.smes[9], api.keys.practitioners[9]
     before = last_audit_id(db)

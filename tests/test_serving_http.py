@@ -10,7 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from serving.launch import BIN, ROOT, free_port, start, stop
+from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
 from tests.test_serving import bad_check, grade_body, make_keys, serving_home
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ PATHS = ("/warnings", "/acknowledge_warning", "/villages", "/evaluation_sheet")
 def rural(api, trained):
     """Two quarterly scans (so grade changes warn too) of households and SMEs, one of practitioners, in the
     service's store, and an evaluator key for the township with most household warnings."""
-    from features.store import Store
-    from models.registry import load_champion
-    from serving.keys import create_key
-    from serving.warnings import list_warnings, scan
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import load_champion
+    from creditgrade.serving.keys import create_key
+    from creditgrade.serving.warnings import list_warnings, scan
 
     store = Store(api.url)
     champions = {}
@@ -137,7 +137,7 @@ def test_acknowledge_in_reach_and_audited(api, rural):
 
 
 def test_villages_match_the_ratings_and_stay_in_township(api, rural):
-    from serving.villages import village_ratings
+    from creditgrade.serving.villages import village_ratings
 
     r = api.call("/villages", {"as_of": AS_OF}, key=rural.evaluator)
     assert r.status_code == 200, r.text
@@ -175,7 +175,7 @@ def test_villages_match_the_ratings_and_stay_in_township(api, rural):
 
 
 def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
-    from features.store import subjects
+    from creditgrade.features.store import subjects
 
     house = rural.house
     body = {"household_id": house["subject_id"], "as_of": AS_OF, "consent_ref": "CONSENT-H-1"}
@@ -188,7 +188,7 @@ def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
     masked = rural.store.frame(subjects.select().where(subjects.c.subject_key == house["subject_id"]))
     assert masked["head_id_masked"].iloc[0] in page and house["head_id"] not in page
     assert not any(clear in page for clear in rural.clear_ids)
-    from features.store import grades
+    from creditgrade.features.store import grades
     given = rural.store.frame(grades.select().where(grades.c.subject_key == house["subject_id"],
                                                      grades.c.origin == "sheet"))
     assert len(given) == 1 and given["grade"].iloc[0] == grade and str(given["as_of"].iloc[0]) == AS_OF

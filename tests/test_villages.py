@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.store import Store
-from models.registry import load_champion
-from serving.villages import evaluation_sheet, household_terms, rate_townships, rate_villages, village_ratings
+from creditgrade.features.store import Store
+from creditgrade.models.registry import load_champion
+from creditgrade.serving.villages import evaluation_sheet, household_terms, rate_townships, rate_villages, village_ratings
 
 AS_OF = "2024-09-30"
 
@@ -87,8 +87,8 @@ def test_household_figures_are_remembered_until_the_data_change(home, tmp_path, 
     household (a changed stamp) is taken into account."""
     import sqlite3
 
-    from features.store import grades
-    from serving import villages
+    from creditgrade.features.store import grades
+    from creditgrade.serving import villages
 
     src, champion = home
     copy = tmp_path / "copy.db"

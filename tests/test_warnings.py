@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select
 
-from features.build import build_features
-from features.frames import Frames
-from features.store import Store, grades, records, warnings
-from models.registry import load_champion
-from models.warnings import LEVELS, Moment, Trigger, fire
-from serving.warnings import acknowledge, list_warnings, scan
-from training.backtest import backtest
+from creditgrade.features.build import build_features
+from creditgrade.features.frames import Frames
+from creditgrade.features.store import Store, grades, records, warnings
+from creditgrade.models.registry import load_champion
+from creditgrade.models.warnings import LEVELS, Moment, Trigger, fire
+from creditgrade.serving.warnings import acknowledge, list_warnings, scan
+from creditgrade.training.backtest import backtest
 
 AS_OF = dt.date(2024, 9, 30)
 

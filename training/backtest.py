@@ -8,11 +8,11 @@ import math
 import mlflow
 import pandas as pd
 
-from features.build import build_training_set, parse_date
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.registry import configure, experiment_id
-from models.warnings import LEVELS, WARNINGS_FILE, Moment, fire, record_kinds, triggers
+from creditgrade.features.build import build_training_set, parse_date
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.registry import configure, experiment_id
+from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, Moment, fire, record_kinds, triggers
 
 EXPERIMENT = "creditgrade-warnings"
 

@@ -15,8 +15,8 @@ from pandas.api import types as ptypes
 from scipy import stats
 from sklearn import metrics
 
-from features import ids
-from training.evaluate_report import report_markdown  # noqa: F401  (re-exported)
+from creditgrade.features import ids
+from creditgrade.training.evaluate_report import report_markdown  # noqa: F401  (re-exported)
 
 PSI_EPSILON = 1e-4
 PSI_WATCH, PSI_SHIFT = 0.10, 0.25

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from features.build import build_features
-from features.catalog import spec
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.registry import Loaded, configure, experiment_id, load_champion
-from training.evaluate import PSI_SHIFT, PSI_WATCH, auc, psi
-from training.page import page, png_img
+from creditgrade.features.build import build_features
+from creditgrade.features.catalog import spec
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.registry import Loaded, configure, experiment_id, load_champion
+from creditgrade.training.evaluate import PSI_SHIFT, PSI_WATCH, auc, psi
+from creditgrade.training.page import page, png_img
 
 EXPERIMENT = "creditgrade-monitor"
 

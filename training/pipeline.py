@@ -18,19 +18,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.build import build_training_set
-from features.catalog import catalog, model_feature_names
-from features.errors import CreditgradeError
-from features.frames import Frames
-from models.bundle import GradeModel, GradePyfunc
-from models.grades import Scale, config
-from models.lgbm import LGBMPD
-from models.registry import (CHAMPION, CODE_PATHS, code_version, configure, example_and_signature, experiment_id,
+from creditgrade.features.build import build_training_set
+from creditgrade.features.catalog import catalog, model_feature_names
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel, GradePyfunc
+from creditgrade.models.grades import Scale, config
+from creditgrade.models.lgbm import LGBMPD
+from creditgrade.models.registry import (CHAMPION, CODE_PATHS, code_version, configure, example_and_signature, experiment_id,
                              fingerprint, load_version, model_name, pip_requirements, register_version,
                              registered_as)
-from models.scorecard import Scorecard
-from training.evaluate import auc, evaluate
-from training.evaluate_report import report_markdown
+from creditgrade.models.scorecard import Scorecard
+from creditgrade.training.evaluate import auc, evaluate
+from creditgrade.training.evaluate_report import report_markdown
 
 KINDS = ("scorecard", "lightgbm")
 

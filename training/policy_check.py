@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.build import build_features
-from features.errors import CreditgradeError
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.registry import Loaded, load_champion
+from creditgrade.features.build import build_features
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.registry import Loaded, load_champion
 
 
 def snapshot_rows(model: GradeModel, X: pd.DataFrame, as_of) -> list[dict]:

@@ -28,17 +28,17 @@ import pandas as pd
 import shap
 from sklearn.metrics import roc_curve
 
-from features.build import build_training_set
-from features.catalog import catalog, spec
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.explain import contributions
-from models.registry import Loaded, code_version, configure, load_champion, model_name
-from training import evaluate as ev
-from training import validate
-from training.page import page, png_img
-from training.pipeline import split_by_date
-from training.validate import validate_snapshots, validation_html
+from creditgrade.features.build import build_training_set
+from creditgrade.features.catalog import catalog, spec
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.explain import contributions
+from creditgrade.models.registry import Loaded, code_version, configure, load_champion, model_name
+from creditgrade.training import evaluate as ev
+from creditgrade.training import validate
+from creditgrade.training.page import page, png_img
+from creditgrade.training.pipeline import split_by_date
+from creditgrade.training.validate import validate_snapshots, validation_html
 
 matplotlib.use("Agg")  # files only, never a display
 SHAP_ROWS = 2000

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from features.errors import CreditgradeError
-from models.lgbm import LGBMPD
-from models.scorecard import Scorecard
-from training.evaluate import auc
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.lgbm import LGBMPD
+from creditgrade.models.scorecard import Scorecard
+from creditgrade.training.evaluate import auc
 
 PROTECTED = re.compile(r"(^|[^a-z])(sex|gender|age|marri\w*|marital\w*|personal_status\w*|ethnic\w*|race|"
                        r"religion|nationality)([^a-z]|$)", re.IGNORECASE)

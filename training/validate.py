@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from features.build import build_training_set
-from features.errors import CreditgradeError
-from features.frames import Frames
-from models.bundle import GradeModel
-from models.credit_villages import household_flags, rate_townships, rate_villages
-from models.grades import Scale
-from models.registry import Loaded, configure, experiment_id, load_champion
-from training import evaluate as ev
+from creditgrade.features.build import build_training_set
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.frames import Frames
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.credit_villages import household_flags, rate_townships, rate_villages
+from creditgrade.models.grades import Scale
+from creditgrade.models.registry import Loaded, configure, experiment_id, load_champion
+from creditgrade.training import evaluate as ev
 
 CONFIG_FILE = Path(__file__).with_name("validation.toml")
 EXPERIMENT = "creditgrade-validation"

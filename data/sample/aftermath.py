@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.sample.chunks import NULL
-from data.sample.latent import Latent
-from data.sample.subjects import Population
-from data.sample.timeline import Timeline, months_to_days, params, rng
+from creditgrade.data.sample.chunks import NULL
+from creditgrade.data.sample.latent import Latent
+from creditgrade.data.sample.subjects import Population
+from creditgrade.data.sample.timeline import Timeline, months_to_days, params, rng
 
 NEVER = 10**6  # a month index no simulation reaches
 

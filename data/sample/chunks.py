@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schemas import kinds
+from creditgrade.features.schemas import kinds
 
 SEVERITIES = pa.array([None, "minor", "general", "serious"], pa.string())
 SEGMENT_CODE = {"sme": "S", "household": "H", "practitioner": "P"}

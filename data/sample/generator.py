@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from data.sample import latent, lists, subjects
-from data.sample.chunks import assemble
-from data.sample.loans import Loans, default_traces
-from data.sample.records import Context, events, insurance, tax
-from data.sample.timeline import Timeline, params
+from creditgrade.data.sample import latent, lists, subjects
+from creditgrade.data.sample.chunks import assemble
+from creditgrade.data.sample.loans import Loans, default_traces
+from creditgrade.data.sample.records import Context, events, insurance, tax
+from creditgrade.data.sample.timeline import Timeline, params
 
 SUBJECT_COLUMNS = {
     "segment": pa.string(), "subject_id": pa.string(), "name": pa.string(), "district": pa.string(),

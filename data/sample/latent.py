@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.sample.shocks import Shocks
-from data.sample.subjects import Population
-from data.sample.timeline import Timeline, month_index, params, rng
+from creditgrade.data.sample.shocks import Shocks
+from creditgrade.data.sample.subjects import Population
+from creditgrade.data.sample.timeline import Timeline, month_index, params, rng
 
 
 @dataclass

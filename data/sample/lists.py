@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.sample.chunks import NULL, Chunk, gather, take
-from data.sample.records import Context, _logit, _sigmoid
-from data.sample.taxlevel import credit_levels
-from data.sample.timeline import add_months_days, month_index, params
-from features.schemas import kinds
+from creditgrade.data.sample.chunks import NULL, Chunk, gather, take
+from creditgrade.data.sample.records import Context, _logit, _sigmoid
+from creditgrade.data.sample.taxlevel import credit_levels
+from creditgrade.data.sample.timeline import add_months_days, month_index, params
+from creditgrade.features.schemas import kinds
 
 PREFIX = {"dishonest_debtor": "SXBZX", "abnormal_operations": "JYYC", "serious_violation": "YZWF",
           "major_tax_violator": "ZDSS", "safety_blacklist": "AQHMD", "quality_blacklist": "ZLHMD",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from data.sample.chunks import NULL, Chunk, join, padded, take
-from data.sample.records import Context, _logit, _sigmoid, repairs
-from data.sample.timeline import add_months_days, month_index, params
+from creditgrade.data.sample.chunks import NULL, Chunk, join, padded, take
+from creditgrade.data.sample.records import Context, _logit, _sigmoid, repairs
+from creditgrade.data.sample.timeline import add_months_days, month_index, params
 
 
 class Loans:

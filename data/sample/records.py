@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from data.sample.aftermath import Aftermath
-from data.sample.chunks import NULL, SEGMENT_CODE, Chunk, join, padded, take
-from data.sample.latent import Latent
-from data.sample.subjects import Population
-from data.sample.timeline import Timeline, add_months_days, params, rng
-from features.schemas import contract, kinds
+from creditgrade.data.sample.aftermath import Aftermath
+from creditgrade.data.sample.chunks import NULL, SEGMENT_CODE, Chunk, join, padded, take
+from creditgrade.data.sample.latent import Latent
+from creditgrade.data.sample.subjects import Population
+from creditgrade.data.sample.timeline import Timeline, add_months_days, params, rng
+from creditgrade.features.schemas import contract, kinds
 
 
 def _sigmoid(x):

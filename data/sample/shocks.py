@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.sample.subjects import Population
-from data.sample.timeline import Timeline, month_index, params
+from creditgrade.data.sample.subjects import Population
+from creditgrade.data.sample.timeline import Timeline, month_index, params
 
 
 def intensity(tl: Timeline, start: str, end: str, recovery_months: int) -> np.ndarray:

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from data.sample import identity
-from data.sample.timeline import Timeline, params, rng
+from creditgrade.data.sample import identity
+from creditgrade.data.sample.timeline import Timeline, params, rng
 
 
 @dataclass

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from data.sample.chunks import NULL, Chunk, gather, join, take
-from data.sample.records import Context
-from data.sample.timeline import params
+from creditgrade.data.sample.chunks import NULL, Chunk, gather, join, take
+from creditgrade.data.sample.records import Context
+from creditgrade.data.sample.timeline import params
 
 LEVELS = np.array(["A", "B", "C", "D", "M"])
 

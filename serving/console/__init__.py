@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from serving.console import account, bank, evaluator, regulator, subject
-from serving.console.web import SECURITY_HEADERS
+from creditgrade.serving.console import account, bank, evaluator, regulator, subject
+from creditgrade.serving.console.web import SECURITY_HEADERS
 
 STATIC = Path(__file__).with_name("static")
 

@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from serving import audit
-from serving.console.config import CONFIG, LANGS
-from serving.console.sessions import same_token
-from serving.console.web import HOME, Ctx, lang_of, local_path, page, render, service, sessions
-from serving.errors import ApiError
+from creditgrade.serving import audit
+from creditgrade.serving.console.config import CONFIG, LANGS
+from creditgrade.serving.console.sessions import same_token
+from creditgrade.serving.console.web import HOME, Ctx, lang_of, local_path, page, render, service, sessions
+from creditgrade.serving.errors import ApiError
 
 SESSION = CONFIG["session"]
 

@@ -9,16 +9,16 @@ import io
 from sqlalchemy import select
 from starlette.routing import Route
 
-from features import ids
-from features.catalog import spec
-from features.errors import CreditgradeError
-from features.store import grades
-from serving.auth import check_role
-from serving.console import charts
-from serving.console.web import Ctx, download, page, render, request_model, service
-from serving.errors import bad_input
-from serving.grading import where_of
-from serving.schemas import BatchItem, Explanation, GradeRequest
+from creditgrade.features import ids
+from creditgrade.features.catalog import spec
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.store import grades
+from creditgrade.serving.auth import check_role
+from creditgrade.serving.console import charts
+from creditgrade.serving.console.web import Ctx, download, page, render, request_model, service
+from creditgrade.serving.errors import bad_input
+from creditgrade.serving.grading import where_of
+from creditgrade.serving.schemas import BatchItem, Explanation, GradeRequest
 
 HISTORY_ROWS = 50
 BATCH_COLUMNS = ["subject_id", "status", "grade", "model_grade", "score", "pd", "as_of", "model_version",

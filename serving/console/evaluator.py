@@ -7,15 +7,15 @@ from sqlalchemy import select
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
-from features import ids
-from features.store import subjects
-from models.credit_villages import config as village_config
-from serving import audit
-from serving.auth import check_reach, township_scope
-from serving.console.places import names, village_households
-from serving.console.web import Ctx, local_path, page, render, request_model, service
-from serving.errors import ApiError, bad_input
-from serving.schemas import AcknowledgeRequest, GradeRequest, SheetRequest, VillagesRequest, WarningFilter
+from creditgrade.features import ids
+from creditgrade.features.store import subjects
+from creditgrade.models.credit_villages import config as village_config
+from creditgrade.serving import audit
+from creditgrade.serving.auth import check_reach, township_scope
+from creditgrade.serving.console.places import names, village_households
+from creditgrade.serving.console.web import Ctx, local_path, page, render, request_model, service
+from creditgrade.serving.errors import ApiError, bad_input
+from creditgrade.serving.schemas import AcknowledgeRequest, GradeRequest, SheetRequest, VillagesRequest, WarningFilter
 
 
 def _thresholds() -> dict:

@@ -14,10 +14,10 @@ import pandas as pd
 from mlflow.artifacts import load_text
 from sqlalchemy import func, select
 
-from features.schemas import SEGMENTS
-from features.store import grades
-from models.registry import CHAMPION, configure, model_name, tracking_uri
-from serving.console.config import CONFIG
+from creditgrade.features.schemas import SEGMENTS
+from creditgrade.features.store import grades
+from creditgrade.models.registry import CHAMPION, configure, model_name, tracking_uri
+from creditgrade.serving.console.config import CONFIG
 
 
 @dataclass

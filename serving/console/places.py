@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import func, select
 
-from features import freshness
-from features.store import objections, subjects, warnings
-from serving.grading import Grader
-from serving.villages import households
+from creditgrade.features import freshness
+from creditgrade.features.store import objections, subjects, warnings
+from creditgrade.serving.grading import Grader
+from creditgrade.serving.villages import households
 
 
 def names(store, townships) -> tuple[dict[str, str], dict[str, str]]:

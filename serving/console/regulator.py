@@ -12,16 +12,16 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import Route
 
-from features import ids
-from features.store import api_keys, audit_log
-from serving import audit, objections
-from serving.auth import RIGHTS, check_role
-from serving.console import models_page
-from serving.console.bank import explanation
-from serving.console.config import CONFIG
-from serving.console.web import SECURITY_HEADERS, Ctx, download, page, render, request_model, service
-from serving.errors import ApiError, bad_input
-from serving.schemas import GradeRequest, ObjectionFilter
+from creditgrade.features import ids
+from creditgrade.features.store import api_keys, audit_log
+from creditgrade.serving import audit, objections
+from creditgrade.serving.auth import RIGHTS, check_role
+from creditgrade.serving.console import models_page
+from creditgrade.serving.console.bank import explanation
+from creditgrade.serving.console.config import CONFIG
+from creditgrade.serving.console.web import SECURITY_HEADERS, Ctx, download, page, render, request_model, service
+from creditgrade.serving.errors import ApiError, bad_input
+from creditgrade.serving.schemas import GradeRequest, ObjectionFilter
 
 FILTERS = ("name", "role", "action", "segment", "subject_id", "since", "until", "outcome")
 ACTIONS = sorted({*RIGHTS, "console_sign_in", "regrade"})

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
 
-from features.store import Store, api_keys, metadata
-from serving.console.config import CONFIG
+from creditgrade.features.store import Store, api_keys, metadata
+from creditgrade.serving.console.config import CONFIG
 
 console_sessions = Table(
     "console_sessions", metadata,

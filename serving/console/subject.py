@@ -7,14 +7,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.routing import Route
 
-from features.store import subjects
-from serving import objections
-from serving.console import charts
-from serving.console.bank import feature_label
-from serving.console.web import Ctx, page, render, request_model, service
-from serving.errors import ApiError
-from serving.grading import where_of
-from serving.schemas import ObjectionRequest, SubjectRequest
+from creditgrade.features.store import subjects
+from creditgrade.serving import objections
+from creditgrade.serving.console import charts
+from creditgrade.serving.console.bank import feature_label
+from creditgrade.serving.console.web import Ctx, page, render, request_model, service
+from creditgrade.serving.errors import ApiError
+from creditgrade.serving.grading import where_of
+from creditgrade.serving.schemas import ObjectionRequest, SubjectRequest
 
 
 def _own(ctx: Ctx):

@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from features.errors import CreditgradeError
-from serving import audit
-from serving.auth import RIGHTS, Principal
-from serving.console.config import CONFIG, LANGS, text
-from serving.console.sessions import Session, Sessions, same_token
-from serving.errors import ApiError, bad_input, internal
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.serving import audit
+from creditgrade.serving.auth import RIGHTS, Principal
+from creditgrade.serving.console.config import CONFIG, LANGS, text
+from creditgrade.serving.console.sessions import Session, Sessions, same_token
+from creditgrade.serving.errors import ApiError, bad_input, internal
 
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
