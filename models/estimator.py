@@ -1,0 +1,135 @@
+"""What a model family must offer to be graded, explained, reviewed and registered: :class:`Estimator`.
+
+A family is one class implementing this ABC (``models.lgbm.LGBMPD``, ``models.scorecard.Scorecard``, ...),
+listed by name in ``models.families``. Nothing outside ``models/`` asks which family it holds:
+``GradeModel``, explanations, what-if, training, the review pack and serving all go through these methods.
+
+* ``family``: the family's name in ``models.families`` (what ``creditgrade train --kind`` takes).
+* ``unit``: the unit of :meth:`Estimator.contributions`, one of :data:`UNITS`:
+  ``"log-odds"``: each feature's share of the log-odds of default, ``bias`` the expected log-odds; a row
+  sums to logit(PD), and the PD is the logistic of that sum. A positive value raises risk.
+  ``"points"``: each feature's points relative to the best points it could have scored (``<= 0``, the
+  points lost), ``bias`` the best possible score; a row sums to the family's :meth:`Estimator.score`.
+  A negative value raises risk. :data:`RISK_SIGN` turns either into "higher raises risk".
+* :meth:`Estimator.walk` gives contributions, PD and own score from ONE pass over the model (one tree walk,
+  one binning); everything else may be built from it.
+* Features: ``feature_names_in_`` the columns it was fitted on, in order (contribution columns follow it);
+  ``used_features_`` those that can contribute (split on, kept by the card); a feature not used
+  contributes 0.
+* :meth:`Estimator.to_json` / :meth:`Estimator.from_json`: the fitted model in the family's own format,
+  loaded without unpickling anything (a registered version must survive renamed modules).
+
+Input ``X``: a DataFrame holding at least ``feature_names_in_`` (extra columns are ignored), categorical
+features as pandas categoricals. ``table``: the same columns already read as :func:`table` gives them,
+an optional speed-up a family may use instead of ``X`` (one subject's serving path builds it directly).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, NamedTuple, Self
+
+import numpy as np
+import pandas as pd
+
+UNITS = ("log-odds", "points")
+RISK_SIGN = {"log-odds": 1.0, "points": -1.0}
+"""Multiply a contribution by its unit's sign: higher means riskier."""
+
+Table = tuple[np.ndarray, list]
+"""Float matrix of features (categorical ones as codes into their labels, missing as NaN) and, per
+column, its category labels or None."""
+
+
+class Walk(NamedTuple):
+    """One pass over a model: ``contributions`` (rows x (features + bias), in the family's unit, last column
+    the bias), ``pd`` per row, and ``score``: the family's own score per row, or None if it has none."""
+
+    contributions: np.ndarray
+    pd: np.ndarray
+    score: np.ndarray | None
+
+
+class Estimator(ABC):
+    """A fitted (or to-be-fitted) PD model of one family; see the module docstring for the contract."""
+
+    family: ClassVar[str]
+    unit: ClassVar[str]
+    feature_names_in_: np.ndarray
+
+    @classmethod
+    @abstractmethod
+    def configured(cls, specs: list, scale, seed: int = 0) -> Self:
+        """A fresh estimator for these features (``features.catalog.FeatureSpec``: risk directions,
+        categories) and grade scale (``models.grades.Scale``: points scaling), seeded with ``seed``."""
+
+    @abstractmethod
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None) -> Self:
+        """Fit on ``X, y``; ``X_val, y_val`` are later held-out rows the family uses for early stopping and
+        calibration, or learns from as well if it has no use for held-out rows."""
+
+    @abstractmethod
+    def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
+        """PD per row, shape (n,)."""
+
+    def score(self, X: pd.DataFrame) -> np.ndarray | None:
+        """The family's own score per row (a scorecard's total points), or None: the scale scores the PD."""
+        return None
+
+    @abstractmethod
+    def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
+        """Contributions, PD and own score from one pass (see :class:`Walk`)."""
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Contributions per feature plus ``bias`` (in ``unit``), one row per row of ``X``; each row sums to
+        the margin (logit(PD), or the score)."""
+        return pd.DataFrame(self.walk(X).contributions, index=X.index,
+                            columns=[*self.feature_names_in_, "bias"])
+
+    @property
+    @abstractmethod
+    def used_features_(self) -> list[str]:
+        """The features that can contribute, in ``feature_names_in_`` order."""
+
+    @abstractmethod
+    def boundaries(self) -> dict[str, list[tuple[float, bool]]]:
+        """Per numeric feature, the values where the model's output may change: ``(value, strict)``, where
+        below means ``x < value`` if strict, ``x <= value`` otherwise (split thresholds, bin edges)."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """For the model card and the run's parameters: ``size`` (a dict of numbers, e.g. trees and
+        leaves), ``summary`` (the size in one English line), ``monotone`` (feature -> how its effect is
+        constrained, as text), ``contributions`` (what a contribution measures, in English), and any
+        family details (e.g. the tree sizes tried) under ``details``."""
+
+    @abstractmethod
+    def to_json(self) -> str:
+        """The fitted model as one JSON document in the family's own format (no pickle)."""
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, text: str) -> Self:
+        """The model :meth:`to_json` wrote, ready to predict."""
+
+
+def codes(col: pd.Series) -> tuple[np.ndarray, list | None]:
+    """A column as floats (categorical as codes, missing as NaN) and its category labels or None."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        out = col.cat.codes.to_numpy(dtype=float)
+        out[out < 0] = np.nan
+        return out, col.cat.categories.tolist()
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan), None
+
+
+def table(X: pd.DataFrame, names: list[str]) -> Table:
+    """Columns ``names`` of ``X`` as a :data:`Table` (the numeric ones read in one block)."""
+    dtypes = dict(zip(X.columns, X.dtypes))
+    where = {n: j for j, n in enumerate(names)}
+    categorical = [n for n in names if isinstance(dtypes[n], pd.CategoricalDtype)]
+    numeric = [n for n in names if not isinstance(dtypes[n], pd.CategoricalDtype)]
+    out = np.empty((len(X), len(names)))
+    out[:, [where[n] for n in numeric]] = X[numeric].to_numpy(dtype=float, na_value=np.nan)
+    labels: list = [None] * len(names)
+    for n in categorical:
+        out[:, where[n]], labels[where[n]] = codes(X[n])
+    return out, labels

@@ -1,0 +1,24 @@
+"""The model families by name: what ``creditgrade train --kind`` takes and what a registered version names.
+
+Each entry is ``"module:Class"`` of a :class:`~creditgrade.models.estimator.Estimator`, imported when first
+asked for (a family's library is loaded only when that family is used).
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.estimator import Estimator
+
+FAMILIES = {
+    "scorecard": "creditgrade.models.scorecard:Scorecard",
+    "lightgbm": "creditgrade.models.lgbm:LGBMPD",
+}
+
+
+def family(name: str) -> type[Estimator]:
+    """The estimator class of the family ``name``."""
+    if name not in FAMILIES:
+        raise CreditgradeError(f"unknown model kind {name!r}: expected one of {', '.join(FAMILIES)}")
+    module, cls = FAMILIES[name].split(":")
+    return getattr(import_module(module), cls)
