@@ -20,7 +20,7 @@ listed by name in ``models.families``. Nothing outside ``models/`` asks which fa
   loaded without unpickling anything (a registered version must survive renamed modules).
 
 Input ``X``: a DataFrame holding at least ``feature_names_in_`` (extra columns are ignored), categorical
-features as pandas categoricals. ``table``: the same columns already read as :func:`table` gives them,
+features as pandas categoricals. ``table``: the same columns already read as :func:`read_table` gives them,
 an optional speed-up a family may use instead of ``X`` (one subject's serving path builds it directly).
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def codes(col: pd.Series) -> tuple[np.ndarray, list | None]:
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan), None
 
 
-def table(X: pd.DataFrame, names: list[str]) -> Table:
+def read_table(X: pd.DataFrame, names: list[str]) -> Table:
     """Columns ``names`` of ``X`` as a :data:`Table` (the numeric ones read in one block)."""
     dtypes = dict(zip(X.columns, X.dtypes))
     where = {n: j for j, n in enumerate(names)}
