@@ -9,7 +9,7 @@ listed by name in ``models.families``. Nothing outside ``models/`` asks which fa
   ``"log-odds"``: each feature's share of the log-odds of default, ``bias`` the expected log-odds; a row
   sums to logit(PD), and the PD is the logistic of that sum. A positive value raises risk.
   ``"points"``: each feature's points relative to the best points it could have scored (``<= 0``, the
-  points lost), ``bias`` the best possible score; a row sums to the family's :meth:`Estimator.score`.
+  points lost), ``bias`` the best possible score; a row sums to the family's :meth:`Estimator.own_score`.
   A negative value raises risk. :data:`RISK_SIGN` turns either into "higher raises risk".
 * :meth:`Estimator.walk` gives contributions, PD and own score from ONE pass over the model (one tree walk,
   one binning); everything else may be built from it.
@@ -71,7 +71,7 @@ class Estimator(ABC):
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         """PD per row, shape (n,)."""
 
-    def score(self, X: pd.DataFrame) -> np.ndarray | None:
+    def own_score(self, X: pd.DataFrame) -> np.ndarray | None:
         """The family's own score per row (a scorecard's total points), or None: the scale scores the PD."""
         return None
 
