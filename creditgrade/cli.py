@@ -23,6 +23,19 @@ def _cmd_init_key(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from creditgrade.features.export import PARTITION_SUBJECTS, export
+    from creditgrade.features.store import Store
+
+    with steps(f"exporting {args.segment} 导出", args.quiet):
+        manifest = export(Store(), args.segment, args.out,
+                          PARTITION_SUBJECTS if args.partition_subjects is None else args.partition_subjects)
+    rows = sum(p["rows"]["records"] for p in manifest["partitions"])
+    print(f"{args.out / args.segment}: {manifest['subjects']} subjects, {rows} records in "
+          f"{len(manifest['partitions'])} partitions")
+    return 0
+
+
 def _cmd_generate(args) -> int:
     from creditgrade.data.sample.generator import write_population
 
@@ -140,8 +153,10 @@ def _cmd_warnings(args) -> int:
     store = Store()
     segments = [args.segment] if args.segment else list(SEGMENTS)
     if args.action == "scan":
+        from creditgrade.serving.tables import create_tables
         from creditgrade.serving.warnings import scan
 
+        create_tables(store)
         for segment in segments:
             with steps(f"{segment}: grading every subject as of {args.as_of} and scanning for warnings 评级与预警扫描",
                        args.quiet):
@@ -151,12 +166,12 @@ def _cmd_warnings(args) -> int:
                   f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
         return 0
     from creditgrade.models.registry import load_champion
-    from creditgrade.training.backtest import backtest
+    from creditgrade.training.backtest import backtest, display
 
     for segment in segments:
-        table = backtest(store, segment, load_champion(segment).model)
-        print(f"== {segment}: warnings backtest (logged to MLflow experiment creditgrade-warnings)")
-        print(table.to_string())
+        tables = backtest(store, segment, load_champion(segment).model, periods_wanted=args.period)
+        print(f"== {segment}: warnings backtest, out of time (logged to MLflow experiment creditgrade-warnings)")
+        print("\n".join(display(t) for t in tables.values()))
     return 0
 
 
@@ -213,19 +228,19 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_keys(args) -> int:
-    from creditgrade.features.store import Store
     from creditgrade.serving.keys import create_key, list_keys, revoke_key
+    from creditgrade.serving.tables import open_store
 
     if args.action == "list":
-        keys = list_keys(Store())
+        keys = list_keys(open_store())
         for when in ("created", "last_used", "revoked"):
             keys[when] = [t.strftime("%Y-%m-%d %H:%M") if t is not None and t == t else "-" for t in keys[when]]
         print(keys.to_string(index=False) if len(keys) else "no keys / 尚无密钥")
         return 0
     if args.action == "revoke":
-        print(f"revoked {revoke_key(Store(), args.name)} key(s) named {args.name!r}")
+        print(f"revoked {revoke_key(open_store(), args.name)} key(s) named {args.name!r}")
         return 0
-    key = create_key(Store(), args.role, args.name, townships=args.townships, subject_id=args.subject_id,
+    key = create_key(open_store(), args.role, args.name, townships=args.townships, subject_id=args.subject_id,
                      segment=args.segment)
     print(f"created a {args.role} key named {args.name!r}; it is shown once and cannot be shown again:",
           file=sys.stderr)
@@ -293,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_features)
 
+    p = sub.add_parser("export", parents=[quiet], help="a segment's inputs as Parquet partitioned by subject "
+                                                       "(for the Dask paths: --scheduler)")
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
+    p.add_argument("--out", required=True, type=Path, help="folder; the export goes to OUT/SEGMENT")
+    p.add_argument("--partition-subjects", type=int, default=None, help="subjects per partition")
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
@@ -315,8 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("scan", parents=[quiet], help="grade every subject as of a date and store new warnings")
     a.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
-    a = actions.add_parser("backtest", help="recall, lead time and precision of the triggers out of time")
+    a = actions.add_parser("backtest", help="precision, recall, lead time and warned share of the warnings out of "
+                                            "time, beside the naive PD anchor at the same warned share")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
+    a.add_argument("--period", nargs="+", choices=["dev", "test", "all"], default=["dev", "test"],
+                   help="dev: the four as-of dates before the grade model's test dates (tune there); test: its "
+                        "out-of-time test dates")
     p.set_defaults(func=_cmd_warnings)
 
     p = sub.add_parser("monitor", parents=[quiet], help="PSI against the training reference, default rate per "

@@ -1,0 +1,128 @@
+"""Dask paths (issue 17) on a LocalCluster of 2 workers: export by subject, features per partition equal the
+single-machine build; a corrupt or truncated partition fails the job naming it; a killed worker's task is
+retried and the result is unchanged."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from creditgrade.features import distributed
+from creditgrade.features.build import build_features
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.export import export, read_manifest
+
+AS_OF = "2024-06-30"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A small population ingested into its own store and exported in partitions of 60 subjects."""
+    from creditgrade.data.sample.generator import write_population
+    from creditgrade.features.ingest import ingest_files
+    from creditgrade.features.store import Store
+
+    tmp = tmp_path_factory.mktemp("dask")
+    paths = write_population(tmp / "population", n_smes=150, n_households=100, n_practitioners=60, seed=5)
+    store = Store(f"sqlite:///{tmp / 'cg.db'}")
+    ingest_files(store, [paths["subjects"], paths["records"], paths["outcomes"]])
+    manifests = {seg: export(store, seg, tmp / "export", partition_subjects=60)
+                 for seg in ("sme", "household", "practitioner")}
+    yield store, tmp / "export", manifests
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = distributed.connect("local")
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+def test_export_partitions_by_subject_with_checksums(exported):
+    store, out, manifests = exported
+    m = manifests["sme"]
+    assert len(m["partitions"]) == 3 and m["subjects"] == 150
+    keys = [p["keys"] for p in m["partitions"]]
+    assert all(a[1] < b[0] for a, b in zip(keys, keys[1:]))  # contiguous, disjoint key ranges
+    recs = pd.concat(pd.read_parquet(out / "sme" / p["name"] / "records.parquet") for p in m["partitions"])
+    assert len(recs) == len(store.records("sme"))
+    assert read_manifest(out, "sme") == m
+    assert not list(out.glob(".*partial"))
+
+
+@pytest.mark.parametrize("segment", ["sme", "household", "practitioner"])
+def test_features_on_the_cluster_equal_the_single_machine_build(exported, client, segment):
+    store, out, _ = exported
+    local, local_disputed = build_features(store, segment, AS_OF, with_disputed=True)
+    spread, spread_disputed = distributed.build_features(client, out, segment, AS_OF, with_disputed=True)
+    assert len(local) > 0
+    assert_frame_equal(spread, local)
+    assert spread_disputed == local_disputed
+
+
+def test_as_of_checked_against_the_export(exported, client):
+    _, out, _ = exported
+    with pytest.raises(CreditgradeError, match="before the sme data"):
+        distributed.build_features(client, out, "sme", "2000-01-31")
+    with pytest.raises(CreditgradeError, match="no household export"):
+        distributed.build_features(client, out / "nowhere", "household", AS_OF)
+
+
+def _copy_export(src: Path, dst: Path, segment: str) -> Path:
+    import shutil
+
+    shutil.copytree(src / segment, dst / segment)
+    return dst
+
+
+def test_a_corrupt_or_truncated_partition_fails_the_job_naming_it(exported, client, tmp_path):
+    _, out, manifests = exported
+    copy = _copy_export(out, tmp_path, "sme")
+    name = manifests["sme"]["partitions"][1]["name"]
+    path = copy / "sme" / name / "records.parquet"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(distributed.PartitionError, match=f"partition {name}: records.parquet is truncated"):
+        distributed.build_features(client, copy, "sme", AS_OF)
+    (copy / "sme" / name / "records.parquet").unlink()
+    with pytest.raises(distributed.PartitionError, match=f"partition {name}: records.parquet is missing"):
+        distributed.build_features(client, copy, "sme", AS_OF)
+
+
+def _dies_once(folder, entry, segment, as_of, flag):
+    """partition_features, except that the first call on the second partition kills its worker process."""
+    if entry["name"] == "part-00001" and not os.path.exists(flag):
+        Path(flag).write_text("killed")
+        os._exit(1)
+    return distributed.partition_features(folder, entry, segment, as_of)
+
+
+def test_a_worker_killed_mid_job_is_retried_and_changes_nothing(exported, client, tmp_path):
+    store, out, _ = exported
+    flag = tmp_path / "killed-once"
+    parts = distributed.map_partitions(client, out, "sme", _dies_once, pd.Timestamp(AS_OF), str(flag))
+    assert flag.read_text() == "killed"
+    assert_frame_equal(pd.concat([f for f, _ in parts]), build_features(store, "sme", AS_OF))
+
+
+def test_manifest_unreadable_is_a_clear_error(tmp_path):
+    (tmp_path / "sme").mkdir()
+    (tmp_path / "sme" / "manifest.json").write_text("{not json")
+    with pytest.raises(CreditgradeError, match="cannot be read"):
+        read_manifest(tmp_path, "sme")
+
+
+def test_export_command(exported, tmp_path, monkeypatch, capsys):
+    from creditgrade.cli import main
+
+    store, _, _ = exported
+    monkeypatch.setenv("CREDITGRADE_DB_URL", str(store.engine.url))
+    assert main(["export", "--segment", "practitioner", "--out", str(tmp_path), "--partition-subjects", "25"]) == 0
+    assert "60 subjects" in capsys.readouterr().out
+    assert len(read_manifest(tmp_path, "practitioner")["partitions"]) == 3
+    assert main(["export", "--segment", "sme", "--out", str(tmp_path), "--partition-subjects", "0"]) == 2
+    assert "at least 1 subject" in capsys.readouterr().err
