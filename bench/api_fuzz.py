@@ -111,10 +111,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    from creditgrade.features.store import Store
     from creditgrade.serving.keys import create_key
+    from creditgrade.serving.tables import open_store
 
-    store = Store()
+    store = open_store()
     keys = {role: create_key(store, role, f"api-fuzz-{role}-{time.time_ns()}") for role in ("regulator", "admin")}
     store.dispose()
     log = Path(tempfile.mkdtemp()) / "server.log"

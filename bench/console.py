@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from creditgrade.features.store import Store, subjects
 from creditgrade.serving.keys import create_key
+from creditgrade.serving.tables import open_store
 from creditgrade.serving.launch import free_port, start, stop
 
 BUDGET_MS = 300
@@ -95,7 +96,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    store = Store()
+    store = open_store()
     k = keys(store)
     store.dispose()
     port = free_port()

@@ -216,8 +216,9 @@ def main():
 
     from creditgrade.features.store import Store
     from creditgrade.serving.keys import create_key
+    from creditgrade.serving.tables import open_store
 
-    key = create_key(Store(), "bank" if args.segment == "sme" else "regulator", f"bench-{time.time_ns()}")
+    key = create_key(open_store(), "bank" if args.segment == "sme" else "regulator", f"bench-{time.time_ns()}")
     headers = {"X-API-Key": key}
     levels = [int(c) for c in args.concurrency.split(",")]
     log = Path(tempfile.mkdtemp()) / "server.log"

@@ -11,9 +11,11 @@ import os
 import pandas as pd
 from sqlalchemy import (
     Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint, create_engine, event, select,
+    UniqueConstraint, create_engine, event, inspect, select, text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateColumn
 
 from creditgrade.features.ids import home
 
@@ -64,6 +66,7 @@ records = Table(
     Column("doc_ref", String(200), nullable=False),
     Column("repaired_date", Date),
     Column("batch_id", Integer, ForeignKey("ingest_batches.batch_id")),
+    Column("voided_at", DateTime(timezone=True)),  # a wholly wrong record: kept, never used (its objection says why)
     UniqueConstraint("source", "doc_ref", name="uq_records_source_doc"),
     Index("ix_records_subject", "subject_key", "reported_date"),
     Index("ix_records_segment_reported", "segment", "reported_date"),
@@ -119,83 +122,11 @@ objections = Table(
     Column("subject_key", String(64), nullable=False, index=True),
     Column("filed_at", DateTime(timezone=True), nullable=False),
     Column("due_date", Date, nullable=False),
-    Column("status", String(12), nullable=False, default="open"),  # open | upheld | corrected | rejected
+    Column("status", String(12), nullable=False, default="open"),  # open | upheld | corrected | voided | rejected
     Column("reason", Text, nullable=False),
     Column("resolution", Text),
     Column("resolved_at", DateTime(timezone=True)),
 )
-
-grades = Table(
-    "grades", metadata,
-    Column("grade_id", Integer, primary_key=True, autoincrement=True),
-    Column("subject_key", String(64), ForeignKey("subjects.subject_key"), nullable=False),
-    Column("segment", String(16), nullable=False),
-    Column("as_of", Date, nullable=False),
-    Column("graded_at", DateTime(timezone=True), nullable=False),
-    Column("pd", Float, nullable=False),
-    Column("score", Float, nullable=False),
-    Column("grade", String(8), nullable=False),
-    Column("model_grade", String(8), nullable=False),
-    Column("override", String(100)),           # the feature of the binding override rule, if any
-    Column("model_name", String(100), nullable=False),
-    Column("model_version", String(20), nullable=False),
-    Column("disputed", Boolean, nullable=False, default=False),
-    Column("reasons", Text),                    # JSON list of reason codes
-    Column("origin", String(12), nullable=False),  # api | batch | scan | regrade | sheet
-    Column("stale", Boolean),                   # whether any source's data lagged the as-of date
-    Column("data_as_of", Text),                 # JSON: each source's watermark used, capped at the as-of date
-    Index("ix_grades_subject", "subject_key", "as_of", "graded_at"),
-)
-
-warnings = Table(
-    "warnings", metadata,
-    Column("warning_id", Integer, primary_key=True, autoincrement=True),
-    Column("subject_key", String(64), ForeignKey("subjects.subject_key"), nullable=False),
-    Column("segment", String(16), nullable=False, index=True),
-    Column("as_of", Date, nullable=False, index=True),
-    Column("level", String(8), nullable=False),     # red | orange | yellow
-    Column("trigger", String(40), nullable=False),
-    Column("evidence", Text, nullable=False),       # JSON: values, records and grades behind it
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("acknowledged_at", DateTime(timezone=True)),
-    Column("acknowledged_by", String(100)),
-    UniqueConstraint("subject_key", "as_of", "trigger", name="uq_warnings_subject_date_trigger"),
-)
-
-api_keys = Table(
-    "api_keys", metadata,
-    Column("key_id", Integer, primary_key=True, autoincrement=True),
-    Column("key_hash", String(64), nullable=False, unique=True),   # SHA-256 of the key; the key itself is shown once
-    Column("name", String(100), nullable=False),
-    Column("role", String(12), nullable=False),     # bank | evaluator | analyst | regulator | subject | admin
-    Column("townships", Text),                       # evaluator: comma-separated township codes
-    Column("subject_key", String(64)),               # subject: the only subject it may see
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
-    UniqueConstraint("name", name="uq_api_keys_name"),
-)
-
-api_key_uses = Table(  # its own table so that stores made before it gain it without a migration
-    "api_key_uses", metadata,
-    Column("key_id", Integer, ForeignKey("api_keys.key_id"), primary_key=True),
-    Column("last_used_at", DateTime(timezone=True), nullable=False),  # recorded at most once a minute
-)
-
-audit_log = Table(
-    "audit_log", metadata,
-    Column("audit_id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
-    Column("key_id", Integer),
-    Column("role", String(12)),
-    Column("action", String(40), nullable=False),
-    Column("subject_key", String(64), index=True),   # hashed for persons, as stored
-    Column("segment", String(16)),
-    Column("purpose", String(200)),
-    Column("consent_ref", String(100)),
-    Column("outcome", String(20), nullable=False),   # e.g. 200, 403, 422
-    Column("detail", Text),                           # never an identity number in clear
-)
-
 
 def database_url() -> str:
     return os.environ.get("CREDITGRADE_DB_URL") or f"sqlite:///{home() / 'creditgrade.db'}"
@@ -210,6 +141,25 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.close()
 
 
+def add_missing_columns(engine: Engine, tables: MetaData) -> None:
+    """Add to the existing tables of ``tables`` the columns they lack (a store made before the column was):
+    the migration of a store, for columns that are nullable or have a server default."""
+    found = inspect(engine)
+    for table in tables.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            ddl = f"ALTER TABLE {engine.dialect.identifier_preparer.format_table(table)} ADD COLUMN " \
+                  f"{CreateColumn(column).compile(dialect=engine.dialect)}"
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(ddl))
+            except DBAPIError:  # added by another process meanwhile, or a real failure
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+
+
 class Store:
     """A connection to the records store; creates its tables on first use."""
 
@@ -219,6 +169,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        add_missing_columns(self.engine, metadata)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -237,8 +188,8 @@ class Store:
         return self.frame(q.order_by(subjects.c.subject_key))
 
     def records(self, segment: str | None = None, reported_before=None) -> pd.DataFrame:
-        """Records, optionally of one segment and reported strictly before a date."""
-        q = select(records)
+        """Live (not void) records, optionally of one segment and reported strictly before a date."""
+        q = select(records).where(records.c.voided_at.is_(None))
         if segment:
             q = q.where(records.c.segment == segment)
         if reported_before is not None:

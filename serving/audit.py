@@ -7,10 +7,11 @@ import datetime as dt
 from sqlalchemy import insert, select
 
 from creditgrade.features import ids
-from creditgrade.features.store import Store, api_keys, audit_log
+from creditgrade.features.store import Store
 from creditgrade.serving.auth import Principal
 from creditgrade.serving.errors import ApiError, bad_input
 from creditgrade.serving.schemas import AuditEntry, AuditFilter
+from creditgrade.serving.tables import api_keys, audit_log
 
 
 PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from creditgrade.features.store import Store, api_keys
+from creditgrade.features.store import Store
 from creditgrade.serving.errors import ApiError
 from creditgrade.serving.keys import hash_key, record_use
+from creditgrade.serving.tables import api_keys
 
 PERSONS = ("household", "practitioner")
 CACHE_SECONDS = 30.0  # a revoked key stops working within this long

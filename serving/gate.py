@@ -15,11 +15,11 @@ from starlette.responses import JSONResponse
 
 from creditgrade.features.ids import redact
 from creditgrade.features.schemas import SEGMENTS
-from creditgrade.features.store import Store
 from creditgrade.serving import audit
 from creditgrade.serving.auth import Keys, check_role, key_from_headers
 from creditgrade.serving.errors import RULES, ApiError, internal
 from creditgrade.serving.grading import where_of
+from creditgrade.serving.tables import open_store
 
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
            "/file_objection": "file_objection", "/list_objections": "list_objections",
@@ -51,7 +51,7 @@ class Gate:
     @property
     def keys(self) -> Keys:
         if self._keys is None:
-            self._keys = Keys(Store())
+            self._keys = Keys(open_store())
         return self._keys
 
     async def __call__(self, scope, receive, send):

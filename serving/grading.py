@@ -25,13 +25,14 @@ from creditgrade.features import freshness, ids, loader, online
 from creditgrade.features.build import check_within, disputed_of, features_of
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.profile import exists_at
-from creditgrade.features.store import Store, grades
+from creditgrade.features.store import Store
 from creditgrade.models import explain, whatif
 from creditgrade.models.registry import Loaded
 from creditgrade.serving import audit
 from creditgrade.serving.auth import Principal, check_subject
 from creditgrade.serving.errors import ApiError, bad_input
 from creditgrade.serving.schemas import BatchItem, BatchResult, Contribution, Explanation, Grade, GradeRequest
+from creditgrade.serving.tables import grades
 
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
 CACHE_ENTRIES = 20_000

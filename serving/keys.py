@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from creditgrade.features import ids
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.store import Store, api_key_uses, api_keys, subjects
+from creditgrade.features.store import Store, subjects
+from creditgrade.serving.tables import api_key_uses, api_keys
 
 ROLES = ("bank", "evaluator", "analyst", "regulator", "subject", "admin")
 TOWNSHIP = re.compile(r"\d{9}")

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from creditgrade.features import ids
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.schemas import SEGMENTS
-from creditgrade.features.store import Store, subjects, warnings
+from creditgrade.features.store import Store, subjects
 from creditgrade.models.registry import load_champion
 from creditgrade.serving import audit, console, logs, objections
 from creditgrade.serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
@@ -32,6 +32,7 @@ from creditgrade.serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFi
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
                              Villages, VillagesRequest, WarningFilter, WarningView)
 from creditgrade.serving.scales import ScaleView, scale_views
+from creditgrade.serving.tables import open_store, warnings
 from creditgrade.serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
 from creditgrade.serving.warnings import acknowledge, list_warnings
 
@@ -53,7 +54,7 @@ class CreditGrade:
                 missing.append(str(exc))
         if missing:
             raise RuntimeError("creditgrade cannot start: " + "; ".join(missing))
-        self.store = Store()
+        self.store = open_store()
         self.keys = Keys(self.store)
         self.grader = Grader(self.store, champions)
 

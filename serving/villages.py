@@ -20,10 +20,11 @@ from creditgrade.features import ids, loader
 from creditgrade.features.build import check_as_of, features_of
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import normalise_subjects
-from creditgrade.features.store import Store, grades, objections, records
+from creditgrade.features.store import Store, objections, records
 from creditgrade.models import explain
 from creditgrade.models.credit_villages import config, household_flags, rate_townships, rate_villages
 from creditgrade.models.registry import Loaded, load_champion
+from creditgrade.serving.tables import grades
 from creditgrade.serving.warnings import latest_grades
 
 SEGMENT = "household"

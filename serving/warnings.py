@@ -16,10 +16,11 @@ from creditgrade.features import loader
 from creditgrade.features.build import build_features, check_as_of, parse_date
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import normalise_records
-from creditgrade.features.store import Store, grades, subjects, warnings
+from creditgrade.features.store import Store, subjects
 from creditgrade.models import explain
 from creditgrade.models.registry import Loaded, load_champion
 from creditgrade.models.warnings import LEVELS, Moment, evidence, fire, record_kinds, triggers
+from creditgrade.serving.tables import grades, warnings
 
 
 # ---------------------------------------------------------------- the stored scan

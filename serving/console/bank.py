@@ -12,13 +12,13 @@ from starlette.routing import Route
 from creditgrade.features import ids
 from creditgrade.features.catalog import spec
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.store import grades
 from creditgrade.serving.auth import check_role
 from creditgrade.serving.console import charts
 from creditgrade.serving.console.web import Ctx, download, page, render, request_model, service
 from creditgrade.serving.errors import bad_input
 from creditgrade.serving.grading import where_of
 from creditgrade.serving.schemas import BatchItem, Explanation, GradeRequest
+from creditgrade.serving.tables import grades
 
 HISTORY_ROWS = 50
 BATCH_COLUMNS = ["subject_id", "status", "grade", "model_grade", "score", "pd", "as_of", "model_version",

@@ -15,9 +15,9 @@ from mlflow.artifacts import load_text
 from sqlalchemy import func, select
 
 from creditgrade.features.schemas import SEGMENTS
-from creditgrade.features.store import grades
 from creditgrade.models.registry import CHAMPION, configure, model_name, tracking_uri
 from creditgrade.serving.console.config import CONFIG
+from creditgrade.serving.tables import grades
 
 
 @dataclass

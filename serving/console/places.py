@@ -6,8 +6,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from creditgrade.features import freshness
-from creditgrade.features.store import objections, subjects, warnings
+from creditgrade.features.store import objections, subjects
 from creditgrade.serving.grading import Grader
+from creditgrade.serving.tables import warnings
 from creditgrade.serving.villages import households
 
 

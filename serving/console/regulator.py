@@ -13,7 +13,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from creditgrade.features import ids
-from creditgrade.features.store import api_keys, audit_log
 from creditgrade.serving import audit, objections
 from creditgrade.serving.auth import RIGHTS, check_role
 from creditgrade.serving.console import models_page
@@ -22,6 +21,7 @@ from creditgrade.serving.console.config import CONFIG
 from creditgrade.serving.console.web import SECURITY_HEADERS, Ctx, download, page, render, request_model, service
 from creditgrade.serving.errors import ApiError, bad_input
 from creditgrade.serving.schemas import GradeRequest, ObjectionFilter
+from creditgrade.serving.tables import api_keys, audit_log
 
 FILTERS = ("name", "role", "action", "segment", "subject_id", "since", "until", "outcome")
 ACTIONS = sorted({*RIGHTS, "console_sign_in", "regrade"})

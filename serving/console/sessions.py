@@ -9,19 +9,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 
-from creditgrade.features.store import Store, api_keys, metadata
+from creditgrade.features.store import Store
 from creditgrade.serving.console.config import CONFIG
-
-console_sessions = Table(
-    "console_sessions", metadata,
-    Column("token_hash", String(64), primary_key=True),   # SHA-256 of the cookie's token
-    Column("key_id", Integer, nullable=False, index=True),
-    Column("csrf", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-)
+from creditgrade.serving.tables import api_keys, console_sessions
 
 
 @dataclass(frozen=True)
@@ -47,7 +39,6 @@ class Sessions:
 
     def __init__(self, store: Store):
         self.store = store
-        console_sessions.create(store.engine, checkfirst=True)
         self.idle = dt.timedelta(minutes=CONFIG["session"]["idle_minutes"])
         self.longest = dt.timedelta(hours=CONFIG["session"]["max_hours"])
 
