@@ -64,10 +64,10 @@ def prepare_store(url: str, keys: SimpleNamespace, subjects: pd.DataFrame) -> No
 @pytest.fixture(scope="module")
 def console(trained, tmp_path_factory):
     """The real server over a private copy of the trained store, with keys for every role."""
-    from tests.test_serving import make_keys, serving_home
+    from tests.helpers import database, make_keys, point_at
 
     mp = pytest.MonkeyPatch()
-    url = serving_home(trained, tmp_path_factory, mp)
+    url = point_at(trained, mp, database(tmp_path_factory.mktemp("serving"), trained.template))
     subjects = pd.read_parquet(trained.paths["subjects"])
     keys = make_keys(url, subjects)
     prepare_store(url, keys, subjects)

@@ -88,7 +88,8 @@ def test_evaluator_townships_villages_households_grade_sheet_and_warning(page, c
 def test_evaluator_acknowledges_a_warning_and_stays_in_townships(page, console):
     from sqlalchemy import select
 
-    from creditgrade.features.store import Store, subjects, warnings
+    from creditgrade.features.store import Store, subjects
+    from creditgrade.serving.tables import warnings
 
     store = Store(console.url)
     with store.engine.connect() as conn:
@@ -206,7 +207,8 @@ def test_practitioner_subject_gives_its_id_each_time(page, console):
 def test_role_checks_and_refusals_are_audited(page, console):
     from sqlalchemy import select
 
-    from creditgrade.features.store import Store, audit_log
+    from creditgrade.features.store import Store
+    from creditgrade.serving.tables import audit_log
 
     sign_in(page, console.keys.bank)
     page.goto("/console/audit")

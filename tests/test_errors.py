@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from creditgrade.serving.gate import error_body
 from creditgrade.serving.schemas import GradeRequest
-from tests.test_serving import api  # noqa: F401 (a fixture)
 
 RIC = "410122199001011234"  # shaped like a resident identity number
 

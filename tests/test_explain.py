@@ -7,6 +7,7 @@ from creditgrade.features.catalog import spec
 from creditgrade.models.explain import contributions, explain, reasons
 from creditgrade.models.registry import load_version
 from creditgrade.models.whatif import what_would_change
+from tests.helpers import point_at
 
 SEGMENTS = ("sme", "household", "practitioner")
 
@@ -20,9 +21,7 @@ def models(trained):
     from creditgrade.training.pipeline import split_by_date
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("CREDITGRADE_HOME", str(trained.home))
-    mp.setenv("CREDITGRADE_DB_URL", trained.db_url)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    point_at(trained, mp)
     store = Store(trained.db_url)
     out = {}
     for segment in SEGMENTS:

@@ -8,7 +8,7 @@ from creditgrade.features.build import build_features
 from creditgrade.features.catalog import catalog, feature_names, monotone_constraints, reason_text
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.schemas import SEGMENTS, prohibited_fields
-from test_features_random import random_population
+from tests.helpers import random_population
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from creditgrade.features.build import build_features
 from creditgrade.features.frames import Frames
-from test_features_random import generated, random_population
+from tests.helpers import generated, random_population
 
 AS_OF = pd.Timestamp("2021-09-30")
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from creditgrade.features.build import build_training_set, out_of_time_split
 from creditgrade.features.catalog import catalog
-from test_features_random import generated, generated_oracle
+from tests.helpers import generated, generated_oracle
 
 TEST_FROM = "2023-01-01"
 SIZES = (3000, 2000, 2000)  # SMEs, households, practitioners

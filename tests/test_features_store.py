@@ -13,7 +13,7 @@ from creditgrade.features.build import build_features, build_training_set, out_o
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import Frames
 from creditgrade.features.store import Store
-from test_features_random import random_population
+from tests.helpers import random_population
 
 AS_OF = "2021-09-30"
 

@@ -8,7 +8,7 @@ import pytest
 
 from creditgrade.features import freshness
 from creditgrade.features.errors import CreditgradeError
-from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
+from tests.helpers import grade_body
 
 MARKS = {"tax": dt.date(2025, 12, 31), "finance": dt.date(2025, 11, 30), "safety": dt.date(2025, 6, 30)}
 

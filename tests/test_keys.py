@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.store import api_key_uses, subjects
+from creditgrade.features.store import subjects
+from creditgrade.serving.tables import api_key_uses
 from creditgrade.serving import audit, auth
 from creditgrade.serving.auth import Keys
 from creditgrade.serving.keys import create_key, list_keys, revoke_key, townships

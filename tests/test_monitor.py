@@ -13,6 +13,7 @@ from creditgrade.features.frames import Frames
 from creditgrade.features.store import Store
 from creditgrade.models.registry import load_champion
 from creditgrade.training.monitor import display_table, monitor, monitor_snapshots, snapshots, worst_level, write_monitor_report
+from tests.helpers import point_at
 
 D0, D1, D2, D3, D4 = (pd.Timestamp(d) for d in ("2022-12-31", "2023-03-31", "2023-06-30", "2023-09-30",
                                                 "2023-12-31"))
@@ -21,7 +22,7 @@ D0, D1, D2, D3, D4 = (pd.Timestamp(d) for d in ("2022-12-31", "2023-03-31", "202
 @pytest.fixture(scope="module")
 def household(trained):
     mp = pytest.MonkeyPatch()
-    mp.setenv("CREDITGRADE_HOME", str(trained.home))
+    point_at(trained, mp)
     store = Store(trained.db_url)
     yield Frames.from_store(store, "household"), load_champion("household")
     store.dispose()

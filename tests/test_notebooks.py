@@ -7,11 +7,9 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def test_retrain_notebook_executes(trained, monkeypatch, tmp_path):
+def test_retrain_notebook_executes(trained_env, tmp_path):
     from creditgrade.models.registry import configure, model_name
 
-    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
-    monkeypatch.setenv("CREDITGRADE_DB_URL", trained.db_url)
     before = len(configure().search_model_versions(f"name='{model_name('sme')}'"))
     nb = nbformat.read(NOTEBOOKS / "retrain.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -2,7 +2,7 @@
 reason, with the rule's action, record, authority and date as fields of the answer (not only in the text)."""
 from __future__ import annotations
 
-from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
+from tests.helpers import grade_body
 
 
 def test_binding_rule_is_the_first_reason_with_its_evidence(api):

@@ -12,27 +12,19 @@ PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibra
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "review_explanations.ipynb"
 
 
-@pytest.fixture
-def env(trained, monkeypatch):
-    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
-    monkeypatch.setenv("CREDITGRADE_DB_URL", trained.db_url)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return trained
-
-
 def _sections(text: str) -> dict[str, str]:
     parts = re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S)
     return dict(parts)
 
 
-def test_review_pack_has_every_section_and_plot_and_is_logged(env, tmp_path):
+def test_review_pack_has_every_section_and_plot_and_is_logged(trained_env, tmp_path):
     from mlflow import MlflowClient
 
     from creditgrade.features.store import Store
     from creditgrade.models.registry import configure, load_champion
     from creditgrade.training.review import log_review_pack
 
-    store = Store(env.db_url)
+    store = Store(trained_env.db_url)
     champion = load_champion("sme")
     path = log_review_pack(store, "sme", tmp_path / "review-sme.html", champion)
     store.dispose()
@@ -60,13 +52,13 @@ def test_review_pack_has_every_section_and_plot_and_is_logged(env, tmp_path):
     assert logged == ["review/review-sme.html"]
 
 
-def test_review_pack_of_a_scorecard_household_model(env, tmp_path):
+def test_review_pack_of_a_scorecard_household_model(trained_env, tmp_path):
     from creditgrade.features.store import Store
     from creditgrade.models.registry import load_version
     from creditgrade.training.review import write_review_pack
 
-    version = next(r.version for r in env.results["household"] if r.kind == "scorecard")
-    store = Store(env.db_url)
+    version = next(r.version for r in trained_env.results["household"] if r.kind == "scorecard")
+    store = Store(trained_env.db_url)
     text = write_review_pack(store, "household", tmp_path / "h.html", load_version("household", version)).read_text()
     store.dispose()
     sections = _sections(text)
@@ -75,7 +67,7 @@ def test_review_pack_of_a_scorecard_household_model(env, tmp_path):
     assert "By township_code" in sections["distribution"] and "name 名称" in sections["distribution"]
 
 
-def test_notebook_executes(env, tmp_path):
+def test_notebook_executes(trained_env, tmp_path):
     import nbclient
     import nbformat
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_serving import api  # noqa: F401 (a fixture)
 
 SEGMENTS = ("sme", "household", "practitioner")
 NA = None  # the action does not apply to the segment

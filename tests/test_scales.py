@@ -8,7 +8,6 @@ from pathlib import Path
 from creditgrade.models.credit_villages import config as village_config
 from creditgrade.models.grades import scales
 from creditgrade.serving.scales import scale_views
-from tests.test_serving import api  # noqa: F401 (a fixture)
 
 DESIGN = Path(__file__).resolve().parents[1] / "docs" / "DESIGN.md"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, insert, select
 
-from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
+from tests.helpers import grade_body
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def db(api):
 
 
 def audit_rows(db, action: str, since: int = 0) -> list[dict]:
-    from creditgrade.features.store import audit_log
+    from creditgrade.serving.tables import audit_log
 
     q = select(audit_log).where(audit_log.c.action == action, audit_log.c.audit_id > since)
     with db.engine.connect() as conn:
@@ -29,7 +29,7 @@ def audit_rows(db, action: str, since: int = 0) -> list[dict]:
 
 
 def last_audit_id(db) -> int:
-    from creditgrade.features.store import audit_log
+    from creditgrade.serving.tables import audit_log
 
     with db.engine.connect() as conn:
         return conn.execute(select(func.max(audit_log.c.audit_id))).scalar() or 0
@@ -137,7 +137,7 @@ def test_item2_correction_breaking_the_ingest_rules_is_422_and_changes_nothing(a
 
 
 def count_grades(db) -> int:
-    from creditgrade.features.store import grades
+    from creditgrade.serving.tables import grades
 
     with db.engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(grades)).scalar()

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
-from tests.test_serving import bad_check, grade_body, make_keys, serving_home
+from tests.helpers import bad_check, database, grade_body, make_keys, point_at
 
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    url = serving_home(trained, tmp_path_factory, mp)
+    url = point_at(trained, mp, database(tmp_path_factory.mktemp("serving"), trained.template))
     keys = make_keys(url, pd.read_parquet(trained.paths["subjects"]))
     log = tmp_path_factory.mktemp("server") / "server.log"
     port = free_port()

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from tests.test_serving import api, grade_body  # noqa: F401 (api is a fixture)
+from tests.helpers import grade_body
 
 AS_OF = "2024-09-30"
 PATHS = ("/warnings", "/acknowledge_warning", "/villages", "/evaluation_sheet")
@@ -188,7 +188,7 @@ def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
     masked = rural.store.frame(subjects.select().where(subjects.c.subject_key == house["subject_id"]))
     assert masked["head_id_masked"].iloc[0] in page and house["head_id"] not in page
     assert not any(clear in page for clear in rural.clear_ids)
-    from creditgrade.features.store import grades
+    from creditgrade.serving.tables import grades
     given = rural.store.frame(grades.select().where(grades.c.subject_key == house["subject_id"],
                                                      grades.c.origin == "sheet"))
     assert len(given) == 1 and given["grade"].iloc[0] == grade and str(given["as_of"].iloc[0]) == AS_OF

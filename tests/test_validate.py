@@ -113,15 +113,7 @@ def test_a_chance_inversion_is_not_significant():
     assert fall["p_value"] > 0.3 and not significant([fall])
 
 
-@pytest.fixture
-def env(trained, monkeypatch, tmp_path):
-    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
-    monkeypatch.setenv("CREDITGRADE_DB_URL", trained.db_url)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return trained
-
-
-def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
+def test_validate_command_on_a_trained_home(trained_env, tmp_path, capsys):
     from mlflow import MlflowClient
 
     from creditgrade.cli import main
@@ -138,7 +130,7 @@ def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
     assert "Jeffreys" in printed and "信用村占比" in printed
     page = out.read_text(encoding="utf-8")
     assert "Jeffreys p值" in page and "credit townships" in page
-    store = Store(env.db_url)
+    store = Store(trained_env.db_url)
     result = validate(store, "household")
     store.dispose()
     t, shares = result["table"], result["shares"]
@@ -152,7 +144,7 @@ def test_validate_command_on_a_trained_home(env, tmp_path, capsys):
     assert runs and {"lights_red", "lights_green", "monotone_all_dates"} <= set(runs[0].data.metrics)
 
 
-def test_validate_names_a_bad_segment(env, capsys):
+def test_validate_names_a_bad_segment(trained_env, capsys):
     from creditgrade.cli import main
 
     with pytest.raises(SystemExit) as refused:  # argparse names the choices

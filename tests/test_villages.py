@@ -8,6 +8,7 @@ import pytest
 from creditgrade.features.store import Store
 from creditgrade.models.registry import load_champion
 from creditgrade.serving.villages import evaluation_sheet, household_terms, rate_townships, rate_villages, village_ratings
+from tests.helpers import database, point_at
 
 AS_OF = "2024-09-30"
 
@@ -46,8 +47,7 @@ def test_terms_come_from_configuration():
 @pytest.fixture(scope="module")
 def home(trained):
     mp = pytest.MonkeyPatch()
-    mp.setenv("CREDITGRADE_HOME", str(trained.home))
-    mp.setenv("CREDITGRADE_DB_URL", trained.db_url)
+    point_at(trained, mp)
     store = Store(trained.db_url)
     yield store, load_champion("household")
     store.dispose()
@@ -82,19 +82,14 @@ def test_evaluation_sheet(home, trained):
 
 
 
-def test_household_figures_are_remembered_until_the_data_change(home, tmp_path, monkeypatch):
+def test_household_figures_are_remembered_until_the_data_change(home, trained, tmp_path, monkeypatch):
     """A second read with nothing new costs one stamp query and gives the same figures; a grade stored for a
     household (a changed stamp) is taken into account."""
-    import sqlite3
-
-    from creditgrade.features.store import grades
     from creditgrade.serving import villages
+    from creditgrade.serving.tables import grades
 
-    src, champion = home
-    copy = tmp_path / "copy.db"
-    with sqlite3.connect(src.url.removeprefix("sqlite:///")) as a, sqlite3.connect(copy) as b:
-        a.backup(b)
-    store = Store(f"sqlite:///{copy}")
+    _, champion = home
+    store = Store(database(tmp_path, trained.template))
     first = villages.households(store, AS_OF, model=champion)
     calls = []
     real = villages._households

@@ -3,7 +3,6 @@ acknowledgement sticks; trigger boundaries; the backtest's figures are proper sh
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -12,11 +11,13 @@ from sqlalchemy import func, insert, select
 
 from creditgrade.features.build import build_features
 from creditgrade.features.frames import Frames
-from creditgrade.features.store import Store, grades, records, warnings
+from creditgrade.features.store import Store, records
+from creditgrade.serving.tables import grades, warnings
 from creditgrade.models.registry import load_champion
 from creditgrade.models.warnings import LEVELS, Moment, Trigger, fire
 from creditgrade.serving.warnings import acknowledge, list_warnings, scan
-from creditgrade.training.backtest import backtest
+from creditgrade.training.backtest import backtest, figures, naive
+from tests.helpers import database, point_at
 
 AS_OF = dt.date(2024, 9, 30)
 
@@ -25,13 +26,7 @@ AS_OF = dt.date(2024, 9, 30)
 def copied(trained, tmp_path_factory):
     """A private copy of the trained store (the scan writes), with the trained home's registry."""
     mp = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("warnings") / "creditgrade.db"
-    with sqlite3.connect(trained.db_url.removeprefix("sqlite:///")) as src, sqlite3.connect(path) as dst:
-        src.backup(dst)
-    url = f"sqlite:///{path}"
-    mp.setenv("CREDITGRADE_HOME", str(trained.home))
-    mp.setenv("CREDITGRADE_DB_URL", url)
-    store = Store(url)
+    store = Store(point_at(trained, mp, database(tmp_path_factory.mktemp("warnings"), trained.template)))
     yield store, load_champion("sme")
     store.dispose()
     mp.undo()
@@ -130,18 +125,37 @@ def test_triggers_fire_at_their_boundaries():
     assert not fire(falling, _moment([0.1], ["A"], [0.1], ["A"])).any()  # segment without the feature
 
 
-def test_backtest_figures_are_shares(trained, monkeypatch):
-    monkeypatch.setenv("CREDITGRADE_HOME", str(trained.home))
-    store = Store(trained.db_url)
-    table = backtest(Frames.from_store(store, "household"), "household", load_champion("household").model,
-                     log=False)
+def test_backtest_measures_each_period_beside_the_anchor(trained_env):
+    store = Store(trained_env.db_url)
+    model = load_champion("household").model
+    tables = backtest(Frames.from_store(store, "household"), "household", model, log=False)
     store.dispose()
-    assert {*LEVELS, "any", "naive_p90", "naive_matched"} <= set(table.index)
-    shares = table[["warned_share", "precision", "recall"]].stack().dropna()
-    assert ((shares >= 0) & (shares <= 1)).all()
-    assert table.loc["any", "recall"] >= table.loc[list(LEVELS), "recall"].max()
-    assert table.loc["naive_p90", "warned_share"] == pytest.approx(0.1, abs=0.02)
-    assert table.loc["naive_matched", "warned_share"] == pytest.approx(table.loc["any", "warned_share"], abs=0.02)
-    lead = table["median_lead_months"].dropna()
-    assert ((lead >= 0) & (lead <= 9)).all()
-    assert table.attrs["episodes"] > 0 and 0 < table.attrs["default_rate"] < 1
+    dev, test = tables["dev"], tables["test"]
+    assert dev.attrs["to"] < model.info["test_from"] <= test.attrs["from"]
+    for table in (dev, test):
+        assert {*LEVELS, "any"} <= set(table.index)
+        shares = table[["warned_share", "precision", "recall", "naive_precision", "naive_recall"]].stack().dropna()
+        assert ((shares >= 0) & (shares <= 1)).all()
+        assert table.loc["any", "recall"] >= table.loc[list(LEVELS), "recall"].max()
+        assert (table["recall_gain"] == table["recall"] - table["naive_recall"]).all()
+        lead = table[["lead_q25", "lead_median", "lead_q75"]].dropna()
+        assert ((lead["lead_q25"] <= lead["lead_median"]) & (lead["lead_median"] <= lead["lead_q75"])).all()
+        assert ((lead >= 0) & (lead <= 15)).all().all()  # a warning at most 12 months (+ a quarter) ahead
+        assert table.attrs["episodes"] > 0 and 0 < table.attrs["default_rate"] < 1
+
+
+def test_naive_anchor_matches_the_warned_share():
+    rows = pd.DataFrame({"pd": np.linspace(0, 1, 200)})
+    for share in (0.0, 0.05, 0.15, 0.5):
+        assert naive(rows, share).mean() == pytest.approx(share, abs=0.01)
+    assert naive(rows, 0.1)[rows["pd"] >= 0.9].all()  # the riskiest are the ones warned
+
+
+def test_lead_runs_from_the_first_warning_to_the_default_date():
+    day = pd.to_datetime(["2024-03-31", "2024-06-30", "2024-09-30", "2024-03-31", "2024-06-30"])
+    rows = pd.DataFrame({"as_of": day, "defaulted": [1, 1, 1, 0, 1], "episode": [1, 1, 1, 2, 3],
+                         "default_at": pd.to_datetime(["2024-11-15"] * 3 + [None, "2024-08-01"])})
+    flag = pd.Series([False, True, True, True, False])
+    out = figures(flag, rows)
+    assert out["recall"] == 0.5 and out["precision"] == pytest.approx(2 / 3)
+    assert out["lead_median"] == pytest.approx((pd.Timestamp("2024-11-15") - pd.Timestamp("2024-06-30")).days / 30.4375)
