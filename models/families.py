@@ -13,6 +13,7 @@ from creditgrade.models.estimator import Estimator
 FAMILIES = {
     "scorecard": "creditgrade.models.scorecard:Scorecard",
     "lightgbm": "creditgrade.models.lgbm:LGBMPD",
+    "ebm": "creditgrade.models.ebm:EBMPD",
 }
 
 
