@@ -57,10 +57,9 @@ def read_partition(folder: Path, entry: dict) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timestamp,
-                       with_disputed: bool = False) -> tuple[pd.DataFrame, dict]:
-    """One partition's features as of ``as_of`` (and its disputed records), exactly as ``build_features``."""
-    frames = read_partition(folder, entry)
+def features_at(frames: dict[str, pd.DataFrame], segment: str, as_of: pd.Timestamp,
+                with_disputed: bool = False) -> tuple[pd.DataFrame, dict]:
+    """Features of a partition's frames as of ``as_of`` (and its disputed records), as ``build_features``."""
     subjects = frames["subjects"]
     subjects = subjects[profile.exists_at(subjects, segment, as_of)]
     raw = frames["records"]
@@ -70,6 +69,29 @@ def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timest
     features = features_of(subjects, records, segment, as_of)
     disputed = disputed_of(subjects, records, segment, as_of, open_ids, features) if with_disputed else {}
     return features, disputed
+
+
+def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timestamp,
+                       with_disputed: bool = False) -> tuple[pd.DataFrame, dict]:
+    """One partition's features as of ``as_of`` (and its disputed records)."""
+    return features_at(read_partition(folder, entry), segment, as_of, with_disputed)
+
+
+def partition_training_set(folder: Path, entry: dict, segment: str, dates: list[pd.Timestamp],
+                           horizon: int = 12) -> pd.DataFrame:
+    """One partition's rows of ``features.build.build_training_set``: features at each date joined with the
+    outcome at that date and horizon (columns ``defaulted`` and ``as_of``)."""
+    frames = read_partition(folder, entry)
+    outcomes = frames["outcomes"]
+    outcomes = outcomes[outcomes["horizon_months"] == horizon]
+    parts = []
+    for day in dates:
+        features, _ = features_at(frames, segment, day)
+        labels = outcomes.loc[outcomes["as_of"] == day].set_index("subject_key")["defaulted"]
+        part = features.join(labels.astype("int64"), how="inner")
+        part.insert(len(features.columns), "as_of", pd.Timestamp(day).as_unit("ns"))  # the outcomes' unit
+        parts.append(part)
+    return pd.concat(parts)
 
 
 def checked_as_of(manifest: dict, as_of) -> pd.Timestamp:
@@ -88,6 +110,17 @@ def map_partitions(client, out, segment: str, task, *args) -> list:
     futures = [client.submit(task, folder, entry, segment, *args, retries=RETRIES, pure=False)
                for entry in manifest["partitions"]]
     return client.gather(futures)
+
+
+def map_partitions_lazily(client, out, segment: str, task, *args):
+    """``task`` on every partition as a Dask DataFrame whose partitions stay on the workers (each task
+    returns a pandas DataFrame)."""
+    import dask.dataframe as dd
+
+    manifest = read_manifest(out, segment)
+    folder = Path(out).resolve() / segment
+    return dd.from_delayed([client.submit(task, folder, entry, segment, *args, retries=RETRIES, pure=False)
+                            for entry in manifest["partitions"]])
 
 
 def build_features(client, out, segment: str, as_of, *, with_disputed: bool = False):

@@ -3,7 +3,7 @@ input of the Dask paths (``features.distributed``).
 
 Layout: ``OUT/<segment>/part-00000/{subjects,records,outcomes}.parquet``, ..., and ``OUT/<segment>/manifest.json``
 naming every partition with its key range, row counts and the SHA-256 of each file, and what the as-of check
-needs (subjects, earliest reported day, watermarks). A partition is a contiguous range of subject keys, so a
+needs (subjects, earliest reported day, watermarks) and the outcomes' as-of dates per horizon. A partition is a contiguous range of subject keys, so a
 subject's records and outcomes are all in one partition. Records carry ``disputed`` (under an open objection at
 export). The export is written into a temporary folder renamed into place once complete: an interrupted
 export leaves the previous one, or none, never half of one.
@@ -68,7 +68,9 @@ def export(store: Store, segment: str, out, partition_subjects: int = PARTITION_
             "subjects": inputs.subjects, "records": records,
             "outcomes": outcomes[outcomes["subject_key"].isin(keys)]})
         parts.append({**entry, "keys": [keys.iloc[0], keys.iloc[-1]]})
+    dates = outcomes.groupby("horizon_months")["as_of"].unique()
     manifest = {"segment": segment, "subjects": int(n), "earliest": str(earliest),
+                "outcome_dates": {str(h): sorted(str(d.date()) for d in days) for h, days in dates.items()},
                 "watermarks": {k: str(v) for k, v in freshness.of_store(store, segment).items()},
                 "partitions": parts}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1))

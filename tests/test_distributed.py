@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     from creditgrade.features.store import Store
 
     tmp = tmp_path_factory.mktemp("dask")
-    paths = write_population(tmp / "population", n_smes=150, n_households=100, n_practitioners=60, seed=5)
+    paths = write_population(tmp / "population", n_smes=150, n_households=500, n_practitioners=60, seed=5)
     store = Store(f"sqlite:///{tmp / 'cg.db'}")
     ingest_files(store, [paths["subjects"], paths["records"], paths["outcomes"]])
     manifests = {seg: export(store, seg, tmp / "export", partition_subjects=60)
@@ -126,3 +126,32 @@ def test_export_command(exported, tmp_path, monkeypatch, capsys):
     assert len(read_manifest(tmp_path, "practitioner")["partitions"]) == 3
     assert main(["export", "--segment", "sme", "--out", str(tmp_path), "--partition-subjects", "0"]) == 2
     assert "at least 1 subject" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_lightgbm_trained_on_the_cluster_is_within_0_005_auc_of_the_local_fit(exported, client):
+    import lightgbm as lgb
+    from sklearn.metrics import roc_auc_score
+
+    from creditgrade.features.build import build_training_set
+    from creditgrade.features.catalog import feature_names
+    from creditgrade.training.distributed import PARAMS, fit_lightgbm, forced_bins, training_set
+
+    store, out, _ = exported
+    spread = training_set(client, out, "household")
+    local = build_training_set(store, "household")
+    gathered = spread.compute()
+    key = ["as_of", "subject_key"]
+    assert_frame_equal(gathered.reset_index().sort_values(key, ignore_index=True),
+                       local.reset_index().sort_values(key, ignore_index=True))
+    cut = pd.Timestamp(sorted(local["as_of"].unique())[-3])
+    names = feature_names("household")
+    test = local[local["as_of"] >= cut]
+    early = spread[spread["as_of"] < cut]
+    bins = forced_bins(early, names, out / "household" / "forced_bins.json")
+    dask_model = fit_lightgbm(client, early, names, **bins)
+    train = local[local["as_of"] < cut]
+    local_model = lgb.LGBMClassifier(**{**PARAMS, **bins}).fit(train[names], train["defaulted"])
+    aucs = [roc_auc_score(test["defaulted"], m.predict_proba(test[names])[:, 1]) for m in (dask_model, local_model)]
+    assert aucs[1] > 0.6
+    assert abs(aucs[0] - aucs[1]) <= 0.005, aucs
