@@ -4,9 +4,10 @@ beside the naive anchor (PD above a fixed cut-off), and monitor a pre-shock mode
     python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--monitor out.html]
                                       [--no-backtest]
 
-Per segment: fit a model out of time (training.pipeline.split_by_date), then report recall, median lead
-time and precision per level, per trigger and for the anchors, over all as-of dates and over the
-out-of-time test dates only (see training.backtest.backtest for the definitions). Logged to MLflow
+Per segment: fit a model out of time (training.pipeline.split_by_date), then report precision, recall,
+lead time and warned share per level, per trigger and for the naive anchor at the same warned share, over
+the development dates (where thresholds are tuned) and the out-of-time test dates (see
+training.backtest.backtest for the definitions). Logged to MLflow
 (experiment "creditgrade-warnings"). With ``--monitor``: PSI per quarter of a model trained on the snapshots
 2020-03-31..2021-03-31 (after the first as-of date, whose year-on-year features are all missing, and with
 outcomes matured before the 2022Q2-2023Q1 shock), written to an HTML report.
@@ -26,26 +27,12 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-only-key")
 
 from creditgrade.features.build import build_training_set  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
-from creditgrade.training.backtest import backtest  # noqa: E402
+from creditgrade.training.backtest import backtest, display  # noqa: E402
 from creditgrade.training.monitor import monitor, write_monitor_report  # noqa: E402
 from creditgrade.training.pipeline import fit_grade_model, split_by_date  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 PRE_SHOCK = (pd.Timestamp("2020-03-31"), pd.Timestamp("2021-03-31"))
-COLUMNS = ["level", "warned_share", "precision", "recall", "median_lead_months"]
-
-
-def show(title: str, table: pd.DataFrame) -> None:
-    a = table.attrs
-    print(f"\n{title}: {a['snapshots']} snapshots {a['from']}..{a['to']}, {a['episodes']} default episodes, "
-          f"default rate {a['default_rate']:.3f}, naive cut-offs PD >= {a['naive_p90_cut']:.4f} (p90) / "
-          f"{a['naive_matched_cut']:.4f} (matched)")
-    print(table[COLUMNS].to_string(float_format=lambda v: f"{v:.3f}"))
-    for level in ("any", "red"):
-        for anchor in ("naive_p90", "naive_matched"):
-            r, n = table.loc[level], table.loc[anchor]
-            print(f"  {level} / {anchor}: recall x{r.recall / n.recall:.2f}, "
-                  f"precision x{r.precision / n.precision:.2f}")
 
 
 def main() -> None:
@@ -64,11 +51,10 @@ def main() -> None:
         model = fit_grade_model(args.kind, segment, split)
         fitted = time.perf_counter() - t
         t = time.perf_counter()
-        table = backtest(frames, segment, model)
-        show(f"{segment} {args.kind}, all as-of dates (fit {fitted:.0f} s, backtest {time.perf_counter() - t:.1f} s)",
-             table)
-        show(f"{segment} {args.kind}, out-of-time test dates", backtest(frames, segment, model,
-                                                                         start=model.info["test_from"]))
+        tables = backtest(frames, segment, model, data=data)
+        print(f"\n{segment} {args.kind}: fit {fitted:.0f} s, backtest {time.perf_counter() - t:.1f} s")
+        for table in tables.values():
+            print(display(table))
     if args.monitor:
         results = []
         for segment in args.segments:

@@ -46,10 +46,20 @@ class Trigger:
 
 
 @cache
+def _config(path: Path) -> dict:
+    with Path(path).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def backtest_config(path: Path = WARNINGS_FILE) -> dict:
+    """The ``[backtest]`` table: what dates a default (``default_events``)."""
+    return _config(path)["backtest"]
+
+
+@cache
 def triggers(path: Path = WARNINGS_FILE) -> tuple[Trigger, ...]:
     """The configured triggers, checked: known level and type, unique names that fit the table."""
-    with Path(path).open("rb") as fh:
-        conf = tomllib.load(fh)
+    conf = _config(path)
     out = []
     for spec in conf["trigger"]:
         spec = dict(spec)

@@ -1,64 +1,75 @@
-"""Did the warnings work? The configured early-warning triggers (``models.warnings``) run on past as-of
-snapshots and measured against the defaults that followed, beside a naive PD cut-off as the anchor.
+"""Did the warnings work? The early-warning signals (the triggers of ``models.warnings`` and, when given,
+the warning model's levels) run on past quarterly as-of snapshots, measured out of time against the defaults
+that followed, each beside the naive anchor: the grade model's PD above a cut-off matched on warned share.
 """
 from __future__ import annotations
 
 import math
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from creditgrade.features.build import build_training_set, parse_date
 from creditgrade.features.frames import Frames
+from creditgrade.features.snapshot import DAYS_PER_MONTH
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.registry import configure, experiment_id
-from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, Moment, fire, record_kinds, triggers
+from creditgrade.models.warnings import (LEVELS, WARNINGS_FILE, Moment, backtest_config, fire, record_kinds,
+                                         triggers)
 
 EXPERIMENT = "creditgrade-warnings"
+SUMMARY = (*LEVELS, "any")
+FIGURES = ("warned_share", "warned", "precision", "recall", "lead_median", "lead_q25", "lead_q75")
 
 
-def _months(a: pd.Series, b: pd.Series) -> pd.Series:
-    return (b.dt.year - a.dt.year) * 12 + (b.dt.month - a.dt.month)
-
-
-def _figures(flag: pd.Series, rows: pd.DataFrame, episodes: pd.Series) -> dict:
-    """Warned share, precision, recall and median lead time of one boolean flag over snapshot ``rows``."""
-    warned = rows[flag.to_numpy()]
-    hit = warned[warned["defaulted"] == 1]
-    first = hit.groupby("episode")["as_of"].min()
-    lead = _months(first, episodes.loc[first.index])
-    return {"warned_share": float(flag.mean()), "warned": int(flag.sum()),
-            "precision": float(warned["defaulted"].mean()) if len(warned) else math.nan,
-            "recall": len(first) / len(episodes) if len(episodes) else math.nan,
-            "median_lead_months": float(lead.median()) if len(lead) else math.nan}
-
-
-def backtest(source, segment: str, model: GradeModel, *, start=None, naive_quantile: float = 0.9,
-             log: bool = True) -> pd.DataFrame:
-    """Run the triggers at every as-of date of the outcomes table (quarterly) and measure them.
-
-    Each snapshot is compared with the subject's previous snapshot, as a quarterly scan would be. Units:
-    a *snapshot* is (subject, as-of date) with an outcome; ``defaulted`` means a default within 12 months
-    after it. A *default episode* is a run of consecutive defaulted snapshots of a subject; its last as-of
-    date ``T`` is the last quarter end before the default (which falls in the 3 months after ``T``).
-
-    * recall: share of episodes with a warning at one of their snapshots (at most 12 months before);
-    * median lead time: over warned episodes, months from the first such warning to ``T`` (a lower bound:
-      the default comes 0-3 months after ``T``);
-    * precision: share of warned snapshots that default within 12 months.
-
-    Rows: each level, ``any`` level, each trigger, and two anchors: ``naive_p90`` (PD >= its
-    ``naive_quantile`` over all snapshots) and ``naive_matched`` (PD cut-off flagging as many snapshots as
-    ``any``). Snapshots before ``start`` serve only as previous grades. Logged to MLflow (experiment
-    "creditgrade-warnings") when ``log``.
-    """
-    frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
-    data = build_training_set(frames, segment).sort_values("as_of", kind="stable")
+def with_history(frames: Frames, segment: str, model: GradeModel, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every outcome snapshot of the segment (``data``, the training set, built if not given) graded by
+    ``model``, with the subject's previous snapshot's PD and grade (as a quarterly scan compares), its default
+    episode and the episode's default date."""
+    data = build_training_set(frames, segment) if data is None else data
     graded = model.grade(data)
     data = data.assign(pd=graded["pd"].to_numpy(), grade=graded["grade"].to_numpy())
     data = data.reset_index().sort_values(["subject_key", "as_of"], kind="stable").reset_index(drop=True)
-    data["previous_pd"] = data.groupby("subject_key")["pd"].shift()
-    data["previous_grade"] = data.groupby("subject_key")["grade"].shift()
+    by_subject = data.groupby("subject_key")
+    data["previous_pd"] = by_subject["pd"].shift()
+    data["previous_grade"] = by_subject["grade"].shift()
+    change = data["defaulted"].ne(by_subject["defaulted"].shift()) | data["subject_key"].ne(
+        data["subject_key"].shift())
+    data["episode"] = change.cumsum()
+    data["default_at"] = default_dates(data, frames.records)
+    return data
+
+
+def default_dates(data: pd.DataFrame, records: pd.DataFrame) -> pd.Series:
+    """Per snapshot of a default episode, the date of its default: the first default event
+    (``[backtest] default_events`` of warnings.toml) starting after the episode's last as-of date and within
+    12 months of its first; NaT elsewhere or when no event shows it."""
+    events = _default_events(records)
+    bad = data[data["defaulted"] == 1]
+    span = bad.groupby("episode").agg(subject_key=("subject_key", "first"), first=("as_of", "min"),
+                                      last=("as_of", "max"))
+    pairs = span.reset_index().merge(events, on="subject_key")
+    inside = (pairs["start_date"] > pairs["last"]) & (pairs["start_date"] <= pairs["first"] + pd.DateOffset(months=12))
+    when = pairs[inside].groupby("episode")["start_date"].min()
+    return data["episode"].map(when).where(data["defaulted"] == 1)
+
+
+def _default_events(records: pd.DataFrame) -> pd.DataFrame:
+    keep = np.zeros(len(records), dtype=bool)
+    for event in backtest_config()["default_events"]:
+        hit = records["kind"].isin(event["kinds"]).to_numpy()
+        if "min_value" in event:
+            hit = hit & (records["value"] >= event["min_value"]).to_numpy()
+        if "severities" in event:
+            hit = hit & records["severity"].isin(event["severities"]).to_numpy()
+        keep |= hit
+    out = records.loc[keep, ["subject_key", "start_date"]]
+    return out.assign(subject_key=out["subject_key"].astype(str))
+
+
+def trigger_flags(frames: Frames, segment: str, model: GradeModel, data: pd.DataFrame) -> pd.DataFrame:
+    """Whether each configured trigger fires at each snapshot of ``data`` (columns: trigger names)."""
     rules = [t for t in triggers() if t.applies(segment, data.columns)]
     recs = frames.records[(frames.records["segment"] == segment).to_numpy()
                           & frames.records["kind"].isin(record_kinds(rules)).to_numpy()]
@@ -69,36 +80,114 @@ def backtest(source, segment: str, model: GradeModel, *, start=None, naive_quant
         m = Moment(segment, day, model.scale.order, snap, snap[["pd", "grade"]], before, recs)
         for t in rules:
             flags.loc[part.index, t.name] = fire(t, m)
-    change = data["defaulted"].ne(data.groupby("subject_key")["defaulted"].shift()) | data["subject_key"].ne(
-        data["subject_key"].shift())
-    data["episode"] = change.cumsum()
-    rows = data if start is None else data[data["as_of"] >= parse_date(start, "start")]
+    return flags
+
+
+def figures(flag: pd.Series, rows: pd.DataFrame) -> dict:
+    """Warned share, precision, recall and lead time (median and quartiles, months from an episode's first
+    warning to its default) of one boolean flag over snapshot ``rows``."""
+    episodes = rows.loc[rows["defaulted"] == 1, "episode"].nunique()
+    warned = rows[flag.to_numpy()]
+    hit = warned[warned["defaulted"] == 1]
+    first = hit.groupby("episode").agg(as_of=("as_of", "min"), default_at=("default_at", "first"))
+    lead = ((first["default_at"] - first["as_of"]).dt.days / DAYS_PER_MONTH).dropna()
+    quart = lead.quantile([0.25, 0.5, 0.75]) if len(lead) else pd.Series(math.nan, index=[0.25, 0.5, 0.75])
+    return {"warned_share": float(flag.mean()), "warned": int(flag.sum()),
+            "precision": float(warned["defaulted"].mean()) if len(warned) else math.nan,
+            "recall": len(first) / episodes if episodes else math.nan,
+            "lead_median": float(quart[0.5]), "lead_q25": float(quart[0.25]), "lead_q75": float(quart[0.75])}
+
+
+def naive(rows: pd.DataFrame, share: float) -> pd.Series:
+    """The anchor: PD at or above the cut-off that warns ``share`` of ``rows``."""
+    if share <= 0:
+        return pd.Series(False, index=rows.index)
+    return rows["pd"] >= rows["pd"].quantile(1 - share)
+
+
+def measure(flags: pd.DataFrame, levels: dict[str, str], rows: pd.DataFrame) -> pd.DataFrame:
+    """Per level, any level and each signal: the figures, the anchor's at the same warned share
+    (``naive_*``) and ``recall_gain`` (recall minus the anchor's)."""
     flags = flags.loc[rows.index]
-    episodes = rows[rows["defaulted"] == 1].groupby("episode")["as_of"].max()
-    level_of = {t.name: t.level for t in rules}
-    named = {lv: flags[[n for n in flags if level_of[n] == lv]].any(axis=1) for lv in LEVELS}
+    named = {lv: flags[[n for n in flags if levels[n] == lv]].any(axis=1) for lv in LEVELS}
     named["any"] = flags.any(axis=1)
-    cut = float(data["pd"].quantile(naive_quantile))
-    matched = float(rows["pd"].quantile(1 - named["any"].mean())) if named["any"].any() else math.inf
-    named |= {t: flags[t] for t in flags}
-    named |= {"naive_p90": rows["pd"] >= cut, "naive_matched": rows["pd"] >= matched}
-    table = pd.DataFrame({k: _figures(v, rows, episodes) for k, v in named.items()}).T.astype(float)
-    table.insert(0, "level", [level_of.get(k, k if k in LEVELS else "") for k in table.index])
-    table.attrs |= {"segment": segment, "snapshots": len(rows), "episodes": len(episodes),
-                    "default_rate": float(rows["defaulted"].mean()), "naive_p90_cut": cut,
-                    "naive_matched_cut": matched, "from": str(rows["as_of"].min().date()),
-                    "to": str(rows["as_of"].max().date())}
-    if log:
-        _log(table, model)
+    named |= {n: flags[n] for n in flags}
+    out = {}
+    for name, flag in named.items():
+        own, anchor = figures(flag, rows), figures(naive(rows, float(flag.mean())), rows)
+        out[name] = {**own, **{f"naive_{k}": v for k, v in anchor.items() if k not in ("warned_share", "warned")},
+                     "recall_gain": own["recall"] - anchor["recall"]}
+    table = pd.DataFrame(out).T.astype(float)
+    table.insert(0, "level", [levels.get(k, k) for k in table.index])
     return table
+
+
+def periods(data: pd.DataFrame, model: GradeModel, dev_dates: int = 4) -> dict[str, tuple]:
+    """The out-of-time periods: ``test`` from the grade model's first test date on, ``dev`` the
+    ``dev_dates`` as-of dates before it (where thresholds are tuned)."""
+    test_from = parse_date(model.info["test_from"], "test_from")
+    dates = sorted(d for d in data["as_of"].unique() if d < test_from)
+    return {"dev": (dates[-dev_dates], dates[-1]), "test": (test_from, data["as_of"].max())}
+
+
+def backtest(source, segment: str, model: GradeModel, *, periods_wanted=("dev", "test"), extra=None,
+             data: pd.DataFrame | None = None, log: bool = True) -> dict[str, pd.DataFrame]:
+    """Run the triggers (and ``extra`` signals: a function of the snapshots returning boolean columns and
+    their levels) at every quarterly as-of date of the outcomes table and measure them over each of
+    ``periods_wanted`` (``dev``, ``test``, ``all``); earlier snapshots serve only as previous grades.
+    ``data``: the segment's training set, if built already.
+
+    A *snapshot* is (subject, as-of date) with an outcome; ``defaulted`` means a default within 12 months
+    after it. A *default episode* is a run of consecutive defaulted snapshots of a subject.
+    * precision: share of warned snapshots that default within 12 months;
+    * recall: share of the period's episodes warned at one of their snapshots in the period;
+    * lead: months from an episode's first warning to its default date (``default_dates``);
+    * ``naive_*``: the same for the PD cut-off warning the same share of snapshots.
+    Each table is logged to MLflow (experiment "creditgrade-warnings") when ``log``.
+    """
+    frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
+    data = with_history(frames, segment, model, data)
+    flags = trigger_flags(frames, segment, model, data)
+    levels = {t.name: t.level for t in triggers() if t.name in flags}
+    if extra is not None:
+        more, more_levels = extra(data)
+        flags, levels = flags.join(more), levels | more_levels
+    spans = periods(data, model) | {"all": (data["as_of"].min(), data["as_of"].max())}
+    tables = {}
+    for period in periods_wanted:
+        rows = data[data["as_of"].between(*spans[period])]
+        table = measure(flags, levels, rows)
+        table.attrs |= {"segment": segment, "period": period, "snapshots": len(rows),
+                        "episodes": int(rows.loc[rows["defaulted"] == 1, "episode"].nunique()),
+                        "default_rate": float(rows["defaulted"].mean()), "from": str(rows["as_of"].min().date()),
+                        "to": str(rows["as_of"].max().date())}
+        if log:
+            _log(table, model)
+        tables[period] = table
+    return tables
 
 
 def _log(table: pd.DataFrame, model: GradeModel) -> None:
     configure()
     meta = table.attrs
-    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT), run_name=f"{meta['segment']}-backtest"):
+    with mlflow.start_run(experiment_id=experiment_id(EXPERIMENT),
+                          run_name=f"{meta['segment']}-backtest-{meta['period']}"):
         mlflow.log_params({**meta, "model_kind": model.kind, **{f"model.{k}": v for k, v in model.info.items()}})
         mlflow.log_metrics({f"{row}.{col}": float(v) for row, vals in table.drop(columns="level").iterrows()
                             for col, v in vals.items() if v == v})
         mlflow.log_text(table.to_csv(), "backtest.csv")
         mlflow.log_text(WARNINGS_FILE.read_text(encoding="utf-8"), "warnings.toml")
+
+
+def display(table: pd.DataFrame) -> str:
+    """A backtest table as text: its period and base rate, then the levels, any level, and each signal
+    with the anchor beside it (leads in months)."""
+    a = table.attrs
+    head = (f"{a['segment']} {a['period']} {a['from']}..{a['to']}: {a['snapshots']} snapshots, {a['episodes']} default "
+            f"episodes, default rate {a['default_rate']:.3f} / {a['segment']} {a['period']}: 快照 {a['snapshots']}，"
+            f"违约事件 {a['episodes']}，违约率 {a['default_rate']:.3f}")
+    cols = ["level", "warned", "warned_share", "precision", "recall", "lead_q25", "lead_median", "lead_q75",
+            "naive_precision", "naive_recall", "naive_lead_median", "recall_gain"]
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        body = table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+    return f"{head}\n{body}"
