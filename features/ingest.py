@@ -41,6 +41,7 @@ from creditgrade.features.store import Store, ingest_batches, outcomes, quaranti
 
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
 LOOKUP = 5_000  # keys per stored-row query (bound parameters stay under SQLite's limit)
+OnRecords = Callable[[object, list[dict]], None]  # (connection, new record rows) inside the file's transaction
 
 
 @dataclass
@@ -172,9 +173,10 @@ class _Batch:
     """One file's rows going into the store inside the caller's transaction, chunk by chunk."""
 
     def __init__(self, conn, path: Path, sha256: str, source: TableFile, table: str, report: IngestReport,
-                 allow_bad_check: bool):
+                 allow_bad_check: bool, on_records: OnRecords | None = None):
         self.conn, self.path, self.source, self.table, self.report = conn, path, source, table, report
         self.allow_bad_check = allow_bad_check
+        self.on_records = on_records if table == "records" else None
         self.target = TARGET[table]
         self.attempted = self.stored = self.already = 0
         self.latest: dict[tuple[str, str], dt.date] = {}  # records: last reported_date stored per (segment, source)
@@ -265,14 +267,13 @@ class _Batch:
         with self.conn.begin_nested() as savepoint:  # the usual case: none of the keys is stored yet
             inserted = self._insert([row for _, row, _ in fresh])
             if inserted == len(fresh):
-                self.stored += inserted
-                self._note_latest(row for _, row, _ in fresh)
+                self._added([row for _, row, _ in fresh])
                 return
             savepoint.rollback()
         stored = self._stored([key for key, _, _ in fresh])
         new = [row for key, row, _ in fresh if key not in stored]
-        self.stored += self._insert(new)
-        self._note_latest(new)
+        self._insert(new)
+        self._added(new)
         for key, row, line in fresh:
             old = stored.get(key)
             if old is None:
@@ -287,12 +288,17 @@ class _Batch:
             else:
                 self.already += 1
 
-    def _note_latest(self, rows) -> None:
-        if self.table == "records":
-            for row in rows:
-                at = (row["segment"], row["source"])
-                if row["reported_date"] > self.latest.get(at, dt.date.min):
-                    self.latest[at] = row["reported_date"]
+    def _added(self, rows: list[dict]) -> None:
+        """Count newly inserted rows, note the records' latest dates and hand the records to ``on_records``."""
+        self.stored += len(rows)
+        if self.table != "records":
+            return
+        for row in rows:
+            at = (row["segment"], row["source"])
+            if row["reported_date"] > self.latest.get(at, dt.date.min):
+                self.latest[at] = row["reported_date"]
+        if self.on_records and rows:
+            self.on_records(self.conn, rows)
 
     def _conflict(self, batch_id: int, differs: list[str]) -> str:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
@@ -303,12 +309,20 @@ class _Batch:
                 f"{REMEDY.get(self.table, '')} / 与已保存的同一{label}内容冲突，已保存的数据不会被覆盖")
 
     def _insert(self, rows: list[dict]) -> int:
-        """Insert rows, skipping those whose key is stored already; return how many were inserted."""
+        """Insert rows, skipping those whose key is stored already; return how many were inserted. Records
+        gain their ``record_id``."""
         if not rows:
             return 0
         maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.conn.dialect.name]
-        stmt = maker(self.target).on_conflict_do_nothing().returning(self.target.c[KEYS[self.table][0]])
-        return len(self.conn.execute(stmt, rows).all())  # psycopg's batched executemany reports no rowcount
+        keys = [self.target.c[c] for c in KEYS[self.table]]
+        if self.table == "records":
+            keys.append(records.c.record_id)
+        returned = self.conn.execute(maker(self.target).on_conflict_do_nothing().returning(*keys), rows).all()
+        if self.table == "records":  # psycopg's batched executemany reports no rowcount; RETURNING does
+            ids_by_key = {(source, doc): rid for source, doc, rid in returned}
+            for row in rows:
+                row["record_id"] = ids_by_key.get((row["source"], row["doc_ref"]))
+        return len(returned)
 
     def _quarantine(self, problems: list[_Problem]) -> None:
         if not problems:
@@ -340,8 +354,12 @@ def _refuse(store: Store, path: Path, sha256: str, report: IngestReport, refusal
 
 
 def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_check: bool = False,
-                progress: Callable[[str], None] | None = None) -> IngestReport:
-    """Ingest one file in one transaction and return its report (``refused`` set if it was refused whole)."""
+                progress: Callable[[str], None] | None = None, on_records: OnRecords | None = None) -> IngestReport:
+    """Ingest one file in one transaction and return its report (``refused`` set if it was refused whole).
+
+    ``on_records(conn, rows)``, when given, is called inside the file's transaction after each chunk's new
+    record rows are inserted (dicts as stored, with their ``record_id``), so what it writes commits or rolls
+    back with the file."""
     path = Path(path)
     with path.open("rb") as fh:
         sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -354,7 +372,7 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
         if refusal:
             raise refusal
         with store.engine.begin() as conn:
-            batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check)
+            batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check, on_records)
             for chunk in source.chunks:
                 batch.add(chunk, progress)
             batch.close()
@@ -367,9 +385,10 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
 
 
 def ingest_files(store: Store, paths, allow_bad_check: bool = False,
-                 progress: Callable[[str], None] | None = None) -> list[IngestReport]:
+                 progress: Callable[[str], None] | None = None,
+                 on_records: OnRecords | None = None) -> list[IngestReport]:
     """Ingest files subjects first, then records, then outcomes (records need their subjects)."""
     def order(p):
         return ORDER.get(schemas.detect_table(read_columns(Path(p))), 3)
-    return [ingest_file(store, Path(p), allow_bad_check=allow_bad_check, progress=progress)
+    return [ingest_file(store, Path(p), allow_bad_check=allow_bad_check, progress=progress, on_records=on_records)
             for p in sorted(paths, key=order)]

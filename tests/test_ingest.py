@@ -134,6 +134,26 @@ def test_reingesting_adds_nothing(store, subjects_file, tmp_path):
     assert count(store, records) == 50 and count(store, subjects) == 5
 
 
+def test_on_records_sees_new_records_inside_the_files_transaction(store, subjects_file, tmp_path):
+    ingest_file(store, subjects_file)
+    path = write_csv(tmp_path / "r.csv", [record(USCC[0], "H1"), record(USCC[0], "H2", amount="-1"),
+                                          record(USCC[1], "H3")], RECORD_COLS)
+    seen = []
+    report = ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows))
+    with store.engine.connect() as conn:
+        stored = dict(conn.execute(select(records.c.doc_ref, records.c.record_id)).all())
+    assert report.stored == 2 and sorted(r["doc_ref"] for r in seen) == ["H1", "H3"]
+    assert all(r["record_id"] == stored[r["doc_ref"]] for r in seen)
+    assert ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows)).stored == 0 and len(seen) == 2
+
+    def fail(conn, rows):
+        raise RuntimeError("warning could not be written")
+    late = write_csv(tmp_path / "late.csv", [record(USCC[2], "H4")], RECORD_COLS)
+    with pytest.raises(RuntimeError):
+        ingest_files(store, [late], on_records=fail)
+    assert count(store, records) == 2  # the hook's failure rolled the file back
+
+
 def test_missing_column_quarantines_every_row(store, subjects_file, tmp_path):
     ingest_file(store, subjects_file)
     cols = [c for c in RECORD_COLS if c != "reported_date"]
