@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export BENTOML_DO_NOT_TRACK ?= true
 export DO_NOT_TRACK ?= true
 
-.PHONY: demo test install sample clean lab mlflow-ui wheel bento image
+.PHONY: demo test test-fast install sample clean lab mlflow-ui wheel bento image
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,10 @@ sample: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# the same without the tests marked slow (notebooks, real server, browser, fuzz, wheel build)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 # The wheel installs one top-level package, `creditgrade` (its stages are creditgrade.features, .models, ...).
 wheel: $(STAMP)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 os.environ.setdefault("CREDITGRADE_ID_KEY", "fuzz-only-key")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -199,6 +200,7 @@ def fuzz(workdir: Path, store: Store) -> Tally:
     return tally
 
 
+@pytest.mark.slow
 def test_every_corrupted_file_is_refused_or_fully_accounted_for(store, home, tmp_path):
     tally = fuzz(tmp_path, store)
     assert tally.kinds >= 40

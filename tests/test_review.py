@@ -67,6 +67,7 @@ def test_review_pack_of_a_scorecard_household_model(trained_env, tmp_path):
     assert "By township_code" in sections["distribution"] and "name 名称" in sections["distribution"]
 
 
+@pytest.mark.slow
 def test_notebook_executes(trained_env, tmp_path):
     import nbclient
     import nbformat

@@ -13,6 +13,9 @@ import pytest
 from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
 from tests.helpers import bad_check, database, grade_body, make_keys, point_at
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     mp = pytest.MonkeyPatch()
