@@ -129,7 +129,7 @@ def test_table_mode_empty_file_is_a_clear_cli_error(tmp_path):
 @pytest.mark.skipif(not GERMAN.exists(), reason="shared datasets not present")
 def test_table_mode_on_german_credit_excludes_protected_attributes():
     from creditgrade.training.table import cross_validate
-    result = cross_validate(GERMAN, "creditability", bad="bad", folds=5)
+    result = cross_validate(GERMAN, "creditability", bad="bad", folds=5, trials=3)
     assert {"age_in_years", "personal_status_and_sex"} <= set(result.excluded)
     assert not any(c in result.features for c in result.excluded)
     assert result.mean("lightgbm") > 0.70 and result.mean("scorecard") > 0.70

@@ -1,11 +1,14 @@
-"""Generic mode: the same two model families on any table with a binary target, 5-fold stratified CV.
+"""Generic mode: choose and tune a PD model for any table with a binary target, measured by nested CV.
 
-Columns named like protected attributes (sex, gender, age, marital status, ethnicity...) are never used as
-features; they are listed in the result so the analyst can use them for fairness checks instead.
+The outer folds (5, stratified) only measure. Inside each outer training part, ``training.candidates``
+fits every model family (LightGBM searched by Optuna), judges each and a blend of the best two on inner
+folds, and chooses one; the chosen pipeline's outer AUC is the honest figure. Protected attributes (by
+name, ``--protected`` or a data dictionary's meanings) and identifiers are never features; the result
+says which columns were left out and why.
 """
 from __future__ import annotations
 
-import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,91 +16,77 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from creditgrade.features.catalog import FeatureSpec
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.models.lgbm import LGBMPD
-from creditgrade.models.scorecard import Scorecard
+from creditgrade.models.grades import scales
+from creditgrade.training.candidates import choose
 from creditgrade.training.evaluate import auc
+from creditgrade.training.table_columns import binary_target, choose_columns, config, feature_frame
+from creditgrade.training.table_read import read_dictionary, read_table
 
-PROTECTED = re.compile(r"(^|[^a-z])(sex|gender|age|marri\w*|marital\w*|personal_status\w*|ethnic\w*|race|"
-                       r"religion|nationality)([^a-z]|$)", re.IGNORECASE)
+CHOSEN = "chosen"
+DEFAULT_BUDGET = 420.0  # seconds: a 150,000-row table's whole search, within 10 minutes on 2 cores
+POINTS_SCALE = "sme"  # the scorecard's points follow this grade scale (points do not change the AUC)
 
 
 @dataclass
 class TableResult:
+    """Outer AUC per fold and out-of-fold log-odds per row (``decisions``) of every candidate and of the
+    chosen pipeline, with the columns left out and why."""
+
     rows: int
     bad_rate: float
     features: list[str]
-    excluded: list[str]
+    excluded: dict[str, str]
     auc: dict[str, list[float]] = field(default_factory=dict)
+    decisions: dict[str, np.ndarray] = field(default_factory=dict)
+    chosen: list[str] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    only_check: str = ""
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise CreditgradeError(f"no such file: {path}")
-    if path.stat().st_size == 0:
-        raise CreditgradeError(f"{path} is empty")
-    try:
-        df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise CreditgradeError(f"{path} cannot be read as a table: {exc}") from None
-    if df.empty:
-        raise CreditgradeError(f"{path} has a header but no rows")
-    return df
+def table_specs(X: pd.DataFrame, directions: dict[str, int] | None = None) -> list[FeatureSpec]:
+    """Each column as a feature declaration: risk direction as given (1 up, -1 down), none otherwise."""
+    word = {1: "up", -1: "down", 0: "none"}
+    unknown = sorted(set(directions or {}) - set(X.columns))
+    if unknown:
+        raise CreditgradeError(f"monotone direction given for column(s) {', '.join(unknown)} not among the features")
+    return [FeatureSpec(name=c, source="table", segments=(), en=c, zh=c, unit="",
+                        direction=word[int((directions or {}).get(c, 0))], actionable=False,
+                        categories=tuple(X[c].cat.categories) if isinstance(X[c].dtype, pd.CategoricalDtype)
+                        else None) for c in X.columns]
 
 
-def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
-    """The target as 0/1 (1 = bad); other codings need ``bad`` to say which value is bad."""
-    if target not in df.columns:
-        raise CreditgradeError(f"target column {target!r} not in the table (columns: {', '.join(map(str, df.columns))})")
-    y = df[target]
-    if y.isna().any():
-        raise CreditgradeError(f"target column {target!r} has {int(y.isna().sum())} missing values")
-    values = set(y.unique().tolist())
-    if len(values) < 2:
-        raise CreditgradeError(f"target column {target!r} has a single class ({values.pop()!r}): "
-                               "a model needs both good and bad rows")
-    if len(values) > 2:
-        raise CreditgradeError(f"target column {target!r} is not binary: {len(values)} distinct values")
-    if bad is not None:
-        if str(bad) not in {str(v) for v in values}:
-            raise CreditgradeError(f"--bad {bad!r} is not a value of {target!r} ({sorted(map(str, values))})")
-        return (y.astype(str) == str(bad)).to_numpy(dtype=int)
-    if values <= {0, 1} or values <= {True, False}:
-        return y.astype(int).to_numpy()
-    raise CreditgradeError(f"target column {target!r} has values {sorted(map(str, values))}, not 0/1: "
-                           "say which is bad with --bad VALUE")
-
-
-def feature_frame(df: pd.DataFrame, target: str, exclude=()) -> tuple[pd.DataFrame, list[str]]:
-    """Model inputs: protected and excluded columns dropped, text as categories; all-missing is an error."""
-    drop = [c for c in df.columns if c != target and (PROTECTED.search(str(c)) or c in exclude)]
-    X = df.drop(columns=[target, *drop])
-    empty = [c for c in X.columns if X[c].isna().all()]
-    if empty:
-        raise CreditgradeError(f"column(s) {', '.join(map(str, empty))} have no values at all: drop them or fill them")
-    if X.shape[1] == 0:
-        raise CreditgradeError("no feature columns left after removing the target and protected attributes")
-    for c in X.columns:
-        if not pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c]):
-            X[c] = X[c].astype("category")
-    return X, drop
-
-
-def cross_validate(path: Path, target: str, bad=None, exclude=(), folds: int = 5, seed: int = 0,
-                   kinds=("scorecard", "lightgbm")) -> TableResult:
-    df = read_table(path)
+def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), dictionary: Path | None = None,
+                   header: bool = True, special=(), directions=None, folds: int = 5, seed: int = 0,
+                   budget: float = DEFAULT_BUDGET, families=None, trials: int | None = None) -> TableResult:
+    """Nested CV of the generic mode on the table in ``path`` (see the module docstring). Reproducible for a
+    seed while no search is cut short by ``budget``; ``trials`` caps each search (``models.tuning``)."""
+    start = time.perf_counter()
+    df = read_table(path, header=header)
     y = binary_target(df, target, bad)
-    X, excluded = feature_frame(df, target, exclude)
-    if min(np.bincount(y)) < folds:
-        raise CreditgradeError(f"{folds}-fold CV needs at least {folds} rows of each class")
-    result = TableResult(len(df), float(y.mean()), list(X.columns), excluded, {k: [] for k in kinds})
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        for kind in kinds:
-            est = LGBMPD(seed=seed) if kind == "lightgbm" else Scorecard()
-            est.fit(X.iloc[train], y[train])
-            result.auc[kind].append(auc(y[test], est.predict_proba(X.iloc[test])[:, 1]))
+    meanings = read_dictionary(Path(dictionary)) if dictionary else None
+    columns = choose_columns(df, target, exclude, protected, meanings)
+    X = feature_frame(df, columns, special)
+    if min(np.bincount(y)) < 2 * folds:
+        raise CreditgradeError(f"{folds}-fold CV with inner folds needs at least {2 * folds} rows of each class")
+    specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
+    result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
+                         only_check=config()["protected"]["only_check"])
+    outer = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
+    for k, (train, test) in enumerate(outer):
+        left = budget - (time.perf_counter() - start)
+        choice = choose(X.iloc[train], y[train], X.iloc[test], specs, scale, seed=seed,
+                        seconds=max(left, 0.0) / (folds - k), special=tuple(special), families=families,
+                        trials=trials)
+        for name, decision in [*choice.outer.items(), (CHOSEN, choice.outer[choice.chosen])]:
+            result.auc.setdefault(name, []).append(auc(y[test], decision))
+            result.decisions.setdefault(name, np.full(len(y), np.nan))[test] = decision
+        result.chosen.append(choice.chosen)
+        result.notes.append(choice.notes)
+    result.seconds = time.perf_counter() - start
     return result

@@ -1,0 +1,191 @@
+"""Generic mode on real files: readers, odd column names, protected attributes, identifiers, special codes,
+the choice among families inside the training rows, and the CLI's report."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.training.table_columns import binary_target, choose_columns, feature_frame
+from creditgrade.training.table_read import read_dictionary, read_table
+
+FAMILIES_FAST = ("scorecard", "lightgbm")
+
+
+def credit_table(n=900, seed=1) -> pd.DataFrame:
+    """A small credit-like table with a row number, an id, a protected column and odd names."""
+    rng = np.random.default_rng(seed)
+    ratio = rng.uniform(0, 1, n)
+    late = rng.poisson(1.0, n).astype(float)
+    logit = -1.2 + 2.5 * ratio + 0.5 * late
+    df = pd.DataFrame({"Unnamed: 0": np.arange(n), "ID": [f"c{i:05d}" for i in range(n)],
+                       'debt ratio, "net" [%]': ratio, "late {12m}": late,
+                       "home": rng.choice(["own", "rent", "family"], n), "SEX": rng.choice([1, 2], n)})
+    df.loc[rng.random(n) < 0.08, "late {12m}"] = -8
+    df["bad"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return df
+
+
+@pytest.mark.parametrize("write, name, header", [
+    (lambda df, p: df.to_csv(p, index=False), "t.csv", True),
+    (lambda df, p: df.to_csv(p, index=False, sep=";"), "t.txt", True),
+    (lambda df, p: df.to_csv(p, index=False, sep="\t"), "t.tsv", True),
+    (lambda df, p: df.to_csv(p, index=False, sep=" ", header=False), "t.data", False),
+    (lambda df, p: df.to_parquet(p), "t.parquet", True),
+    (lambda df, p: df.to_excel(p, index=False), "t.xlsx", True),
+])
+def test_readers_sniff_the_format(tmp_path, write, name, header):
+    df = pd.DataFrame({"a": [1.5, 2.0, 3.25], "b": ["x", "y", "z"], "bad": [0, 1, 0]})
+    write(df, tmp_path / name)
+    got = read_table(tmp_path / name, header=header)
+    assert list(got.columns) == (["a", "b", "bad"] if header else ["A1", "A2", "A3"])
+    assert got.iloc[:, 0].tolist() == [1.5, 2.0, 3.25] and got.iloc[:, 1].tolist() == ["x", "y", "z"]
+
+
+def test_arff_is_read_with_its_attribute_names(tmp_path):
+    path = tmp_path / "t.arff"
+    path.write_text("@relation t\n@attribute Attr1 numeric\n@attribute kind {a,b}\n@attribute class {0,1}\n"
+                    "@data\n0.5,a,0\n?,b,1\n1.5,a,0\n")
+    df = read_table(path)
+    assert list(df.columns) == ["Attr1", "kind", "class"] and np.isnan(df["Attr1"][1])
+    assert binary_target(df, "class").tolist() == [0, 1, 0]  # nominal '0'/'1' read as 0/1
+
+
+def test_unreadable_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "t.arff"
+    bad.write_text("not an arff file\n")
+    with pytest.raises(CreditgradeError, match=r"t.arff cannot be read as arff"):
+        read_table(bad)
+    with pytest.raises(CreditgradeError, match="no such file"):
+        read_table(tmp_path / "none.csv")
+
+
+def test_target_missing_hints_at_no_header(tmp_path):
+    path = tmp_path / "german.data"
+    path.write_text("A11 6 A34 1\nA12 48 A32 2\nA14 12 A34 1\n")
+    df = read_table(path)
+    with pytest.raises(CreditgradeError, match="--no-header"):
+        binary_target(df, "A4")
+    df = read_table(path, header=False)
+    assert binary_target(df, "A4", bad="2").tolist() == [0, 1, 0]
+
+
+def test_protected_by_name_option_and_dictionary_and_identifiers_with_reasons(tmp_path):
+    df = credit_table(60).assign(X2=1, X5=30, seq=np.random.default_rng(0).permutation(60) + 1000)
+    dictionary = tmp_path / "dict.csv"
+    pd.DataFrame({"column": ["X2", "X5", "home"], "meaning": ["Gender (1 = male)", "Age (year)", "housing"]}) \
+        .to_csv(dictionary, index=False)
+    cols = choose_columns(df, "bad", protected=["home"], dictionary=read_dictionary(dictionary))
+    assert cols.features == ['debt ratio, "net" [%]', "late {12m}"]
+    why = cols.excluded
+    assert "protected attribute (sex)" in why["SEX"] and "--protected" in why["home"]
+    assert "Gender (1 = male)" in why["X2"] and "Age (year)" in why["X5"]
+    assert "identifier: id" in why["ID"] and "identifier: unnamed" in why["Unnamed: 0"]
+    assert "consecutive whole numbers" in why["seq"]
+    with pytest.raises(CreditgradeError, match="--protected: column.s. nope not in the table"):
+        choose_columns(df, "bad", protected=["nope"])
+
+
+def test_a_float_column_distinct_in_every_row_stays_a_feature():
+    df = credit_table(80)
+    assert 'debt ratio, "net" [%]' in choose_columns(df, "bad").features
+
+
+def test_only_special_codes_is_an_error_naming_the_column():
+    df = credit_table(50).assign(empty=-9.0)
+    cols = choose_columns(df, "bad")
+    with pytest.raises(CreditgradeError, match="column.s. empty have no values at all .or only special codes"):
+        feature_frame(df, cols, special=(-9.0,))
+
+
+@pytest.fixture(scope="module")
+def table_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("table") / "credit.csv"
+    credit_table().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def result(table_file):
+    from creditgrade.training.table import cross_validate
+
+    return cross_validate(table_file, "bad", special=(-8.0,), folds=3, budget=600, families=FAMILIES_FAST, trials=4)
+
+
+def test_odd_names_train_and_every_candidate_is_measured(result):
+    assert {*FAMILIES_FAST, "blend", "chosen"} == set(result.auc)
+    assert len(result.chosen) == 3 and set(result.chosen) <= {*FAMILIES_FAST, "blend"}
+    assert all(len(a) == 3 for a in result.auc.values())
+    assert result.mean("chosen") > 0.65 and result.mean("lightgbm") > 0.65
+    assert {"Unnamed: 0", "ID", "SEX"} == set(result.excluded)
+    assert "names and data-dictionary meanings only" in result.only_check
+
+
+def test_the_chosen_pipeline_is_reproducible_for_a_seed(table_file, result):
+    from creditgrade.training.table import cross_validate
+
+    again = cross_validate(table_file, "bad", special=(-8.0,), folds=3, budget=600, families=FAMILIES_FAST, trials=4)
+    assert again.auc == result.auc and again.chosen == result.chosen
+
+
+def test_special_codes_are_bins_of_the_scorecard_and_missing_for_lightgbm():
+    from creditgrade.models.scorecard import Scorecard
+    from creditgrade.models.tuning import TunedLGBMPD
+    from creditgrade.training.candidates import _inputs
+
+    X = credit_table(40)[["late {12m}"]]
+    card = Scorecard()
+    assert _inputs(card, X, (-8.0,)) is X and card.special_values == [-8.0]
+    masked = _inputs(TunedLGBMPD(), X, (-8.0,))
+    assert masked["late {12m}"].isna().sum() == (X["late {12m}"] == -8).sum() > 0
+
+
+def test_tuned_lightgbm_refits_on_all_rows_and_calibrates_out_of_fold():
+    from creditgrade.models.tuning import TunedLGBMPD
+
+    df = credit_table(1200)
+    X = feature_frame(df, choose_columns(df, "bad"))
+    y = df["bad"].to_numpy()
+    model = TunedLGBMPD(trials=3, seconds=30, num_threads=1).fit(X, y)
+    assert model.search_["trials"] == 3 and model.booster_.current_iteration() == model.search_["rounds"]
+    assert not np.isnan(model.oof_decision_).any()  # every row is out of fold once (three inner folds)
+    pd_ = model.predict_pd(X)
+    assert abs(pd_.mean() - y.mean()) < 0.05
+    contrib = model.contributions(X)
+    assert list(contrib.columns)[:2] == ['debt ratio, "net" [%]', "late {12m}"]
+    assert np.abs(contrib.sum(axis=1) - np.log(pd_ / (1 - pd_))).max() < 1e-6
+
+
+def test_cli_prints_exclusions_the_plain_statement_and_every_candidate(tmp_path):
+    small = tmp_path / "small.csv"
+    credit_table(300).to_csv(small, index=False)
+    out = subprocess.run([sys.executable, "-m", "creditgrade.cli", "train", "--table", str(small), "--target",
+                          "bad", "--special", "-8", "--folds", "2", "--budget", "5", "--protected", "home"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for text in ("not used 未使用: home: named by --protected", "not used 未使用: ID: an identifier",
+                 "names and data-dictionary meanings only", "lightgbm", "ebm", "scorecard", "blend", "chosen"):
+        assert text in out.stdout
+
+
+def test_cli_unknown_column_is_a_clear_error(table_file):
+    out = subprocess.run([sys.executable, "-m", "creditgrade.cli", "train", "--table", str(table_file), "--target",
+                          "bad", "--exclude", "nope"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--exclude: column(s) nope not in the table" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_tuned_lightgbm_saves_as_a_plain_lightgbm_model():
+    from creditgrade.models.families import family
+    from creditgrade.models.tuning import TunedLGBMPD
+
+    df = credit_table(600)
+    X = feature_frame(df, choose_columns(df, "bad"))
+    model = TunedLGBMPD(trials=2, seconds=30, num_threads=1).fit(X, df["bad"])
+    back = family("lightgbm").from_json(model.to_json())
+    assert np.allclose(back.predict_pd(X), model.predict_pd(X), rtol=0, atol=1e-12)
+    assert model.describe()["details"]["size_trials"][0]["trials"] == 2
