@@ -1,15 +1,22 @@
 """A segment's fitted model ready to grade: features in, PD, score, model grade and final grade (policy
 rules applied) out.
 
-This is what training registers in MLflow and what serving loads: one object carrying the estimator,
-the feature list it was trained on, and the scale and policy rules it was trained with (``policy``: a
-copy of its segment's section of ``models/grades.toml`` taken when the object is made, i.e. at training
-time), so a grade never depends on state outside it: editing the TOML regrades no registered version.
+This is what training registers in MLflow and what serving loads: an estimator of any family
+(:class:`~creditgrade.models.estimator.Estimator`), the feature list it was trained on, and what it grades
+and explains with as they were at training time: its segment's scale and policy rules (``policy``, a copy
+of ``models/grades.toml``'s section) and each feature's reason texts (``texts``, from the catalogue). A grade
+never depends on state outside it: editing the TOML or the catalogue regrades no registered version.
+
+A registered version is a directory of JSON documents (:meth:`GradeModel.documents`): ``estimator.json`` in
+the family's own format, ``model.json`` (segment, family, features, reference values, provenance),
+``policy.json`` and ``texts.json``; it is read back with :meth:`GradeModel.load`, which unpickles nothing.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
@@ -17,50 +24,99 @@ import pandas as pd
 
 from creditgrade.features.catalog import catalog
 from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.estimator import Estimator, Walk
+from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
+
+FORMAT = "creditgrade.grade-model/1"
+DOCUMENTS = ("estimator", "model", "policy", "texts")
+"""The files of a version, each ``<name>.json``."""
 
 
 @dataclass
 class GradeModel:
-    """An estimator (``LGBMPD`` or ``Scorecard``) with its segment, features and provenance."""
+    """An estimator with its segment, features, provenance, and the scale, rules and texts it grades with."""
 
     segment: str
-    kind: str                      # "lightgbm" | "scorecard"
-    estimator: object
+    kind: str                      # the estimator's family (models.families): a label, logged and shown
+    estimator: Estimator
     features: list[str]
     reference: dict = field(default_factory=dict)   # segment medians of the training features
     info: dict = field(default_factory=dict)        # data period, rows, metrics...
     policy: dict | None = None     # the scale and rules (models.grades.config); None: the TOML's, now
+    texts: dict | None = None      # feature -> {"en", "zh"} reason texts; None: the catalogue's, now
 
     def __post_init__(self):
         if self.policy is None:
             self.policy = config(self.segment)
+        if self.texts is None:  # the model's features and its rules' conditions
+            named = {*self.features, *(r["feature"] for r in self.policy["rules"])}
+            self.texts = {s.name: {"en": s.en, "zh": s.zh} for s in catalog(self.segment) if s.name in named}
 
     @cached_property
     def scale(self) -> Scale:
-        if self.policy is None:  # unpickled from a version registered before models kept their policy
-            raise CreditgradeError(f"{self.segment} {self.kind} model has no scale and rules of its own: it was "
-                                   f"registered before versions carried them; retrain it")
         return Scale.from_config(self.policy)
 
+    @property
+    def unit(self) -> str:
+        """The unit of the explanation's contributions (``models.estimator.UNITS``)."""
+        return self.estimator.unit
+
     def pd(self, X: pd.DataFrame) -> np.ndarray:
-        return self.estimator.predict_proba(X[self.features])[:, 1]
+        return self.estimator.predict_pd(X[self.features])
 
     def grade(self, X: pd.DataFrame) -> pd.DataFrame:
         """PD, score, model grade, final grade, binding rule and its evidence for each row of ``X`` (which
         holds the policy inputs as well as the model's features: ``features.build``)."""
-        pd_ = self.pd(X)
-        points = None
-        if self.kind == "scorecard" and self.scale.by == "score":
-            points = self.estimator.points(X[self.features])  # the card's total is the score people read
-        return self.scale.apply(pd_, X, score=points)
+        rows = X[self.features]
+        own = self.estimator.own_score(rows) if self.scale.by == "score" else None
+        return self.scale.apply(self.estimator.predict_pd(rows), X, score=own)
+
+    def grade_walk(self, X: pd.DataFrame, walk: Walk) -> pd.DataFrame:
+        """:meth:`grade` from a :meth:`Estimator.walk` of ``X`` already made (its PD and own score)."""
+        return self.scale.apply(walk.pd, X, score=walk.score if self.scale.by == "score" else None)
+
+    def documents(self) -> dict[str, str]:
+        """The version's JSON documents, name -> text (see the module docstring)."""
+        head = {"format": FORMAT, "segment": self.segment, "kind": self.kind, "features": self.features,
+                "reference": self.reference, "info": self.info}
+        return {"estimator": self.estimator.to_json(), "model": json.dumps(head, sort_keys=True),
+                "policy": json.dumps(self.policy, sort_keys=True, ensure_ascii=False),
+                "texts": json.dumps(self.texts, sort_keys=True, ensure_ascii=False)}
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Write :meth:`documents` into ``directory``; return name -> path (MLflow's ``artifacts``)."""
+        paths = {}
+        for name, text in self.documents().items():
+            paths[name] = str(Path(directory) / f"{name}.json")
+            Path(paths[name]).write_text(text, encoding="utf-8")
+        return paths
+
+    @classmethod
+    def load(cls, paths: dict[str, str]) -> GradeModel:
+        """The model :meth:`save` wrote (name -> path of each document)."""
+        missing = [n for n in DOCUMENTS if n not in paths]
+        if missing:
+            raise CreditgradeError(f"model version without {', '.join(missing)}: registered before versions "
+                                   f"were self-contained; retrain it")
+        doc = {n: json.loads(Path(paths[n]).read_text(encoding="utf-8")) for n in DOCUMENTS if n != "estimator"}
+        head = doc["model"]
+        if head.get("format") != FORMAT:
+            raise CreditgradeError(f"model.json is not a {FORMAT} document")
+        estimator = family(head["kind"]).from_json(Path(paths["estimator"]).read_text(encoding="utf-8"))
+        return cls(head["segment"], head["kind"], estimator, head["features"], reference=head["reference"],
+                   info=head["info"], policy=doc["policy"], texts=doc["texts"])
 
 
 class GradePyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc face of a :class:`GradeModel`: returns PD, score and grade, not class labels."""
+    """MLflow pyfunc face of a :class:`GradeModel`: returns PD, score and grade, not class labels. Logged
+    as code (``models/mlflow_model.py``); it reads its model from the version's artifacts."""
 
-    def __init__(self, model: GradeModel):
+    def __init__(self, model: GradeModel | None = None):
         self.model = model
+
+    def load_context(self, context) -> None:
+        self.model = GradeModel.load(context.artifacts)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """Grades of ``model_input`` (categorical features as the catalogue's categories or as text)."""

@@ -18,6 +18,7 @@ listed by name in ``models.families``. Nothing outside ``models/`` asks which fa
   contributes 0.
 * :meth:`Estimator.to_json` / :meth:`Estimator.from_json`: the fitted model in the family's own format,
   loaded without unpickling anything (a registered version must survive renamed modules).
+* Families are scikit-learn estimators as well: ``get_params()`` gives the parameters a run logs.
 
 Input ``X``: a DataFrame holding at least ``feature_names_in_`` (extra columns are ignored), categorical
 features as pandas categoricals. ``table``: the same columns already read as :func:`read_table` gives them,

@@ -1,13 +1,9 @@
 """Per-subject contributions and reason codes for a :class:`~models.bundle.GradeModel`.
 
-Contributions add up to the model's output for each subject:
-
-* LightGBM: TreeSHAP values of the calibrated log-odds (LightGBM's native ``pred_contrib``, scaled by the
-  Platt map), ``bias`` the expected log-odds; a row sums to ``logit(PD)``.
-* Scorecard: points of each characteristic **relative to that characteristic's maximum points** (the
-  adverse-action reference: a value is ``<= 0``, the points lost against the best bin); ``bias`` is the
-  base points plus the sum of the maxima (the best possible score); a row sums to the card's total
-  points. Features the card dropped contribute 0.
+Contributions are the estimator's (``Estimator.walk``, in its ``unit``) and add up to the model's output
+for each subject: in log-odds (LightGBM's TreeSHAP) a row sums to ``logit(PD)``; in points (a scorecard's,
+each relative to the characteristic's best bin, the adverse-action reference) a row sums to the score.
+Features the model does not use contribute 0.
 
 Reasons are the top factors that raised risk (positive log-odds, or points lost), with catalogue texts,
 the subject's value and the segment median. A binding policy rule (``models.grades``: in default, or a cap
@@ -23,8 +19,8 @@ import weakref
 import numpy as np
 import pandas as pd
 
-from creditgrade.features.catalog import spec
 from creditgrade.models.bundle import GradeModel
+from creditgrade.models.estimator import RISK_SIGN, Table, codes, read_table
 from creditgrade.models.grades import iso_day
 
 
@@ -34,62 +30,8 @@ def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:
 
 
 def _matrix(model: GradeModel, X: pd.DataFrame) -> np.ndarray:
-    """:func:`contributions` as a float array, without copying ``X`` when its columns are the model's."""
-    return _walk(model, X)[0]
-
-
-def _walk(model: GradeModel, X: pd.DataFrame,
-          table: tuple[np.ndarray, list] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Contributions (:func:`_matrix`), PD, and the score of a scorecard graded by score (else None: the
-    scale scores the PD), from one pass over the model: LightGBM's trees walked once (the PD is the
-    logistic of the contributions' sum, equal to ``model.pd`` up to rounding), the card's bins found once.
-    ``table``: :func:`_table` of ``X`` over ``model.features``, if the caller has it."""
-    est = model.estimator
-    if model.kind == "lightgbm":  # LGBMPD.contributions without its copies: Platt-scaled TreeSHAP
-        a, b = est.calibration_
-        out = est.booster_.predict(_booster_rows(est.booster_, *(table or _table(X, model.features))),
-                                   pred_contrib=True, num_threads=est.num_threads)
-        out *= a
-        out[:, -1] += b
-        return out, 1.0 / (1.0 + np.exp(-out.sum(axis=1))), None
-    pd_, points = est.pd_and_points(X if list(X.columns) == model.features else X[model.features])
-    best = np.array([max(b["points"] for b in c["bins"]) for c in est.characteristics_], dtype=float)
-    out = np.zeros((len(X), len(model.features) + 1))
-    out[:, [model.features.index(c) for c in est.selection_["kept"]]] = points - best
-    out[:, -1] = est.base_points_ + best.sum()
-    score = est.base_points_ + points.sum(axis=1) if model.scale.by == "score" else None
-    return out, pd_, score
-
-
-def _booster_rows(booster, values: np.ndarray, labels: list) -> np.ndarray:
-    """:func:`_table`'s matrix as LightGBM reads a frame: each categorical column (in order) coded by the
-    categories the booster was trained with (``pandas_categorical``), unknown or missing as NaN. A float
-    matrix skips LightGBM's per-call conversion of a frame, which costs more than the trees of one row."""
-    coded = [j for j, lab in enumerate(labels) if lab is not None]
-    if not coded:
-        return values
-    values = values.copy()
-    for j, trained in zip(coded, _trained_codes(booster)):
-        table = np.array([trained.get(label, np.nan) for label in labels[j]], dtype=float)
-        col = values[:, j]
-        known = ~np.isnan(col)
-        col[known] = table[col[known].astype(np.intp)]
-    return values
-
-
-_BOOSTER_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _trained_codes(booster) -> list[dict]:
-    """Per categorical column, each trained category's code (cached per booster)."""
-    if booster not in _BOOSTER_CODES:
-        trained = getattr(booster, "pandas_categorical", None) or []  # None: trained without categories
-        _BOOSTER_CODES[booster] = [{c: i for i, c in enumerate(cats)} for cats in trained]
-    return _BOOSTER_CODES[booster]
-
-
-def _unit(model: GradeModel) -> str:
-    return "log-odds" if model.kind == "lightgbm" else "points"
+    """:func:`contributions` as a float array."""
+    return model.estimator.walk(X).contributions
 
 
 def _per_model(build):
@@ -105,54 +47,27 @@ def _per_model(build):
 
 @_per_model
 def _used(model: GradeModel) -> np.ndarray:
-    """Positions of the features that can contribute (split on by the trees, or kept by the card)."""
-    if model.kind == "lightgbm":
-        return np.flatnonzero(model.estimator.booster_.feature_importance("split") > 0)
-    kept = set(model.estimator.selection_["kept"])
-    return np.array([j for j, f in enumerate(model.features) if f in kept], dtype=np.intp)
-
-
-def _codes(col: pd.Series) -> tuple[np.ndarray, list | None]:
-    """A column as floats (categorical as codes, missing as NaN) and its category labels or None."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy(dtype=float)
-        codes[codes < 0] = np.nan
-        return codes, col.cat.categories.tolist()
-    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan), None
-
-
-def _table(X: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, list]:
-    """Columns ``names`` of ``X`` as one float matrix (as :func:`_codes`: the numeric ones in one block)
-    and each column's category labels or None."""
-    dtypes = dict(zip(X.columns, X.dtypes))
-    where = {n: j for j, n in enumerate(names)}
-    categorical = [n for n in names if isinstance(dtypes[n], pd.CategoricalDtype)]
-    numeric = [n for n in names if not isinstance(dtypes[n], pd.CategoricalDtype)]
-    out = np.empty((len(X), len(names)))
-    out[:, [where[n] for n in numeric]] = X[numeric].to_numpy(dtype=float, na_value=np.nan)
-    labels: list = [None] * len(names)
-    for n in categorical:
-        out[:, where[n]], labels[where[n]] = _codes(X[n])
-    return out, labels
+    """Positions of the features that can contribute (``Estimator.used_features_``)."""
+    used = set(model.estimator.used_features_)
+    return np.array([j for j, f in enumerate(model.features) if f in used], dtype=np.intp)
 
 
 def _column(X: pd.DataFrame, feature: str) -> list:
     """A feature's values as shown in a reason (labels, floats, None if missing or absent)."""
     if feature not in X:
         return [None] * len(X)
-    codes, labels = _codes(X[feature])
-    return _shown(codes[:, None], np.zeros((len(X), 1), dtype=np.intp), [labels])[:, 0].tolist()
+    values, labels = codes(X[feature])
+    return _shown(values[:, None], np.zeros((len(X), 1), dtype=np.intp), [labels])[:, 0].tolist()
 
 
 @_per_model
 def _static(model: GradeModel) -> list[dict]:
-    """The fixed part of each feature's reason: name, catalogue texts, segment median, unit."""
-    unit = _unit(model)
+    """The fixed part of each feature's reason: name, the model's texts, segment median, unit."""
     out = []
     for f in model.features:
-        s, ref = spec(f), model.reference.get(f)
-        out.append({"feature": f, "en": s.en, "zh": s.zh, "reference": None if ref is None else float(ref),
-                    "unit": unit})
+        ref = model.reference.get(f)
+        out.append({"feature": f, **model.texts[f], "reference": None if ref is None else float(ref),
+                    "unit": model.unit})
     return out
 
 
@@ -169,14 +84,15 @@ def _top(risk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def explain(model: GradeModel, X: pd.DataFrame, k: int = 4, disputed: dict | None = None,
-            table: tuple[np.ndarray, list] | None = None) -> tuple[pd.DataFrame, list[list[dict]]]:
-    """Grades (as ``model.grade``) and reasons of every row of ``X`` from one pass over the model (:func:`_walk`).
-    ``table``: ``X``'s ``model.features`` as :func:`_table` gives them, if the caller has them (one subject's
-    per-subject path builds them without the frame: ``features.online.table``)."""
-    table = _table(X, model.features) if table is None else table
-    contrib, pd_, score = _walk(model, X, table)
-    graded = model.scale.apply(pd_, X, score=score)
-    return graded, _reasons(model, X, contrib, graded, k, disputed, table)
+            table: Table | None = None) -> tuple[pd.DataFrame, list[list[dict]]]:
+    """Grades (as ``model.grade``) and reasons of every row of ``X`` from one pass over the model
+    (``Estimator.walk``: LightGBM's trees walked once, the PD the logistic of the contributions' sum; a card's
+    bins found once). ``table``: ``X``'s ``model.features`` as ``models.estimator.read_table`` gives them, if
+    the caller has them (one subject's path builds them without the frame: ``features.online.table``)."""
+    table = read_table(X, model.features) if table is None else table
+    walk = model.estimator.walk(X, table)
+    graded = model.grade_walk(X, walk)
+    return graded, _reasons(model, X, walk.contributions, graded, k, disputed, table)
 
 
 def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = None, k: int = 4,
@@ -198,14 +114,14 @@ def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = No
 
 
 def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd.DataFrame, k: int,
-             disputed: dict | None, table: tuple[np.ndarray, list] | None = None) -> list[list[dict]]:
+             disputed: dict | None, table: Table | None = None) -> list[list[dict]]:
     """The reasons of :func:`reasons`, vectorised: only the dicts themselves are built in Python
-    (``table``: :func:`_table` of ``X`` over ``model.features``, if the caller has it)."""
+    (``table``: ``read_table`` of ``X`` over ``model.features``, if the caller has it)."""
     used = _used(model)
     n = len(X)
     if k <= 0 or not len(used):
         return [[] for _ in range(n)]
-    sign = 1.0 if model.kind == "lightgbm" else -1.0
+    sign = RISK_SIGN[model.unit]
     risk = sign * contrib[:, used]
     rules = graded["override"].to_numpy()
     bound = np.flatnonzero(pd.notna(rules))
@@ -217,7 +133,7 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
     limit = np.full(n, k)
     limit[bound] -= 1
     keep = (top > 0) & (np.arange(idx.shape[1]) < limit[:, None])
-    values, labels = _table(X, model.features) if table is None else table
+    values, labels = read_table(X, model.features) if table is None else table
     shown = _shown(np.take_along_axis(values[:, used], idx, axis=1), idx, [labels[u] for u in used])
     every = _static(model)
     base = [every[u] for u in used]
@@ -231,7 +147,7 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
     finally:
         if enabled:
             gc.enable()
-    unit, values = _unit(model), {}
+    unit, values = model.unit, {}
     record, since = graded["record"].to_numpy(dtype=float), graded["since"].to_numpy(dtype=float)
     for r in bound.tolist():
         rule = rules[r]

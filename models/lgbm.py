@@ -6,6 +6,9 @@ calibrated log-odds (see :meth:`LGBMPD.contributions`).
 """
 from __future__ import annotations
 
+import json
+import weakref
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -14,15 +17,22 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from creditgrade.models.estimator import Estimator, Table, Walk, read_table
 
-class LGBMPD(ClassifierMixin, BaseEstimator):
-    """Gradient-boosted PD model.
+FORMAT = "creditgrade.lgbm/1"
+
+
+class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
+    """Gradient-boosted PD model (the ``lightgbm`` family of :class:`~creditgrade.models.estimator.Estimator`).
 
     Parameters: ``monotone`` maps feature name -> -1/0/1 (1 = higher value, higher PD);
     ``leaves_grid`` the tree sizes tried; the smallest model (trees x leaves) whose validation AUC is
     within ``auc_tolerance`` of the best is kept. ``fit`` takes an explicit validation set (out of
     time, preferably) or holds out ``validation_share`` of the rows, stratified.
     """
+
+    family = "lightgbm"
+    unit = "log-odds"
 
     def __init__(self, monotone=None, leaves_grid=(4, 8, 16, 32), learning_rate=0.05, max_rounds=600,
                  early_stopping=50, min_child_samples=40, reg_lambda=1.0, feature_fraction=0.8,
@@ -41,6 +51,11 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
         self.monotone_method = monotone_method
         self.seed = seed
         self.num_threads = num_threads
+
+    @classmethod
+    def configured(cls, specs: list, scale=None, seed: int = 0) -> LGBMPD:
+        """Monotone constraints from the features' declared risk directions (the scale plays no part)."""
+        return cls(monotone={s.name: s.monotone for s in specs}, seed=seed)
 
     def _params(self, leaves: int, columns: list[str]) -> dict:
         mono = self.monotone or {}
@@ -104,15 +119,43 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def contributions(self, X, num_threads: int | None = None) -> pd.DataFrame:
-        """Per-feature log-odds contributions (TreeSHAP) plus `bias`; each row sums to the log-odds."""
+    def predict_pd(self, X) -> np.ndarray:
+        return self.predict_proba(X)[:, 1]
+
+    def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
+        """Platt-scaled TreeSHAP contributions from one ``pred_contrib`` call; the PD is the logistic of
+        their sum (equal to :meth:`predict_pd` up to rounding). Rows go to LightGBM as a float matrix,
+        which skips its per-call conversion of a frame (costlier than the trees of one row)."""
+        values, labels = read_table(X, list(self.feature_names_in_)) if table is None else table
         a, b = self.calibration_
-        raw = self.booster_.predict(self._frame(X), pred_contrib=True,
-                                    num_threads=num_threads or self._threads(X))
-        out = pd.DataFrame(raw * a, columns=[*self.feature_names_in_, "bias"],
-                           index=X.index if isinstance(X, pd.DataFrame) else None)
-        out["bias"] += b
-        return out
+        out = self.booster_.predict(self._coded(values, labels), pred_contrib=True, num_threads=self._threads(values))
+        out *= a
+        out[:, -1] += b
+        return Walk(out, 1.0 / (1.0 + np.exp(-out.sum(axis=1))), None)
+
+    def _coded(self, values: np.ndarray, labels: list) -> np.ndarray:
+        """A table's matrix as LightGBM reads a frame: each categorical column (in order) coded by the categories
+        the booster was trained with (``pandas_categorical``), unknown or missing as NaN."""
+        coded = [j for j, lab in enumerate(labels) if lab is not None]
+        if not coded:
+            return values
+        values = values.copy()
+        for j, trained in zip(coded, _trained_codes(self.booster_)):
+            lookup = np.array([trained.get(label, np.nan) for label in labels[j]], dtype=float)
+            col = values[:, j]
+            known = ~np.isnan(col)
+            col[known] = lookup[col[known].astype(np.intp)]
+        return values
+
+    @property
+    def used_features_(self) -> list[str]:
+        """The features some tree splits on."""
+        return [f for f, n in zip(self.feature_names_in_, self.booster_.feature_importance("split")) if n > 0]
+
+    def boundaries(self) -> dict[str, list[tuple[float, bool]]]:
+        """Each numeric split's threshold (left branch: value <= threshold)."""
+        names = list(self.feature_names_in_)
+        return {names[j]: [(t, False) for t in ts] for j, ts in _tree_thresholds(self.booster_).items()}
 
     @property
     def size(self) -> dict:
@@ -120,3 +163,58 @@ class LGBMPD(ClassifierMixin, BaseEstimator):
         dump = self.booster_.dump_model()
         leaves = sum(t["num_leaves"] for t in dump["tree_info"])
         return {"trees": self.booster_.num_trees(), "leaves": leaves}
+
+    def describe(self) -> dict:
+        mono = self.monotone or {}
+        size = self.size
+        return {"size": size, "summary": f"{size['trees']} trees, {size['leaves']} leaves",
+                "monotone": {f: str(int(mono.get(f, 0))) for f in self.feature_names_in_},
+                "contributions": "log-odds (TreeSHAP)", "details": {"size_trials": self.size_trials_}}
+
+    def to_json(self) -> str:
+        """Parameters, the booster's own model string, the Platt calibration and the tree sizes tried."""
+        params = self.get_params()
+        return json.dumps({"format": FORMAT, "params": {**params, "leaves_grid": list(params["leaves_grid"])},
+                           "features": list(self.feature_names_in_), "booster": self.booster_.model_to_string(),
+                           "calibration": list(self.calibration_), "size_trials": self.size_trials_})
+
+    @classmethod
+    def from_json(cls, text: str) -> LGBMPD:
+        doc = json.loads(text)
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} document")
+        model = cls(**{**doc["params"], "leaves_grid": tuple(doc["params"]["leaves_grid"])})
+        model.booster_ = lgb.Booster(model_str=doc["booster"])
+        model.calibration_ = tuple(doc["calibration"])
+        model.size_trials_ = doc["size_trials"]
+        model.feature_names_in_ = np.array(doc["features"], dtype=object)
+        model.n_features_in_ = len(doc["features"])
+        model.classes_ = np.array([0, 1])
+        return model
+
+
+_BOOSTER_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_THRESHOLDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _trained_codes(booster: lgb.Booster) -> list[dict]:
+    """Per categorical column, each trained category's code (cached per booster)."""
+    if booster not in _BOOSTER_CODES:
+        trained = getattr(booster, "pandas_categorical", None) or []  # None: trained without categories
+        _BOOSTER_CODES[booster] = [{c: i for i, c in enumerate(cats)} for cats in trained]
+    return _BOOSTER_CODES[booster]
+
+
+def _tree_thresholds(booster: lgb.Booster) -> dict[int, list[float]]:
+    """Numeric split thresholds per feature index, sorted (cached per booster)."""
+    if booster not in _THRESHOLDS:
+        found: dict[int, set] = {}
+        stack = [t["tree_structure"] for t in booster.dump_model()["tree_info"]]
+        while stack:
+            node = stack.pop()
+            if "split_feature" in node:
+                if node["decision_type"] == "<=":
+                    found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
+                stack += [node["left_child"], node["right_child"]]
+        _THRESHOLDS[booster] = {j: sorted(v) for j, v in found.items()}
+    return _THRESHOLDS[booster]

@@ -2,10 +2,12 @@
 
 The tracking and registry store is SQLite under the home directory unless ``MLFLOW_TRACKING_URI`` says
 otherwise; artifacts go to ``$CREDITGRADE_HOME/mlartifacts``. The serving champion of a segment is the
-version carrying the ``champion`` alias. A version is logged with a signature, an input example, the
-project's code (``features/``, ``models/``) and its dependencies pinned as installed (all on PyPI), a
-description and tags; a fitted model identical to a registered one (same fingerprint) is not registered
-again. MLflow's usage reporting is off unless the environment turns it on.
+version carrying the ``champion`` alias. A version is logged as code (``models/mlflow_model.py``, which
+needs the creditgrade package installed) with its model as JSON artifacts (``GradeModel.save``: estimator,
+provenance, scale and rules, reason texts, each file's SHA-256 returned for the run's tags), a signature, an
+input example and its dependencies pinned as installed, a description and tags; loading it unpickles
+nothing. A fitted model identical to a registered one (same fingerprint) is not registered again. MLflow's
+usage reporting is off unless the environment turns it on.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import hashlib
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import requires, version
 from pathlib import Path
@@ -24,11 +27,11 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.models.model import ModelInfo
 from mlflow.telemetry.client import set_telemetry_client
 from mlflow.types.schema import AnyType, ColSpec, Schema
 from packaging.requirements import Requirement
 
-import creditgrade.features as features
 import creditgrade.models as models
 
 from creditgrade.features.errors import CreditgradeError
@@ -94,13 +97,14 @@ def load_champion(segment: str) -> Loaded:
     return load_version(segment, alias=CHAMPION)
 
 
-CODE_PATHS = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
-"""The project code a logged model needs to load (its pickle refers to ``models`` and ``features``)."""
+MODEL_CODE = Path(models.__file__).with_name("mlflow_model.py")
+"""What MLflow logs as the model's code: a pyfunc that reads the version's JSON artifacts."""
 
 
 def pip_requirements() -> list[str]:
-    """The project's run-time dependencies pinned to the versions installed here."""
-    pinned = []
+    """The creditgrade package (the logged code imports it) and its run-time dependencies, pinned to the
+    versions installed here."""
+    pinned = [f"creditgrade=={version('creditgrade')}"]
     for spec in requires("creditgrade") or []:
         req = Requirement(spec)
         if req.marker is None:
@@ -128,12 +132,24 @@ def example_and_signature(model: GradeModel, rows: pd.DataFrame) -> tuple[pd.Dat
 
 
 def fingerprint(model: GradeModel, rows: pd.DataFrame) -> str:
-    """SHA-256 of what makes a fitted model grade as it does: its declaration (segment, kind, features,
-    parameters, reference values, data period, policy) and the PDs it gives ``rows``. Equal models give
-    equal fingerprints in any process (no pickle, whose bytes depend on which objects are shared)."""
-    declared = json.dumps([model.segment, model.kind, model.features, model.estimator.get_params(),
-                           model.reference, model.info, model.policy], sort_keys=True, default=str)
+    """SHA-256 of what makes a fitted model grade as it does: its documents (the fitted estimator in its own
+    format, segment, features, reference values, data period, policy, texts) and the PDs it gives ``rows``.
+    Equal models give equal fingerprints in any process."""
+    declared = json.dumps(model.documents(), sort_keys=True)
     return hashlib.sha256(declared.encode() + np.round(model.pd(rows), 12).tobytes()).hexdigest()
+
+
+def log_grade_model(model: GradeModel, rows: pd.DataFrame) -> tuple[ModelInfo, dict[str, str]]:
+    """Log ``model`` as the active run's MLflow model (see the module docstring), with its signature and
+    input example from ``rows``; return what MLflow answers and each document's SHA-256."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = model.save(Path(tmp))
+        digests = {name: hashlib.sha256(Path(path).read_bytes()).hexdigest() for name, path in paths.items()}
+        inputs, signature = example_and_signature(model, rows)
+        logged = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=paths,
+                                         signature=signature, input_example=inputs,
+                                         pip_requirements=pip_requirements())
+    return logged, digests
 
 
 def registered_as(segment: str, digest: str) -> ModelVersion | None:

@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from creditgrade.models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
+from creditgrade.models.estimator import Estimator, Table, Walk
 from creditgrade.models.selection import enforce_signs, select_features
 
 FORMAT = "creditgrade.scorecard/1"
@@ -57,14 +58,18 @@ def _scaled_points(raw, lo, hi):
     return [[min(round(v), c) for v in s] for s, c in zip(scaled, caps)], slope, sum(mins)
 
 
-class Scorecard(ClassifierMixin, BaseEstimator):
-    """Credit scorecard estimator for any table (see the module docstring for the point scale).
+class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
+    """Credit scorecard estimator for any table (see the module docstring for the point scale); the
+    ``scorecard`` family of :class:`~creditgrade.models.estimator.Estimator` (contributions in points).
 
     Binning parameters go to ``MonotoneBinner``; ``min_iv``, ``min_gini``, ``max_corr``,
     ``max_vif`` to ``models.selection.select_features``; ``C`` and ``max_iter`` to sklearn's
     ``LogisticRegression(solver="newton-cholesky")``. ``y`` must be binary, larger label = bad.
     DataFrame input is read by column name (extra columns are ignored); arrays by position.
     """
+
+    family = "scorecard"
+    unit = "points"
 
     def __init__(self, directions=None, special_values=None, n_prebins=50, min_bin_share=0.05,
                  min_bad=5, smoothing=0.5, min_iv=0.02, min_gini=0.05, max_corr=0.7, max_vif=5.0,
@@ -92,10 +97,19 @@ class Scorecard(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
+    @classmethod
+    def configured(cls, specs: list, scale, seed: int = 0) -> "Scorecard":
+        """Bins monotone in the features' declared risk directions; points scaled as the grade scale says."""
+        return cls(directions={s.name: s.direction for s in specs}, base_points=scale.base_points,
+                   base_odds=scale.base_odds, pdo=scale.pdo)
+
     def _lr(self):
         return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=self.max_iter)
 
-    def fit(self, X, y):
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Fit on ``X, y`` and, if given, the held-out ``X_val, y_val`` as well (a card has no use for them)."""
+        if X_val is not None:
+            X, y = pd.concat([X, X_val]), np.concatenate([np.asarray(y), np.asarray(y_val)])
         binner = MonotoneBinner(**{k: getattr(self, k) for k in MonotoneBinner().get_params()})
         woe = binner.set_output(transform="pandas").fit_transform(X, y)
         bad = binary_target(y)
@@ -193,6 +207,44 @@ class Scorecard(ClassifierMixin, BaseEstimator):
     def points(self, X):
         """Total integer score per row."""
         return self.base_points_ + self.points_by_characteristic(X).to_numpy().sum(axis=1)
+
+    def predict_pd(self, X):
+        return self.predict_proba(X)[:, 1]
+
+    def own_score(self, X):
+        """The card's total points (:meth:`points`): the score people read."""
+        return self.points(X)
+
+    def walk(self, X, table: Table | None = None) -> Walk:
+        """Each input feature's points relative to its best bin's (``<= 0``; 0 for a feature the card
+        dropped), the best possible total as bias, from one binning pass; the score is the row sum."""
+        pd_, points = self.pd_and_points(X)
+        best = np.array([max(b["points"] for b in c["bins"]) for c in self.characteristics_], dtype=float)
+        out = np.zeros((len(X), len(self.input_features_) + 1))
+        out[:, [self.input_features_.index(c) for c in self.selection_["kept"]]] = points - best
+        out[:, -1] = self.base_points_ + best.sum()
+        return Walk(out, pd_, self.base_points_ + points.sum(axis=1))
+
+    @property
+    def used_features_(self):
+        kept = set(self.selection_["kept"])
+        return [f for f in self.input_features_ if f in kept]
+
+    def boundaries(self):
+        """Inner bin edges of the numeric characteristics (a bin is ``[edge_{i-1}, edge_i)``)."""
+        out = {}
+        for c in self.characteristics_:
+            if c["type"] == "numeric":
+                out[c["name"]] = [(float(e), True) for e in c["edges"]]
+        return out
+
+    def describe(self):
+        kept = set(self.selection_["kept"])
+        return {"size": {"characteristics": len(self.characteristics_), "base_points": self.base_points_},
+                "summary": f"{len(self.characteristics_)} characteristics, base points {self.base_points_}",
+                "monotone": {f: "monotone WOE" if f in kept else "dropped" for f in self.input_features_},
+                "contributions": "points relative to the best bin",
+                "details": {"selection": self.selection_, "iv": self.iv_}}
 
     def score_record(self, record):
         """Score one plain dict feature -> value; returns {"points", "pd", "points_by_characteristic"}.

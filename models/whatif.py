@@ -13,7 +13,6 @@ Every answer is re-scored by the real model (:meth:`GradeModel.grade`), policy r
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -25,35 +24,12 @@ WHOLE_UNITS = {"count", "days", "months", "persons", "flag", "level", "years"}
 NON_NEGATIVE = WHOLE_UNITS | {"CNY", "mu", "ratio"}
 MAX_CANDIDATES = 8
 BEAM = 5
-_tree_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _tree_thresholds(booster) -> dict[int, list[float]]:
-    """Numeric split thresholds per feature index (left branch: value <= threshold)."""
-    if booster not in _tree_cache:
-        found: dict[int, set] = {}
-        stack = [t["tree_structure"] for t in booster.dump_model()["tree_info"]]
-        while stack:
-            node = stack.pop()
-            if "split_feature" in node:
-                if node["decision_type"] == "<=":
-                    found.setdefault(node["split_feature"], set()).add(float(node["threshold"]))
-                stack += [node["left_child"], node["right_child"]]
-        _tree_cache[booster] = {j: sorted(v) for j, v in found.items()}
-    return _tree_cache[booster]
 
 
 def _boundaries(model: GradeModel) -> dict[str, list[tuple[float, bool]]]:
-    """Per feature: (value, strict) where the model's output may change; below means ``x < value``
-    when strict, ``x <= value`` otherwise."""
-    out: dict[str, list] = {}
-    if model.kind == "lightgbm":
-        for j, ts in _tree_thresholds(model.estimator.booster_).items():
-            out.setdefault(model.features[j], []).extend((t, False) for t in ts)
-    else:
-        for c in model.estimator.characteristics_:
-            if c["type"] == "numeric":
-                out.setdefault(c["name"], []).extend((float(e), True) for e in c["edges"])
+    """Per feature: (value, strict) where the model's output (``Estimator.boundaries``) or a policy rule may
+    change; below means ``x < value`` when strict, ``x <= value`` otherwise."""
+    out = {f: list(bounds) for f, bounds in model.estimator.boundaries().items()}
     for rule in model.scale.rules:
         if rule.when in (">=", ">"):
             out.setdefault(rule.feature, []).append((float(rule.value), rule.when == ">="))
@@ -181,8 +157,7 @@ def _finish(model, x, answer: dict, state: dict, cands: dict, rank: dict) -> dic
     rescored = _score(model, x, [state], cands).iloc[0]
     changes = []
     for f, i in state.items():
-        s = spec(f)
-        changes.append({"feature": f, "en": s.en, "zh": s.zh, "from": float(x[f].iloc[0]), "to": cands[f][i]})
+        changes.append({"feature": f, **model.texts[f], "from": float(x[f].iloc[0]), "to": cands[f][i]})
     reachable = bool(rank[rescored["grade"]] <= rank[answer["target_grade"]])
     return {**answer, "reachable": reachable, "changes": changes if reachable else [], "new_grade": rescored["grade"],
             "new_pd": float(rescored["pd"])}

@@ -321,7 +321,7 @@ class Grader:
         contrib = explain.contributions(model, g.X).iloc[0]
         rows = [Contribution(feature=f, value=_value(g.X, f), reference=model.reference.get(f),
                              contribution=float(contrib[f])) for f in model.features]
-        return Explanation(grade=answer, unit="log-odds" if model.kind == "lightgbm" else "points",
+        return Explanation(grade=answer, unit=model.unit,
                            bias=float(contrib["bias"]), contributions=rows,
                            what_would_change=jsonable(whatif.what_would_change(model, g.X, max_changes=3)))
 

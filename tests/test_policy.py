@@ -23,6 +23,7 @@ from creditgrade.features.frames import Frames
 from creditgrade.features.schemas import contract, kinds
 from creditgrade.models import grades
 from creditgrade.models.bundle import GradeModel
+from creditgrade.models.estimator import Walk
 from creditgrade.models.explain import reasons
 from creditgrade.training.pipeline import without_defaulters
 from creditgrade.training.policy_check import policy_check
@@ -40,8 +41,11 @@ class GivenPD:
     def __init__(self, pd_: np.ndarray):
         self.pd_ = np.asarray(pd_, dtype=float)
 
-    def predict_proba(self, X):
-        return np.column_stack([1 - self.pd_[: len(X)], self.pd_[: len(X)]])
+    def predict_pd(self, X):
+        return self.pd_[: len(X)]
+
+    def own_score(self, X):
+        return None
 
 
 def _day(days_before: int) -> pd.Timestamp:
@@ -210,23 +214,17 @@ def test_default_date_record_and_authority_lead_the_reasons_in_both_languages():
     assert not any(r.get("override") for r in why[2])
 
 
-class _Explainable:
-    """GivenPD with the parts of a LightGBM estimator that reasons() reads: no split, no contribution."""
+class _Explainable(GivenPD):
+    """GivenPD with the parts of an estimator that reasons() reads: every feature used, none contributing."""
+
+    unit = "log-odds"
 
     def __init__(self, given: GivenPD):
-        self.given = given
-        self.calibration_ = (1.0, 0.0)
-        self.num_threads = 1
-        self.booster_ = self
+        super().__init__(given.pd_)
+        self.used_features_ = model_feature_names("sme")
 
-    def predict_proba(self, X):
-        return self.given.predict_proba(X)
-
-    def predict(self, X, pred_contrib, num_threads):
-        return np.zeros((len(X), X.shape[1] + 1))
-
-    def feature_importance(self, kind):
-        return np.ones(len(model_feature_names("sme")))
+    def walk(self, X, table=None):
+        return Walk(np.zeros((len(X), len(self.used_features_) + 1)), self.predict_pd(X), None)
 
 
 def test_a_fitted_model_keeps_the_rules_it_was_made_with(tmp_path, monkeypatch):

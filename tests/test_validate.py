@@ -45,8 +45,8 @@ def test_band_ranges_agree_with_the_scale(segment):
 class _GivenPD:
     """An estimator that returns the PD in column ``pd_in``."""
 
-    def predict_proba(self, X):
-        return np.column_stack([1 - X["pd_in"], X["pd_in"]])
+    def predict_pd(self, X):
+        return X["pd_in"].to_numpy()
 
 
 def _snapshots() -> pd.DataFrame:

@@ -4,8 +4,9 @@ As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the
 ``val_dates`` before them the validation set (early stopping, tree size and calibration of LightGBM), the
 rest the training set. Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
 are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
-catalogue's model inputs only (never the ``model = false`` policy inputs), and each carries the scale and
-rules it was trained with. The ``champion`` alias moves only after every step succeeded, and only to a model
+catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that does
+not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it
+was trained with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after every step succeeded, and only to a model
 that beats the current champion's AUC on the same out-of-time rows.
 """
 from __future__ import annotations
@@ -22,17 +23,16 @@ from creditgrade.features.build import build_training_set
 from creditgrade.features.catalog import catalog, model_feature_names
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import Frames
-from creditgrade.models.bundle import GradeModel, GradePyfunc
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
-from creditgrade.models.lgbm import LGBMPD
-from creditgrade.models.registry import (CHAMPION, CODE_PATHS, code_version, configure, example_and_signature, experiment_id,
-                             fingerprint, load_version, model_name, pip_requirements, register_version,
-                             registered_as)
-from creditgrade.models.scorecard import Scorecard
+from creditgrade.models.registry import (CHAMPION, code_version, configure, experiment_id, fingerprint, load_version,
+                                         log_grade_model, model_name, register_version, registered_as)
 from creditgrade.training.evaluate import auc, evaluate
 from creditgrade.training.evaluate_report import report_markdown
 
 KINDS = ("scorecard", "lightgbm")
+"""The families trained when none is named (``train --model both``); any name of ``models.families`` can be."""
 
 
 @dataclass
@@ -68,31 +68,30 @@ def split_by_date(data: pd.DataFrame, test_dates: int = 4, val_dates: int = 4) -
                  data[data.as_of >= test_from])
 
 
+def key_free_order(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``rows`` by as-of date, then by a hash of their ``columns`` and outcome: an order that does not depend
+    on subject keys (keyed hashes of identity numbers, which differ between installations), so the same
+    records train the same model anywhere. Rows equal in both are interchangeable to a model."""
+    content = pd.util.hash_pandas_object(rows[[*columns, "defaulted"]], index=False).to_numpy()
+    return rows.iloc[np.lexsort((content, rows["as_of"].to_numpy()))]
+
+
 def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, scale: Scale | None = None):
-    """A fresh estimator of that kind, configured from the feature catalogue and the grade scale (the
+    """A fresh estimator of that family, configured from the feature catalogue and the grade scale (the
     segment's scale in ``models/grades.toml`` if none is given)."""
     specs = {s.name: s for s in catalog(segment)}
-    if kind == "lightgbm":
-        return LGBMPD(monotone={c: specs[c].monotone for c in columns}, seed=seed)
-    if kind == "scorecard":
-        scale = scale or Scale.from_config(config(segment))
-        return Scorecard(directions={c: specs[c].direction for c in columns}, base_points=scale.base_points,
-                         base_odds=scale.base_odds, pdo=scale.pdo)
-    raise CreditgradeError(f"unknown model kind {kind!r}: expected one of {', '.join(KINDS)}")
+    return family(kind).configured([specs[c] for c in columns], scale or Scale.from_config(config(segment)), seed)
 
 
 def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy: dict | None = None) -> GradeModel:
-    """Fit one kind on the model inputs; the model keeps ``policy`` (default: the grades file's, now)."""
+    """Fit one family on the model inputs (training rows, and the validation rows it uses as it will); the
+    model keeps ``policy`` (default: the grades file's, now)."""
     policy = policy or config(segment)
     columns = model_feature_names(segment)
     est = make_estimator(kind, segment, columns, seed, Scale.from_config(policy))
-    X_tr, y_tr = split.train[columns], split.train["defaulted"].to_numpy()
-    if kind == "lightgbm":
-        est.fit(X_tr, y_tr, split.valid[columns], split.valid["defaulted"].to_numpy())
-    else:
-        both = pd.concat([split.train, split.valid])
-        est.fit(both[columns], both["defaulted"].to_numpy())
-    numeric = X_tr.select_dtypes("number")
+    train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
+    est.fit(train[columns], train["defaulted"].to_numpy(), valid[columns], valid["defaulted"].to_numpy())
+    numeric = train[columns].select_dtypes("number")
     info = dict(train_from=str(split.train.as_of.min().date()), train_to=str(split.valid.as_of.max().date()),
                 test_from=str(split.test.as_of.min().date()), test_to=str(split.test.as_of.max().date()),
                 rows_train=len(split.train) + len(split.valid), rows_test=len(split.test))
@@ -121,14 +120,11 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
     if same is not None:
         return str(same.version), same.run_id, False
     with mlflow.start_run(experiment_id=experiment_id(name), run_name=f"{model.segment}-{model.kind}") as run:
+        described = model.estimator.describe()
         params = {k: v for k, v in model.estimator.get_params().items() if np.isscalar(v) or v is None}
         mlflow.log_params({"kind": model.kind, "segment": model.segment, "features": len(model.features),
-                           **model.info, **{f"est.{k}": v for k, v in params.items()}})
-        if model.kind == "lightgbm":
-            mlflow.log_params({"trees": model.estimator.size["trees"], "leaves": model.estimator.size["leaves"]})
-            mlflow.log_dict({"size_trials": model.estimator.size_trials_}, "size_trials.json")
-        else:
-            mlflow.log_text(model.estimator.to_json(), "scorecard.json")
+                           **model.info, **described["size"], **{f"est.{k}": v for k, v in params.items()}})
+        mlflow.log_dict(json.loads(json.dumps(described, default=str)), "estimator_description.json")
         metrics = {k: report[k] for k in ("auc", "gini", "ks", "brier", "log_loss") if k in report}
         metrics["psi_score"] = report.get("psi_score", float("nan"))
         metrics["default_rate_monotone"] = float(bool(report.get("default_rate_monotone")))
@@ -137,12 +133,11 @@ def register(model: GradeModel, report: dict, example: pd.DataFrame,
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.log_dict(json.loads(json.dumps(report, default=str)), "evaluation.json")
         mlflow.log_text(report_markdown(report), "evaluation.md")
-        mlflow.log_dict(model.policy, "policy.json")  # the scale and rules this version grades with
-        inputs, signature = example_and_signature(model, example)
-        logged = mlflow.pyfunc.log_model(name="model", python_model=GradePyfunc(model), signature=signature,
-                                         input_example=inputs, code_paths=CODE_PATHS,
-                                         pip_requirements=pip_requirements())
-        version = register_version(model.segment, logged, run.info.run_id, *version_notes(model, report, digest))
+        logged, digests = log_grade_model(model, example)
+        hashes = {f"{name}_sha256": value for name, value in digests.items()}
+        mlflow.log_params(hashes)
+        tags, description = version_notes(model, report, digest)
+        version = register_version(model.segment, logged, run.info.run_id, {**tags, **hashes}, description)
     return version, run.info.run_id, True
 
 

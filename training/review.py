@@ -105,20 +105,16 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def _features(model: GradeModel) -> str:
-    est = model.estimator
-    used = set(model.features) if model.kind == "lightgbm" else set(est.selection_["kept"])
+    used, monotone = set(model.estimator.used_features_), model.estimator.describe()["monotone"]
     rows = [{"feature 特征": s.name, "含义": s.zh, "meaning": s.en, "unit 单位": s.unit,
-             "risk direction 风险方向": s.direction,
-             "monotone constraint 单调约束": s.monotone if model.kind == "lightgbm" else "monotone WOE",
+             "risk direction 风险方向": s.direction, "monotone constraint 单调约束": monotone.get(s.name, ""),
              "actionable 可改善": s.actionable, "used 使用": s.name in used}
             for s in catalog(model.segment) if s.model]
     return _section("features", "特征目录 Features (from the catalogue)", _table(pd.DataFrame(rows)))
 
 
 def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) -> str:
-    est = model.estimator
-    size = (f"{est.size['trees']} trees, {est.size['leaves']} leaves" if model.kind == "lightgbm"
-            else f"{len(est.characteristics_)} characteristics, base points {est.base_points_}")
+    size = model.estimator.describe()["summary"]
     info = model.info
     facts = pd.DataFrame([
         ("segment", model.segment), ("model", loaded.name if loaded else "(not registered)"),
@@ -135,7 +131,7 @@ def _model_card(model: GradeModel, loaded: Loaded | None, data: pd.DataFrame) ->
 
 def _explanations(model: GradeModel, X: pd.DataFrame) -> tuple[str, str, str]:
     values = contributions(model, X).drop(columns="bias")
-    unit = "log-odds (TreeSHAP)" if model.kind == "lightgbm" else "points relative to the best bin"
+    unit = model.estimator.describe()["contributions"]
     importance = values.abs().mean().sort_values(ascending=False)
     top = importance[importance > 0].head(15)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(top) + 1))
