@@ -36,6 +36,23 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_grade(args) -> int:
+    from creditgrade.features.distributed import connect
+    from creditgrade.serving.batch import grade_all
+    from creditgrade.serving.tables import open_store
+
+    with steps(f"grading every {args.segment} subject as of {args.as_of} on Dask 批量评级", args.quiet):
+        client = connect(args.scheduler)
+        try:
+            r = grade_all(open_store(), client, args.export, args.segment, args.as_of)
+        finally:
+            client.close()
+    stale = f"; stale sources: {', '.join(r.stale_sources)}" if r.stale_sources else ""
+    print(f"{r.segment} as of {r.as_of} with {r.model}: {r.subjects} subjects graded, {r.stored} grades "
+          f"stored{stale}")
+    return 0
+
+
 def _cmd_generate(args) -> int:
     from creditgrade.data.sample.generator import write_population
 
@@ -120,22 +137,18 @@ def _cmd_train(args) -> int:
 
 
 def _train_table(args) -> int:
-    from creditgrade.training.table import CHOSEN, cross_validate
+    from creditgrade.training.table import cross_validate
 
     if not args.target:
         raise CreditgradeError("--table needs --target COLUMN")
     result = cross_validate(Path(args.table), args.target, bad=args.bad, exclude=args.exclude or (),
-                            protected=args.protected or (), dictionary=args.dictionary, header=not args.no_header,
-                            special=args.special or (), folds=args.folds, seed=args.seed,
-                            **({"budget": args.budget} if args.budget is not None else {}))
+                            folds=args.folds)
     print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
-    for column, why in result.excluded.items():
-        print(f"  not used 未使用: {column}: {why}")
-    print(f"  {result.only_check}")
-    print(f"  outer {args.folds}-fold stratified CV AUC 外层交叉验证 AUC (each fold chooses on its training rows):")
+    if result.excluded:
+        print(f"  protected or excluded, not used: {', '.join(map(str, result.excluded))}")
     for kind, aucs in result.auc.items():
-        print(f"  {kind:9s} {result.mean(kind):.4f} (folds {', '.join(f'{a:.3f}' for a in aucs)})")
-    print(f"  {CHOSEN} per fold 每折选择: {', '.join(result.chosen)}; {result.seconds:.0f} s")
+        print(f"  {kind:9s} {args.folds}-fold stratified CV AUC {result.mean(kind):.4f} "
+              f"(folds {', '.join(f'{a:.3f}' for a in aucs)})")
     return 0
 
 
@@ -319,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition-subjects", type=int, default=None, help="subjects per partition")
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser("grade", parents=[quiet], help="grade every subject of a segment on a Dask cluster from an "
+                                                      "export, and store the grades")
+    p.add_argument("--segment", required=True, choices=SEGMENTS)
+    p.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
+    p.add_argument("--export", required=True, type=Path, help="the folder given to `creditgrade export --out`")
+    p.add_argument("--scheduler", default="local", help="a Dask scheduler address, or `local` for a LocalCluster")
+    p.set_defaults(func=_cmd_grade)
+
     p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
@@ -327,13 +348,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="generic mode: the target column")
     p.add_argument("--bad", help="generic mode: the target value meaning bad, if not 0/1")
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
-    p.add_argument("--protected", nargs="*", help="generic mode: protected attributes, never features")
-    p.add_argument("--dictionary", help="generic mode: data dictionary (CSV: column, meaning); protected by meaning")
-    p.add_argument("--no-header", action="store_true", help="generic mode: the file has no header line (A1, A2...)")
-    p.add_argument("--special", nargs="*", type=float, help="generic mode: special codes (e.g. -7 -8 -9), own bins")
-    p.add_argument("--budget", type=float, help="generic mode: seconds for the whole search (default: a "
-                   "150,000-row table within 10 minutes on 2 cores)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
     p.set_defaults(func=_cmd_train)
 

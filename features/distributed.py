@@ -17,6 +17,7 @@ from creditgrade.features import profile
 from creditgrade.features.build import check_within, disputed_of, features_of, parse_date
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import FILES, read_manifest, sha256
+from creditgrade.features.freshness import Freshness
 from creditgrade.features.frames import normalise_outcomes, normalise_records, normalise_subjects
 
 RETRIES = 2  # a task lost with its worker is retried this many times before the job fails
@@ -94,13 +95,13 @@ def partition_training_set(folder: Path, entry: dict, segment: str, dates: list[
     return pd.concat(parts)
 
 
-def checked_as_of(manifest: dict, as_of) -> pd.Timestamp:
-    """The as-of date, checked against the export as ``features.build.check_as_of`` checks the store."""
+def checked_as_of(manifest: dict, as_of) -> tuple[pd.Timestamp, Freshness]:
+    """The as-of date, checked against the export as ``features.build.check_as_of`` checks the store, and
+    what grades as of it stand on."""
     day = parse_date(as_of)
     marks = {k: pd.Timestamp(v).date() for k, v in manifest["watermarks"].items()}
     earliest = None if manifest["earliest"] == "None" else pd.Timestamp(manifest["earliest"])
-    check_within(manifest["segment"], day, manifest["subjects"], earliest, marks)
-    return day
+    return day, check_within(manifest["segment"], day, manifest["subjects"], earliest, marks)
 
 
 def map_partitions(client, out, segment: str, task, *args) -> list:
@@ -125,7 +126,7 @@ def map_partitions_lazily(client, out, segment: str, task, *args):
 
 def build_features(client, out, segment: str, as_of, *, with_disputed: bool = False):
     """:func:`features.build.build_features` of the export under ``out``, one task per partition."""
-    day = checked_as_of(read_manifest(out, segment), as_of)
+    day, _ = checked_as_of(read_manifest(out, segment), as_of)
     parts = map_partitions(client, out, segment, partition_features, day, with_disputed)
     features = pd.concat([f for f, _ in parts])
     if not with_disputed:

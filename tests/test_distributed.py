@@ -155,3 +155,43 @@ def test_lightgbm_trained_on_the_cluster_is_within_0_005_auc_of_the_local_fit(ex
     aucs = [roc_auc_score(test["defaulted"], m.predict_proba(test[names])[:, 1]) for m in (dask_model, local_model)]
     assert aucs[1] > 0.6
     assert abs(aucs[0] - aucs[1]) <= 0.005, aucs
+
+
+def test_batch_grades_on_the_cluster_equal_the_single_machine_and_are_stored_once(trained, client, tmp_path,
+                                                                                 monkeypatch):
+    from helpers import database, point_at
+
+    from creditgrade.models import explain
+    from creditgrade.models.registry import load_champion
+    from creditgrade.serving.batch import grade_all
+    from creditgrade.serving.tables import grades, open_store
+
+    point_at(trained, monkeypatch, database(tmp_path / "db", trained.template))
+    store = open_store()
+    export(store, "household", tmp_path / "export", partition_subjects=250)
+    loaded = load_champion("household")
+    report = grade_all(store, client, tmp_path / "export", "household", AS_OF, loaded)
+    assert report.subjects == report.stored > 0
+    with store.engine.connect() as conn:
+        stored = pd.read_sql(grades.select().where(grades.c.origin == "batch"), conn).set_index("subject_key")
+    local, _ = explain.explain(loaded.model, build_features(store, "household", AS_OF))
+    stored = stored.loc[local.index]
+    assert (stored["grade"] == local["grade"]).all()
+    assert abs(stored["pd"] - local["pd"]).max() < 1e-12
+    assert grade_all(store, client, tmp_path / "export", "household", AS_OF, loaded).stored == 0
+    store.dispose()
+
+
+def test_grade_command(trained, tmp_path, monkeypatch, capsys):
+    from helpers import database, point_at
+
+    from creditgrade.cli import main
+
+    point_at(trained, monkeypatch, database(tmp_path / "db", trained.template))
+    assert main(["export", "--segment", "practitioner", "--out", str(tmp_path / "x")]) == 0
+    args = ["grade", "--segment", "practitioner", "--as-of", AS_OF, "--export", str(tmp_path / "x")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "subjects graded" in out and " 0 grades stored" not in out
+    assert main(args[:-1] + [str(tmp_path / "nowhere")]) == 2
+    assert "no practitioner export" in capsys.readouterr().err
