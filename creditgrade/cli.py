@@ -67,18 +67,20 @@ def _cmd_generate(args) -> int:
 
 def _cmd_ingest(args) -> int:
     from creditgrade.features.ingest import ingest_files
-    from creditgrade.features.store import Store
+    from creditgrade.serving.tables import open_store
+    from creditgrade.serving.warnings import raise_on_arrival
 
     missing = [p for p in args.files if not Path(p).is_file()]
     if missing:
         raise CreditgradeError(f"no such file: {', '.join(missing)}")
-    store = Store()
+    store = open_store()  # with the warnings table: a record that trips a trigger raises its warning as it lands
     reports = []
     with steps("ingesting 导入", args.quiet or args.verbose) as say:
         show = (lambda message: print(message, file=sys.stderr, flush=True)) if args.verbose else say
         for file in args.files:
             tell = show and (lambda message, name=Path(file).name: show(f"{name}: {message}"))
-            reports += ingest_files(store, [file], allow_bad_check=args.allow_bad_check_digit, progress=tell)
+            reports += ingest_files(store, [file], allow_bad_check=args.allow_bad_check_digit, progress=tell,
+                                    on_records=raise_on_arrival)
     for r in reports:
         if r.refused:
             print(f"{r.file}: refused / 拒收: {r.refused}", file=sys.stderr)

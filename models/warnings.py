@@ -24,7 +24,7 @@ LEVELS = ("red", "orange", "yellow")  # most severe first
 TYPES = ("pd_rise", "downgrade", "record", "feature")
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 RECORD_FIELDS = ("record_id", "kind", "severity", "start_date", "end_date", "reported_date", "amount", "value",
-                 "doc_ref")
+                 "category", "doc_ref")
 
 
 @dataclass(frozen=True)
@@ -92,22 +92,62 @@ class Moment:
     now: pd.DataFrame
     before: pd.DataFrame
     records: pd.DataFrame
+    tripped: dict = field(default_factory=dict)  # trigger name -> its tripping records, when worked out already
 
 
 def record_kinds(rules) -> list[str]:
     return sorted({k for t in rules if t.type == "record" for k in t.params["kinds"]})
 
 
-def recent(t: Trigger, m: Moment) -> pd.DataFrame:
-    """Records matching a record trigger at ``m.as_of``."""
-    r = m.records
-    keep = (r["kind"].isin(t.params["kinds"]).to_numpy()
-            & (r["reported_date"] >= m.as_of - pd.Timedelta(days=t.params["within_days"])).to_numpy()
-            & still_counts(r, m.as_of))
+def _ordered(r: pd.DataFrame) -> pd.DataFrame:
+    return r.assign(subject_key=r["subject_key"].astype(str)).sort_values(
+        ["subject_key", "start_date", "record_id"], kind="stable")
+
+
+def _changed(change: dict, r: pd.DataFrame) -> np.ndarray:
+    """Whether each record of ``r`` (one trigger's kinds, ordered by subject and start date) shows the
+    configured change against the subject's earlier records of those kinds (see warnings.toml)."""
+    earlier = r.groupby("subject_key", sort=False)
+    how = change["compare"]
+    if how == "worse":
+        rank = r["category"].map({c: i for i, c in enumerate(change["order"])}).astype(float)
+        return (rank > earlier["category"].shift().map({c: i for i, c in enumerate(change["order"])})
+                .astype(float)).to_numpy()
+    if how == "drop":
+        before = earlier["value"].transform(lambda v: v.shift().rolling(change["over"], min_periods=1).mean())
+        return ((r["value"] <= (1 - change["ratio"]) * before) & (before >= change["min_before"])).to_numpy()
+    if how == "first":
+        gap = (r["start_date"] - earlier["start_date"].shift()).dt.days
+        return (gap.isna() | (gap > change["gap_days"])).to_numpy()
+    # "on_top": a new one while at least `min_open` others are still open at its start
+    out = np.zeros(len(r), dtype=bool)
+    for _, part in earlier:
+        start, end = part["start_date"].to_numpy(), part["end_date"].to_numpy()
+        ends = np.where(pd.isna(end), np.datetime64("2262-01-01"), end)
+        open_at = (start[None, :] < start[:, None]) & (ends[None, :] > start[:, None])
+        out[r.index.get_indexer(part.index)] = open_at.sum(axis=1) >= change["min_open"]
+    return out
+
+
+def tripping(t: Trigger, records: pd.DataFrame) -> pd.DataFrame:
+    """The records of ``records`` that trip record trigger ``t``: of its kinds (severities, minimum value)
+    and, for a trigger with a ``change``, showing it against the subject's earlier records there."""
+    r = records[records["kind"].isin(t.params["kinds"]).to_numpy()]
+    if "change" in t.params:
+        r = _ordered(r).reset_index(drop=True)
+    keep = _changed(t.params["change"], r) if "change" in t.params else np.ones(len(r), dtype=bool)
     if "severities" in t.params:
         keep &= r["severity"].isin(t.params["severities"]).to_numpy()
     if "min_value" in t.params:
         keep &= (r["value"] >= t.params["min_value"]).to_numpy()
+    return r[keep]
+
+
+def recent(t: Trigger, m: Moment) -> pd.DataFrame:
+    """Records tripping a record trigger reported in its ``within_days`` before ``m.as_of`` and counting."""
+    r = m.tripped[t.name] if t.name in m.tripped else tripping(t, m.records)
+    keep = ((r["reported_date"] >= m.as_of - pd.Timedelta(days=t.params["within_days"])).to_numpy()
+            & still_counts(r, m.as_of))
     return r[keep]
 
 
@@ -150,6 +190,21 @@ def _row(frame: pd.DataFrame, key: str) -> dict | None:
     return None if row.get("pd") is None else row
 
 
+def record_list(found: pd.DataFrame) -> list[dict]:
+    """Records as evidence: their identifying and telling fields, JSON-ready."""
+    return [{f: _plain(v) for f, v in r.items() if f in RECORD_FIELDS} for r in found.to_dict("records")]
+
+
+def arrived(t: Trigger, history: pd.DataFrame, new_ids, now: pd.Timestamp) -> pd.DataFrame:
+    """The records just stored (``record_id`` in ``new_ids``) that trip record trigger ``t`` against the
+    subjects' ``history`` (which holds them) and were reported in its ``within_days`` up to ``now`` (the
+    newest report among them): a back-filled history raises only what is still news."""
+    found = tripping(t, history)
+    keep = (found["record_id"].isin(list(new_ids)).to_numpy()
+            & (found["reported_date"] >= now - pd.Timedelta(days=t.params["within_days"])).to_numpy())
+    return found[keep]
+
+
 def evidence(t: Trigger, m: Moment, key: str) -> dict:
     """What a warning rests on: the trigger, the current and previous grades, and its values or records."""
     out = {"trigger": t.name, "level": t.level, "en": t.en, "zh": t.zh, "as_of": _plain(m.as_of),
@@ -163,9 +218,7 @@ def evidence(t: Trigger, m: Moment, key: str) -> dict:
         out["values"] = {"notches": int(notches), "min_notches": t.params["notches"]}
     elif t.type == "record":
         found = recent(t, m)
-        found = found[found["subject_key"].astype(str) == key]
-        out["records"] = [{f: _plain(v) for f, v in r.items() if f in RECORD_FIELDS}
-                          for r in found.to_dict("records")]
+        out["records"] = record_list(found[found["subject_key"].astype(str) == key])
     else:
         out["values"] = {f: _plain(m.X.at[key, f]) for f, _, _ in t.params["when"]}
         out["conditions"] = [list(c) for c in t.params["when"]]

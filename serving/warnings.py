@@ -1,6 +1,7 @@
-"""Early warnings: scan a segment as of a date, store the grades and the red / orange / yellow warnings
-with their evidence, and list and acknowledge them. The rules are ``models.warnings``; their backtest is
-``training.backtest``.
+"""Early warnings: raised when a record that trips a trigger is ingested (:func:`raise_on_arrival`, the
+ingest hook, in the file's own transaction), and by a scan of a segment as of a date for the trends (PD
+rises, downgrades, falling features); stored with their evidence, listed and acknowledged. The rules are
+``models.warnings``; their backtest is ``training.backtest``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from creditgrade.features.frames import normalise_records
 from creditgrade.features.store import Store, subjects
 from creditgrade.models import explain
 from creditgrade.models.registry import Loaded, load_champion
-from creditgrade.models.warnings import LEVELS, Moment, evidence, fire, record_kinds, triggers
+from creditgrade.models.warnings import LEVELS, Moment, arrived, evidence, fire, record_list, triggers
 from creditgrade.serving.tables import grades, warnings
 
 
@@ -66,15 +67,17 @@ def _store_grades(conn, segment: str, day: pd.Timestamp, loaded: Loaded, graded:
     return _scan_grades(conn, segment, day, loaded), len(rows)
 
 
-def latest_grades(conn, segment: str, before, since=None) -> pd.DataFrame:
+def latest_grades(conn, segment: str, before, since=None, townships=None) -> pd.DataFrame:
     """Each subject's latest stored grade with an as-of date before ``before`` (and on or after ``since``),
-    any origin; index subject_key."""
+    any origin, of the subjects of ``townships`` if given (through the subject index); index subject_key."""
     g = grades.c
     rank = func.row_number().over(partition_by=g.subject_key,
                                   order_by=(g.as_of.desc(), g.graded_at.desc(), g.grade_id.desc()))
     where = [g.segment == segment, g.as_of < pd.Timestamp(before).date()]
     if since is not None:
         where.append(g.as_of >= pd.Timestamp(since).date())
+    if townships is not None:
+        where.append(g.subject_key.in_(select(subjects.c.subject_key).where(subjects.c.township_code.in_(townships))))
     ranked = select(g.subject_key, g.grade_id, g.as_of, g.pd, g.score, g.grade, g.model_version, g.origin,
                     rank.label("n")).where(*where).subquery()
     rows = conn.execute(select(*(c for c in ranked.c if c.name != "n")).where(ranked.c.n == 1)).all()
@@ -82,30 +85,22 @@ def latest_grades(conn, segment: str, before, since=None) -> pd.DataFrame:
                                        "model_version", "origin"]).set_index("subject_key")
 
 
-def _recent_records(conn, segment: str, day: pd.Timestamp, rules) -> pd.DataFrame:
-    days = max((t.params["within_days"] for t in rules if t.type == "record"), default=0)
-    raw = loader.frame(conn, loader.records_query(day.date(), segment, kinds=record_kinds(rules),
-                                                  since=(day - pd.Timedelta(days=days)).date()))
-    out = normalise_records(raw)
-    out["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(out["record_id"]).to_numpy()
-    return out
-
-
 def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> ScanReport:
     """Grade every subject of ``segment`` as of ``as_of`` with ``model`` (default: the champion), store the
-    grades (origin "scan"; once per subject, date and model version) and the warnings the triggers raise
-    against each subject's previous grade and recent records. Re-running adds nothing."""
+    grades (origin "scan"; once per subject, date and model version) and the warnings the trend triggers
+    raise against each subject's previous grade and features (record triggers are raised on arrival).
+    Re-running adds nothing."""
     day = check_as_of(store, segment, as_of)
     loaded = model or load_champion(segment)
     X, disputed = build_features(store, segment, day, with_disputed=True)
     graded, why = explain.explain(loaded.model, X)
-    rules = [t for t in triggers() if t.applies(segment, X.columns)]
+    rules = [t for t in triggers() if t.type != "record" and t.applies(segment, X.columns)]
     with store.engine.begin() as conn:
         ids, stored = _store_grades(conn, segment, day, loaded, graded, why, disputed)
         now = graded[["pd", "score", "grade"]].assign(grade_id=ids.reindex(X.index).astype("int64").to_numpy(),
                                                       model_version=loaded.version)
         m = Moment(segment, day, loaded.model.scale.order, X, now,
-                   latest_grades(conn, segment, day).reindex(X.index), _recent_records(conn, segment, day, rules))
+                   latest_grades(conn, segment, day).reindex(X.index), pd.DataFrame())
         created = dt.datetime.now(dt.timezone.utc)
         w = warnings.c
         seen = set(conn.execute(select(w.subject_key, w.trigger).where(w.segment == segment,
@@ -116,6 +111,43 @@ def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> Scan
         _insert_ignore(conn, warnings, rows)
     by_level = {level: sum(r["level"] == level for r in rows) for level in LEVELS}
     return ScanReport(segment, day.date(), f"{loaded.name} v{loaded.version}", len(X), stored, len(rows), by_level)
+
+
+# ---------------------------------------------------------------- raised on arrival
+
+LOOKUP = 5_000  # subjects per history query (bound parameters stay under SQLite's limit)
+
+def raise_on_arrival(conn, rows: list[dict]) -> int:
+    """The ingest hook (``features.ingest.ingest_files(on_records=...)``): within the file's transaction,
+    store a warning for each new record that trips a record trigger, dated its report, the record as its
+    evidence; a subject's several records of one trigger and day make one warning. Returns how many."""
+    rules = [t for t in triggers() if t.type == "record"]
+    wanted = {k for t in rules for k in t.params["kinds"]}
+    now = max((r["reported_date"] for r in rows), default=None)
+    since = now - dt.timedelta(days=max(t.params["within_days"] for t in rules)) if now else None
+    new = [r for r in rows if r["kind"] in wanted and r["reported_date"] >= since]
+    if not new:
+        return 0
+    keys = sorted({r["subject_key"] for r in new})
+    raw = pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=sorted(wanted)))
+                     for i in range(0, len(keys), LOOKUP)])
+    history = normalise_records(raw)
+    history["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(history["record_id"]).to_numpy()
+    new_ids = {r["record_id"] for r in new}
+    now = pd.Timestamp(now)
+    created = dt.datetime.now(dt.timezone.utc)
+    out = []
+    for t in rules:
+        found = arrived(t, history, new_ids, now)
+        if t.segments is not None:
+            found = found[found["segment"].isin(t.segments).to_numpy()]
+        for (key, segment, day), part in found.groupby(["subject_key", "segment", "reported_date"], observed=True):
+            ev = {"trigger": t.name, "level": t.level, "en": t.en, "zh": t.zh, "as_of": day.date().isoformat(),
+                  "origin": "arrival", "records": record_list(part)}
+            out.append(dict(subject_key=str(key), segment=str(segment), as_of=day.date(), level=t.level,
+                            trigger=t.name, evidence=json.dumps(ev, ensure_ascii=False), created_at=created))
+    _insert_ignore(conn, warnings, out)
+    return len(out)
 
 
 # ---------------------------------------------------------------- reading and acknowledging

@@ -15,7 +15,7 @@ from creditgrade.features.store import Store, records
 from creditgrade.serving.tables import grades, warnings
 from creditgrade.models.registry import load_champion
 from creditgrade.models.warnings import LEVELS, Moment, Trigger, fire
-from creditgrade.serving.warnings import acknowledge, list_warnings, scan
+from creditgrade.serving.warnings import acknowledge, list_warnings, raise_on_arrival, scan
 from creditgrade.training.backtest import backtest, figures, naive
 from tests.helpers import database, point_at
 
@@ -57,8 +57,10 @@ def _deteriorate(store: Store, champion) -> str:
         dict(rec, source="tax", kind="tax.arrears", start_date=dt.date(2024, 7, 1),
              reported_date=dt.date(2024, 7, 25), amount=90000.0, severity="serious", doc_ref="TEST-ARREARS-1"),
     ]
-    with store.engine.begin() as conn:
-        conn.execute(insert(records), rows)
+    with store.engine.begin() as conn:  # as an ingest would: the records and the warnings they raise
+        for row in rows:
+            row["record_id"] = conn.execute(insert(records).values(row)).inserted_primary_key[0]
+        raise_on_arrival(conn, rows)
         conn.execute(insert(grades).values(
             subject_key=key, segment="sme", as_of=dt.date(2024, 6, 30), graded_at=dt.datetime.now(dt.timezone.utc),
             pd=0.0005, score=800.0, grade="AAA", model_grade="AAA", model_name="creditgrade-sme",
@@ -76,12 +78,13 @@ def test_scan_warns_with_evidence_once_and_acknowledges(copied):
     key = _deteriorate(store, champion)
     report = scan(store, "sme", AS_OF, champion)
     assert report.grades_stored == report.subjects > 0
-    assert report.warnings_new == sum(report.by_level.values()) > 0
+    assert report.warnings_new == sum(report.by_level.values()) > 0  # the trends: PD rise, downgrade
     mine = {w["trigger"]: w for w in list_warnings(store, segment="sme") if w["subject_key"] == key}
-    assert {"pd_doubled", "downgrade", "loan_overdue", "court_enforcement", "tax_arrears"} <= set(mine)
-    overdue = mine["loan_overdue"]
+    assert {"pd_doubled", "downgrade", "past_due_60", "past_due_30", "court_enforcement", "tax_arrears"} <= set(mine)
+    overdue = mine["past_due_60"]
     assert overdue["level"] == "red" and overdue["display_id"] == key
-    assert [r["doc_ref"] for r in overdue["evidence"]["records"]] == ["TEST-OVERDUE-1"]
+    assert overdue["evidence"]["origin"] == "arrival" and overdue["as_of"] == dt.date(2024, 9, 10)
+    assert [r["doc_ref"] for r in overdue["evidence"]["records"]] == ["TEST-STATUS-9"]
     rise = mine["pd_doubled"]["evidence"]
     assert rise["previous"]["grade"] == "AAA" and rise["previous"]["origin"] == "api"
     assert rise["current"]["pd"] >= 0.04 and rise["values"]["pd_ratio"] >= 2

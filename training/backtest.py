@@ -16,7 +16,7 @@ from creditgrade.features.snapshot import DAYS_PER_MONTH
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.registry import configure, experiment_id
 from creditgrade.models.warnings import (LEVELS, WARNINGS_FILE, Moment, backtest_config, fire, record_kinds,
-                                         triggers)
+                                         tripping, triggers)
 
 EXPERIMENT = "creditgrade-warnings"
 SUMMARY = (*LEVELS, "any")
@@ -73,11 +73,12 @@ def trigger_flags(frames: Frames, segment: str, model: GradeModel, data: pd.Data
     rules = [t for t in triggers() if t.applies(segment, data.columns)]
     recs = frames.records[(frames.records["segment"] == segment).to_numpy()
                           & frames.records["kind"].isin(record_kinds(rules)).to_numpy()]
+    tripped = {t.name: tripping(t, recs) for t in rules if t.type == "record"}
     flags = pd.DataFrame(False, index=data.index, columns=[t.name for t in rules])
     for day, part in data.groupby("as_of"):
         snap = part.set_index("subject_key")
         before = snap[["previous_pd", "previous_grade"]].set_axis(["pd", "grade"], axis=1)
-        m = Moment(segment, day, model.scale.order, snap, snap[["pd", "grade"]], before, recs)
+        m = Moment(segment, day, model.scale.order, snap, snap[["pd", "grade"]], before, recs, tripped)
         for t in rules:
             flags.loc[part.index, t.name] = fire(t, m)
     return flags

@@ -1,0 +1,120 @@
+"""The warning model beside the rules: the hazard of default within 3, 6 and 12 months from a subject's
+trajectory (how its features changed over the last quarter and the last year, not their levels), one
+estimator per horizon, and levels from hazard thresholds in ``models/warnings.toml`` (``[model]``).
+
+:func:`trajectory` turns quarterly snapshots (rows of subject and as-of date) into changes; a
+:class:`WarningModel` scores them, names the level each row reaches and says why (the changes that pushed
+its hazard up most, from the estimator's contributions).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from creditgrade.features.catalog import catalog
+from creditgrade.models.estimator import RISK_SIGN, Estimator
+from creditgrade.models.families import family
+from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, _config
+
+
+def model_config(path=WARNINGS_FILE) -> dict:
+    """The ``[model]`` table: horizons (months), lags (quarters), level thresholds and texts."""
+    return _config(path)["model"]
+
+
+def base_features(segment: str) -> list[str]:
+    """The numeric model inputs of the catalogue whose change is followed."""
+    return [s.name for s in catalog(segment) if s.model and s.direction in ("up", "down")]
+
+
+def trajectory(snapshots: pd.DataFrame, features: list[str], lags: dict[str, int]) -> pd.DataFrame:
+    """Per snapshot (columns ``subject_key``, ``as_of`` and ``features``), each feature's change since the
+    same subject's snapshot ``lag`` quarters before (``{feature}__{name}``; NaN where there is none)."""
+    now = snapshots[["subject_key", "as_of", *features]]
+    out = {}
+    for name, quarters in lags.items():
+        then = now.assign(as_of=now["as_of"] + pd.offsets.QuarterEnd(quarters))
+        past = now[["subject_key", "as_of"]].merge(then, on=["subject_key", "as_of"], how="left")
+        for f in features:
+            out[f"{f}__{name}"] = now[f].to_numpy(float) - past[f].to_numpy(float)
+    return pd.DataFrame(out, index=snapshots.index)
+
+
+@dataclass
+class WarningModel:
+    """Fitted estimators per horizon (months) on trajectory columns ``columns``, from ``features``."""
+
+    segment: str
+    features: list[str]
+    columns: list[str]
+    estimators: dict[int, Estimator]
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, segment: str, snapshots: pd.DataFrame, labels: dict[int, pd.Series], valid: pd.Series,
+            seed: int = 0) -> WarningModel:
+        """Fit one estimator per horizon on the trajectories of ``snapshots``; ``labels[h]`` says (1/0, NaN
+        where unknown) whether each defaulted within ``h`` months; ``valid`` marks the held-out rows."""
+        conf = model_config()
+        features = base_features(segment)
+        X = trajectory(snapshots, features, conf["lags"])
+        estimators = {}
+        for h in conf["horizons"]:
+            y = labels[h]
+            known = y.notna().to_numpy()
+            tr, va = known & ~valid.to_numpy(), known & valid.to_numpy()
+            est = family(conf["family"])(seed=seed)
+            estimators[h] = est.fit(X[tr], y[tr].astype(int).to_numpy(), X[va], y[va].astype(int).to_numpy())
+        return cls(segment, features, list(X.columns), estimators)
+
+    def hazards(self, snapshots: pd.DataFrame) -> pd.DataFrame:
+        """Hazard of default within each horizon (columns ``h3``, ``h6``, ``h12``) per snapshot."""
+        X = trajectory(snapshots, self.features, model_config()["lags"])
+        return pd.DataFrame({f"h{h}": est.predict_pd(X) for h, est in self.estimators.items()}, index=X.index)
+
+    def levels(self, hazards: pd.DataFrame) -> pd.Series:
+        """The most severe level whose threshold (``[model.levels]``: horizon and minimum hazard) a row
+        reaches; None where none."""
+        out = pd.Series(None, index=hazards.index, dtype=object)
+        for level in reversed(LEVELS):
+            rule = model_config()["levels"][self.segment][level]
+            out[(hazards[f"h{rule['horizon']}"] >= rule["min_hazard"]).to_numpy()] = level
+        return out
+
+    def reasons(self, snapshots: pd.DataFrame, horizon: int, top: int = 3) -> list[list[dict]]:
+        """Per snapshot, the ``top`` changes that raised its ``horizon``-month hazard most, each with its
+        value, contribution and texts."""
+        conf = model_config()
+        X = trajectory(snapshots, self.features, conf["lags"])
+        est = self.estimators[horizon]
+        contrib = est.walk(X).contributions[:, :-1] * RISK_SIGN[est.unit]
+        names = list(est.feature_names_in_)
+        specs = {s.name: s for s in catalog(self.segment)}
+        out = []
+        for i, row in enumerate(contrib):
+            order = [j for j in np.argsort(-row)[:top] if row[j] > 0]
+            out.append([_reason(names[j], X.iat[i, X.columns.get_loc(names[j])], row[j], specs, conf)
+                        for j in order])
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps({"segment": self.segment, "features": self.features, "columns": self.columns,
+                           "info": self.info, "family": model_config()["family"],
+                           "estimators": {str(h): est.to_json() for h, est in self.estimators.items()}})
+
+    @classmethod
+    def from_json(cls, text: str) -> WarningModel:
+        doc = json.loads(text)
+        kind = family(doc["family"])
+        return cls(doc["segment"], doc["features"], doc["columns"],
+                   {int(h): kind.from_json(e) for h, e in doc["estimators"].items()}, doc["info"])
+
+
+def _reason(column: str, value: float, contribution: float, specs: dict, conf: dict) -> dict:
+    feature, lag = column.split("__")
+    spec, over = specs[feature], conf["lag_texts"][lag]
+    return {"feature": column, "value": None if value != value else float(value), "contribution": float(contribution),
+            "en": f"Change in {spec.en} {over['en']}", "zh": f"{spec.zh}{over['zh']}的变化"}
