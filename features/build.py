@@ -93,7 +93,7 @@ def disputed_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_
 
 # ---------------------------------------------------------------- sources: in-memory frames or the store
 
-def _subjects_and_earliest(source, segment: str) -> tuple[int, pd.Timestamp | None]:
+def subjects_and_earliest(source, segment: str) -> tuple[int, pd.Timestamp | None]:
     """Number of subjects and earliest reported_date of the segment's records."""
     if isinstance(source, Frames):
         n = int((source.subjects["segment"] == segment).sum())
@@ -111,7 +111,7 @@ def check_as_of(source, segment: str, as_of) -> pd.Timestamp:
     (``features.freshness``)."""
     check_segment(segment)
     day = parse_date(as_of)
-    check_within(segment, day, *_subjects_and_earliest(source, segment), freshness.watermarks_of(source, segment))
+    check_within(segment, day, *subjects_and_earliest(source, segment), freshness.watermarks_of(source, segment))
     return day
 
 

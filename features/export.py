@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from creditgrade.features import freshness, loader
+from creditgrade.features.build import subjects_and_earliest
 from creditgrade.features.catalog import check_segment
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import normalise_outcomes
@@ -47,31 +48,45 @@ def _write_partition(folder: Path, frames: dict[str, pd.DataFrame]) -> dict:
     return entry
 
 
-def export(store: Store, segment: str, out, partition_subjects: int = PARTITION_SUBJECTS) -> dict:
-    """Write ``segment``'s inputs under ``out`` (see the module) and return the manifest."""
+def _parts(source, segment: str, size: int):
+    """(subjects, records with ``disputed``, outcomes) of ``size`` subjects at a time, in key order."""
+    if isinstance(source, Store):
+        outcomes = normalise_outcomes(source.outcomes(segment))
+        chunks = ((i.subjects, i.records, i.open_ids) for i in loader.chunks(source, segment, None, size))
+    else:
+        outcomes = source.outcomes[source.outcomes["segment"] == segment]
+        every = source.subjects[source.subjects["segment"] == segment].sort_values("subject_key")
+        records = source.records[source.records["segment"] == segment]
+        chunks = ((part, records[records["subject_key"].isin(part["subject_key"])], source.open_objection_ids)
+                  for part in (every.iloc[lo:lo + size] for lo in range(0, len(every), size)))
+    for subjects, records, open_ids in chunks:
+        keys = subjects["subject_key"]
+        yield (subjects, records.assign(disputed=records["record_id"].isin(list(open_ids))),
+               outcomes[outcomes["subject_key"].isin(keys)])
+
+
+def export(source, segment: str, out, partition_subjects: int = PARTITION_SUBJECTS) -> dict:
+    """Write ``segment``'s inputs from ``source`` (a ``Store``, or in-memory ``Frames``) under ``out`` (see the
+    module) and return the manifest."""
     check_segment(segment)
     if partition_subjects < 1:
         raise CreditgradeError(f"partition size must be at least 1 subject, not {partition_subjects}")
     final = Path(out) / segment
     work = Path(out) / f".{segment}.partial"
     shutil.rmtree(work, ignore_errors=True)
-    outcomes = normalise_outcomes(store.outcomes(segment))
-    with store.engine.connect() as conn:
-        n, earliest = loader.extent(conn, segment)
+    n, earliest = subjects_and_earliest(source, segment)
     if n == 0:
-        raise CreditgradeError(f"no {segment} subjects in the store: ingest them first")
-    parts = []
-    for i, inputs in enumerate(loader.chunks(store, segment, None, partition_subjects)):
-        keys = inputs.subjects["subject_key"]
-        records = inputs.records.assign(disputed=inputs.records["record_id"].isin(list(inputs.open_ids)))
-        entry = _write_partition(work / f"part-{i:05d}", {
-            "subjects": inputs.subjects, "records": records,
-            "outcomes": outcomes[outcomes["subject_key"].isin(keys)]})
-        parts.append({**entry, "keys": [keys.iloc[0], keys.iloc[-1]]})
-    dates = outcomes.groupby("horizon_months")["as_of"].unique()
-    manifest = {"segment": segment, "subjects": int(n), "earliest": str(earliest),
-                "outcome_dates": {str(h): sorted(str(d.date()) for d in days) for h, days in dates.items()},
-                "watermarks": {k: str(v) for k, v in freshness.of_store(store, segment).items()},
+        raise CreditgradeError(f"no {segment} subjects to export: ingest them first")
+    parts, dates = [], {}
+    for i, (subjects, records, outcomes) in enumerate(_parts(source, segment, partition_subjects)):
+        entry = _write_partition(work / f"part-{i:05d}", {"subjects": subjects, "records": records,
+                                                          "outcomes": outcomes})
+        parts.append({**entry, "keys": [subjects["subject_key"].iloc[0], subjects["subject_key"].iloc[-1]]})
+        for horizon, days in outcomes.groupby("horizon_months")["as_of"].unique().items():
+            dates.setdefault(str(horizon), set()).update(str(pd.Timestamp(d).date()) for d in days)
+    manifest = {"segment": segment, "subjects": int(n), "earliest": str(earliest and pd.Timestamp(earliest).date()),
+                "outcome_dates": {h: sorted(days) for h, days in dates.items()},
+                "watermarks": {k: str(v) for k, v in freshness.watermarks_of(source, segment).items()},
                 "partitions": parts}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(final, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""Scale-out benchmark: features, training and batch grading of SMEs on a Dask LocalCluster with 1 and 2
+workers, from an export (``features.export``) of a generated population.
+
+    .venv/bin/python -m bench.scale                    # 200,000 SMEs in partitions of 25,000
+    .venv/bin/python -m bench.scale --smes 1000000     # the issue's size (generation alone takes long)
+
+For each worker count: wall time of each phase, peak RSS per worker (the worker process's own peak, read
+with getrusage after the phase), the speed-up of 2 workers over 1, and a projection to 10 M SMEs from the
+measured cost per partition (phase seconds x workers / partitions, times the partitions 10 M would need,
+divided by the workers). Population parts are generated once and cached under --workdir (never in git).
+The anchor is the same work with 1 worker in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
+
+from creditgrade.features.distributed import map_partitions, partition_features  # noqa: E402
+from creditgrade.features.catalog import feature_names  # noqa: E402
+from creditgrade.features.export import export  # noqa: E402
+from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.training.distributed import fit_lightgbm, forced_bins, training_set  # noqa: E402
+
+PART = 100_000
+TARGET = 10_000_000
+
+
+def population(workdir: Path, n: int, seed: int, partition: int) -> Path:
+    """An export of ``n`` generated SMEs (in generated parts of at most 100,000), made once and cached."""
+    out = workdir / f"export-sme{n}-s{seed}-p{partition}"
+    if (out / "sme" / "manifest.json").exists():
+        return out
+    from creditgrade.data.sample.generator import generate
+
+    frames = []
+    for i, lo in enumerate(range(0, n, PART)):
+        pop = generate(min(PART, n - lo), 1, 1, seed=seed + i)
+        pop = {k: v[v["segment"] == "sme"].rename(columns={"subject_id": "subject_key"}) for k, v in pop.items()}
+        frames.append(pop)
+    records = pd.concat([f["records"] for f in frames], ignore_index=True)
+    records["record_id"] = np.arange(1, len(records) + 1)
+    whole = Frames(pd.concat([f["subjects"] for f in frames], ignore_index=True), records,
+                   pd.concat([f["outcomes"] for f in frames], ignore_index=True))
+    export(whole, "sme", out, partition_subjects=partition)
+    return out
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _grade_task(folder, entry, segment, as_of, model):
+    features, _ = partition_features(folder, entry, segment, as_of)
+    return len(features), model.predict_proba(features[model.feature_name_])[:, 1].mean()
+
+
+def run(out: Path, workers: int, as_of: pd.Timestamp) -> dict:
+    from dask.distributed import Client, LocalCluster
+
+    names = feature_names("sme")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        figures = {}
+        t0 = time.perf_counter()
+        rows = sum(len(f) for f, _ in map_partitions(client, out, "sme", partition_features, as_of))
+        figures["features"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        train = training_set(client, out, "sme")
+        figures["training_rows"] = len(train)
+        bins = forced_bins(train, names, out / "sme" / "forced_bins.json")
+        model = fit_lightgbm(client, train, names, **bins)
+        figures["training"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        shared = client.scatter(model, broadcast=True)
+        graded = sum(n for n, _ in map_partitions(client, out, "sme", _grade_task, as_of, shared))
+        figures["grading"] = time.perf_counter() - t0
+        peaks = client.run(_peak_rss)
+    return {"workers": workers, "rows": rows, "graded": graded, **figures,
+            "peak_rss_mib": max(peaks.values()) / 2**20}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smes", type=int, default=200_000)
+    ap.add_argument("--partition", type=int, default=25_000, help="subjects per partition")
+    ap.add_argument("--as-of", default="2024-06-30")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "creditgrade-bench")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    out = population(args.workdir, args.smes, args.seed, args.partition)
+    print(f"population and export ready in {time.perf_counter() - t0:.0f} s: {out}")
+    parts = len(list((out / "sme").glob("part-*")))
+    results = [run(out, w, pd.Timestamp(args.as_of)) for w in (1, 2)]
+    table = pd.DataFrame(results).set_index("workers")
+    print(table.round(1).to_string())
+    for phase in ("features", "training", "grading"):
+        one, two = table.loc[1, phase], table.loc[2, phase]
+        projected = two * 2 / parts * (TARGET / args.partition) / 2
+        print(f"{phase:9s} speed-up with 2 workers {one / two:.2f}x; projected for {TARGET:,} SMEs on 2 workers "
+              f"{projected / 60:.0f} min ({two * 2 / parts:.1f} s per partition of {args.partition:,})")
+    print(f"machine load (1, 5, 15 min): {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
