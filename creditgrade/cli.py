@@ -112,8 +112,26 @@ def _cmd_features(args) -> int:
     from creditgrade.features.build import write_features
     from creditgrade.features.store import Store
 
+    if args.scheduler:
+        return _features_on_dask(args)
     rows = write_features(Store(), args.segment, args.as_of, Path(args.out))
     print(f"wrote {rows} {args.segment} feature rows as of {args.as_of} to {args.out}")
+    return 0
+
+
+def _features_on_dask(args) -> int:
+    from creditgrade.features.distributed import build_features, connect
+
+    if not args.export:
+        raise CreditgradeError("--scheduler needs --export DIR (made by `creditgrade export`)")
+    client = connect(args.scheduler)
+    try:
+        features = build_features(client, args.export, args.segment, args.as_of)
+    finally:
+        client.close()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    features.reset_index().to_parquet(args.out, index=False)
+    print(f"wrote {len(features)} {args.segment} feature rows as of {args.as_of} to {args.out} (Dask)")
     return 0
 
 
@@ -329,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--as-of", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--scheduler", help="build on Dask: a scheduler address, or `local` for a LocalCluster")
+    p.add_argument("--export", type=Path, help="with --scheduler: the folder given to `creditgrade export --out`")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("export", parents=[quiet], help="a segment's inputs as Parquet partitioned by subject "

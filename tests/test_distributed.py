@@ -195,3 +195,15 @@ def test_grade_command(trained, tmp_path, monkeypatch, capsys):
     assert "subjects graded" in out and " 0 grades stored" not in out
     assert main(args[:-1] + [str(tmp_path / "nowhere")]) == 2
     assert "no practitioner export" in capsys.readouterr().err
+
+
+def test_features_command_on_dask_writes_the_single_machine_matrix(exported, tmp_path, monkeypatch):
+    from creditgrade.cli import main
+
+    store, out, _ = exported
+    monkeypatch.setenv("CREDITGRADE_DB_URL", str(store.engine.url))
+    args = ["features", "--segment", "sme", "--as-of", AS_OF]
+    assert main(args + ["--out", str(tmp_path / "local.parquet")]) == 0
+    assert main(args + ["--out", str(tmp_path / "dask.parquet"), "--scheduler", "local", "--export", str(out)]) == 0
+    assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet"))
+    assert main(args + ["--out", str(tmp_path / "x.parquet"), "--scheduler", "local"]) == 2
