@@ -185,6 +185,18 @@ class RecordRow(_Row):
     doc_ref: _text(records.c.doc_ref, distinct=True)
     repaired_date: Day | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _link_names_a_firm(cls, row):
+        """A link's account is the linked firm's code, checked as sent (storage masks an all-digit one)."""
+        if isinstance(row, dict) and kinds().get(row.get("kind"), {}).get("link") and row.get("account"):
+            try:
+                ids.validate_subject_id("sme", row["account"])
+            except ValueError:
+                raise ValueError(f"account of a {row['kind']} record must be the linked firm's unified social "
+                                 f"credit code (valid check character)") from None
+        return row
+
     @model_validator(mode="after")
     def _kind_rules(self):
         spec = kinds().get(self.kind)

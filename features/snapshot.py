@@ -148,7 +148,7 @@ class Snapshot:
         return self._among(self._kind, self._kinds, names)
 
     def source(self, source: str) -> np.ndarray:
-        return self.kinds(*[k for k, v in kinds().items() if v["source"] == source])
+        return self.kinds(*[k for k, v in kinds().items() if v["source"] == source and not v.get("link")])
 
     def negative(self, source: str) -> np.ndarray:
         return self.kinds(*[k for k in self._negative_kinds if kinds()[k]["source"] == source])

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from creditgrade.features import ids
+from creditgrade.features.schemas import kinds
 from creditgrade.features.snapshot import still_counts
 
 WARNINGS_FILE = Path(__file__).with_name("warnings.toml")
 LEVELS = ("red", "orange", "yellow")  # most severe first
-TYPES = ("pd_rise", "downgrade", "record", "feature")
+TYPES = ("pd_rise", "downgrade", "record", "feature", "contagion")
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 RECORD_FIELDS = ("record_id", "kind", "severity", "start_date", "end_date", "reported_date", "amount", "value",
                  "category", "doc_ref")
@@ -51,9 +53,49 @@ def _config(path: Path) -> dict:
         return tomllib.load(fh)
 
 
-def backtest_config(path: Path = WARNINGS_FILE) -> dict:
-    """The ``[backtest]`` table: what dates a default (``default_events``)."""
-    return _config(path)["backtest"]
+def register_config(path: Path = WARNINGS_FILE) -> dict:
+    """The ``[register]`` table: states, allowed moves, outcomes, the purposes that make a borrower, texts."""
+    return _config(path)["register"]
+
+
+def default_events(path: Path = WARNINGS_FILE) -> list[dict]:
+    """What records show a default (``[defaults] events``)."""
+    return _config(path)["defaults"]["events"]
+
+
+def default_records(records: pd.DataFrame, path: Path = WARNINGS_FILE) -> pd.DataFrame:
+    """The records of ``records`` that show a default (``[defaults] events``)."""
+    keep = np.zeros(len(records), dtype=bool)
+    for event in default_events(path):
+        hit = records["kind"].isin(event["kinds"]).to_numpy()
+        if "min_value" in event:
+            hit = hit & (records["value"] >= event["min_value"]).to_numpy()
+        if "severities" in event:
+            hit = hit & records["severity"].isin(event["severities"]).to_numpy()
+        keep |= hit
+    return records[keep]
+
+
+def link_kinds() -> list[str]:
+    return [k for k, spec in kinds().items() if spec.get("link")]
+
+
+def firm_codes(keys) -> dict[str, str]:
+    """Each firm key (its code) by the forms a link's account may take: as sent, and as stored (an all-digit
+    code is masked like an identity number, with a keyed fingerprint: ``features.ids.redact_distinct``)."""
+    keys = [str(k) for k in keys]
+    return {**{ids.redact_distinct(k): k for k in keys}, **{k: k for k in keys}}
+
+
+def links_in_force(records: pd.DataFrame, day: pd.Timestamp, firms: dict[str, str]) -> pd.DataFrame:
+    """The link records in force at ``day`` (reported by then, begun, not ended), each both ways: column
+    ``partner`` the other firm's key (``firms``: ``firm_codes`` of the known firms; links to others dropped)."""
+    r = records[records["kind"].isin(link_kinds()).to_numpy()]
+    live = ((r["reported_date"] <= day) & (r["start_date"] <= day) & (r["end_date"].isna() | (r["end_date"] > day)))
+    r = r[live.to_numpy()]
+    one = r.assign(subject_key=r["subject_key"].astype(str), partner=r["account"].astype(str).map(firms))
+    one = one[one["partner"].notna().to_numpy()]
+    return pd.concat([one, one.assign(subject_key=one["partner"], partner=one["subject_key"])], ignore_index=True)
 
 
 @cache
@@ -93,6 +135,8 @@ class Moment:
     before: pd.DataFrame
     records: pd.DataFrame
     tripped: dict = field(default_factory=dict)  # trigger name -> its tripping records, when worked out already
+    links: pd.DataFrame | None = None  # contagion: links in force at as_of (``links_in_force``)
+    sick: frozenset = frozenset()      # contagion: keys warned at a spreading level or in default lately
 
 
 def record_kinds(rules) -> list[str]:
@@ -168,10 +212,19 @@ def fire(t: Trigger, m: Moment) -> np.ndarray:
         return _notches(m, m.now["grade"], m.before["grade"]) >= t.params["notches"]
     if t.type == "record":
         return m.X.index.isin(recent(t, m)["subject_key"].astype(str))
+    if t.type == "contagion":
+        return m.X.index.isin(contagion(m)["subject_key"])
     hit = np.ones(len(m.X), dtype=bool)
     for feature, op, value in t.params["when"]:
         hit &= OPS[op](pd.to_numeric(m.X[feature], errors="coerce").to_numpy(float), value)
     return hit
+
+
+def contagion(m: Moment) -> pd.DataFrame:
+    """The links in force from a subject of ``m`` to a sick one (``m.sick``)."""
+    if m.links is None or not m.sick:
+        return pd.DataFrame(columns=["subject_key", "partner"])
+    return m.links[m.links["partner"].isin(list(m.sick)).to_numpy()]
 
 
 def _plain(value):
@@ -219,6 +272,11 @@ def evidence(t: Trigger, m: Moment, key: str) -> dict:
     elif t.type == "record":
         found = recent(t, m)
         out["records"] = record_list(found[found["subject_key"].astype(str) == key])
+    elif t.type == "contagion":
+        found = contagion(m)
+        found = found[found["subject_key"] == key]
+        out["linked"] = found["partner"].tolist()
+        out["records"] = record_list(found)
     else:
         out["values"] = {f: _plain(m.X.at[key, f]) for f, _, _ in t.params["when"]}
         out["conditions"] = [list(c) for c in t.params["when"]]

@@ -50,6 +50,13 @@ warnings = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("acknowledged_at", DateTime(timezone=True)),
     Column("acknowledged_by", String(100)),
+    # the register (serving.warnings.work; states and outcomes in models/warnings.toml [register]); a store
+    # made before these columns gains them (create_tables), its warnings reading as new
+    Column("state", String(16), nullable=False, server_default="new"),
+    Column("outcome", String(16)),                  # when closed: cured | restructured | defaulted | false_alarm
+    Column("owner", String(100)),
+    Column("notes", Text),                          # JSON list of {at, by, text}
+    Column("updated_at", DateTime(timezone=True)),
     UniqueConstraint("subject_key", "as_of", "trigger", name="uq_warnings_subject_date_trigger"),
 )
 

@@ -10,18 +10,20 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from creditgrade.features import loader
+from creditgrade.features import ids, loader
 from creditgrade.features.build import build_features, check_as_of, parse_date
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import normalise_records
-from creditgrade.features.store import Store, subjects
+from creditgrade.features.store import Store, records, subjects
 from creditgrade.models import explain
 from creditgrade.models.registry import Loaded, load_champion
-from creditgrade.models.warnings import LEVELS, Moment, arrived, evidence, fire, record_list, triggers
-from creditgrade.serving.tables import grades, warnings
+from creditgrade.models.warnings import (LEVELS, Moment, arrived, default_events, default_records, evidence, fire,
+                                         firm_codes, link_kinds, links_in_force, record_list, register_config,
+                                         triggers)
+from creditgrade.serving.tables import audit_log, grades, warnings
 
 
 # ---------------------------------------------------------------- the stored scan
@@ -94,7 +96,7 @@ def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> Scan
     loaded = model or load_champion(segment)
     X, disputed = build_features(store, segment, day, with_disputed=True)
     graded, why = explain.explain(loaded.model, X)
-    rules = [t for t in triggers() if t.type != "record" and t.applies(segment, X.columns)]
+    rules = [t for t in triggers() if t.type not in ("record", "contagion") and t.applies(segment, X.columns)]
     with store.engine.begin() as conn:
         ids, stored = _store_grades(conn, segment, day, loaded, graded, why, disputed)
         now = graded[["pd", "score", "grade"]].assign(grade_id=ids.reindex(X.index).astype("int64").to_numpy(),
@@ -117,49 +119,111 @@ def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> Scan
 
 LOOKUP = 5_000  # subjects per history query (bound parameters stay under SQLite's limit)
 
+def _history(conn, keys: list[str], kinds: list[str]) -> pd.DataFrame:
+    """The stored records of these subjects and kinds (the file's own included), normalised, with doc_ref."""
+    raw = pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=kinds))
+                     for i in range(0, len(keys), LOOKUP)])
+    out = normalise_records(raw)
+    out["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(out["record_id"]).to_numpy()
+    return out
+
+
+def _warning(key: str, segment: str, day: pd.Timestamp, t, created, **evidence) -> dict:
+    ev = {"trigger": t.name, "level": t.level, "en": t.en, "zh": t.zh, "as_of": day.date().isoformat(),
+          "origin": "arrival", **evidence}
+    return dict(subject_key=str(key), segment=str(segment), as_of=day.date(), level=t.level, trigger=t.name,
+                evidence=json.dumps(ev, ensure_ascii=False), created_at=created)
+
+
 def raise_on_arrival(conn, rows: list[dict]) -> int:
     """The ingest hook (``features.ingest.ingest_files(on_records=...)``): within the file's transaction,
     store a warning for each new record that trips a record trigger, dated its report, the record as its
-    evidence; a subject's several records of one trigger and day make one warning. Returns how many."""
-    rules = [t for t in triggers() if t.type == "record"]
-    wanted = {k for t in rules for k in t.params["kinds"]}
+    evidence (a subject's several records of one trigger and day make one warning), and spread a contagion
+    warning to the firms linked to one just warned at a spreading level or shown in default. Records
+    reported before a trigger's window up to the newest of the chunk (back-filled history) raise nothing.
+    Returns how many warnings were stored."""
+    rules = [t for t in triggers() if t.type in ("record", "contagion")]
+    wanted = {k for t in rules if t.type == "record" for k in t.params["kinds"]}
+    wanted |= {k for event in default_events() for k in event["kinds"]}
     now = max((r["reported_date"] for r in rows), default=None)
     since = now - dt.timedelta(days=max(t.params["within_days"] for t in rules)) if now else None
     new = [r for r in rows if r["kind"] in wanted and r["reported_date"] >= since]
     if not new:
         return 0
-    keys = sorted({r["subject_key"] for r in new})
-    raw = pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=sorted(wanted)))
-                     for i in range(0, len(keys), LOOKUP)])
-    history = normalise_records(raw)
-    history["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(history["record_id"]).to_numpy()
-    new_ids = {r["record_id"] for r in new}
-    now = pd.Timestamp(now)
+    history = _history(conn, sorted({r["subject_key"] for r in new}), sorted(wanted))
+    new_ids, now = {r["record_id"] for r in new}, pd.Timestamp(now)
     created = dt.datetime.now(dt.timezone.utc)
     out = []
-    for t in rules:
+    for t in (t for t in rules if t.type == "record"):
         found = arrived(t, history, new_ids, now)
         if t.segments is not None:
             found = found[found["segment"].isin(t.segments).to_numpy()]
         for (key, segment, day), part in found.groupby(["subject_key", "segment", "reported_date"], observed=True):
-            ev = {"trigger": t.name, "level": t.level, "en": t.en, "zh": t.zh, "as_of": day.date().isoformat(),
-                  "origin": "arrival", "records": record_list(part)}
-            out.append(dict(subject_key=str(key), segment=str(segment), as_of=day.date(), level=t.level,
-                            trigger=t.name, evidence=json.dumps(ev, ensure_ascii=False), created_at=created))
+            out.append(_warning(key, segment, day, t, created, records=record_list(part)))
+    for t in (t for t in rules if t.type == "contagion"):
+        out += _spread(conn, t, out, history[history["record_id"].isin(list(new_ids)).to_numpy()], now, created)
     _insert_ignore(conn, warnings, out)
     return len(out)
 
 
+def _spread(conn, t, raised: list[dict], new: pd.DataFrame, now: pd.Timestamp, created) -> list[dict]:
+    """Contagion warnings: each firm linked to one warned now at a spreading level or with a default record
+    among ``new`` (reported in the trigger's window), the link and the cause as evidence."""
+    causes = {w["subject_key"]: (pd.Timestamp(w["as_of"]), f"{w['trigger']} ({w['level']})")
+              for w in raised if w["level"] in t.params["spread"]}
+    shown = default_records(new)
+    shown = shown[(shown["reported_date"] >= now - pd.Timedelta(days=t.params["within_days"])).to_numpy()]
+    for r in shown.itertuples():
+        causes.setdefault(str(r.subject_key), (r.reported_date, f"default ({r.kind})"))
+    if not causes:
+        return []
+    segment_of = dict(conn.execute(select(subjects.c.subject_key, subjects.c.segment)
+                                   .where(subjects.c.segment.in_(t.segments))).all())
+    firms = firm_codes(segment_of)
+    stored = {form: key for form, key in firms.items() if key in causes}
+    link = select(records.c.record_id).where(records.c.kind.in_(link_kinds()), records.c.voided_at.is_(None))
+    keys, forms, ids_ = sorted(causes), sorted(stored), set()
+    for i in range(0, max(len(keys), len(forms)), LOOKUP):
+        ids_ |= set(conn.execute(link.where(or_(records.c.subject_key.in_(keys[i:i + LOOKUP]),
+                                                records.c.account.in_(forms[i:i + LOOKUP])))).scalars())
+    if not ids_:
+        return []
+    found = loader.frame(conn, select(records).where(records.c.record_id.in_(sorted(ids_))))
+    links = normalise_records(found)
+    links["doc_ref"] = found.set_index("record_id")["doc_ref"].reindex(links["record_id"]).to_numpy()
+    out = []
+    for (key, partner), part in links_in_force(links, now, firms).groupby(["subject_key", "partner"]):
+        if partner in causes and key not in causes:
+            day, why = causes[partner]
+            out.append(_warning(key, segment_of[key], day, t, created, linked=[partner], cause=why,
+                                records=record_list(part)))
+    return out
+
+
 # ---------------------------------------------------------------- reading and acknowledging
 
+def borrowers(key_ids) -> Select:
+    """The subjects a bank's keys graded with a loan purpose (``[register] loan_purposes``): its borrowers."""
+    a = audit_log.c
+    words = register_config()["loan_purposes"]
+    return select(a.subject_key).where(a.key_id.in_(list(key_ids)), a.action.in_(("grade", "grade_batch")),
+                                       a.outcome == "200", or_(*(func.lower(a.purpose).contains(w.lower())
+                                                                 for w in words)))
+
+
 def list_warnings(store: Store, segment: str | None = None, level: str | None = None, since=None,
-                  acknowledged: bool | None = None, townships=None, limit: int | None = 1000) -> list[dict]:
+                  acknowledged: bool | None = None, townships=None, limit: int | None = 1000, state: str | None = None,
+                  borrowers_of=None) -> list[dict]:
     """Stored warnings, newest as-of date and most severe first, each with its subject's display id and
-    township and its evidence decoded. ``since`` filters on the as-of date; ``townships`` (an evaluator's)
-    keeps subjects in those townships only."""
+    township and its evidence and notes decoded. ``since`` filters on the as-of date; ``townships`` (an
+    evaluator's) keeps subjects in those townships only; ``borrowers_of`` (a bank's key ids) its borrowers."""
     w, s = warnings.c, subjects.c
     q = select(warnings, s.display_id, s.township_code, s.village_code).join(
         subjects, s.subject_key == w.subject_key)
+    if state:
+        q = q.where(w.state == _checked(state, register_config()["states"], "state"))
+    if borrowers_of is not None:
+        q = q.where(w.subject_key.in_(borrowers(borrowers_of)))
     if segment:
         q = q.where(w.segment == segment)
     if level:
@@ -174,10 +238,50 @@ def list_warnings(store: Store, segment: str | None = None, level: str | None = 
         q = q.where(s.township_code.in_(list(townships)))
     q = q.order_by(w.as_of.desc(), *(w.level != lv for lv in LEVELS), w.warning_id).limit(limit)
     with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(q).mappings()]
-    for r in rows:
-        r["evidence"] = json.loads(r["evidence"])
-    return rows
+        return [_decoded(r) for r in conn.execute(q).mappings()]
+
+
+def _decoded(row) -> dict:
+    return {**row, "evidence": json.loads(row["evidence"]), "notes": json.loads(row["notes"] or "[]")}
+
+
+def _checked(value: str, allowed, field: str) -> str:
+    if value not in allowed:
+        raise CreditgradeError(f"{field}: {value!r} is not one of {', '.join(allowed)} / {field} 取值无效")
+    return value
+
+
+def work(conn, warning_id: int, by: str, *, state: str | None = None, owner: str | None = None,
+         note: str | None = None, outcome: str | None = None) -> tuple[dict, dict]:
+    """Work a warning in the register within the caller's transaction: move its state (along ``[register]
+    moves``; closing needs an outcome, and only closing takes one), assign an owner, add a note by ``by``.
+    Returns the warning before and after (for the audit)."""
+    if not by or not str(by).strip():
+        raise CreditgradeError("by: say who works the warning / 请注明处理人")
+    conf, w = register_config(), warnings.c
+    row = conn.execute(select(warnings).where(w.warning_id == warning_id)).mappings().first()
+    if row is None:
+        raise CreditgradeError(f"warning_id: no warning {warning_id} / 预警不存在")
+    before, values = _decoded(row), {}
+    if state is not None and state != before["state"]:
+        _checked(state, conf["moves"][before["state"]], "state")
+        values["state"] = state
+    if (outcome is not None) != (values.get("state") == "closed"):
+        raise CreditgradeError(f"outcome: closing a warning needs an outcome ({', '.join(conf['outcomes'])}), and only "
+                               f"closing takes one / 关闭预警须注明结果，且仅关闭时注明")
+    if outcome is not None:
+        values["outcome"] = _checked(outcome, conf["outcomes"], "outcome")
+    if owner is not None:
+        values["owner"] = str(owner).strip()[:100]
+        values.setdefault("state", "assigned" if before["state"] == "new" else before["state"])
+    if note:
+        values["notes"] = json.dumps(before["notes"] + [{"at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                                                         "by": str(by).strip(), "text": ids.redact(note)[:2000]}],
+                                     ensure_ascii=False)
+    if values:
+        conn.execute(update(warnings).where(w.warning_id == warning_id)
+                     .values(**values, updated_at=dt.datetime.now(dt.timezone.utc)))
+    return before, _decoded(conn.execute(select(warnings).where(w.warning_id == warning_id)).mappings().one())
 
 
 def acknowledge(store: Store, warning_id: int, by: str) -> dict:

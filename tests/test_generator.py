@@ -75,7 +75,11 @@ def test_doc_ref_unique_per_source_and_nothing_reported_after_the_end(sample):
     persons = set(sample["subjects"].query("segment == 'practitioner'").subject_id)
     persons |= set(sample["subjects"].head_id.dropna())
     assert not set(r.doc_ref.str.split("-").explode()) & persons  # no identity number in a reference
-    assert r.account.dropna().str.fullmatch(r"LN[SHP]\d{10}").all()
+    links = r.kind == "finance.link"
+    assert r.account[~links].dropna().str.fullmatch(r"LN[SHP]\d{10}").all()
+    firms = set(sample["subjects"].query("segment == 'sme'").subject_id)
+    assert set(r.loc[links, "account"]) <= firms and set(r.loc[links, "subject_id"]) <= firms  # links join firms
+    assert (r.loc[links, "account"] != r.loc[links, "subject_id"]).all()
 
 
 def _default_markers(r: pd.DataFrame) -> pd.DataFrame:

@@ -99,3 +99,37 @@ def test_killed_before_commit_leaves_neither_record_nor_warning(store, subjects_
     ingest_files(store, [path], on_records=raise_on_arrival)
     assert count(store, records) == 1 and {w["trigger"] for w in _stored_warnings(store)} == {"past_due_60",
                                                                                               "past_due_30"}
+
+
+def _link(uscc, partner, category, doc):
+    return record(uscc, doc, source="finance", kind="finance.link", start_date="2023-01-01", end_date="",
+                  reported_date="2023-01-10", amount="", category=category, account=partner)
+
+
+def test_a_linked_firm_gets_a_yellow_warning_when_its_partner_goes_red_or_defaults(store, subjects_file, tmp_path):
+    ingest_file(store, subjects_file)
+    links = write_csv(tmp_path / "links.csv", [_link(USCC[0], USCC[1], "guarantee", "LINK-1"),
+                                               _link(USCC[2], USCC[0], "legal_representative", "LINK-2")], RECORD_COLS)
+    assert ingest_files(store, [links], on_records=raise_on_arrival)[0].stored == 2
+    red = write_csv(tmp_path / "red.csv", [_status(USCC[1], 6, 65, "R-1")], RECORD_COLS)
+    ingest_files(store, [red], on_records=raise_on_arrival)
+    spread = [w for w in _stored_warnings(store) if w["trigger"] == "linked_firm"]
+    assert [(w["subject_key"], w["level"], w["as_of"].isoformat()) for w in spread] == [(USCC[0], "yellow", "2024-06-10")]
+    assert spread[0]["evidence"]["linked"] == [USCC[1]] and spread[0]["evidence"]["cause"] == "past_due_60 (red)"
+    assert [r["doc_ref"] for r in spread[0]["evidence"]["records"]] == ["LINK-1"]
+
+    gone = write_csv(tmp_path / "default.csv", [record(USCC[2], "WO-1", source="finance", kind="finance.write_off",
+                                                       start_date="2024-07-01", end_date="", reported_date="2024-07-05",
+                                                       amount="50000", account="L-9")], RECORD_COLS)
+    ingest_files(store, [gone], on_records=raise_on_arrival)
+    spread = {(w["subject_key"], w["evidence"]["cause"]) for w in _stored_warnings(store) if w["trigger"] == "linked_firm"}
+    assert (USCC[0], "default (finance.write_off)") in spread  # the shared representative's other firm defaulted
+    assert all(key != USCC[2] for key, _ in spread)  # the defaulter itself is not warned as its own link
+
+
+def test_a_link_names_a_valid_firm_code(store, subjects_file, tmp_path):
+    ingest_file(store, subjects_file)
+    bad = write_csv(tmp_path / "bad.csv", [_link(USCC[0], "91350100M000100XXX", "guarantee", "LINK-X")], RECORD_COLS)
+    report = ingest_files(store, [bad], on_records=raise_on_arrival)[0]
+    assert report.stored == 0 and report.quarantined == 1
+    assert any("unified social credit code" in reason for reason in report.reasons)

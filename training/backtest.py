@@ -15,8 +15,8 @@ from creditgrade.features.frames import Frames
 from creditgrade.features.snapshot import DAYS_PER_MONTH
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.registry import configure, experiment_id
-from creditgrade.models.warnings import (LEVELS, WARNINGS_FILE, Moment, backtest_config, fire, record_kinds,
-                                         tripping, triggers)
+from creditgrade.models.warnings import (LEVELS, WARNINGS_FILE, Moment, default_records, fire, firm_codes,
+                                         link_kinds, links_in_force, record_kinds, tripping, triggers)
 
 EXPERIMENT = "creditgrade-warnings"
 SUMMARY = (*LEVELS, "any")
@@ -43,9 +43,10 @@ def with_history(frames: Frames, segment: str, model: GradeModel, data: pd.DataF
 
 def default_dates(data: pd.DataFrame, records: pd.DataFrame) -> pd.Series:
     """Per snapshot of a default episode, the date of its default: the first default event
-    (``[backtest] default_events`` of warnings.toml) starting after the episode's last as-of date and within
+    (``[defaults] events`` of warnings.toml) starting after the episode's last as-of date and within
     12 months of its first; NaT elsewhere or when no event shows it."""
-    events = _default_events(records)
+    found = default_records(records)
+    events = found[["start_date"]].assign(subject_key=found["subject_key"].astype(str))
     bad = data[data["defaulted"] == 1]
     span = bad.groupby("episode").agg(subject_key=("subject_key", "first"), first=("as_of", "min"),
                                       last=("as_of", "max"))
@@ -55,31 +56,30 @@ def default_dates(data: pd.DataFrame, records: pd.DataFrame) -> pd.Series:
     return data["episode"].map(when).where(data["defaulted"] == 1)
 
 
-def _default_events(records: pd.DataFrame) -> pd.DataFrame:
-    keep = np.zeros(len(records), dtype=bool)
-    for event in backtest_config()["default_events"]:
-        hit = records["kind"].isin(event["kinds"]).to_numpy()
-        if "min_value" in event:
-            hit = hit & (records["value"] >= event["min_value"]).to_numpy()
-        if "severities" in event:
-            hit = hit & records["severity"].isin(event["severities"]).to_numpy()
-        keep |= hit
-    out = records.loc[keep, ["subject_key", "start_date"]]
-    return out.assign(subject_key=out["subject_key"].astype(str))
-
-
 def trigger_flags(frames: Frames, segment: str, model: GradeModel, data: pd.DataFrame) -> pd.DataFrame:
-    """Whether each configured trigger fires at each snapshot of ``data`` (columns: trigger names)."""
+    """Whether each configured trigger fires at each snapshot of ``data`` (columns: trigger names); contagion
+    last, from the snapshot's own warnings at its spreading levels and the defaults reported lately."""
     rules = [t for t in triggers() if t.applies(segment, data.columns)]
-    recs = frames.records[(frames.records["segment"] == segment).to_numpy()
-                          & frames.records["kind"].isin(record_kinds(rules)).to_numpy()]
+    mine = frames.records[(frames.records["segment"] == segment).to_numpy()]
+    recs = mine[mine["kind"].isin(record_kinds(rules) + link_kinds()).to_numpy()]
+    defaults = default_records(mine)
     tripped = {t.name: tripping(t, recs) for t in rules if t.type == "record"}
     flags = pd.DataFrame(False, index=data.index, columns=[t.name for t in rules])
+    spreading = [t for t in rules if t.type == "contagion"]
+    firms = firm_codes(data["subject_key"].unique())
     for day, part in data.groupby("as_of"):
         snap = part.set_index("subject_key")
         before = snap[["previous_pd", "previous_grade"]].set_axis(["pd", "grade"], axis=1)
         m = Moment(segment, day, model.scale.order, snap, snap[["pd", "grade"]], before, recs, tripped)
         for t in rules:
+            if t.type != "contagion":
+                flags.loc[part.index, t.name] = fire(t, m)
+        for t in spreading:
+            at = flags.loc[part.index, [r.name for r in rules if r.level in t.params["spread"]
+                                        and r.type != "contagion"]].any(axis=1).to_numpy()
+            lately = defaults["reported_date"].between(day - pd.Timedelta(days=t.params["within_days"]), day)
+            m.sick = frozenset(snap.index[at]) | frozenset(defaults.loc[lately.to_numpy(), "subject_key"].astype(str))
+            m.links = links_in_force(recs, day, firms)
             flags.loc[part.index, t.name] = fire(t, m)
     return flags
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from creditgrade.data.sample import latent, lists, subjects
+from creditgrade.data.sample import latent, links, lists, subjects
 from creditgrade.data.sample.chunks import assemble
 from creditgrade.data.sample.loans import Loans, default_traces
 from creditgrade.data.sample.records import Context, events, insurance, tax
@@ -58,7 +58,8 @@ def _records(pop, lat, tl, seed) -> pa.Table:
         chunks.append(events(ctx, kind, spec, loans.active, loans.accounts))
     chunks += lists.entries(ctx, chunks)
     chunks = [c.until(ctx.after.exit_day).clipped(tl.end_day) for c in chunks]
-    return assemble(pop.segment, pop.subject_id, [c for c in chunks if len(c.row)])
+    table = assemble(pop.segment, pop.subject_id, [c for c in chunks if len(c.row)])
+    return pa.concat_tables([table, links.links(ctx, table)]) if pop.segment == "sme" else table
 
 
 def _outcomes(pop, lat, tl, seed) -> tuple[pa.Table, pa.Table]:
