@@ -2,7 +2,7 @@
 
 Calibration is a logistic map of the booster's raw margin, ``logit(PD) = a * margin + b``, so the
 TreeSHAP contributions of the margin, scaled by ``a`` (bias plus ``b``), still add up exactly to the
-calibrated log-odds (see :meth:`LGBMPD.contributions`).
+calibrated log-odds (see :meth:`LGBMPD.walk`).
 """
 from __future__ import annotations
 

@@ -46,10 +46,12 @@ def tracking_uri() -> str:
 
 
 def configure() -> MlflowClient:
-    """Point MLflow at the creditgrade store (usage reporting off unless asked for); return a client for it."""
+    """Point MLflow at the creditgrade store (usage reporting and artifact progress bars off unless asked
+    for); return a client for it."""
     if "MLFLOW_DISABLE_TELEMETRY" not in os.environ:
         os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
         set_telemetry_client()  # MLflow decided at import time; decide again
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a version's artifacts are copied
     uri = tracking_uri()
     asked = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
