@@ -1,9 +1,14 @@
-"""Rows ingested per second into SQLite, beside a bare `executemany` of the same rows (the anchor).
+"""Rows ingested per second, beside a bare bulk insert of the same rows in the same run (the anchor).
 
-    .venv/bin/python bench/ingest.py [--rows 200000]
+    .venv/bin/python bench/ingest.py [--rows 1000000]
+    CREDITGRADE_DB_URL=postgresql+psycopg://postgres@127.0.0.1:55450/db .venv/bin/python bench/ingest.py
 
-The anchor inserts already-typed tuples with sqlite3 into the same table shape, with no validation,
-hashing, deduplication or quarantine: the floor of what storing those rows costs.
+SQLite (always): ``ingest_file`` of a records Parquet file (read, validate, hash, deduplicate, store) against
+a bare ``executemany`` of already-typed tuples, with no validation, hashing, deduplication or quarantine, into
+two tables: the minimal table of the issue's anchor (a unique key only) and the store's own records table
+(its columns, indexes and foreign key): the floor of what storing those rows in this store costs.
+PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a database made for the run beside
+the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples.
 """
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
@@ -24,6 +31,11 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 from creditgrade.features import ids  # noqa: E402
 from creditgrade.features.ingest import ingest_file  # noqa: E402
 from creditgrade.features.store import Store  # noqa: E402
+
+COLUMNS = "subject_key, segment, source, kind, start_date, end_date, reported_date, amount, doc_ref, batch_id"
+MINIMAL = ("CREATE TABLE anchor (record_id {serial} PRIMARY KEY, subject_key TEXT, segment TEXT, source TEXT,"
+           " kind TEXT, start_date DATE, end_date DATE, reported_date DATE, amount REAL, doc_ref TEXT,"
+           " batch_id INTEGER, UNIQUE (source, doc_ref))")
 
 
 def make_files(tmp: Path, n_rows: int) -> tuple[Path, Path, pd.DataFrame]:
@@ -44,46 +56,104 @@ def make_files(tmp: Path, n_rows: int) -> tuple[Path, Path, pd.DataFrame]:
     return subj_path, rec_path, recs
 
 
-def anchor(tmp: Path, recs: pd.DataFrame) -> float:
-    con = sqlite3.connect(tmp / "anchor.db")
+def typed_rows(recs: pd.DataFrame, batch_id: int, as_text: bool) -> list[tuple]:
+    dates = [recs[c].map(str) if as_text else recs[c] for c in ("start_date", "end_date", "reported_date")]
+    return list(zip(recs.subject_id, recs.segment, recs.source, recs.kind, *dates, recs.amount, recs.doc_ref,
+                    [batch_id] * len(recs)))
+
+
+def sqlite_anchor(db: Path, recs: pd.DataFrame, table: str, batch_id: int) -> float:
+    """Seconds for one bare executemany of the rows into ``table`` (made with MINIMAL when 'anchor')."""
+    con = sqlite3.connect(db)
     con.execute("PRAGMA journal_mode=WAL")
-    con.execute("CREATE TABLE records (record_id INTEGER PRIMARY KEY, subject_key TEXT, segment TEXT, source TEXT,"
-                " kind TEXT, start_date DATE, end_date DATE, reported_date DATE, amount REAL, doc_ref TEXT,"
-                " UNIQUE (source, doc_ref))")
-    rows = list(zip(recs.subject_id, recs.segment, recs.source, recs.kind, map(str, recs.start_date),
-                    map(str, recs.end_date), map(str, recs.reported_date), recs.amount, recs.doc_ref))
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("PRAGMA foreign_keys=ON")
+    if table == "anchor":
+        con.execute(MINIMAL.format(serial="INTEGER"))
+    rows = typed_rows(recs, batch_id, as_text=True)
     t0 = time.perf_counter()
     with con:
-        con.executemany("INSERT INTO records (subject_key, segment, source, kind, start_date, end_date,"
-                        " reported_date, amount, doc_ref) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        con.executemany(f"INSERT INTO {table} ({COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
     elapsed = time.perf_counter() - t0
     con.close()
     return elapsed
+
+
+def timed_ingest(store: Store, path: Path) -> tuple[float, float]:
+    """Seconds to ingest ``path``, and to ingest it again (which adds nothing)."""
+    t0 = time.perf_counter()
+    report = ingest_file(store, path)
+    first = time.perf_counter() - t0
+    assert report.stored == report.read and not report.quarantined, report
+    t0 = time.perf_counter()
+    again = ingest_file(store, path)
+    assert again.stored == 0 and again.duplicates == report.read, again
+    return first, time.perf_counter() - t0
+
+
+def bench_sqlite(tmp: Path, subj_path: Path, rec_path: Path, recs: pd.DataFrame) -> dict[str, float]:
+    store = Store(f"sqlite:///{tmp / 'creditgrade.db'}")
+    ingest_file(store, subj_path)
+    ours, rerun = timed_ingest(store, rec_path)
+    store.dispose()
+    empty = Store(f"sqlite:///{tmp / 'bare.db'}")  # the store's tables, holding the subjects only
+    ingest_file(empty, subj_path)
+    empty.dispose()
+    return {"creditgrade ingest": ours, "re-ingest (adds nothing)": rerun,
+            "bare executemany, minimal table": sqlite_anchor(tmp / "anchor.db", recs, "anchor", 1),
+            "bare executemany, store's table": sqlite_anchor(tmp / "bare.db", recs, "records", 1)}
+
+
+def bench_postgresql(url: str, subj_path: Path, rec_path: Path, recs: pd.DataFrame) -> dict[str, float]:
+    server = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"creditgrade_bench_{uuid.uuid4().hex[:8]}"
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        store = Store(make_url(url).set(database=name).render_as_string(hide_password=False))
+        ingest_file(store, subj_path)
+        ours, rerun = timed_ingest(store, rec_path)
+        with store.engine.begin() as conn:
+            conn.execute(text(MINIMAL.format(serial="SERIAL")))
+        rows = typed_rows(recs, None, as_text=False)
+        with store.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()
+            t0 = time.perf_counter()
+            with cur.copy(f"COPY anchor ({COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        base = time.perf_counter() - t0
+        store.dispose()
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()
+    return {"creditgrade ingest": ours, "re-ingest (adds nothing)": rerun, "bare COPY, minimal table": base}
+
+
+def report(title: str, n: int, seconds: dict[str, float]) -> None:
+    print(title)
+    for what, s in seconds.items():
+        print(f"  {what:<34}{n / s:>12,.0f} rows/s  ({s:.2f} s)")
+    ours = seconds["creditgrade ingest"]
+    for what, s in seconds.items():
+        if what.startswith("bare"):
+            print(f"  ingest rows/s / {what:<34}{s / ours:>6.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args()
+    url = os.environ.get("CREDITGRADE_DB_URL", "")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         subj_path, rec_path, recs = make_files(tmp, args.rows)
-        store = Store(f"sqlite:///{tmp / 'creditgrade.db'}")
-        ingest_file(store, subj_path)
-        t0 = time.perf_counter()
-        report = ingest_file(store, rec_path)
-        ours = time.perf_counter() - t0
-        assert report.stored == args.rows, report
-        t0 = time.perf_counter()
-        again = ingest_file(store, rec_path)
-        rerun = time.perf_counter() - t0
-        assert again.stored == 0
-        base = anchor(tmp, recs)
-    print(f"rows                      {args.rows:>12,d}")
-    print(f"creditgrade ingest        {args.rows / ours:>12,.0f} rows/s  ({ours:.2f} s, read+validate+store)")
-    print(f"re-ingest (adds nothing)  {args.rows / rerun:>12,.0f} rows/s  ({rerun:.2f} s)")
-    print(f"anchor: bare executemany  {args.rows / base:>12,.0f} rows/s  ({base:.2f} s)")
-    print(f"ratio ingest/anchor time  {ours / base:>12.1f}x")
+        print(f"rows {args.rows:,d}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        report("SQLite", args.rows, bench_sqlite(tmp, subj_path, rec_path, recs))
+        if url.startswith("postgresql"):
+            report("PostgreSQL", args.rows, bench_postgresql(url, subj_path, rec_path, recs))
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -32,15 +32,16 @@ from pathlib import Path
 from typing import Callable
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import insert, select, update
 
-from creditgrade.features import freshness, ids, schemas
+from creditgrade.features import bulk, freshness, ids, schemas
 from creditgrade.features.reading import Chunk, TableFile, Unreadable, open_table, read_columns
 from creditgrade.features.store import Store, ingest_batches, outcomes, quarantine, records, subjects
 
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
-LOOKUP = 5_000  # keys per stored-row query (bound parameters stay under SQLite's limit)
+LOOKUP = 5_000  # keys per subject query (bound parameters stay under SQLite's limit)
 OnRecords = Callable[[object, list[dict]], None]  # (connection, new record rows) inside the file's transaction
 
 
@@ -145,6 +146,10 @@ def _outcome_row(m: schemas.OutcomeRow, key: str, batch_id: int) -> dict:
 
 # per table: its store table, how a stored row is made, its key columns and the input field that carries the key
 TARGET = {"subjects": subjects, "records": records, "outcomes": outcomes}
+WRITTEN = {name: [c for c in table.columns if c.name not in ("record_id", "voided_at")]  # the database's, an
+           for name, table in TARGET.items()}                                               # objection's
+FAST = {"records": schemas.fast_records}  # whole-column checks (subjects and outcomes: row by row); empty, every
+                                         # row is checked by its row model
 ROWS = {"subjects": _subject_row, "records": _record_row, "outcomes": _outcome_row}
 KEYS = {"subjects": ("subject_key",), "records": ("source", "doc_ref"),
         "outcomes": ("subject_key", "as_of", "horizon_months")}
@@ -178,6 +183,8 @@ class _Batch:
         self.allow_bad_check = allow_bad_check
         self.on_records = on_records if table == "records" else None
         self.target = TARGET[table]
+        self.schema = bulk.arrow_schema(WRITTEN[table]).append(pa.field("position", pa.int64()))
+        self.writer = bulk.Writer(conn, self.target, WRITTEN[table], KEYS[table])
         self.attempted = self.stored = self.already = 0
         self.latest: dict[tuple[str, str], dt.date] = {}  # records: last reported_date stored per (segment, source)
         self.batch_id = conn.execute(insert(ingest_batches).values(
@@ -192,38 +199,62 @@ class _Batch:
             self._quarantine([_Problem(None, ",".join(missing), self.missing_rule)])
 
     def add(self, chunk: Chunk, progress: Callable[[str], None] | None) -> None:
-        self.report.read += len(chunk.rows) + len(chunk.bad_lines)
+        self.report.read += chunk.table.num_rows + len(chunk.bad_lines)
         problems = [_Problem(line, None, rule) for line, rule in chunk.bad_lines]
         if self.missing_rule:
-            problems += [_Problem(line, None, self.missing_rule, r) for r, line in zip(chunk.rows, chunk.lines)]
+            problems += [_Problem(line, None, self.missing_rule, r) for r, line in zip(chunk.rows(), chunk.lines)]
         else:
-            self._store(self._keyed(chunk, problems), problems, progress)
+            self._store(chunk, self._keyed(chunk, problems), problems, progress)
         self._quarantine(problems)
 
     def close(self) -> None:
+        self.writer.close()
         report = self.report
         report.stored, report.duplicates = self.stored, self.already
         self.conn.execute(update(ingest_batches).where(ingest_batches.c.batch_id == self.batch_id).values(
             finished_at=dt.datetime.now(dt.timezone.utc), rows_read=report.read, rows_stored=report.stored,
             rows_duplicate=report.duplicates, rows_quarantined=report.quarantined))
 
-    def _keyed(self, chunk: Chunk, problems: list[_Problem]) -> list[tuple[dict, int]]:
-        """Valid rows of the chunk as store rows with their lines; records and outcomes of known subjects."""
-        rows = chunk.rows
+    def _keyed(self, chunk: Chunk, problems: list[_Problem]) -> pa.Table:
+        """Valid rows of the chunk as store rows in line order, with their ``position`` in the chunk; records and
+        outcomes of known subjects only. Rows that pass the fast column checks are taken whole; the others are
+        validated row by row (and quarantined with the row model's message when they fail)."""
+        n = chunk.table.num_rows
+        fast = FAST.get(self.table)
+        passes, typed = fast(chunk.table) if fast else (np.zeros(n, bool), {})
+        slow = np.flatnonzero(~passes)
+        rows = chunk.rows(slow)
         if self.table == "subjects" and self.allow_bad_check:
             rows = [{**r, "allow_bad_check": True} for r in rows]
-        valid, bad = _validate(schemas.TABLES[self.table], rows, chunk.lines, self.source.columns)
-        problems += bad
-        keyed = [(m, line, ids.subject_key(m.segment, m.subject_id)) for m, line in valid]
-        if self.table != "subjects":  # records and outcomes need their subject stored first
-            known = self._segments({key for _, _, key in keyed})
-            for m, line, key in keyed:
-                if known.get(key) != m.segment:
-                    problems.append(_Problem(line, "subject_id", f"unknown {m.segment} subject "
-                                             f"{ids.redact(m.subject_id)}: ingest its subjects file first",
-                                             m.model_dump(mode="json")))
-            keyed = [(m, line, key) for m, line, key in keyed if known.get(key) == m.segment]
-        return [(ROWS[self.table](m, key, self.batch_id), line) for m, line, key in keyed]
+        valid, bad = _validate(schemas.TABLES[self.table], rows, slow.tolist(), self.source.columns)
+        problems += [_Problem(chunk.lines[p.line], p.field, p.rule, p.raw) for p in bad]
+        slow_rows = [{**ROWS[self.table](m, ids.subject_key(m.segment, m.subject_id), self.batch_id), "position": i}
+                     for m, i in valid]
+        kept = pa.Table.from_pylist(slow_rows, schema=self.schema)
+        if passes.any():
+            kept = pa.concat_tables([self._fast_rows(typed, np.flatnonzero(passes)), kept]).sort_by("position")
+        if self.table == "subjects":
+            return kept
+        keys, segments = kept.column("subject_key").to_pylist(), kept.column("segment").to_pylist()
+        known = self._segments(set(keys))
+        ok = np.array([known.get(k) == s for k, s in zip(keys, segments)], bool)
+        for i in kept.column("position").filter(pa.array(~ok)).to_pylist():  # validated again for the message
+            m = schemas.TABLES[self.table].model_validate(chunk.rows([i])[0])
+            problems.append(_Problem(chunk.lines[i], "subject_id", f"unknown {m.segment} subject "
+                                     f"{ids.redact(m.subject_id)}: ingest its subjects file first",
+                                     m.model_dump(mode="json")))
+        return kept.filter(pa.array(ok))
+
+    def _fast_rows(self, typed: dict[str, pa.Array], take: np.ndarray) -> pa.Table:
+        """Store rows of the rows that passed the fast checks (records: their typed columns and subject key)."""
+        columns = {name: col.take(take) for name, col in typed.items()}
+        sid, segment = columns.pop("subject_id").to_pylist(), columns["segment"].to_pylist()
+        hashed = {s: ids.subject_key("practitioner", s) for s, seg in zip(sid, segment) if seg == "practitioner"}
+        columns["subject_key"] = pa.array([hashed[s] if seg == "practitioner" else s.upper()
+                                           for s, seg in zip(sid, segment)], pa.string())
+        columns["batch_id"] = pa.array(np.full(len(take), self.batch_id))
+        columns["position"] = pa.array(take)
+        return pa.table(columns).select(self.schema.names).cast(self.schema)
 
     def _segments(self, keys: set[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -234,50 +265,39 @@ class _Batch:
             found.update(self.conn.execute(q).all())
         return found
 
-    def _stored(self, keys: list[tuple]) -> dict[tuple, dict]:
-        cols = [self.target.c[c] for c in KEYS[self.table]]
-        found: dict[tuple, dict] = {}
-        for start in range(0, len(keys), LOOKUP):
-            part = keys[start:start + LOOKUP]
-            where = cols[0].in_([k[0] for k in part]) if len(cols) == 1 else tuple_(*cols).in_(part)
-            for row in self.conn.execute(select(self.target).where(where)).mappings():
-                found[tuple(row[c] for c in KEYS[self.table])] = dict(row)
-        return found
-
-    def _store(self, keyed: list[tuple[dict, int]], problems: list[_Problem], progress) -> None:
+    def _store(self, chunk: Chunk, kept: pa.Table, problems: list[_Problem], progress) -> None:
         """Insert the rows not stored yet. A row sent twice in the file is quarantined; a row whose key is
         stored already is counted as already stored when its content is the same, else quarantined as a conflict."""
-        label, first_seen, fresh = LABEL[self.table], {}, []
-        for row, line in keyed:
-            key = tuple(row[c] for c in KEYS[self.table])
-            if key in first_seen:
-                first, first_line = first_seen[key]
-                same = _content(first) == _content(row)
-                problems.append(_Problem(line, None if same else label, f"duplicate row: same as line {first_line}"
-                                         if same else f"same {label} as line {first_line} with different content",
-                                         _json(row)))
-            else:
+        label, key_names = LABEL[self.table], list(KEYS[self.table])
+        repeated = kept.select(key_names).to_pandas().duplicated(keep=False).to_numpy()
+        first_seen: dict[tuple, tuple[dict, int]] = {}
+        for row in kept.filter(pa.array(repeated)).to_pylist():  # rare: rows whose key repeats within the chunk
+            key, line = tuple(row[c] for c in key_names), chunk.lines[row.pop("position")]
+            if key not in first_seen:
                 first_seen[key] = (row, line)
-                fresh.append((key, row, line))
-        if not fresh:
+                continue
+            first, first_line = first_seen[key]
+            same = _content(first) == _content(row)
+            problems.append(_Problem(line, None if same else label, f"duplicate row: same as line {first_line}"
+                                     if same else f"same {label} as line {first_line} with different content",
+                                     _json(row)))
+        firsts = {line for _, line in first_seen.values()}
+        lines = np.array(chunk.lines)[kept.column("position").to_numpy()] if kept.num_rows else np.zeros(0, int)
+        fresh = kept.filter(pa.array(~repeated | np.isin(lines, list(firsts))))
+        if not fresh.num_rows:
             return
         if progress:
-            progress(f"inserting rows {self.attempted + 1}..{self.attempted + len(fresh)}")
-        self.attempted += len(fresh)
-        with self.conn.begin_nested() as savepoint:  # the usual case: none of the keys is stored yet
-            inserted = self._insert([row for _, row, _ in fresh])
-            if inserted == len(fresh):
-                self._added([row for _, row, _ in fresh])
-                return
-            savepoint.rollback()
-        stored = self._stored([key for key, _, _ in fresh])
-        new = [row for key, row, _ in fresh if key not in stored]
-        self._insert(new)
-        self._added(new)
-        for key, row, line in fresh:
-            old = stored.get(key)
-            if old is None:
-                continue
+            progress(f"inserting rows {self.attempted + 1}..{self.attempted + fresh.num_rows}")
+        self.attempted += fresh.num_rows
+        positions = fresh.column("position").to_numpy()
+        fresh = fresh.drop_columns(["position"])
+        inserted, row_ids, stored = self.writer.insert(fresh)
+        self._added(fresh.filter(pa.array(inserted)), row_ids[inserted] if row_ids is not None else None)
+        if inserted.all():
+            return
+        others = fresh.filter(pa.array(~inserted)).to_pylist()
+        for row, position in zip(others, positions[~inserted]):
+            line, old = chunk.lines[position], stored[tuple(row[c] for c in key_names)]
             differs = [c for c, v in _content(row).items() if old.get(c) != v]
             if old["batch_id"] == self.batch_id:
                 rule = (f"same {label} as an earlier line of this file with different content" if differs
@@ -288,17 +308,17 @@ class _Batch:
             else:
                 self.already += 1
 
-    def _added(self, rows: list[dict]) -> None:
+    def _added(self, rows: pa.Table, row_ids: np.ndarray | None) -> None:
         """Count newly inserted rows, note the records' latest dates and hand the records to ``on_records``."""
-        self.stored += len(rows)
-        if self.table != "records":
+        self.stored += rows.num_rows
+        if self.table != "records" or not rows.num_rows:
             return
-        for row in rows:
-            at = (row["segment"], row["source"])
-            if row["reported_date"] > self.latest.get(at, dt.date.min):
-                self.latest[at] = row["reported_date"]
-        if self.on_records and rows:
-            self.on_records(self.conn, rows)
+        latest = rows.group_by(["segment", "source"]).aggregate([("reported_date", "max")]).to_pylist()
+        for at in latest:
+            key = (at["segment"], at["source"])
+            self.latest[key] = max(at["reported_date_max"], self.latest.get(key, dt.date.min))
+        if self.on_records:
+            self.on_records(self.conn, [{**row, "record_id": int(rid)} for row, rid in zip(rows.to_pylist(), row_ids)])
 
     def _conflict(self, batch_id: int, differs: list[str]) -> str:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
@@ -307,22 +327,6 @@ class _Batch:
         return (f"conflicts with the row stored under the same {label} (file {file_name}, batch {batch_id}), "
                 f"which differs in {', '.join(differs)}; a stored row is never replaced by a re-send"
                 f"{REMEDY.get(self.table, '')} / 与已保存的同一{label}内容冲突，已保存的数据不会被覆盖")
-
-    def _insert(self, rows: list[dict]) -> int:
-        """Insert rows, skipping those whose key is stored already; return how many were inserted. Records
-        gain their ``record_id``."""
-        if not rows:
-            return 0
-        maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[self.conn.dialect.name]
-        keys = [self.target.c[c] for c in KEYS[self.table]]
-        if self.table == "records":
-            keys.append(records.c.record_id)
-        returned = self.conn.execute(maker(self.target).on_conflict_do_nothing().returning(*keys), rows).all()
-        if self.table == "records":  # psycopg's batched executemany reports no rowcount; RETURNING does
-            ids_by_key = {(source, doc): rid for source, doc, rid in returned}
-            for row in rows:
-                row["record_id"] = ids_by_key.get((row["source"], row["doc_ref"]))
-        return len(returned)
 
     def _quarantine(self, problems: list[_Problem]) -> None:
         if not problems:

@@ -35,11 +35,16 @@ class Unreadable(Exception):
 
 @dataclass
 class Chunk:
-    """Rows as text keyed by column, each with its line, and the lines that could not be read as rows."""
+    """Rows as columns (text for CSV, the file's types for Parquet), each row with its line, and the lines
+    that could not be read as rows."""
 
-    rows: list[dict]
+    table: pa.Table
     lines: list[int]
     bad_lines: list[tuple[int, str]]
+
+    def rows(self, positions=None) -> list[dict]:
+        """The rows (or those at ``positions``) as dicts keyed by column."""
+        return (self.table if positions is None else self.table.take(positions)).to_pylist()
 
 
 @dataclass
@@ -147,26 +152,31 @@ def _read_csv(path: Path) -> TableFile:
         raise Unreadable(f"header: {rule}")
     columns = _columns(names)
 
+    def chunk(rows: list[list[str]], lines: list[int], bad_lines: list[tuple[int, str]]) -> Chunk:
+        cells = zip(*rows) if rows else [()] * len(columns)
+        arrays = [pa.array([v.strip() or None for v in cell], pa.string()) for cell in cells]
+        return Chunk(pa.Table.from_arrays(arrays, names=columns), lines, bad_lines)
+
     def chunks() -> Iterator[Chunk]:
-        chunk = Chunk([], [], [])
+        rows, lines, bad_lines = [], [], []
         for line, values, rule in records:
             if values is None:
-                chunk.bad_lines.append((line, rule))
+                bad_lines.append((line, rule))
             elif len(values) != len(columns):
-                chunk.bad_lines.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
+                bad_lines.append((line, f"line has {len(values)} fields but the header has {len(columns)}"))
             else:
-                chunk.rows.append({c: (v.strip() or None) for c, v in zip(columns, values)})
-                chunk.lines.append(line)
-            if len(chunk.rows) + len(chunk.bad_lines) >= CHUNK_ROWS:
-                yield chunk
-                chunk = Chunk([], [], [])
-        yield chunk
+                rows.append(values)
+                lines.append(line)
+            if len(rows) + len(bad_lines) >= CHUNK_ROWS:
+                yield chunk(rows, lines, bad_lines)
+                rows, lines, bad_lines = [], [], []
+        yield chunk(rows, lines, bad_lines)
 
     return TableFile(names, columns, encoding, chunks())
 
 
-def _arrow_rows(batch: pa.RecordBatch, columns: list[str]) -> list[dict]:
-    """A batch as row dicts: timestamps all at midnight become dates, NaN (pandas' missing number) None."""
+def _arrow_table(batch: pa.RecordBatch, columns: list[str]) -> pa.Table:
+    """A batch as a table: timestamps all at midnight become dates, NaN (pandas' missing number) None."""
     arrays = []
     for col in batch.columns:
         if pa.types.is_timestamp(col.type) and pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() \
@@ -175,7 +185,7 @@ def _arrow_rows(batch: pa.RecordBatch, columns: list[str]) -> list[dict]:
         elif pa.types.is_floating(col.type):
             col = pc.if_else(pc.is_nan(col), None, col)
         arrays.append(col)
-    return pa.RecordBatch.from_arrays(arrays, names=columns).to_pylist()
+    return pa.Table.from_arrays(arrays, names=columns)
 
 
 def _read_parquet(path: Path) -> TableFile:
@@ -191,9 +201,8 @@ def _read_parquet(path: Path) -> TableFile:
         done = 0
         try:
             for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-                rows = _arrow_rows(batch, columns)
-                yield Chunk(rows, list(range(done + 1, done + len(rows) + 1)), [])
-                done += len(rows)
+                yield Chunk(_arrow_table(batch, columns), list(range(done + 1, done + batch.num_rows + 1)), [])
+                done += batch.num_rows
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise Unreadable(f"row {done + 1}: the Parquet data cannot be read ({exc}); the file is refused / "
                              "Parquet 数据损坏，整个文件被拒收") from None

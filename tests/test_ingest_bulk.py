@@ -1,0 +1,110 @@
+"""Bulk ingestion: the whole-column checks change nothing but speed. For random mixes of good and bad records,
+as CSV or as Parquet text, ingesting with the fast column checks (rows that fail them validated row by row) and
+with every row validated by the row model gives the same stored rows, the same quarantine (line, field, rule,
+raw) and the same report, after a first file that the second repeats, contradicts or extends."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from creditgrade.features import ingest
+from creditgrade.features.ingest import ingest_file
+from creditgrade.features.schemas import kinds
+from creditgrade.features.store import Store, quarantine, records
+from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, practitioner, sme, write_csv
+from tests.helpers import database
+
+PERSON_IN_TEXT = f"CASE {RIC[2]} REF"
+KINDS = sorted(kinds())
+
+
+def _cell(good: list, bad: list):
+    return st.one_of(st.sampled_from(good), st.sampled_from(bad)) if bad else st.sampled_from(good)
+
+
+@st.composite
+def record_rows(draw) -> dict:
+    kind = draw(st.sampled_from(KINDS))
+    spec = kinds()[kind]
+    segment, subject = draw(st.sampled_from([("sme", USCC[0]), ("sme", USCC[1].lower()), ("practitioner", RIC[0]),
+                                             ("sme", USCC[4]), ("SME", USCC[0]), ("practitioner", USCC[0])]))
+    return dict(
+        segment=segment, subject_id=subject, kind=kind,
+        source=draw(_cell([spec["source"]], ["weather", "tax", "lists"])),
+        start_date=draw(_cell(["2022-01-01", "2023-03-31"], ["2023-02-30", "1900-01-01", "2023/01/01", None])),
+        end_date=draw(_cell([None, "2023-06-30"], ["2021-01-01", "2999-12-31", "2023-6-30"])),
+        reported_date=draw(_cell(["2023-04-15"], ["2999-01-01", "2021-12-31", None])),
+        severity=draw(_cell([None, "minor", "serious"], ["grave", "Serious"])),
+        amount=draw(_cell([None, "12000.5", "0", "7"], ["-5", "1e3", "abc", "1e12", "100000000001"])),
+        value=draw(_cell([None, "3", "24", "0.5"], ["-1", "99999999999", "nan", "inf"])),
+        category=draw(_cell([None, *spec.get("categories", ["misc"])], ["x" * 50, PERSON_IN_TEXT, "bad\x01cat"])),
+        account=draw(_cell([None, "ACC-1"], [PERSON_IN_TEXT, "a" * 70])),
+        doc_ref=draw(_cell([f"D{i}" for i in range(8)], [PERSON_IN_TEXT, None, "ctl\x02ref", " spaced"])),
+        repaired_date=draw(_cell([None], ["2024-06-01", "2022-02-01"])),
+    )
+
+
+def _write(folder, name: str, rows: list[dict], parquet: bool):
+    if parquet:
+        path = folder / f"{name}.parquet"
+        pd.DataFrame(rows, columns=RECORD_COLS).astype("string").to_parquet(path)
+        return path
+    return write_csv(folder / f"{name}.csv", rows, RECORD_COLS)
+
+
+def _outcome(folder, files, fast: bool, monkeypatch) -> tuple:
+    """Ingest the subjects and both records files into a new store; return what it holds and reports."""
+    monkeypatch.setattr(ingest, "FAST", ingest.FAST if fast else {})
+    store = Store(database(folder / ("fast" if fast else "rows")))
+    try:
+        reports = [ingest_file(store, path) for path in files]
+        stored = store.frame(select(*[c for c in records.c if c.name not in ("record_id", "batch_id")])
+                             .order_by(records.c.source, records.c.doc_ref))
+        held = store.frame(select(quarantine.c.file_name, quarantine.c.line, quarantine.c.field, quarantine.c.rule,
+                                  quarantine.c.raw).order_by(quarantine.c.quarantine_id))
+    finally:
+        store.dispose()
+    summary = [(r.read, r.stored, r.duplicates, r.quarantined, dict(r.reasons)) for r in reports]
+    return stored, held, summary
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.lists(record_rows(), max_size=6), second=st.lists(record_rows(), min_size=1, max_size=25),
+       parquet=st.booleans())
+def test_fast_column_checks_store_and_quarantine_exactly_what_the_row_model_does(tmp_path_factory, monkeypatch, home,
+                                                                                   first, second, parquet):
+    folder = tmp_path_factory.mktemp("bulk")
+    subjects = write_csv(folder / "subjects.csv", [sme(u) for u in USCC[:3]] + [practitioner(RIC[0])], SUBJECT_COLS)
+    files = [subjects, _write(folder, "first", first, parquet), _write(folder, "second", second, parquet)]
+    fast, rows = _outcome(folder, files, True, monkeypatch), _outcome(folder, files, False, monkeypatch)
+    pd.testing.assert_frame_equal(fast[0], rows[0])
+    pd.testing.assert_frame_equal(fast[1], rows[1])
+    assert fast[2] == rows[2]
+
+
+def test_the_fast_checks_take_the_plain_rows(store, tmp_path, monkeypatch):
+    """Not a vacuous equality: ordinary rows pass the column checks and never reach the row model."""
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:3]], SUBJECT_COLS))
+    checked = []
+    real = ingest._validate
+    monkeypatch.setattr(ingest, "_validate", lambda model, rows, *a: checked.extend(rows) or real(model, rows, *a))
+    plain = [dict(segment="sme", subject_id=USCC[0], source="tax", kind="tax.payment", start_date="2023-01-01",
+                  reported_date="2023-04-15", amount="10", doc_ref=f"P{i}") for i in range(50)]
+    odd = dict(plain[0], doc_ref="P-odd", amount="-1")
+    report = ingest_file(store, write_csv(tmp_path / "r.csv", plain + [odd], RECORD_COLS))
+    assert (report.stored, report.quarantined) == (50, 1)
+    assert [r["doc_ref"] for r in checked] == ["P-odd"]
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_rows_are_read_as_columns_in_both_formats(tmp_path, parquet):
+    from creditgrade.features.reading import open_table
+    rows = [dict(segment="sme", subject_id=USCC[0], kind="tax.payment", doc_ref="A", amount=None),
+            dict(segment="sme", subject_id=USCC[1], kind="tax.payment", doc_ref="B", amount="5")]
+    path = _write(tmp_path, "r", rows, parquet)
+    chunk = next(open_table(path).chunks)
+    assert chunk.lines == ([1, 2] if parquet else [2, 3])
+    assert chunk.rows([1])[0]["doc_ref"] == "B" and chunk.rows()[0]["amount"] is None
