@@ -38,19 +38,22 @@ def first_run(mlflow_home, frames):
     return train_segment(frames, "sme")
 
 
-def test_both_kinds_registered_and_best_is_champion(first_run, mlflow_home):
+def test_both_kinds_registered_and_chosen_is_champion(first_run, mlflow_home):
     from creditgrade.models.registry import configure, load_champion, model_name
 
     assert [r.kind for r in first_run] == ["scorecard", "lightgbm"]
     assert all(0.5 < r.metrics["auc"] <= 1 for r in first_run)
-    champion = [r for r in first_run if r.champion]
-    assert len(champion) == 1 and champion[0].metrics["auc"] == max(r.metrics["auc"] for r in first_run)
+    champion = [r for r in first_run if r.champion]  # the family chosen on validation dates, not on the test
+    assert len(champion) == 1 and champion[0].chosen and [r for r in first_run if r.chosen] == champion
+    assert champion[0].metrics["valid_auc"] == max(r.metrics["valid_auc"] for r in first_run)
     loaded = load_champion("sme")
     assert loaded.version == champion[0].version and loaded.model.kind == champion[0].kind
     run = configure().get_run(champion[0].run_id)
     assert "auc" in run.data.metrics and run.data.params["segment"] == "sme"
     tags = configure().get_model_version(model_name("sme"), champion[0].version).tags
     assert float(tags["oot_auc"]) == pytest.approx(champion[0].metrics["auc"], abs=1e-6)
+    assert tags["choice"] == "chosen" and float(tags["choice_valid_auc"]) == pytest.approx(
+        champion[0].metrics["valid_auc"], abs=1e-6)
 
 
 def test_pyfunc_returns_pd_score_and_grade(first_run, frames):

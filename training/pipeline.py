@@ -6,8 +6,10 @@ rest the training set. Rows in default at their as-of date (a default rule of ``
 are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
 catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that does
 not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it
-was trained with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after every step succeeded, and only to a model
-that beats the current champion's AUC on the same out-of-time rows.
+was trained with. A model kind is a family of ``models.families``; the family is chosen on the validation
+dates (``training.choose``), never the test dates. The ``champion`` alias moves only after every step
+succeeded, only to the chosen family's model, and only if it beats the current champion's AUC on the same
+out-of-time rows.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
 from creditgrade.models.registry import (CHAMPION, code_version, configure, experiment_id, fingerprint, load_version,
                                          log_grade_model, model_name, register_version, registered_as)
+from creditgrade.training.choose import choose, record
 from creditgrade.training.evaluate import auc, evaluate
 from creditgrade.training.evaluate_report import report_markdown
 
@@ -44,6 +47,7 @@ class TrainResult:
     metrics: dict
     champion: bool = False
     new: bool = True  # False: identical to the version already registered, nothing registered
+    chosen: bool = False  # the family chosen on the validation dates (training.choose)
 
 
 @dataclass
@@ -192,6 +196,8 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     if split.test["defaulted"].nunique() < 2 or split.train["defaulted"].nunique() < 2:
         raise CreditgradeError(f"{segment}: train and test periods both need defaulted and non-defaulted subjects")
     oracle_auc = _oracle_auc(oracle, split.test)
+    say(f"{segment}: choosing a family on the validation dates 按验证期选择模型族")
+    choice = choose(kinds, split, lambda kind, inner: fit_grade_model(kind, segment, inner, seed, policy))
     results = []
     for kind in kinds:
         say(f"{segment}: fitting {kind} 训练模型")
@@ -202,9 +208,12 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
         version, run_id, new = register(model, report, split.test, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
-                                    "default_rate_monotone": report.get("default_rate_monotone")}, new=new))
+                                    "valid_auc": choice.valid_auc[kind],
+                                    "default_rate_monotone": report.get("default_rate_monotone")}, new=new,
+                                   chosen=kind == choice.kind))
+    record(choice, segment, {r.kind: r.version for r in results})
     _, champ_auc = champion_auc(segment, split)
-    best = max(results, key=lambda r: r.metrics["auc"])
+    best = next(r for r in results if r.chosen)
     if best.metrics["auc"] > champ_auc:
         promote(segment, best.version)
         best.champion = True
