@@ -28,7 +28,8 @@ NUMBERS = ("amount", "value")
 _KEY, _DAY = bindparam("key"), bindparam("day")
 ONE_RECORDS_Q = (select(r.record_id, r.kind, *(r[c] for c in DATES), *(r[c] for c in NUMBERS), r.severity,
                         r.category, r.account, DISPUTED)
-                 .where(r.subject_key == _KEY, r.reported_date < _DAY).order_by(r.record_id))
+                 .where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
+                 .order_by(r.record_id))
 ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
 STAMP_COLUMNS = (  # what a cached grade of one subject stands on: its records and the state of its objections
     select(func.count()).select_from(records).where(r.subject_key == s.subject_key),
@@ -72,7 +73,7 @@ def records_query(before: dt.date | None, segment: str | None = None, *, keys: I
     segment, some keys, a key range (inclusive), some townships' subjects or some kinds; with ``disputed``,
     a boolean column saying whether the record is under an open objection."""
     q = select(records, DISPUTED) if disputed else select(records)
-    where = []
+    where = [r.voided_at.is_(None)]  # a void record is kept for the subject's history, never used
     if before is not None:
         where.append(r.reported_date < before)
     if since is not None:

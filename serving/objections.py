@@ -1,8 +1,10 @@
 """Objections (disputes) against records, and the subject's own report.
 
 Filing marks the record disputed at once (grades flag it) and sets the answer due in 20 days. Resolving
-``corrected`` applies the correction to the record and re-grades the subject (origin ``regrade``), so
-the history shows the grade before and after; ``rejected`` and ``upheld`` leave the record as it is. A
+``corrected`` applies the correction to the record, ``voided`` marks a wholly wrong record void (kept and
+shown in the subject's report, never used for a grade again: ``features.loader`` skips it); either
+re-grades the subject (origin ``regrade``), so the history shows the grade before and after, the objection
+says when and why and the audit log who. ``rejected`` and ``upheld`` leave the record as it is. A
 correction must make a record the ingest rules accept (``features.schemas.RecordRow``), and the whole
 answer — record, objection, re-grade, audit — is one transaction: it happens entirely or not at all.
 """
@@ -14,13 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 
 from creditgrade.features.schemas import RecordRow
-from creditgrade.features.store import grades, objections, records
+from creditgrade.features.store import objections, records
 from creditgrade.serving import audit
 from creditgrade.serving.auth import Principal, check_role, check_subject
 from creditgrade.serving.errors import ApiError, bad_input
 from creditgrade.serving.grading import Grader, Subject
 from creditgrade.serving.schemas import (GradeHistory, GradeRequest, Objection, ObjectionFilter, ObjectionRequest,
                              RecordView, Report, Resolved, ResolveRequest, SubjectRequest)
+from creditgrade.serving.tables import grades
 
 ANSWER_DAYS = 20
 
@@ -39,9 +42,12 @@ def file(grader: Grader, principal: Principal, req: ObjectionRequest) -> Objecti
     with grader.store.engine.begin() as conn:
         subject = grader.subject(conn, req.segment, req.subject_id)
         check_subject(principal, "file_objection", subject.segment, subject.key, subject.township, None)
-        owner = conn.execute(select(records.c.subject_key).where(records.c.record_id == req.record_id)).scalar()
-        if owner != subject.key:
+        record = conn.execute(select(records.c.subject_key, records.c.voided_at)
+                              .where(records.c.record_id == req.record_id)).first()
+        if record is None or record.subject_key != subject.key:
             raise ApiError(404, f"record_id: no record {req.record_id} of this subject", "record_id")
+        if record.voided_at is not None:
+            raise ApiError(409, f"record_id: record {req.record_id} is void already", "record_id")
         if conn.execute(select(objections.c.objection_id).where(
                 objections.c.record_id == req.record_id, objections.c.status == "open")).first():
             raise ApiError(409, f"record_id: record {req.record_id} already has an open objection", "record_id")
@@ -74,12 +80,14 @@ def listing(grader: Grader, principal: Principal, query: ObjectionFilter) -> lis
 
 
 def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolved:
-    """Answer an open objection; a correction changes the record and re-grades the subject."""
+    """Answer an open objection; a correction changes the record, voiding marks it void, and either
+    re-grades the subject."""
     check_role(principal, "resolve_objection")
     changes = req.correction.model_dump(exclude_none=True) if req.correction else {}
     if (req.status == "corrected") != bool(changes):
         raise bad_input("correction: required (with at least one field) exactly when status is 'corrected'",
                         "correction")
+    voiding = req.status == "voided"
     now = dt.datetime.now(dt.timezone.utc)
     q = select(objections).where(objections.c.objection_id == req.objection_id)
     with grader.store.engine.begin() as conn:
@@ -91,6 +99,8 @@ def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolv
             record = conn.execute(select(records).where(records.c.record_id == row.record_id)).one()
             check_correction(record, subject, changes)
             conn.execute(update(records).where(records.c.record_id == row.record_id).values(**changes))
+        elif voiding:
+            conn.execute(update(records).where(records.c.record_id == row.record_id).values(voided_at=now))
         answered = conn.execute(update(objections).where(objections.c.objection_id == req.objection_id,
                                                          objections.c.status == "open").values(
             status=req.status, resolution=req.resolution, resolved_at=now)).rowcount
@@ -98,14 +108,15 @@ def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolv
             raise ApiError(409, f"objection_id: objection {req.objection_id} is already {row.status}", "objection_id")
         entries = [audit.entry(principal, "resolve_objection", 200, subject_key=subject.key, segment=subject.segment,
                                purpose=req.purpose,
-                               detail=f"objection {req.objection_id} {req.status}: {sorted(changes)}")]
+                               detail=f"objection {req.objection_id} {req.status}: "
+                                      + (f"record {row.record_id} void" if voiding else f"{sorted(changes)}"))]
         regrade = None
-        if changes:
+        if changes or voiding:
             subject = grader.subjects(conn, [subject.key])[subject.key]  # its row as changed (a new cache stamp)
             g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None, conn))
             regrade = grader.store_grade(conn, subject, g, "regrade")
             entries.append(audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
-                                       detail=f"grade {g.grade} after correction"))
+                                       detail=f"grade {g.grade} after {'voiding' if voiding else 'correction'}"))
         audit.write(conn, entries)
         row = conn.execute(q).one()
     return Resolved(objection=_view(row, subject.display, now.date()), regrade=regrade)

@@ -90,7 +90,7 @@ class ObjectionRequest(Strict):
 
 
 class ObjectionFilter(Strict):
-    status: Literal["open", "corrected", "rejected", "upheld"] = None
+    status: Literal["open", "corrected", "voided", "rejected", "upheld"] = None
     overdue_only: StrictBool = False
     limit: Limit = 100
 
@@ -109,7 +109,7 @@ class Correction(Strict):
 
 class ResolveRequest(Strict):
     objection_id: Id
-    status: Literal["corrected", "rejected", "upheld"]
+    status: Literal["corrected", "voided", "rejected", "upheld"]  # voided: the record is wholly wrong
     resolution: Redacted = Field(min_length=3, max_length=2000)
     correction: Correction = None
     purpose: Redacted = PurposeOfAction
@@ -237,6 +237,7 @@ class RecordView(BaseModel):
     value: float | None
     doc_ref: Redacted
     repaired_date: dt.date | None
+    voided_at: Timestamp | None  # void: kept for the history, never used for a grade
     disputed: bool
 
 
