@@ -5,8 +5,8 @@ for each subject: in log-odds (LightGBM's TreeSHAP) a row sums to ``logit(PD)``;
 each relative to the characteristic's best bin, the adverse-action reference) a row sums to the score.
 Features the model does not use contribute 0.
 
-Reasons are the top factors that raised risk (positive log-odds, or points lost), with catalogue texts,
-the subject's value and the segment median. A binding policy rule (``models.grades``: in default, or a cap
+Reasons are the top factors that raised risk (positive log-odds, or points lost), with the model's texts
+(the catalogue's when it was trained), the subject's value and the segment median. A binding policy rule (``models.grades``: in default, or a cap
 that moved the grade) is always the first reason, its sentence naming the record that shows it, the
 authority behind it and, for a default, the day it began; for a subject in default the grade is policy and
 the factors that follow explain only the model's grade.
@@ -26,12 +26,7 @@ from creditgrade.models.grades import iso_day
 
 def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:
     """Contributions per feature plus ``bias`` (columns ``model.features + ["bias"]``, index of ``X``)."""
-    return pd.DataFrame(_matrix(model, X), index=X.index, columns=[*model.features, "bias"])
-
-
-def _matrix(model: GradeModel, X: pd.DataFrame) -> np.ndarray:
-    """:func:`contributions` as a float array."""
-    return model.estimator.walk(X).contributions
+    return pd.DataFrame(model.estimator.walk(X).contributions, index=X.index, columns=[*model.features, "bias"])
 
 
 def _per_model(build):
@@ -110,7 +105,7 @@ def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = No
     """
     if graded is None:
         return explain(model, X, k, disputed)[1]
-    return _reasons(model, X, _matrix(model, X), graded, k, disputed)
+    return _reasons(model, X, model.estimator.walk(X).contributions, graded, k, disputed)
 
 
 def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd.DataFrame, k: int,
