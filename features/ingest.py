@@ -34,6 +34,7 @@ from typing import Callable
 from pydantic import TypeAdapter, ValidationError
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import insert, select, update
 
 from creditgrade.features import bulk, freshness, ids, schemas
@@ -235,9 +236,10 @@ class _Batch:
             kept = pa.concat_tables([self._fast_rows(typed, np.flatnonzero(passes)), kept]).sort_by("position")
         if self.table == "subjects":
             return kept
-        keys, segments = kept.column("subject_key").to_pylist(), kept.column("segment").to_pylist()
-        known = self._segments(set(keys))
-        ok = np.array([known.get(k) == s for k, s in zip(keys, segments)], bool)
+        known = self._segments(set(pc.unique(kept.column("subject_key")).to_pylist()))
+        where = pc.index_in(kept.column("subject_key"), value_set=pa.array(list(known), pa.string()))
+        segment_of = pa.array(list(known.values()), pa.string()).take(where)
+        ok = pc.fill_null(pc.equal(segment_of, kept.column("segment")), False).to_numpy(zero_copy_only=False)
         for i in kept.column("position").filter(pa.array(~ok)).to_pylist():  # validated again for the message
             m = schemas.TABLES[self.table].model_validate(chunk.rows([i])[0])
             problems.append(_Problem(chunk.lines[i], "subject_id", f"unknown {m.segment} subject "
@@ -248,10 +250,12 @@ class _Batch:
     def _fast_rows(self, typed: dict[str, pa.Array], take: np.ndarray) -> pa.Table:
         """Store rows of the rows that passed the fast checks (records: their typed columns and subject key)."""
         columns = {name: col.take(take) for name, col in typed.items()}
-        sid, segment = columns.pop("subject_id").to_pylist(), columns["segment"].to_pylist()
-        hashed = {s: ids.subject_key("practitioner", s) for s, seg in zip(sid, segment) if seg == "practitioner"}
-        columns["subject_key"] = pa.array([hashed[s] if seg == "practitioner" else s.upper()
-                                           for s, seg in zip(sid, segment)], pa.string())
+        sid = columns.pop("subject_id")
+        person = pc.equal(columns["segment"], "practitioner")
+        hashed = {s: ids.subject_key("practitioner", s) for s in pc.unique(sid.filter(person)).to_pylist()}
+        hashes = pa.array(list(hashed.values()), pa.string()).take(
+            pc.index_in(sid, value_set=pa.array(list(hashed), pa.string())))
+        columns["subject_key"] = pc.if_else(person, hashes, pc.utf8_upper(sid))  # ids are ASCII on the fast path
         columns["batch_id"] = pa.array(np.full(len(take), self.batch_id))
         columns["position"] = pa.array(take)
         return pa.table(columns).select(self.schema.names).cast(self.schema)

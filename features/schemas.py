@@ -383,10 +383,12 @@ def fast_records(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
                                       s.get("value", PLAUSIBLE["value_default"]))[1], pa.float64())
     is_list = pc.fill_null(_per_kind(kind, lambda s: bool(s.get("list")), pa.bool_()), False)
     checks += [
-        pc.is_in(typed["segment"], value_set=pa.array(SEGMENTS)), pc.is_in(typed["source"], value_set=pa.array(SOURCES)),
+        pc.is_in(typed["segment"], value_set=pa.array(SEGMENTS)),
+        pc.is_in(typed["source"], value_set=pa.array(SOURCES)),
         pc.is_valid(typed["subject_id"]), pc.is_valid(typed["doc_ref"]), pc.is_valid(start),
         pc.is_valid(typed["reported_date"]), pc.string_is_ascii(typed["subject_id"]),
-        pc.or_kleene(pc.is_null(typed["severity"]), pc.is_in(typed["severity"], value_set=pa.array([s.value for s in Severity]))),
+        pc.or_kleene(pc.is_null(typed["severity"]),
+                     pc.is_in(typed["severity"], value_set=pa.array([s.value for s in Severity]))),
         pc.is_null(typed["repaired_date"]),  # a repair's rules are RecordRow's
         pc.equal(_per_kind(kind, lambda s: s["source"], pa.string()), typed["source"]),
         _allowed(kind, typed["segment"], lambda spec: spec.get("segments")),
