@@ -21,6 +21,7 @@ from creditgrade.features import ids
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.schemas import SEGMENTS
 from creditgrade.features.store import Store, subjects
+from creditgrade.models.credit_villages import rate_townships, rate_villages
 from creditgrade.models.registry import load_champion
 from creditgrade.serving import audit, console, logs, objections
 from creditgrade.serving.auth import Keys, Principal, check_reach, check_role, check_subject, listing_scope, township_scope
@@ -33,7 +34,7 @@ from creditgrade.serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFi
                              Villages, VillagesRequest, WarningFilter, WarningView)
 from creditgrade.serving.scales import ScaleView, scale_views
 from creditgrade.serving.tables import open_store, warnings
-from creditgrade.serving.villages import household_frame, households, rate_townships, rate_villages, render_sheet
+from creditgrade.serving.villages import households, render_sheet
 from creditgrade.serving.warnings import acknowledge, list_warnings
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
@@ -250,7 +251,7 @@ def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> 
         audit.write(conn, [audit.entry(principal, "evaluation_sheet", 200, subject_key=subject.key,
                                        segment=subject.segment, purpose=req.purpose, consent_ref=req.consent_ref,
                                        detail=f"evaluation sheet as of {day.date()}")])
-    page = render_sheet(household_frame(grader.store, subject.key).iloc[0], day, g.grade, g.score, g.pd, g.reasons,
+    page = render_sheet(subject.row, day, g.grade, g.score, g.pd, g.reasons,
                         grader.champions["household"])
     return Sheet(html=page)
 

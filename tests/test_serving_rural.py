@@ -1,6 +1,6 @@
 """Early warnings, credit villages and evaluation sheets over HTTP (in process, as ``tests/test_serving.py``):
 who may call them, the evaluator's township limit, acknowledgement and its audit, village shares equal
-to ``serving.villages.village_ratings``, and a sheet that shows the grade and only the masked head id."""
+to the figures of ``serving.villages``, and a sheet that shows the grade and only the masked head id."""
 from __future__ import annotations
 
 from collections import Counter
@@ -74,6 +74,8 @@ def test_warnings_within_each_roles_reach(api, rural):
     everything = api.call("/warnings", {"limit": 1000}, key=api.keys.regulator)
     assert everything.status_code == 200, everything.text
     assert {w["segment"] for w in everything.json()} == {"sme", "household", "practitioner"}
+    borrower = next(w["subject"] for w in everything.json() if w["segment"] == "sme")
+    assert api.call("/grade", grade_body(borrower), key=api.keys.bank).status_code == 200  # a bank sees its borrowers'
     for role in ("bank", "analyst"):
         smes = api.call("/warnings", {"limit": 1000}, key=getattr(api.keys, role)).json()
         assert smes and {w["segment"] for w in smes} == {"sme"}
@@ -137,7 +139,8 @@ def test_acknowledge_in_reach_and_audited(api, rural):
 
 
 def test_villages_match_the_ratings_and_stay_in_township(api, rural):
-    from creditgrade.serving.villages import village_ratings
+    from creditgrade.models.credit_villages import rate_villages
+    from creditgrade.serving.villages import households
 
     r = api.call("/villages", {"as_of": AS_OF}, key=rural.evaluator)
     assert r.status_code == 200, r.text
@@ -152,7 +155,7 @@ def test_villages_match_the_ratings_and_stay_in_township(api, rural):
     assert 0 <= town["credit_village_share"] <= 1
     assert town["credit_villages"] == sum(v["qualifies"] for v in got["villages"])
 
-    direct = village_ratings(rural.store, AS_OF, townships=[rural.township], model=rural.champion)
+    direct = rate_villages(households(rural.store, AS_OF, townships=[rural.township], model=rural.champion))
     direct = direct.set_index("village_code")
     served = pd.DataFrame(got["villages"]).set_index("village_code").loc[direct.index]
     assert served["households"].tolist() == direct["households"].tolist()
@@ -185,6 +188,7 @@ def test_evaluation_sheet_shows_grade_and_masked_head_only(api, rural):
     grade = api.call("/grade", grade_body(house["subject_id"], "household", as_of=AS_OF, consent_ref="C-1"),
                      key=rural.evaluator).json()["grade"]
     assert f'class="grade">{grade}' in page and house["subject_id"] in page
+    assert "信用等级" in page and "Grade" in page and "优惠条件" in page
     masked = rural.store.frame(subjects.select().where(subjects.c.subject_key == house["subject_id"]))
     assert masked["head_id_masked"].iloc[0] in page and house["head_id"] not in page
     assert not any(clear in page for clear in rural.clear_ids)

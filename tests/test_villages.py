@@ -1,13 +1,16 @@
 """Credit villages and townships: thresholds at their exact boundaries, terms from configuration, ratings
-from the store, and the evaluation sheet (grade and masked head id shown, never the clear id)."""
+from the store (only the townships asked for are loaded), and the figures remembered until the data change.
+The evaluation sheet is tested through the API (tests/test_serving_rural.py)."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
 from creditgrade.features.store import Store
+from creditgrade.models.credit_villages import rate_townships, rate_villages
 from creditgrade.models.registry import load_champion
-from creditgrade.serving.villages import evaluation_sheet, household_terms, rate_townships, rate_villages, village_ratings
+from creditgrade.serving import villages
+from creditgrade.serving.villages import household_terms, households
 from tests.helpers import database, point_at
 
 AS_OF = "2024-09-30"
@@ -54,54 +57,66 @@ def home(trained):
     mp.undo()
 
 
-def test_ratings_from_the_store(home):
+def test_ratings_from_the_store(home, monkeypatch):
     store, champion = home
-    v = village_ratings(store, AS_OF, model=champion)
-    households = store.subjects("household")
-    assert set(v["village_code"]) == set(households["village_code"])
-    assert v["households"].sum() == len(households)
+    v = rate_villages(households(store, AS_OF, model=champion))
+    every = store.subjects("household")
+    assert set(v["village_code"]) == set(every["village_code"])
+    assert v["households"].sum() == len(every)
     assert v["rated_share"].between(0, 1).all() and v["clean_share"].dropna().between(0, 1).all()
-    one = households["township_code"].iloc[0]
-    mine = village_ratings(store, AS_OF, townships=[one], model=champion)
+    one = every["township_code"].iloc[0]
+    loaded = []
+    real = villages.loader.load
+    monkeypatch.setattr(villages.loader, "load", lambda *a, **kw: loaded.append(kw) or real(*a, **kw))
+    villages._MEMO.clear()
+    mine = rate_villages(households(store, AS_OF, townships=[one], model=champion))
+    assert loaded == [{"townships": [one]}]
     assert set(mine["township_code"]) == {one}
     assert mine.set_index("village_code")["credit_village"].equals(
         v.set_index("village_code").loc[mine["village_code"], "credit_village"])
+    assert households(store, AS_OF, townships=["419999999"], model=champion).empty
 
 
-def test_evaluation_sheet(home, trained):
-    store, champion = home
-    subjects = pd.read_parquet(trained.paths["subjects"])
-    row = subjects[subjects["segment"] == "household"].iloc[0]
-    page = evaluation_sheet(store, row["subject_id"], AS_OF, model=champion)
-    stored = store.subjects("household").set_index("display_id").loc[row["subject_id"]]
-    assert row["head_id"] not in page
-    assert stored["head_id_masked"] in page and row["subject_id"] in page
-    assert "信用等级" in page and "Grade" in page and "优惠条件" in page
-    graded = [g for g in ("AAA", "AA", "A", "NR") if f'class="grade">{g}' in page]
-    assert len(graded) == 1
-
+def test_empty_ratings():
+    none = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("village_code", "str"), ("township_code", "str"),
+                         ("rated", bool), ("borrowing", bool), ("arrears", bool))})
+    v = rate_villages(none)
+    assert v.empty and "credit_village" in v and rate_townships(v).empty
 
 
 def test_household_figures_are_remembered_until_the_data_change(home, trained, tmp_path, monkeypatch):
-    """A second read with nothing new costs one stamp query and gives the same figures; a grade stored for a
-    household (a changed stamp) is taken into account."""
-    from creditgrade.serving import villages
+    """A second read with nothing new models nothing, reads no stored grade and gives the same figures; a
+    grade stored for a household counts at once, without modelling; a new record has the township modelled
+    afresh."""
+    from creditgrade.features.store import records
     from creditgrade.serving.tables import grades
 
     _, champion = home
     store = Store(database(tmp_path, trained.template))
-    first = villages.households(store, AS_OF, model=champion)
+    one = store.subjects("household")["township_code"].iloc[0]
+    first = households(store, AS_OF, townships=[one], model=champion)
     calls = []
-    real = villages._households
-    monkeypatch.setattr(villages, "_households", lambda *a: calls.append(a) or real(*a))
-    pd.testing.assert_frame_equal(villages.households(store, AS_OF, model=champion), first)
-    assert calls == []
+    real = villages._modelled
+    monkeypatch.setattr(villages, "_modelled", lambda *a: calls.append(a[2]) or real(*a))
+    read = []
+    real_read = villages.latest_grades
+    monkeypatch.setattr(villages, "latest_grades", lambda *a, **kw: read.append(a) or real_read(*a, **kw))
+    pd.testing.assert_frame_equal(households(store, AS_OF, townships=[one], model=champion), first)
+    assert calls == [] and read == []
     key = first.index[0]
     with store.engine.begin() as conn:
         conn.execute(grades.insert().values(
             subject_key=key, segment="household", as_of=pd.Timestamp(AS_OF).date() - pd.Timedelta(days=1),
             graded_at=pd.Timestamp.now(tz="UTC").to_pydatetime(), pd=0.5, score=1.0, grade="NR",
             model_grade="NR", model_name="test", model_version="0", origin="api"))
-    again = villages.households(store, AS_OF, model=champion)
-    assert len(calls) == 1 and again.loc[key, "grade"] == "NR" and again.loc[key, "graded"] == "stored"
+    again = households(store, AS_OF, townships=[one], model=champion)
+    assert calls == [] and len(read) == 1 and again.loc[key, "grade"] == "NR" and again.loc[key, "graded"] == "stored"
+    assert not again.loc[key, "rated"] and again.drop(index=key).equals(first.drop(index=key))
+    with store.engine.begin() as conn:
+        theirs = records.select().where(records.c.subject_key.in_(first.index.tolist())).limit(1)
+        row = conn.execute(theirs).mappings().one()
+        copy = {k: v for k, v in row.items() if k != "record_id"}
+        conn.execute(records.insert().values({**copy, "doc_ref": "memo-test"}))
+    households(store, AS_OF, townships=[one], model=champion)
+    assert calls == [[one]]
     store.dispose()
