@@ -17,6 +17,7 @@ import pytest
 
 from creditgrade.data.sample.generator import generate
 from creditgrade.features.frames import Frames
+from tests.helpers import point_at
 
 SEGMENT = "household"  # graded by score, with default and cap rules
 
@@ -28,8 +29,7 @@ def graded(trained):
     from creditgrade.features.store import Store
 
     mp = pytest.MonkeyPatch()
-    mp.setenv("CREDITGRADE_HOME", str(trained.home))
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    point_at(trained, mp)
     versions = [r.version for r in trained.results[SEGMENT]]
     store = Store(trained.db_url)
     from creditgrade.models.registry import load_version
