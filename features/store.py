@@ -2,7 +2,8 @@
 
 ``CREDITGRADE_DB_URL`` selects the database; without it the store is the SQLite file
 ``$CREDITGRADE_HOME/creditgrade.db``. Identity numbers are never stored in clear: persons are keyed by
-the HMAC of their number (see ``features.ids``), with a masked form for display.
+the HMAC of their number (see ``features.ids``), with a masked form for display. These are the records'
+tables; serving's own (grades, warnings, keys, audit log) are defined and created by ``serving.tables``.
 """
 from __future__ import annotations
 
