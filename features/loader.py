@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy import String, and_, bindparam, exists, func, select, type_coerce
 from sqlalchemy.sql import Select
 
+from creditgrade.features.frames import RECORD_COLUMNS as NORMALISED
 from creditgrade.features.frames import normalise_records, normalise_subjects
 from creditgrade.features.store import Store, objections, records, subjects
 
@@ -25,8 +26,20 @@ r, s, o = records.c, subjects.c, objections.c
 DISPUTED = exists().where(o.record_id == r.record_id, o.status == "open").label("disputed")
 DATES = ("start_date", "end_date", "reported_date", "repaired_date")
 NUMBERS = ("amount", "value")
+
+
+def _raw_date(column):
+    """A date column as the database returns it, without SQLAlchemy's conversion to ``datetime.date``:
+    SQLite's ISO text, which numpy and pandas parse many times faster than date objects (PostgreSQL's
+    driver returns dates either way)."""
+    return type_coerce(column, String).label(column.name)
+
+
+RECORD_COLUMNS = [_raw_date(c) if c.name in DATES else c for c in records.c]
+BUILT_FROM = [c for c in RECORD_COLUMNS if c.name in NORMALISED]  # what ``normalise_records`` keeps
+KEYS_PER_STATEMENT = 500  # SQLAlchemy names an IN list's parameters in a time growing with its length squared
 _KEY, _DAY = bindparam("key"), bindparam("day")
-ONE_RECORDS_Q = (select(r.record_id, r.kind, *(r[c] for c in DATES), *(r[c] for c in NUMBERS), r.severity,
+ONE_RECORDS_Q = (select(r.record_id, r.kind, *(_raw_date(r[c]) for c in DATES), *(r[c] for c in NUMBERS), r.severity,
                         r.category, r.account, DISPUTED)
                  .where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
                  .order_by(r.record_id))
@@ -68,11 +81,14 @@ def subjects_query(segment: str | None = None, keys: Iterable[str] | None = None
 def records_query(before: dt.date | None, segment: str | None = None, *, keys: Iterable[str] | None = None,
                   key_range: tuple[str, str] | None = None, townships: Iterable[str] | None = None,
                   kinds: Iterable[str] | None = None, since: dt.date | None = None,
-                  disputed: bool = False) -> Select:
+                  disputed: bool = False, built_from: bool = False) -> Select:
     """Records reported strictly before ``before`` (and on or after ``since``), in record_id order; of a
     segment, some keys, a key range (inclusive), some townships' subjects or some kinds; with ``disputed``,
-    a boolean column saying whether the record is under an open objection."""
-    q = select(records, DISPUTED) if disputed else select(records)
+    a boolean column saying whether the record is under an open objection; with ``built_from``, only the
+    columns features are built from. Dates come as the database returns them (:func:`_raw_date`;
+    ``features.frames.normalise_records`` makes them datetime64)."""
+    columns = BUILT_FROM if built_from else RECORD_COLUMNS
+    q = select(*columns, DISPUTED) if disputed else select(*columns)
     where = [r.voided_at.is_(None)]  # a void record is kept for the subject's history, never used
     if before is not None:
         where.append(r.reported_date < before)
@@ -109,11 +125,18 @@ def _inputs(subject_rows: pd.DataFrame, record_rows: pd.DataFrame) -> Inputs:
 def load(conn, segment: str, before: dt.date, *, keys: Iterable[str] | None = None,
          townships: Iterable[str] | None = None) -> Inputs:
     """The subjects of ``segment`` (all, or some keys, or some townships), their records reported before
-    ``before`` and which of those are under open objection: two statements."""
-    keys = None if keys is None else list(keys)
-    subject_rows = frame(conn, subjects_query(segment, keys, townships))
-    record_rows = frame(conn, records_query(before, segment, keys=keys, townships=townships, disputed=True))
+    ``before`` and which of those are under open objection: two statements (per :data:`KEYS_PER_STATEMENT`
+    keys)."""
+    parts = [None] if keys is None else _parts(list(keys))
+    subject_rows = pd.concat([frame(conn, subjects_query(segment, part, townships)) for part in parts],
+                             ignore_index=True)
+    record_rows = pd.concat([frame(conn, records_query(before, segment, keys=part, townships=townships, disputed=True,
+                                                       built_from=True)) for part in parts], ignore_index=True)
     return _inputs(subject_rows, record_rows)
+
+
+def _parts(keys: list[str]) -> list[list[str]]:
+    return [keys[lo:lo + KEYS_PER_STATEMENT] for lo in range(0, len(keys), KEYS_PER_STATEMENT)] or [[]]
 
 
 def chunks(store: Store, segment: str, before: dt.date, size: int) -> Iterator[Inputs]:
@@ -124,7 +147,8 @@ def chunks(store: Store, segment: str, before: dt.date, size: int) -> Iterator[I
         for lo in range(0, len(every), size):
             part = every.iloc[lo:lo + size]
             span = (part["subject_key"].iloc[0], part["subject_key"].iloc[-1])
-            yield _inputs(part, frame(conn, records_query(before, segment, key_range=span, disputed=True)))
+            yield _inputs(part, frame(conn, records_query(before, segment, key_range=span, disputed=True,
+                                                          built_from=True)))
 
 
 def extent(conn, segment: str) -> tuple[int, dt.date | None]:
@@ -135,9 +159,13 @@ def extent(conn, segment: str) -> tuple[int, dt.date | None]:
 
 # ---------------------------------------------------------------- one subject, as arrays
 
+_SUBJECT_ROWS_Q = {stamp: subjects_query(stamp=stamp).where(s.subject_key.in_(bindparam("keys", expanding=True)))
+                   for stamp in (False, True)}  # built once: the hot path only binds its keys
+
+
 def subject_rows(conn, keys: Iterable[str], stamp: bool = False) -> list:
     """The stored rows of some subjects (with the cache stamp columns if ``stamp``)."""
-    return conn.execute(subjects_query(keys=keys, stamp=stamp)).all()
+    return [row for part in _parts(list(keys)) for row in conn.execute(_SUBJECT_ROWS_Q[stamp], {"keys": part})]
 
 
 def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:

@@ -47,15 +47,15 @@ def features(subject: Mapping, records: Mapping[str, np.ndarray], segment: str, 
 
 
 def frame(columns: dict, key: str) -> pd.DataFrame:
-    """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``): the
-    numbers in one block, then the categorical columns in place (cheaper than a frame from a dict)."""
+    """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``): every
+    column in one float block, then the categorical ones replaced in place (cheaper than a frame from a
+    dict, or than inserting them)."""
     names = list(columns)
     coded = [j for j, n in enumerate(names) if isinstance(columns[n], pd.Categorical)]
-    numeric = [n for j, n in enumerate(names) if j not in coded]
-    out = pd.DataFrame(np.array([[columns[n][0] for n in numeric]], dtype=float), columns=numeric,
-                       index=pd.Index([key], name="subject_key"))
+    values = np.array([[np.nan if isinstance(v, pd.Categorical) else v[0] for v in columns.values()]], dtype=float)
+    out = pd.DataFrame(values, columns=names, index=pd.Index([key], name="subject_key"))
     for j in coded:
-        out.insert(j, names[j], columns[names[j]])
+        out.isetitem(j, columns[names[j]])
     return out
 
 
