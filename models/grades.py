@@ -89,16 +89,22 @@ def _column(features: pd.DataFrame, name: str) -> pd.Series:
 
 def _numbers(features, name: str) -> np.ndarray:
     """A rule input as floats (NaN where missing or not a number), from a frame or :func:`_inputs`."""
-    return np.asarray(pd.to_numeric(_column(features, name), errors="coerce"), dtype=float)
+    column = _column(features, name)
+    if isinstance(column, np.ndarray) and column.dtype == float:  # read by _inputs already
+        return column
+    return np.asarray(pd.to_numeric(column, errors="coerce"), dtype=float)
 
 
 def _inputs(features: pd.DataFrame, rules) -> dict[str, np.ndarray]:
-    """The rules' inputs read from ``features`` once, as :func:`_numbers` (column by column is slow)."""
+    """The rules' inputs read from ``features`` once, as :func:`_numbers` (inputs are numbers), taken by
+    position: on a frame of one row, selecting columns by name costs more than grading it."""
     names = list(dict.fromkeys(n for r in rules for n in (r.feature, r.evidence, r.since) if n))
+    position = dict(zip(features.columns.tolist(), range(features.shape[1])))  # cheaper than get_indexer
     for name in names:
-        if name not in features:
+        if name not in position:
             _column(features, name)  # raises, naming it
-    return dict(zip(names, features[names].to_numpy(dtype=float, na_value=np.nan).T))  # inputs are numbers
+    taken = features.take([position[n] for n in names], axis=1)
+    return dict(zip(names, taken.to_numpy(dtype=float, na_value=np.nan).T))
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,10 @@ class Scale:
 
     def grade(self, pd_: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
         """Grade of each subject from its PD (or score, for score-banded scales)."""
-        grades = [b["grade"] for b in self.bands]
+        return np.array([b["grade"] for b in self.bands], dtype=object)[self._band(pd_, score)]
+
+    def _band(self, pd_: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
+        """Position of each subject's band, best first."""
         if self.by == "pd":
             bounds = np.array([b["pd_below"] for b in self.bands])
             idx = np.searchsorted(bounds, np.asarray(pd_, dtype=float), side="right")
@@ -169,7 +178,7 @@ class Scale:
             score = self.score(pd_) if score is None else np.asarray(score, dtype=float)
             froms = np.array([b["score_from"] for b in self.bands])  # descending
             idx = np.argmax(score[:, None] >= froms[None, :], axis=1)
-        return np.array(grades, dtype=object)[np.minimum(idx, len(grades) - 1)]
+        return np.minimum(idx, len(self.bands) - 1)
 
     def in_default(self, features: pd.DataFrame) -> np.ndarray:
         """Rows in default as of their snapshot: some default rule holds."""
@@ -187,9 +196,9 @@ class Scale:
         pd_ = np.asarray(pd_, dtype=float)
         score = self.score(pd_) if score is None else np.clip(np.asarray(score, dtype=float),
                                                                self.min_score, self.max_score)
-        model_grade = self.grade(pd_, score)
+        rank = self._band(pd_, score)  # a band's rank in ``order``: the bands come first, best first
         order = self.order
-        rank = pd.Series(model_grade).map({g: i for i, g in enumerate(order)}).to_numpy(dtype=int, copy=True)
+        model_grade = np.array(order, dtype=object)[rank]
         binding = np.full(len(pd_), None, dtype=object)
         record, since = np.full(len(pd_), np.nan), np.full(len(pd_), np.nan)
         index = features.index if features is not None else None
@@ -208,8 +217,10 @@ class Scale:
                 binding[hit] = rule
                 record[hit] = rule.record(features)[hit]
                 since[hit] = rule.start(features)[hit]
-        return pd.DataFrame({"pd": pd_, "score": score, "model_grade": model_grade,
-                             "grade": np.array(order, dtype=object)[rank], "override": binding,
+        index = pd.RangeIndex(len(pd_)) if index is None else index
+        text = {"model_grade": model_grade, "grade": np.array(order, dtype=object)[rank], "override": binding}
+        return pd.DataFrame({"pd": pd_, "score": score,  # texts as object columns: pandas' str costs more
+                             **{k: pd.Series(v, index=index, dtype=object, copy=False) for k, v in text.items()},
                              "record": record, "since": since}, index=index)
 
     def label(self, grade: str, lang: str = "en") -> str:
