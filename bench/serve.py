@@ -253,11 +253,15 @@ def main():
             ratio = r["p50"] / anchors[r["name"].split()[-1]]["p50"]
             print(f"{r['name']:14s} {r['rps']:8.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['n']:7d} {r['errors']:6d} "
                   f"{ratio:10.2f}")
+        graded = [r for r in rows if r["name"].startswith("grade")]
+        best = max(graded, key=lambda r: r["rps"])
+        worst = max(r["p50"] / anchors[r["name"].split()[-1]]["p50"] for r in graded)
+        print(f"goals: p50/anchor at most {worst:.2f} (<= 2); p99 at the best throughput ({best['name'].split()[-1]}) "
+              f"{best['p99']:.1f} ms (< 25); errors {sum(r['errors'] for r in graded)} (0)")
         print("server process RSS (MB), before -> after:")
         for pid in sorted(before):
             print(f"  pid {pid}: {before[pid]:.0f} -> {after.get(pid, float('nan')):.0f}")
         if args.rss_at:
-            best = max((r for r in rows if r["name"].startswith("grade")), key=lambda r: r["rps"])
             c = int(best["name"].split("=")[1])
             done, readings = 0, []
             for target in (int(n) for n in args.rss_at.split(",")):

@@ -35,6 +35,7 @@ from creditgrade.serving.schemas import BatchItem, BatchResult, Contribution, Ex
 from creditgrade.serving.tables import grades
 
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
+INSERT_GRADE = insert(grades)  # values bound per call: compiled once
 CACHE_ENTRIES = 20_000
 RANGE_SECONDS = 60.0
 
@@ -247,7 +248,7 @@ class Grader:
 
     def store_grade(self, conn, subject: Subject, g: Graded, origin: str) -> Grade:
         row = self._row(subject, g, origin)
-        grade_id = conn.execute(insert(grades).values(**row)).inserted_primary_key[0]
+        grade_id = conn.execute(INSERT_GRADE, row).inserted_primary_key[0]
         return self.answer(subject, g, row, grade_id)
 
     def grade(self, principal: Principal, req: GradeRequest, action: str = "grade",
@@ -269,6 +270,7 @@ class Grader:
         without one is refused); one result per item, in order."""
         results: list[BatchResult | None] = [None] * len(items)
         todo: dict[tuple[str, pd.Timestamp], list[tuple[int, Subject]]] = {}
+        days: dict[tuple[str, dt.date | None], pd.Timestamp] = {}
         entries = []
         with self.store.engine.begin() as conn:
             valid = {}
@@ -291,7 +293,9 @@ class Grader:
                         raise ApiError(404, f"subject_id: no {item.segment} subject with that id", "subject_id")
                     check_subject(principals[item.key_id], "grade_batch", subject.segment, subject.key,
                                   subject.township, item.consent_ref)
-                    todo.setdefault((item.segment, self.as_of(item.segment, item.as_of, conn)), []).append((i, subject))
+                    if (item.segment, item.as_of) not in days:  # checked once per segment and date asked
+                        days[item.segment, item.as_of] = self.as_of(item.segment, item.as_of, conn)
+                    todo.setdefault((item.segment, days[item.segment, item.as_of]), []).append((i, subject))
                 except ApiError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, exc, entries)
             for (segment, day), members in todo.items():  # one load per segment and date
