@@ -202,3 +202,19 @@ def test_online_from_the_store_equals_batch(sample_store, segment, as_of):
             assert_same_row(columns, key, batch.loc[[key]])
             assert online.disputed(rows[key], mine, segment, day, columns) == batch_disputed.get(key, [])
     assert batch_disputed, "the sample's objections should touch some counting records"
+
+
+def test_load_in_key_parts_equals_one_statement(sample_store, monkeypatch):
+    """A long list of keys is loaded :data:`loader.KEYS_PER_STATEMENT` at a time: the same subjects, records
+    and open objections as in one statement."""
+    day = dt.date(2025, 12, 31)
+    with sample_store.engine.connect() as conn:
+        keys = [r.subject_key for r in conn.execute(loader.subjects_query("sme"))][:40]
+        whole = loader.load(conn, "sme", day, keys=keys)
+        monkeypatch.setattr(loader, "KEYS_PER_STATEMENT", 7)
+        parts = loader.load(conn, "sme", day, keys=keys)
+        assert [r.subject_key for r in loader.subject_rows(conn, keys)] == keys
+    assert len(whole.subjects) == len(keys) and len(whole.records) > 0
+    pd.testing.assert_frame_equal(parts.subjects, whole.subjects)
+    pd.testing.assert_frame_equal(parts.records.reset_index(drop=True), whole.records.reset_index(drop=True))
+    assert parts.open_ids == whole.open_ids
