@@ -210,6 +210,17 @@ def _cmd_warnings(args) -> int:
     from creditgrade.models.registry import load_champion
     from creditgrade.training.backtest import backtest, display
 
+    if args.action == "train":
+        from creditgrade.features.frames import Frames
+        from creditgrade.training.warning_model import train_warning_model, warning_model_name
+
+        for segment in segments:
+            with steps(f"{segment}: training the warning model 训练预警模型", args.quiet):
+                _, tables, version = train_warning_model(Frames.from_store(store, segment), segment,
+                                                         load_champion(segment).model)
+            print(f"== {segment}: {warning_model_name(segment)} version {version}, beside the rules, out of time")
+            print("\n".join(display(t) for t in tables.values()))
+        return 0
     for segment in segments:
         tables = backtest(store, segment, load_champion(segment).model, periods_wanted=args.period)
         print(f"== {segment}: warnings backtest, out of time (logged to MLflow experiment creditgrade-warnings)")
@@ -391,10 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML file to write (default review-SEGMENT.html)")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("warnings", help="early warnings: scan as of a date, or backtest the triggers")
+    p = sub.add_parser("warnings", help="early warnings: scan as of a date, backtest the triggers, train the model")
     actions = p.add_subparsers(dest="action", required=True)
     a = actions.add_parser("scan", parents=[quiet], help="grade every subject as of a date and store new warnings")
     a.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
+    a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
+    a = actions.add_parser("train", parents=[quiet], help="train the warning model (hazard of default in 3, 6 and 12 "
+                                                          "months from the trajectory), backtest it beside the "
+                                                          "rules and register it in MLflow")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
     a = actions.add_parser("backtest", help="precision, recall, lead time and warned share of the warnings out of "
                                             "time, beside the naive PD anchor at the same warned share")

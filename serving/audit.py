@@ -16,7 +16,8 @@ from creditgrade.serving.tables import api_keys, audit_log
 
 PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",
             "resolve_objection": "异议处理 answering an objection", "regrade": "更正后重评 re-grade after a correction",
-            "acknowledge_warning": "预警处置 working an early warning", "audit": "监管审查 regulatory review"}
+            "acknowledge_warning": "预警处置 working an early warning", "work_warning": "预警处置 working an early warning",
+            "audit": "监管审查 regulatory review"}
 """The purpose recorded for an action that has one by its nature, when the caller names none."""
 
 

@@ -36,6 +36,7 @@ RIGHTS: dict[str, frozenset[str]] = {
     "audit": frozenset({"regulator"}),
     "warnings": frozenset({"bank", "evaluator", "analyst", "regulator", "admin"}),
     "acknowledge_warning": frozenset({"bank", "evaluator", "analyst", "admin"}),
+    "work_warning": frozenset({"bank", "evaluator", "analyst", "admin"}),
     "villages": frozenset({"evaluator", "regulator", "admin"}),
     "evaluation_sheet": frozenset({"evaluator", "regulator"}),
 }

@@ -24,7 +24,7 @@ from creditgrade.serving.tables import open_store
 ACTIONS = {"/grade": "grade", "/grade_batch": "grade_batch", "/explain": "explain", "/report": "report",
            "/file_objection": "file_objection", "/list_objections": "list_objections",
            "/resolve_objection": "resolve_objection", "/audit_log": "audit", "/warnings": "warnings",
-           "/acknowledge_warning": "acknowledge_warning", "/villages": "villages",
+           "/acknowledge_warning": "acknowledge_warning", "/work_warning": "work_warning", "/villages": "villages",
            "/evaluation_sheet": "evaluation_sheet"}
 ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {
     "error": {"type": "string"}, "field": {"type": "string", "nullable": True},

@@ -128,11 +128,23 @@ class WarningFilter(Strict):
     level: Literal["red", "orange", "yellow"] = None
     since: IsoDate = Field(default=None, description="warnings as of this date or later")
     acknowledged: StrictBool = Field(default=None, description="only acknowledged (true) or open (false) ones")
+    state: Literal["new", "assigned", "under_review", "closed"] = None
     limit: Limit = 100
 
 
 class AcknowledgeRequest(Strict):
     warning_id: Id
+    purpose: Redacted = PurposeOfAction
+
+
+class WorkRequest(Strict):
+    """Work a warning in the register (states, moves and outcomes: models/warnings.toml [register])."""
+    warning_id: Id
+    state: Literal["new", "assigned", "under_review", "closed"] = None
+    outcome: Literal["cured", "restructured", "defaulted", "false_alarm"] = Field(
+        default=None, description="required when closing, and only then")
+    owner: Redacted = Field(default=None, min_length=1, max_length=100, description="who the warning is assigned to")
+    note: Redacted = Field(default=None, min_length=1, max_length=2000)
     purpose: Redacted = PurposeOfAction
 
 
@@ -330,6 +342,10 @@ class WarningView(BaseModel):
     acknowledged: bool
     acknowledged_at: Timestamp | None
     acknowledged_by: str | None
+    state: str = "new"
+    outcome: str | None = None
+    owner: str | None = None
+    notes: list[dict] = Field(default_factory=list, description="the register's notes: at, by, text")
 
 
 class VillageRating(BaseModel):

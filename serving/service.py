@@ -31,11 +31,11 @@ from creditgrade.serving.grading import Grader, where_of
 from creditgrade.serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFilter, BatchItem, BatchResult, Explanation,
                              Grade, GradeRequest, Objection, ObjectionFilter, ObjectionRequest, Report, Resolved,
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
-                             Villages, VillagesRequest, WarningFilter, WarningView)
+                             Villages, VillagesRequest, WarningFilter, WarningView, WorkRequest)
 from creditgrade.serving.scales import ScaleView, scale_views
-from creditgrade.serving.tables import open_store, warnings
+from creditgrade.serving.tables import audit_log, open_store, warnings
 from creditgrade.serving.villages import households, render_sheet
-from creditgrade.serving.warnings import acknowledge, list_warnings
+from creditgrade.serving.warnings import acknowledge, borrowers, list_warnings, work
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
 
@@ -140,6 +140,11 @@ class CreditGrade:
         return self._run(ctx, "acknowledge_warning", lambda p: warning_acknowledge(self.store, p, req))
 
     @bentoml.api
+    def work_warning(self, req: WorkRequest, /, ctx: bentoml.Context) -> WarningView:
+        """Work a warning in the register: move its state, assign an owner, add a note, close it with an outcome."""
+        return self._run(ctx, "work_warning", lambda p: warning_work(self.store, p, req))
+
+    @bentoml.api
     def villages(self, req: VillagesRequest, /, ctx: bentoml.Context) -> Villages:
         """Credit villages and credit townships as of a date (evaluators: their own townships)."""
         return self._run(ctx, "villages", lambda p: village_ratings(self.grader, p, req))
@@ -178,14 +183,17 @@ def _warning_view(row) -> WarningView:
                        level=row["level"], trigger=row["trigger"],
                        evidence=_masked(evidence),
                        created_at=row["created_at"], acknowledged=row["acknowledged_at"] is not None,
-                       acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"])
+                       acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
+                       state=row["state"], outcome=row["outcome"], owner=row["owner"],
+                       notes=_masked(json.loads(row["notes"] or "[]")))
 
 
 def warning_list(store: Store, principal: Principal, req: WarningFilter) -> list[WarningView]:
     """Warnings filtered as asked, confined to the principal's segment and townships; the reading is audited."""
     segment, townships = listing_scope(principal, "warnings", req.segment)
     rows = list_warnings(store, segment=segment, level=req.level, since=req.since, acknowledged=req.acknowledged,
-                         townships=townships, limit=req.limit)
+                         townships=townships, limit=req.limit, state=req.state,
+                         borrowers_of=_borrowers_of(principal))
     found = [_warning_view(r) for r in rows]
     with store.engine.begin() as conn:
         audit.write(conn, [audit.entry(principal, "warnings", 200, segment=segment,
@@ -209,6 +217,40 @@ def warning_acknowledge(store: Store, principal: Principal, req: AcknowledgeRequ
                                        segment=row["segment"], purpose=req.purpose,
                                        detail=f"warning {req.warning_id} ({row['trigger']}) "
                                               f"acknowledged by {row['acknowledged_by']}")])
+    return _warning_view(row)
+
+
+def _borrowers_of(principal: Principal) -> list[int] | None:
+    """A bank sees the warnings of its own borrowers only (the SMEs its key graded for a loan)."""
+    return [principal.key_id] if principal.role == "bank" else None
+
+
+def warning_work(store: Store, principal: Principal, req: WorkRequest) -> WarningView:
+    """Work one warning within the principal's reach (a bank: its borrowers'); the change is audited with
+    the state, owner and outcome before and after, in the same transaction."""
+    check_role(principal, "work_warning")
+    query = WARNING_Q.where(warnings.c.warning_id == req.warning_id)
+    mine = _borrowers_of(principal)
+    with store.engine.begin() as conn:
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise ApiError(404, f"warning_id: no warning {req.warning_id}", "warning_id")
+        check_reach(principal, "work_warning", row["segment"], row["township_code"], "warning_id", "warning_id")
+        if mine is not None and not conn.execute(borrowers(mine).where(
+                audit_log.c.subject_key == row["subject_key"]).limit(1)).first():
+            raise ApiError(403, "warning_id: not a warning on one of this bank's borrowers", "warning_id")
+        try:
+            before, after = work(conn, req.warning_id, principal.name, state=req.state, owner=req.owner,
+                                 note=req.note, outcome=req.outcome)
+        except CreditgradeError as exc:
+            raise bad_input(str(exc), str(exc).split(":")[0]) from None
+        changed = {k: [before[k], after[k]] for k in ("state", "outcome", "owner") if before[k] != after[k]}
+        audit.write(conn, [audit.entry(principal, "work_warning", 200, subject_key=row["subject_key"],
+                                       segment=row["segment"], purpose=req.purpose,
+                                       detail=f"warning {req.warning_id} ({row['trigger']}): "
+                                              f"{json.dumps(changed, ensure_ascii=False)}"
+                                              f"{'; note added' if req.note else ''}")])
+        row = conn.execute(query).mappings().one()
     return _warning_view(row)
 
 
@@ -260,4 +302,5 @@ CreditGrade.add_asgi_middleware(Gate, max_batch=MAX_BATCH, spec=lambda: CreditGr
 # the web console at / (and the offline Swagger UI at /docs) in place of BentoML's default page
 CreditGrade.mount_asgi_app(console.build(SimpleNamespace(
     villages=village_ratings, sheet=household_sheet, warnings=warning_list, acknowledge=warning_acknowledge,
+    work=warning_work,
     max_batch=MAX_BATCH)), path="/")

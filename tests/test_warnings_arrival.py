@@ -114,7 +114,8 @@ def test_a_linked_firm_gets_a_yellow_warning_when_its_partner_goes_red_or_defaul
     red = write_csv(tmp_path / "red.csv", [_status(USCC[1], 6, 65, "R-1")], RECORD_COLS)
     ingest_files(store, [red], on_records=raise_on_arrival)
     spread = [w for w in _stored_warnings(store) if w["trigger"] == "linked_firm"]
-    assert [(w["subject_key"], w["level"], w["as_of"].isoformat()) for w in spread] == [(USCC[0], "yellow", "2024-06-10")]
+    assert [(w["subject_key"], w["level"], w["as_of"].isoformat()) for w in spread] == [
+        (USCC[0], "yellow", "2024-06-10")]
     assert spread[0]["evidence"]["linked"] == [USCC[1]] and spread[0]["evidence"]["cause"] == "past_due_60 (red)"
     assert [r["doc_ref"] for r in spread[0]["evidence"]["records"]] == ["LINK-1"]
 
@@ -122,7 +123,8 @@ def test_a_linked_firm_gets_a_yellow_warning_when_its_partner_goes_red_or_defaul
                                                        start_date="2024-07-01", end_date="", reported_date="2024-07-05",
                                                        amount="50000", account="L-9")], RECORD_COLS)
     ingest_files(store, [gone], on_records=raise_on_arrival)
-    spread = {(w["subject_key"], w["evidence"]["cause"]) for w in _stored_warnings(store) if w["trigger"] == "linked_firm"}
+    spread = {(w["subject_key"], w["evidence"]["cause"]) for w in _stored_warnings(store)
+              if w["trigger"] == "linked_firm"}
     assert (USCC[0], "default (finance.write_off)") in spread  # the shared representative's other firm defaulted
     assert all(key != USCC[2] for key, _ in spread)  # the defaulter itself is not warned as its own link
 

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from creditgrade.serving.console import account, bank, evaluator, regulator, subject
+from creditgrade.serving.console import account, bank, evaluator, regulator, subject, warnings_page
 from creditgrade.serving.console.web import SECURITY_HEADERS
 
 STATIC = Path(__file__).with_name("static")
@@ -40,9 +40,10 @@ class Headers:
 
 
 def build(api) -> Starlette:
-    """The console app; ``api`` has ``villages``, ``sheet``, ``warnings``, ``acknowledge`` and ``max_batch``."""
+    """The console app; ``api`` has ``villages``, ``sheet``, ``warnings``, ``acknowledge``, ``work`` and
+    ``max_batch``."""
     routes = [*account.routes(), *evaluator.routes(api), *bank.routes(api), *regulator.routes(api),
-              *subject.routes(),
+              *subject.routes(), *warnings_page.routes(api),
               Mount("/console/static", StaticFiles(directory=STATIC), name="static"),
               Mount("/console/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")]
     app = Starlette(routes=routes)

@@ -37,8 +37,9 @@ def _num(value) -> str:
 
 TEMPLATES.filters["num"] = _num
 NAV = {  # the pages each role finds in the menu (the pages check rights themselves)
-    "evaluator": ("townships",), "bank": ("sme", "batch"), "analyst": ("sme", "batch"),
-    "regulator": ("audit", "models", "objections", "explain"), "admin": ("objections",), "subject": ("me",)}
+    "evaluator": ("townships", "warnings"), "bank": ("sme", "batch", "warnings"),
+    "analyst": ("sme", "batch", "warnings"), "regulator": ("audit", "models", "objections", "explain", "warnings"),
+    "admin": ("objections", "warnings"), "subject": ("me",)}
 HOME = {"evaluator": "/console/townships", "bank": "/console/sme", "analyst": "/console/sme",
         "regulator": "/console/audit", "admin": "/console/objections", "subject": "/console/me"}
 SECURITY_HEADERS = {
