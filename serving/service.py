@@ -5,7 +5,7 @@ log, behind API keys (see ``serving.gate`` and ``serving.auth``).
 Run: ``bentoml serve serving.service:CreditGrade``. Champions load when a worker starts, never at import;
 a segment without one stops the start with the message naming it. Environment: ``CREDITGRADE_HOME`` /
 ``CREDITGRADE_DB_URL`` (store), ``MLFLOW_TRACKING_URI`` (registry), ``CREDITGRADE_MAX_BATCH`` (items per
-batch call, default 5000), ``CREDITGRADE_WORKERS`` and ``CREDITGRADE_THREADS``.
+batch call, default 5000), ``CREDITGRADE_WORKERS``, ``CREDITGRADE_THREADS`` and ``CREDITGRADE_TRACE_SAMPLE``.
 """
 from __future__ import annotations
 
@@ -38,10 +38,15 @@ from creditgrade.serving.villages import households, render_sheet
 from creditgrade.serving.warnings import acknowledge, borrowers, list_warnings, work
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
+TRACE_SAMPLE = float(os.environ.get("CREDITGRADE_TRACE_SAMPLE", "0"))
+"""Share of requests traced by OpenTelemetry (BentoML's ``tracing.sample_rate``, whose default is 0 as
+well); at 0 every path is excluded, so the tracing middleware passes requests through without building
+spans that would never be sampled."""
 
 
 @bentoml.service(name="creditgrade", workers=int(os.environ.get("CREDITGRADE_WORKERS", "1")),
-                 threads=int(os.environ.get("CREDITGRADE_THREADS", "4")), traffic={"timeout": 300})
+                 threads=int(os.environ.get("CREDITGRADE_THREADS", "4")), traffic={"timeout": 300},
+                 tracing={"sample_rate": TRACE_SAMPLE, **({} if TRACE_SAMPLE else {"excluded_urls": ".*"})})
 class CreditGrade:
     """Credit grades of SMEs, rural households and practitioners, with reasons, objections and audit."""
 
