@@ -17,12 +17,12 @@ import pandas as pd
 from creditgrade.features.catalog import catalog
 from creditgrade.models.estimator import RISK_SIGN, Estimator
 from creditgrade.models.families import family
-from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, _config
+from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, warnings_config
 
 
 def model_config(path=WARNINGS_FILE) -> dict:
     """The ``[model]`` table: horizons (months), lags (quarters), level thresholds and texts."""
-    return _config(path)["model"]
+    return warnings_config(path)["model"]
 
 
 def base_features(segment: str) -> list[str]:

@@ -48,19 +48,20 @@ class Trigger:
 
 
 @cache
-def _config(path: Path) -> dict:
+def warnings_config(path: Path = WARNINGS_FILE) -> dict:
+    """The whole of warnings.toml, read once."""
     with Path(path).open("rb") as fh:
         return tomllib.load(fh)
 
 
 def register_config(path: Path = WARNINGS_FILE) -> dict:
     """The ``[register]`` table: states, allowed moves, outcomes, the purposes that make a borrower, texts."""
-    return _config(path)["register"]
+    return warnings_config(path)["register"]
 
 
 def default_events(path: Path = WARNINGS_FILE) -> list[dict]:
     """What records show a default (``[defaults] events``)."""
-    return _config(path)["defaults"]["events"]
+    return warnings_config(path)["defaults"]["events"]
 
 
 def default_records(records: pd.DataFrame, path: Path = WARNINGS_FILE) -> pd.DataFrame:
@@ -101,7 +102,7 @@ def links_in_force(records: pd.DataFrame, day: pd.Timestamp, firms: dict[str, st
 @cache
 def triggers(path: Path = WARNINGS_FILE) -> tuple[Trigger, ...]:
     """The configured triggers, checked: known level and type, unique names that fit the table."""
-    conf = _config(path)
+    conf = warnings_config(path)
     out = []
     for spec in conf["trigger"]:
         spec = dict(spec)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from creditgrade.features.build import build_training_set, parse_date
