@@ -1,11 +1,13 @@
 """Finance features: loans, utilisation, days past due (current, recent, worst), restructurings,
-guarantees, court enforcement; and the policy inputs of ``models/grades.toml`` (``model = false`` in the
-catalogue): the records that show days past due, an open court enforcement, or an ongoing default record
-(``default = true`` in ``features/sources.toml``: write-off, bankruptcy), with the dates they began."""
+guarantees, court enforcement, months past due weighted by recency (``features.trajectory``); and the policy
+inputs of ``models/grades.toml`` (``model = false`` in the catalogue): the records that show days past due, an
+open court enforcement, or an ongoing default record (``default = true`` in ``features/sources.toml``:
+write-off, bankruptcy), with the dates they began."""
 from __future__ import annotations
 
 import numpy as np
 
+from creditgrade.features import trajectory
 from creditgrade.features.schemas import kinds
 from creditgrade.features.snapshot import Snapshot
 
@@ -48,4 +50,5 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
         out[f"{name}_open"] = s.count(ongoing)
         out[f"{name}_record"] = s.at(first, s.record_id)
         out[f"{name}_since"] = s.at(first, s.start_day)
+    out.update(trajectory.finance(s))
     return out

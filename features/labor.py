@@ -1,8 +1,10 @@
-"""Labour features: insured headcount and its trend, social-insurance and wage arrears, labour disputes."""
+"""Labour features: insured headcount and its trend (the latest month against the past, tax paid per insured
+employee: ``features.trajectory``), social-insurance and wage arrears, labour disputes."""
 from __future__ import annotations
 
 import numpy as np
 
+from creditgrade.features import trajectory
 from creditgrade.features.snapshot import Snapshot
 
 
@@ -20,4 +22,5 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
     out["labor_wage_arrears_36m"] = s.count(wages)
     out["labor_wage_arrears_workers_36m"] = s.total(wages, s.value)
     out["labor_disputes_36m"] = s.count(s.kinds("labor.dispute") & s.window(36))
+    out.update(trajectory.labor(s))
     return out

@@ -1,8 +1,10 @@
-"""Tax features: filing punctuality, arrears, penalties, evasion, tax credit level, tax paid and its trend."""
+"""Tax features: filing punctuality, arrears, penalties, evasion, tax credit level, tax paid and its trend
+(the latest quarter against the past, quarters with nothing paid: ``features.trajectory``)."""
 from __future__ import annotations
 
 import numpy as np
 
+from creditgrade.features import trajectory
 from creditgrade.features.snapshot import Snapshot
 
 CREDIT_LEVELS = ("A", "B", "M", "C", "D")  # best to worst: feature value 1..5
@@ -29,4 +31,5 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
     out["tax_paid_12m"] = s.total(paid & s.window(12), s.amount)
     out["tax_paid_yoy"] = s.change(paid, s.amount, s.window(12), s.window(12, offset=12))
     out["tax_paid_vs_3y"] = s.change(paid, s.amount, s.window(6), s.window(36))
+    out.update(trajectory.tax(s))
     return out
