@@ -82,7 +82,7 @@ def test_scan_warns_with_evidence_once_and_acknowledges(copied):
     mine = {w["trigger"]: w for w in list_warnings(store, segment="sme") if w["subject_key"] == key}
     assert {"pd_doubled", "downgrade", "past_due_60", "past_due_30", "court_enforcement", "tax_arrears"} <= set(mine)
     overdue = mine["past_due_60"]
-    assert overdue["level"] == "red" and overdue["display_id"] == key
+    assert overdue["level"] == "orange" and overdue["display_id"] == key
     assert overdue["evidence"]["origin"] == "arrival" and overdue["as_of"] == dt.date(2024, 9, 10)
     assert [r["doc_ref"] for r in overdue["evidence"]["records"]] == ["TEST-STATUS-9"]
     rise = mine["pd_doubled"]["evidence"]
