@@ -1,8 +1,8 @@
 """Did the warnings work? Backtest the configured triggers (models/warnings.toml) on the committed sample,
 beside the naive anchor (PD above a fixed cut-off), and monitor a pre-shock model over the macro shock.
 
-    python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--monitor out.html]
-                                      [--no-backtest]
+    python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--model]
+                                      [--monitor out.html] [--no-backtest]
 
 Per segment: fit a model out of time (training.pipeline.split_by_date), then report precision, recall,
 lead time and warned share per level, per trigger and for the naive anchor at the same warned share, over
@@ -30,6 +30,7 @@ from creditgrade.features.frames import Frames  # noqa: E402
 from creditgrade.training.backtest import backtest, display  # noqa: E402
 from creditgrade.training.monitor import monitor, write_monitor_report  # noqa: E402
 from creditgrade.training.pipeline import fit_grade_model, split_by_date  # noqa: E402
+from creditgrade.training.warning_model import train_warning_model  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 PRE_SHOCK = (pd.Timestamp("2020-03-31"), pd.Timestamp("2021-03-31"))
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--kind", default="lightgbm", choices=["lightgbm", "scorecard"])
     ap.add_argument("--monitor", metavar="HTML", help="also monitor a pre-shock model; write the report here")
     ap.add_argument("--no-backtest", action="store_true")
+    ap.add_argument("--model", action="store_true", help="also fit the warning model and measure its levels")
     args = ap.parse_args()
     frames = Frames.from_population({k: pd.read_parquet(SAMPLE / f"{k}.parquet")
                                      for k in ("subjects", "records", "outcomes")})
@@ -51,7 +53,10 @@ def main() -> None:
         model = fit_grade_model(args.kind, segment, split)
         fitted = time.perf_counter() - t
         t = time.perf_counter()
-        tables = backtest(frames, segment, model, data=data)
+        if args.model:  # the warning model beside the rules, fitted before the dev dates (not registered)
+            _, tables, _ = train_warning_model(frames, segment, model, data, register=False)
+        else:
+            tables = backtest(frames, segment, model, data=data)
         print(f"\n{segment} {args.kind}: fit {fitted:.0f} s, backtest {time.perf_counter() - t:.1f} s")
         for table in tables.values():
             print(display(table))
