@@ -3,6 +3,7 @@ consent, scopes, grades and their history, batches, explanations, objections, au
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import MetaData, create_engine, select
@@ -193,3 +194,20 @@ def test_no_identity_number_in_clear_in_the_store(api):
     assert len(every.tables) >= 10 and "regulator" in dump   # every table read, the audit log among them
     shaped = set(re.findall(r"\d{17}[\dX]", dump))
     assert not shaped & set(api.keys.practitioners)
+
+
+def test_a_revoked_key_stops_working_within_the_key_cache_time(api):
+    """Keys are cached for speed, never for longer than ``auth.CACHE_SECONDS``: a revoked key is refused."""
+    from creditgrade.serving.auth import CACHE_SECONDS
+    from creditgrade.serving.keys import create_key, revoke_key
+    from creditgrade.serving.tables import open_store
+
+    store = open_store(api.url)
+    key = create_key(store, "bank", "test-revoked-soon")
+    body = grade_body(api.keys.smes[2])
+    assert api.call("/grade", body, key=key).status_code == 200  # the key is cached now
+    revoke_key(store, "test-revoked-soon")
+    store.dispose()
+    time.sleep(CACHE_SECONDS + 0.1)
+    r = api.call("/grade", body, key=key)
+    assert r.status_code == 401 and r.json()["field"] == "Authorization"
