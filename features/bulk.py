@@ -98,17 +98,18 @@ class Writer:
         ident = self.ident.name if self.ident is not None else None
         returned = ", ".join(self.keys + ((ident,) if ident else ()))
         on = " AND ".join(f"t.{k} = {{0}}.{k}" for k in self.keys)
-        # the outer query reads the table as it was before the insert: r is the row that kept a row out
         cur.execute(f"WITH i AS (INSERT INTO {name} ({self.quoted}) SELECT {self.quoted} FROM {self.temp} "
                     f"ON CONFLICT DO NOTHING RETURNING {returned}) SELECT i.{self.keys[0]} IS NOT NULL, "
-                    f"{'i.' + ident if ident else 'NULL'}, r.* FROM {self.temp} t LEFT JOIN i ON {on.format('i')} "
-                    f"LEFT JOIN {name} r ON {on.format('r')} ORDER BY t.position")
-        names = [d.name for d in cur.description][2:]
+                    f"{'i.' + ident if ident else 'NULL'} FROM {self.temp} t LEFT JOIN i ON {on.format('i')} "
+                    "ORDER BY t.position")
         result = cur.fetchall()
         inserted = np.array([r[0] for r in result], bool)
         stored = {}
-        for inserted_row, (_, _, *old) in zip(inserted, result):
-            if not inserted_row:
+        if not inserted.all():  # the rows that kept these out (stored before: their keys were not inserted now)
+            cur.execute(f"SELECT r.* FROM {self.temp} t JOIN {name} r ON {on.format('r')} "
+                        "WHERE t.position = ANY(%s)", [np.flatnonzero(~inserted).tolist()])
+            names = [d.name for d in cur.description]
+            for old in cur.fetchall():
                 row = dict(zip(names, old))
                 stored[tuple(row[k] for k in self.keys)] = row
         return inserted, (np.array([r[1] for r in result]) if ident else None), stored
