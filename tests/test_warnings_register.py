@@ -114,8 +114,9 @@ def test_the_register_over_http_reach_and_audit(api):
     r = api.call("/work_warning", {"warning_id": wid, "state": "closed", "outcome": "cured"}, key=api.keys.bank)
     assert (r.json()["state"], r.json()["outcome"]) == ("closed", "cured")
 
-    theirs = next(w["warning_id"] for w in api.call("/warnings", {"limit": 1000}, key=api.keys.regulator).json()
-                  if w["subject"] == other)
+    listed = api.call("/warnings", {"limit": 1000}, key=api.keys.regulator)
+    assert listed.status_code == 200, listed.text
+    theirs = next(w["warning_id"] for w in listed.json() if w["subject"] == other)
     r = api.call("/work_warning", {"warning_id": theirs, "state": "assigned"}, key=api.keys.bank)
     assert r.status_code == 403 and r.json()["field"] == "warning_id"
     r = api.call("/work_warning", {"warning_id": theirs, "state": "assigned"}, key=api.keys.regulator)
