@@ -17,13 +17,16 @@ from creditgrade.data.sample.timeline import params
 
 def _partners(ctx: Context, row: np.ndarray, t: np.ndarray, gen: np.random.Generator) -> np.ndarray:
     """Per (firm, month), a partner firm of the same district operating that month (with a valid code) with
-    the closest latent quality."""
+    the closest latent quality; -1 where the district has no other such firm (no link then)."""
     district = np.asarray(ctx.pop.columns["district"])
     valid = np.array([uscc.is_valid(sid) for sid in ctx.pop.subject_id])  # a link names a firm by a valid code
     quality = ctx.lat.quality
     out = np.empty(len(row), dtype=np.int64)
     for i, (r, m) in enumerate(zip(row, t)):
         pool = np.flatnonzero((district == district[r]) & valid & ctx.active[:, m] & (np.arange(len(district)) != r))
+        if len(pool) == 0:
+            out[i] = -1
+            continue
         picks = gen.choice(pool, size=min(params()["links"]["candidates"], len(pool)), replace=False)
         out[i] = picks[np.argmin(np.abs(quality[picks, m] - quality[r, m]))]
     return out
@@ -50,6 +53,8 @@ def links(ctx: Context, records: pa.Table) -> pa.Table:
     keep = ctx.active[row, t]
     row, start, t, category, end = row[keep], start[keep], t[keep], category[keep], end[keep]
     partner = _partners(ctx, row, t, gen)
+    found = partner >= 0
+    row, start, t, category, end, partner = (a[found] for a in (row, start, t, category, end, partner))
     exit_day = ctx.after.exit_day.astype(float)
     stop = np.fmin(np.where(exit_day[row] == NULL, np.nan, exit_day[row]),
                    np.where(exit_day[partner] == NULL, np.nan, exit_day[partner]))  # a link ends when a firm leaves
@@ -59,13 +64,13 @@ def links(ctx: Context, records: pa.Table) -> pa.Table:
     n = len(row)
     days = pa.date32()
     return pa.table({
-        "segment": pa.array(["sme"] * n), "subject_id": pa.array(pop.subject_id[row]),
-        "source": pa.array(["finance"] * n), "kind": pa.array(["finance.link"] * n),
+        "segment": pa.array(["sme"] * n, pa.string()), "subject_id": pa.array(pop.subject_id[row], pa.string()),
+        "source": pa.array(["finance"] * n, pa.string()), "kind": pa.array(["finance.link"] * n, pa.string()),
         "start_date": pa.array(start.astype(np.int32), days),
         "end_date": pa.array([None if np.isnan(e) else int(e) for e in end], pa.int32()).cast(days),
         "reported_date": pa.array(reported.astype(np.int32), days),
         "severity": pa.nulls(n, pa.string()), "amount": pa.nulls(n, pa.float64()), "value": pa.nulls(n, pa.float64()),
-        "category": pa.array(category.tolist()), "account": pa.array(pop.subject_id[partner]),
-        "doc_ref": pa.array([f"LINK-S-{i + 1:07d}" for i in range(n)]),
+        "category": pa.array(category.tolist(), pa.string()), "account": pa.array(pop.subject_id[partner], pa.string()),
+        "doc_ref": pa.array([f"LINK-S-{i + 1:07d}" for i in range(n)], pa.string()),
         "repaired_date": pa.nulls(n, days),
     })
