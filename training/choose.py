@@ -25,6 +25,10 @@ class Choice:
     choice_from: str
     choice_to: str
 
+    def chose(self, family: str) -> bool:
+        """Whether the family of that name is the one chosen."""
+        return family == self.kind
+
 
 def choice_split(split):
     """``split`` with its validation dates cut in two: the earlier half as validation, the later as test."""
@@ -52,7 +56,7 @@ def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
     """Tag each family's registered version with its validation AUC and whether it was chosen."""
     client = configure()
     for kind, version in versions.items():
-        tags = {"choice": "chosen" if kind == choice.kind else "candidate",
+        tags = {"choice": "chosen" if choice.chose(kind) else "candidate",
                 "choice_valid_auc": f"{choice.valid_auc[kind]:.6f}",
                 "choice_dates": f"{choice.choice_from}..{choice.choice_to}"}
         for key, value in tags.items():

@@ -210,7 +210,7 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
                                     "valid_auc": choice.valid_auc[kind],
                                     "default_rate_monotone": report.get("default_rate_monotone")}, new=new,
-                                   chosen=kind == choice.kind))
+                                   chosen=choice.chose(kind)))
     record(choice, segment, {r.kind: r.version for r in results})
     _, champ_auc = champion_auc(segment, split)
     best = next(r for r in results if r.chosen)
