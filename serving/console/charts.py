@@ -33,14 +33,14 @@ def waterfall(bias: float, rows: list[tuple[str, float]], unit: str, title: str,
              f'<title id="wf-title">{escape(title)}</title>']
     if lo <= 0 <= hi:  # the zero line, where it falls within the chart (log-odds)
         parts.append(f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height}" class="axis"/>')
-    for i, (label, a, b, kind) in enumerate(steps):
+    for i, (label, a, b, bar) in enumerate(steps):
         y = 5 + i * ROW
         left, right = sorted((x(a), x(b)))
         short = label if len(label) <= 18 else label[:17] + "…"
-        note = f"{b:.3f} {escape(unit)}" if kind == "base" else f"{b - a:+.3f}"
+        note = f"{b:.3f} {escape(unit)}" if bar == "base" else f"{b - a:+.3f}"
         parts.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(short)}</text>'
                      f'<rect x="{left:.1f}" y="{y + 3}" width="{max(right - left, 1):.1f}" height="{ROW - 6}" '
-                     f'class="bar-{kind}"/><text x="{right + 4:.1f}" y="{y + 15}">{note}</text>')
+                     f'class="bar-{bar}"/><text x="{right + 4:.1f}" y="{y + 15}">{note}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
