@@ -181,8 +181,13 @@ def _masked(value):
     return ids.redact(value) if isinstance(value, str) else value
 
 
+def _decoded(value, empty):
+    """A JSON column as stored (text) or as ``list_warnings`` already gives it (decoded); None is ``empty``."""
+    return empty if value is None else json.loads(value) if isinstance(value, str) else value
+
+
 def _warning_view(row) -> WarningView:
-    evidence = row["evidence"] if isinstance(row["evidence"], dict) else json.loads(row["evidence"])
+    evidence = _decoded(row["evidence"], {})
     return WarningView(warning_id=row["warning_id"], subject=row["display_id"], segment=row["segment"],
                        township_code=row["township_code"], village_code=row["village_code"], as_of=row["as_of"],
                        level=row["level"], trigger=row["trigger"],
@@ -190,7 +195,7 @@ def _warning_view(row) -> WarningView:
                        created_at=row["created_at"], acknowledged=row["acknowledged_at"] is not None,
                        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
                        state=row["state"], outcome=row["outcome"], owner=row["owner"],
-                       notes=_masked(json.loads(row["notes"] or "[]")))
+                       notes=_masked(_decoded(row["notes"], [])))
 
 
 def warning_list(store: Store, principal: Principal, req: WarningFilter) -> list[WarningView]:

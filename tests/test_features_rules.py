@@ -97,7 +97,8 @@ def test_open_objections_name_the_records_used_and_the_features_they_change():
     assert set(used) == {1, 2}
     assert {"tax_arrears_12m", "tax_arrears_open_amount", "tax_negatives_12m",
             "tax_negative_severity_36m", "tax_months_since_negative"} <= set(used[1])
-    assert used[2] == ["tax_evasion_cases"]  # outside every window; counts through retention only
+    # outside every window: it counts through retention only, in the cases and the recency-weighted negatives
+    assert set(used[2]) == {"tax_evasion_cases", "tax_negatives_recency"}
     assert not set(used[1]) - set(features.columns)
     assert build_features(f, "sme", "2023-06-01").equals(features)
     assert dict(build_features(f, "sme", "2023-06-15", with_disputed=True)[1]["S1"]).keys() == {1}  # 2 expired

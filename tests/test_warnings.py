@@ -102,7 +102,7 @@ def test_scan_warns_with_evidence_once_and_acknowledges(copied):
     assert acknowledge(store, wid, "officer-2")["acknowledged_by"] == "officer-1"
     assert wid not in {w["warning_id"] for w in list_warnings(store, acknowledged=False)}
     assert wid in {w["warning_id"] for w in list_warnings(store, acknowledged=True)}
-    assert {w["level"] for w in list_warnings(store, level="red")} == {"red"}
+    assert {w["level"] for w in list_warnings(store, level="orange")} == {"orange"}  # red is the warning model's alone
     assert list_warnings(store, segment="sme", townships=["410122101"]) == []  # SMEs have no township
     assert list_warnings(store, since=AS_OF + dt.timedelta(days=1)) == []
 
