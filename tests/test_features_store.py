@@ -35,7 +35,10 @@ def _dates(df: pd.DataFrame) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def store(pop, tmp_path_factory) -> Store:
+    from creditgrade.serving import tables as serving_tables
+
     st = Store(os.environ.get("CREDITGRADE_TEST_DB_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'cg.db'}")
+    serving_tables.metadata.drop_all(st.engine)  # first: serving's tables, left by earlier tests, refer to subjects
     tables.metadata.drop_all(st.engine)
     tables.metadata.create_all(st.engine)
     subjects = pop.subjects.assign(display_id=pop.subjects["subject_key"], name="x")
