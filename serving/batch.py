@@ -7,18 +7,17 @@ and model version: re-running adds nothing). A failed partition fails the job be
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import insert, select
 
 from creditgrade.features.distributed import checked_as_of, features_at, map_partitions, read_partition
 from creditgrade.features.export import read_manifest
 from creditgrade.features.store import Store
 from creditgrade.models import explain
 from creditgrade.models.registry import Loaded, load_champion
-from creditgrade.serving.tables import create_tables, grades
+from creditgrade.serving.history import store_grades
+from creditgrade.serving.tables import create_tables
 
 ORIGIN = "batch"
 
@@ -34,11 +33,11 @@ class BatchReport:
 
 
 def grade_partition(folder, entry: dict, segment: str, as_of: pd.Timestamp, model) -> pd.DataFrame:
-    """One partition's grades (``models.explain.explain``'s columns, ``reasons`` as JSON reason codes and
+    """One partition's grades (``models.explain.explain``'s columns, ``reasons`` as lists of reason codes and
     ``disputed``), index subject_key."""
     features, disputed = features_at(read_partition(folder, entry), segment, as_of, with_disputed=True)
     graded, why = explain.explain(model, features, disputed=disputed)
-    return graded.assign(reasons=[json.dumps([r["feature"] for r in w]) for w in why],
+    return graded.assign(reasons=[[r["feature"] for r in w] for w in why],
                          disputed=graded.index.isin(list(disputed)))
 
 
@@ -49,20 +48,8 @@ def grade_all(store: Store, client, out, segment: str, as_of, loaded: Loaded | N
     model = client.scatter(loaded.model, broadcast=True)
     graded = pd.concat(map_partitions(client, out, segment, grade_partition, day, model))
     create_tables(store)
-    g = grades.c
-    now = dt.datetime.now(dt.timezone.utc)
-    data_as_of = json.dumps({s: d.isoformat() for s, d in fresh.data_as_of.items()})
     with store.engine.begin() as conn:
-        have = set(conn.execute(select(g.subject_key).where(
-            g.segment == segment, g.as_of == day.date(), g.origin == ORIGIN, g.model_name == loaded.name,
-            g.model_version == loaded.version)).scalars())
-        rows = [dict(subject_key=key, segment=segment, as_of=day.date(), graded_at=now, pd=float(r.pd),
-                     score=float(r.score), grade=r.grade, model_grade=r.model_grade,
-                     override=r.override.feature if r.override is not None else None, model_name=loaded.name,
-                     model_version=loaded.version, disputed=bool(r.disputed), reasons=r.reasons, origin=ORIGIN,
-                     stale=fresh.stale, data_as_of=data_as_of)
-                for key, r in zip(graded.index, graded.itertuples(index=False)) if key not in have]
-        if rows:
-            conn.execute(insert(grades), rows)
-    return BatchReport(segment, day.date(), f"{loaded.name} v{loaded.version}", len(graded), len(rows),
+        _, stored = store_grades(conn, segment, day, loaded, graded, graded["reasons"],
+                                 set(graded.index[graded["disputed"]]), ORIGIN, fresh)
+    return BatchReport(segment, day.date(), f"{loaded.name} v{loaded.version}", len(graded), stored,
                        fresh.stale_sources)

@@ -23,6 +23,7 @@ from creditgrade.models.registry import Loaded, load_champion
 from creditgrade.models.warnings import (LEVELS, Moment, arrived, default_events, default_records, evidence, fire,
                                          firm_codes, link_kinds, links_in_force, record_list, register_config,
                                          triggers)
+from creditgrade.serving.history import store_grades
 from creditgrade.serving.tables import audit_log, grades, warnings
 
 
@@ -43,30 +44,6 @@ def _insert_ignore(conn, table, rows: list[dict]) -> None:
     maker = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(conn.dialect.name)
     if rows:
         conn.execute(maker(table).on_conflict_do_nothing() if maker else insert(table), rows)
-
-
-def _scan_grades(conn, segment: str, day: pd.Timestamp, loaded: Loaded) -> pd.Series:
-    g = grades.c
-    q = select(g.subject_key, g.grade_id).where(
-        g.segment == segment, g.as_of == day.date(), g.origin == "scan", g.model_name == loaded.name,
-        g.model_version == loaded.version).order_by(g.grade_id)
-    return pd.Series(dict(conn.execute(q).all()), dtype="Int64")
-
-
-def _store_grades(conn, segment: str, day: pd.Timestamp, loaded: Loaded, graded: pd.DataFrame,
-                  why: list[list[dict]], disputed: dict) -> tuple[pd.Series, int]:
-    """Store the scan's grades, one per subject, as-of date and model version; their grade ids by key."""
-    have = _scan_grades(conn, segment, day, loaded)
-    now = dt.datetime.now(dt.timezone.utc)
-    rows = [dict(subject_key=key, segment=segment, as_of=day.date(), graded_at=now, pd=float(r.pd),
-                 score=float(r.score), grade=r.grade, model_grade=r.model_grade,
-                 override=r.override.feature if r.override is not None else None, model_name=loaded.name,
-                 model_version=loaded.version, disputed=key in disputed,
-                 reasons=json.dumps([x["feature"] for x in reasons]), origin="scan")
-            for key, r, reasons in zip(graded.index, graded.itertuples(index=False), why) if key not in have.index]
-    if rows:
-        conn.execute(insert(grades), rows)
-    return _scan_grades(conn, segment, day, loaded), len(rows)
 
 
 def latest_grades(conn, segment: str, before, since=None, townships=None) -> pd.DataFrame:
@@ -98,7 +75,8 @@ def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> Scan
     graded, why = explain.explain(loaded.model, X)
     rules = [t for t in triggers() if t.type not in ("record", "contagion") and t.applies(segment, X.columns)]
     with store.engine.begin() as conn:
-        ids, stored = _store_grades(conn, segment, day, loaded, graded, why, disputed)
+        ids, stored = store_grades(conn, segment, day, loaded, graded, ([x["feature"] for x in w] for w in why),
+                                   disputed, "scan")
         now = graded[["pd", "score", "grade"]].assign(grade_id=ids.reindex(X.index).astype("int64").to_numpy(),
                                                       model_version=loaded.version)
         m = Moment(segment, day, loaded.model.scale.order, X, now,
