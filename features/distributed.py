@@ -104,24 +104,24 @@ def checked_as_of(manifest: dict, as_of) -> tuple[pd.Timestamp, Freshness]:
     return day, check_within(manifest["segment"], day, manifest["subjects"], earliest, marks)
 
 
-def map_partitions(client, out, segment: str, task, *args) -> list:
-    """``task(folder, entry, segment, *args)`` on every partition of the export, results in key order."""
-    manifest = read_manifest(out, segment)
+def submit_partitions(client, out, segment: str, task, *args) -> list:
+    """Futures of ``task(folder, entry, segment, *args)`` on every partition of the export, in key order."""
     folder = Path(out).resolve() / segment
-    futures = [client.submit(task, folder, entry, segment, *args, retries=RETRIES, pure=False)
-               for entry in manifest["partitions"]]
-    return client.gather(futures)
+    return [client.submit(task, folder, entry, segment, *args, retries=RETRIES, pure=False)
+            for entry in read_manifest(out, segment)["partitions"]]
+
+
+def map_partitions(client, out, segment: str, task, *args) -> list:
+    """The results of :func:`submit_partitions`, gathered."""
+    return client.gather(submit_partitions(client, out, segment, task, *args))
 
 
 def map_partitions_lazily(client, out, segment: str, task, *args):
-    """``task`` on every partition as a Dask DataFrame whose partitions stay on the workers (each task
-    returns a pandas DataFrame)."""
+    """:func:`submit_partitions` as a Dask DataFrame whose partitions stay on the workers (each task returns a
+    pandas DataFrame)."""
     import dask.dataframe as dd
 
-    manifest = read_manifest(out, segment)
-    folder = Path(out).resolve() / segment
-    return dd.from_delayed([client.submit(task, folder, entry, segment, *args, retries=RETRIES, pure=False)
-                            for entry in manifest["partitions"]])
+    return dd.from_delayed(submit_partitions(client, out, segment, task, *args))
 
 
 def build_features(client, out, segment: str, as_of, *, with_disputed: bool = False):
