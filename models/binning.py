@@ -13,7 +13,8 @@ Bin rules (the same in batch ``transform`` and in the scalar ``bin_index``):
 
 * numeric features: regular bins ``[edge_{i-1}, edge_i)`` with ``-inf`` / ``+inf`` outer edges, so a
   value outside the training range falls into the first / last bin;
-* each declared special value gets its own bin; NaN / None gets the ``missing`` bin;
+* each declared special value gets its own bin (a text value that reads as the same number counts:
+  ``'-8'`` is ``-8.0``); NaN / None gets the ``missing`` bin;
 * categorical (non-numeric dtype) features: categories are compared as ``str``; categories rarer
   than ``min_bin_share`` are pooled into one group before merging; a category never seen in
   training falls into the ``unseen`` bin, whose WOE is 0 (the population average);
@@ -172,6 +173,22 @@ def _column_values(spec, column):
     return np.where(pd.isna(col), None, col.astype(str)).astype(object)
 
 
+def _number(value) -> float:
+    """A value as a number (NaN when it does not read as one)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _special_masks(spec, values):
+    """One mask per special value; a text value matches when it reads as the same number ('-8' is -8.0)."""
+    if spec["type"] == "numeric":
+        return [values == v for v in spec["specials"]]
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    return [(values == v) | (numbers == _number(v)) for v in spec["specials"]]
+
+
 def bin_codes(spec, column):
     """Vectorised bin index of every value of one column."""
     values = _column_values(spec, column)
@@ -184,8 +201,8 @@ def bin_codes(spec, column):
         missing = np.equal(values, None)
         index = pd.Index(list(lookup)).get_indexer(np.where(missing, "", values))
         codes = np.where(index >= 0, np.asarray(list(lookup.values()), dtype=np.intp)[index], n_reg + len(spec["specials"]) + 1)
-    for k, v in enumerate(spec["specials"]):
-        codes[values == v] = n_reg + k
+    for k, mask in enumerate(_special_masks(spec, values)):
+        codes[mask] = n_reg + k
     codes[missing] = n_reg + len(spec["specials"])
     return codes
 
@@ -196,8 +213,9 @@ def bin_index(spec, value):
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return n_reg + len(spec["specials"])
     value = float(value) if spec["type"] == "numeric" else str(value)
-    if value in spec["specials"]:
-        return n_reg + spec["specials"].index(value)
+    for k, v in enumerate(spec["specials"]):
+        if value == v or _number(value) == _number(v):
+            return n_reg + k
     if spec["type"] == "numeric":
         return bisect.bisect_right(spec["edges"], value)
     for i, group in enumerate(spec["categories"]):
@@ -275,7 +293,7 @@ class MonotoneBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _fit_feature(self, spec, values, bad, direction):
         a, total = self.smoothing, len(values)
         missing = np.isnan(values) if spec["type"] == "numeric" else np.equal(values, None)
-        special = [~missing & (values == v) for v in spec["specials"]]
+        special = [~missing & mask for mask in _special_masks(spec, values)]
         regular = ~missing & ~np.logical_or.reduce(special + [np.zeros(total, bool)])
         min_count = self.min_bin_share * total
         if spec["type"] == "numeric":

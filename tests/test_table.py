@@ -75,7 +75,8 @@ def test_target_missing_hints_at_no_header(tmp_path):
 
 
 def test_protected_by_name_option_and_dictionary_and_identifiers_with_reasons(tmp_path):
-    df = credit_table(60).assign(X2=1, X5=30, seq=np.random.default_rng(0).permutation(60) + 1000)
+    df = credit_table(60).assign(X2=1, X5=30, seq=np.random.default_rng(0).permutation(60) + 1000,
+                                 foreign_worker="yes", **{"Mother tongue": "x", "国籍": "y"})
     dictionary = tmp_path / "dict.csv"
     pd.DataFrame({"column": ["X2", "X5", "home"], "meaning": ["Gender (1 = male)", "Age (year)", "housing"]}) \
         .to_csv(dictionary, index=False)
@@ -84,6 +85,7 @@ def test_protected_by_name_option_and_dictionary_and_identifiers_with_reasons(tm
     why = cols.excluded
     assert "protected attribute (sex)" in why["SEX"] and "--protected" in why["home"]
     assert "Gender (1 = male)" in why["X2"] and "Age (year)" in why["X5"]
+    assert "(foreign)" in why["foreign_worker"] and "(mother tongue)" in why["Mother tongue"] and "国籍" in why["国籍"]
     assert "identifier: id" in why["ID"] and "identifier: unnamed" in why["Unnamed: 0"]
     assert "consecutive whole numbers" in why["seq"]
     with pytest.raises(CreditgradeError, match="--protected: column.s. nope not in the table"):
@@ -142,6 +144,22 @@ def test_special_codes_are_bins_of_the_scorecard_and_missing_for_lightgbm():
     assert _inputs(card, X, (-8.0,)) is X and card.special_values == [-8.0]
     masked = _inputs(TunedLGBMPD(), X, (-8.0,))
     assert masked["late {12m}"].isna().sum() == (X["late {12m}"] == -8).sum() > 0
+
+
+def test_a_special_number_matches_its_text_form_in_a_text_column():
+    from creditgrade.models.binning import bin_index
+    from creditgrade.models.scorecard import Scorecard
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"code": rng.choice(["A", "B", "C", "-8"], 400)})
+    y = (rng.random(400) < np.where(X["code"] == "-8", 0.7, 0.2)).astype(int)
+    card = Scorecard(special_values=[-8.0], min_iv=0, min_gini=0).fit(X, y)
+    spec = card.characteristics_[0]
+    special = next(b for b in spec["bins"] if b["bin"].startswith("special"))
+    assert special["count"] == (X["code"] == "-8").sum() > 0
+    assert bin_index(spec, "-8") == bin_index(spec, -8.0) == spec["bins"].index(special)
+    codes = card._codes(pd.DataFrame({"code": ["-8", "-8.0", "A"]}))[:, 0]
+    assert codes[0] == codes[1] == spec["bins"].index(special) != codes[2]
 
 
 def test_tuned_lightgbm_refits_on_all_rows_and_calibrates_out_of_fold():
