@@ -1,4 +1,5 @@
-"""A segment's family is chosen on the later validation dates, fitted without them, never on the test dates."""
+"""A segment's family is chosen on expanding out-of-time folds over every validation date, never on the test
+dates; a family preferred for its simplicity is kept unless the leader clearly beats it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,58 +9,84 @@ import pandas as pd
 import pytest
 
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.training.choose import choice_split, choose
+from creditgrade.training.choose import choice_folds, choose, config, decide
 from creditgrade.training.pipeline import Split
+
+SETTINGS = {**config(), "folds": 2, "held_out_dates": 2, "resamples": 50, "confidence": 0.8,
+            "preference": ["simple", "middle", "complex"]}
 
 
 def _rows(dates: list[str], n: int, seed: int) -> pd.DataFrame:
     gen = np.random.default_rng(seed)
-    frame = pd.DataFrame({"as_of": np.repeat(pd.to_datetime(dates), n), "signal": gen.normal(size=n * len(dates))})
+    frame = pd.DataFrame({"as_of": np.repeat(pd.to_datetime(dates), n), "signal": gen.normal(size=n * len(dates)),
+                          "noise": gen.normal(size=n * len(dates))})
     frame["defaulted"] = (frame["signal"] + gen.normal(size=len(frame)) > 1.5).astype(int)
     return frame
 
 
 @pytest.fixture
 def split() -> Split:
-    return Split(_rows(["2020-03-31", "2020-06-30"], 300, 1),
-                 _rows(["2020-09-30", "2020-12-31", "2021-03-31", "2021-06-30"], 300, 2),
-                 _rows(["2021-09-30"], 300, 3))
+    return Split(_rows(["2020-03-31", "2020-06-30", "2020-09-30"], 300, 1),
+                 _rows(["2020-12-31", "2021-03-31", "2021-06-30", "2021-09-30"], 300, 2),
+                 _rows(["2021-12-31"], 300, 3))
 
 
 @dataclass
 class Fixed:
-    """A 'model' whose PD is a fixed function of the signal."""
+    """A 'model' whose PD is a fixed function of the signal and the noise."""
     sign: float
+    noise: float = 0.0
 
     def pd(self, rows: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-self.sign * rows["signal"].to_numpy()))
+        return 1 / (1 + np.exp(-self.sign * rows["signal"].to_numpy() - self.noise * rows["noise"].to_numpy()))
 
 
-def test_the_later_half_of_validation_chooses_and_no_candidate_sees_it_or_the_test(split):
+def test_folds_score_every_validation_date_once_on_models_fitted_before_it(split):
+    folds = choice_folds(split, 2, 2)
+    scored = [sorted(f.test.as_of.dt.strftime("%Y-%m").unique()) for f in folds]
+    assert scored == [["2020-12", "2021-03"], ["2021-06", "2021-09"]]
+    assert sorted(folds[0].valid.as_of.dt.strftime("%Y-%m").unique()) == ["2020-06", "2020-09"]
+    assert sorted(folds[1].valid.as_of.dt.strftime("%Y-%m").unique()) == ["2020-12", "2021-03"]
+    for f in folds:
+        assert f.train.as_of.max() < f.valid.as_of.min() and f.valid.as_of.max() < f.test.as_of.min()
+        assert pd.Timestamp("2021-12-31") not in set(f.train.as_of) | set(f.valid.as_of) | set(f.test.as_of)
+
+
+def test_the_clear_leader_is_chosen_and_no_candidate_sees_its_fold_or_the_test(split):
     seen = []
 
     def fit(kind, inner):
-        seen.append((kind, set(inner.train.as_of) | set(inner.valid.as_of)))
-        return Fixed({"backwards": -1.0, "right": 1.0, "flat": 0.0}[kind])
+        seen.append((kind, set(inner.train.as_of) | set(inner.valid.as_of), set(inner.test.as_of)))
+        return Fixed({"simple": 0.0, "middle": -1.0, "complex": 1.0}[kind])
 
-    choice = choose(["backwards", "right", "flat"], split, fit)
-    assert choice.kind == "right"
-    assert choice.valid_auc["right"] > 0.7 > 0.3 > choice.valid_auc["backwards"]
-    assert choice.valid_auc["flat"] == 0.5
-    assert (choice.choice_from, choice.choice_to) == ("2021-03-31", "2021-06-30")
-    later = {pd.Timestamp("2021-03-31"), pd.Timestamp("2021-06-30"), pd.Timestamp("2021-09-30")}
-    assert [k for k, _ in seen] == ["backwards", "right", "flat"]
-    assert all(not (dates & later) for _, dates in seen)
-
-
-def test_choice_split_halves_the_validation_dates(split):
-    inner = choice_split(split)
-    assert inner.train is split.train
-    assert sorted(inner.valid.as_of.dt.strftime("%Y-%m").unique()) == ["2020-09", "2020-12"]
-    assert sorted(inner.test.as_of.dt.strftime("%Y-%m").unique()) == ["2021-03", "2021-06"]
+    choice = choose(["simple", "middle", "complex"], split, fit, SETTINGS)
+    assert choice.kind == "complex"
+    assert choice.valid_auc["complex"] > 0.7 > 0.3 > choice.valid_auc["middle"]
+    assert choice.valid_auc["simple"] == 0.5
+    assert choice.beats == {"simple": 1.0, "middle": 1.0}
+    assert (choice.choice_from, choice.choice_to) == ("2020-12-31", "2021-09-30")
+    assert all(not (fitted & scored) and pd.Timestamp("2021-12-31") not in fitted for _, fitted, scored in seen)
 
 
-def test_one_validation_date_is_a_clear_error(split):
+def test_a_near_tie_keeps_the_preferred_family(split):
+    """'complex' adds a little noise to the right signal: its lead over 'simple' is chance, so 'simple' stays
+    even when 'complex' happens to lead."""
+    models = {"simple": Fixed(1.0), "complex": Fixed(1.0, noise=0.02)}
+    choice = choose(["complex", "simple"], split, lambda kind, inner: models[kind], SETTINGS)
+    assert choice.kind == "simple"
+    assert abs(choice.valid_auc["complex"] - choice.valid_auc["simple"]) < 0.01
+
+
+def test_decide_falls_back_to_the_most_preferred_family_not_clearly_beaten():
+    scores = {"complex": 0.80, "middle": 0.79, "simple": 0.70}
+    shares = {("complex", "simple"): 0.99, ("complex", "middle"): 0.6}
+    kind, beats = decide(scores, lambda a, b: shares[a, b], ["simple", "middle", "complex"], 0.8)
+    assert (kind, beats) == ("middle", {"simple": 0.99, "middle": 0.6})
+    assert decide(scores, lambda a, b: 0.9, ["simple", "middle", "complex"], 0.8)[0] == "complex"
+    assert decide({"simple": 0.8, "complex": 0.7}, lambda a, b: 0.0, ["simple", "complex"], 0.8) == ("simple", {})
+
+
+def test_too_few_validation_dates_is_a_clear_error(split):
     one = Split(split.train, split.valid[split.valid.as_of == split.valid.as_of.min()], split.test)
     with pytest.raises(CreditgradeError, match="at least 2 validation as-of dates"):
-        choose(["right"], one, lambda kind, inner: Fixed(1.0))
+        choose(["simple"], one, lambda kind, inner: Fixed(1.0), SETTINGS)
