@@ -1,11 +1,17 @@
 """LightGBM tuned by Optuna inside the training rows, refitted on all of them, calibrated by cross-fitting.
 
-The search (TPE, seeded) tries leaves, depth, minimum child size, learning rate, L2 regularisation and the
-row and feature fractions; the rounds come from early stopping on the mean AUC of the inner folds. The
-first trial is the untuned :class:`LGBMPD`'s setting, so the search never ends below it. The chosen setting
-is refitted once on every row with the chosen rounds, and calibrated (``logit PD = a * margin + b``) on the
-inner folds' out-of-fold margins, which are kept as ``oof_decision_`` for a caller choosing between models
-on the same :func:`inner_splits`.
+The search (TPE, seeded) tries leaves, depth, minimum child size, learning rate, L2 regularisation, the
+row and feature fractions and extremely randomised trees; the rounds of each trial come from early
+stopping on the mean AUC of the inner folds. The first trial is the untuned :class:`LGBMPD`'s setting (so
+the search never ends below it), the second LightGBM's own defaults (AutoGluon's and TabArena's starting
+point). The model is an ensemble of the trials (Caruana's greedy selection with replacement over their
+out-of-fold margins, at most ``ensemble`` distinct settings), each refitted once on every row with its
+rounds and merged into one booster whose leaf values carry the weights: one model string, exact TreeSHAP
+contributions. It is calibrated (``logit PD = a * margin + b``) on the ensemble's out-of-fold margins on
+the inner folds, which are kept as ``oof_decision_`` for a caller choosing between models on the same
+:func:`inner_splits`.
+
+``seconds`` bounds the whole fit: the search stops when one more trial and the refits would not fit.
 
 LightGBM refuses some characters in feature names (``: , [ ] { } "``): it sees ``f0, f1, ...`` and the
 model keeps the table's own names for prediction and contributions.
@@ -15,6 +21,7 @@ many trials ran depends on the machine (``search_`` says how many).
 """
 from __future__ import annotations
 
+import re
 import time
 
 import lightgbm as lgb
@@ -54,6 +61,7 @@ def _space(trial) -> dict:
         reg_lambda=trial.suggest_float("reg_lambda", 1e-3, 50.0, log=True),
         feature_fraction=trial.suggest_float("feature_fraction", 0.4, 1.0),
         bagging_fraction=trial.suggest_float("bagging_fraction", 0.5, 1.0),
+        extra_trees=trial.suggest_categorical("extra_trees", [False, True]),
     )
 
 
@@ -62,24 +70,68 @@ def _untuned() -> dict:
     base = LGBMPD()
     return dict(num_leaves=16, max_depth=12, min_child_samples=base.min_child_samples,
                 learning_rate=base.learning_rate, reg_lambda=base.reg_lambda,
-                feature_fraction=base.feature_fraction, bagging_fraction=0.8)
+                feature_fraction=base.feature_fraction, bagging_fraction=0.8, extra_trees=False)
+
+
+def _library() -> dict:
+    """LightGBM's own defaults (AutoGluon's first LightGBM) in the search's terms, early stopped."""
+    return dict(num_leaves=31, max_depth=12, min_child_samples=20, learning_rate=0.05, reg_lambda=1e-3,
+                feature_fraction=1.0, bagging_fraction=1.0, extra_trees=False)
+
+
+def ensemble_selection(y, oof: list[np.ndarray], rounds: int, pool: int) -> dict[int, float]:
+    """Caruana's greedy selection with replacement: index -> weight of the mean of out-of-fold decisions
+    that maximises AUC, adding one of the ``pool`` best at a time for ``rounds`` rounds (the best round
+    kept; ties keep the fewer)."""
+    ranked = sorted(range(len(oof)), key=lambda i: -covered_auc(y, oof[i]))[:pool]
+    picks, total, best = [], 0.0, (-np.inf, [])
+    for _ in range(rounds):
+        scores = [covered_auc(y, (total + oof[i]) / (len(picks) + 1)) for i in ranked]
+        picks.append(ranked[int(np.argmax(scores))])  # the first maximum: the better ranked on ties
+        total = total + oof[picks[-1]]
+        if max(scores) > best[0]:
+            best = (max(scores), list(picks))
+    counts = np.bincount(best[1], minlength=len(oof))
+    return {int(i): float(counts[i] / len(best[1])) for i in np.flatnonzero(counts)}
+
+
+_VALUES = re.compile(r"^((?:leaf|internal)_value=)(.*)$", re.M)
+
+
+def merge(boosters: list[lgb.Booster], weights: list[float]) -> lgb.Booster:
+    """One booster with every tree of ``boosters`` (trained on the same data), each tree's values scaled by
+    its booster's weight: its raw margin and TreeSHAP contributions are the weighted sums of theirs."""
+    if len(boosters) == 1 and weights[0] == 1.0:
+        return boosters[0]
+    texts = [b.model_to_string() for b in boosters]
+    head = re.sub(r"\ntree_sizes=[^\n]*", "", texts[0].partition("\nTree=")[0])
+    tail = texts[0][texts[0].index("\nend of trees"):]
+    trees = []
+    for text, w in zip(texts, weights):
+        body = text[text.index("\nTree="):text.index("\nend of trees")]
+        for tree in re.split(r"\nTree=\d+\n", body)[1:]:
+            trees.append(_VALUES.sub(lambda m: m[1] + " ".join(repr(float(v) * w) for v in m[2].split()), tree))
+    body = "".join(f"\nTree={i}\n{tree}" for i, tree in enumerate(trees))
+    return lgb.Booster(model_str=head + body + tail)
 
 
 class TunedLGBMPD(LGBMPD):
-    """LightGBM PD model whose setting and size are chosen by an Optuna search on inner folds.
+    """LightGBM PD model whose settings and sizes are chosen by an Optuna search on inner folds.
 
     ``monotone`` maps feature -> -1/0/1; ``trials`` and ``seconds`` bound the search (whichever comes
-    first; at least one trial runs); ``inner_folds`` as :func:`inner_splits`.
+    first; the first trial always runs); ``ensemble`` caps the distinct settings kept (1: the best
+    trial alone); ``inner_folds`` as :func:`inner_splits`.
     """
 
     def __init__(self, monotone=None, trials=30, seconds=120.0, inner_folds=3, max_rounds=2000,
-                 early_stopping=50, monotone_method="intermediate", seed=0, num_threads=2):
+                 early_stopping=50, ensemble=5, monotone_method="intermediate", seed=0, num_threads=2):
         self.monotone = monotone
         self.trials = trials
         self.seconds = seconds
         self.inner_folds = inner_folds
         self.max_rounds = max_rounds
         self.early_stopping = early_stopping
+        self.ensemble = ensemble
         self.monotone_method = monotone_method
         self.seed = seed
         self.num_threads = num_threads
@@ -97,15 +149,16 @@ class TunedLGBMPD(LGBMPD):
 
         if X_val is not None:
             raise ValueError("TunedLGBMPD validates on its own inner folds: give no X_val")
+        start = time.perf_counter()
         y = np.asarray(y).astype(int)
         columns = list(X.columns)
         inner = X.set_axis([f"f{i}" for i in range(len(columns))], axis=1)
         data = lgb.Dataset(inner, y, params={"feature_pre_filter": False, "max_bin": 255}, free_raw_data=False)
         splits = inner_splits(y, self.seed, self.inner_folds)
-        best = {"auc": -np.inf}
+        tried = []  # per trial: auc, setting, rounds, out-of-fold margins, seconds
 
         def objective(trial):
-            setting = _space(trial)
+            began, setting = time.perf_counter(), _space(trial)
             result = lgb.cv(self._full_params(setting, columns, len(y)), data, num_boost_round=self.max_rounds,
                             folds=splits, return_cvbooster=True,
                             callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)])
@@ -113,29 +166,42 @@ class TunedLGBMPD(LGBMPD):
             oof = np.full(len(y), np.nan)
             for booster, (_, valid) in zip(result["cvbooster"].boosters, splits):
                 oof[valid] = booster.predict(inner.iloc[valid], raw_score=True, num_iteration=rounds)
-            score = covered_auc(y, oof)
-            if score > best["auc"]:
-                best.update(auc=score, setting=setting, rounds=rounds, oof=oof)
-            return score
+            tried.append(dict(auc=covered_auc(y, oof), setting=setting, rounds=rounds, oof=oof,
+                              seconds=time.perf_counter() - began))
+            return tried[-1]["auc"]
+
+        def enough() -> bool:
+            """Whether one more trial and the refits (an all-rows fit costs ~1.5 / len(splits) of a trial)
+            would overrun ``seconds``."""
+            best = sorted(tried, key=lambda t: -t["auc"])[:self.ensemble]
+            refits = 1.5 / len(splits) * sum(t["seconds"] for t in best)
+            return time.perf_counter() - start + np.mean([t["seconds"] for t in tried]) + refits > self.seconds
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed))
-        study.enqueue_trial(_untuned())
-        start = time.perf_counter()
+        for setting in (_untuned(), _library()):
+            study.enqueue_trial(setting)
         study.optimize(objective, n_trials=1)
-        left = self.seconds - (time.perf_counter() - start)
-        if self.trials > 1 and left > 0:
-            study.optimize(objective, n_trials=self.trials - 1, timeout=left)
-        self.booster_ = lgb.train(self._full_params(best["setting"], columns, len(y)), data, num_boost_round=best["rounds"])
+        if self.trials > 1 and not enough():
+            study.optimize(objective, n_trials=self.trials - 1, callbacks=[lambda st, _: enough() and st.stop()])
+        weights = ensemble_selection(y, [t["oof"] for t in tried], rounds=2 * self.ensemble, pool=self.ensemble)
+        members = [(tried[i], w) for i, w in weights.items()]
+        boosters = [lgb.train(self._full_params(t["setting"], columns, len(y)), data, num_boost_round=t["rounds"])
+                    for t, _ in members]
+        self.booster_ = merge(boosters, [w for _, w in members])
         self.booster_.free_dataset()
-        seen = ~np.isnan(best["oof"])
-        platt = LogisticRegression(C=1e6).fit(best["oof"][seen].reshape(-1, 1), y[seen])
+        oof = sum(w * t["oof"] for t, w in members)
+        seen = ~np.isnan(oof)
+        platt = LogisticRegression(C=1e6).fit(oof[seen].reshape(-1, 1), y[seen])
         a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
         self.calibration_ = (a, b)
-        self.oof_decision_ = a * best["oof"] + b
-        self.search_ = {"trials": len(study.trials), "seconds": round(time.perf_counter() - start, 1),
-                        "inner_auc": best["auc"], "rounds": best["rounds"], **best["setting"]}
-        self.size_trials_ = [dict(self.search_, leaves=best["setting"]["num_leaves"], trees=best["rounds"])]
+        self.oof_decision_ = a * oof + b
+        best = max(tried, key=lambda t: t["auc"])
+        self.search_ = {"trials": len(tried), "seconds": round(time.perf_counter() - start, 1),
+                        "inner_auc": covered_auc(y, oof), "best_trial_auc": best["auc"],
+                        "members": len(members), "rounds": sum(t["rounds"] for t, _ in members), **best["setting"]}
+        self.size_trials_ = [dict(t["setting"], leaves=t["setting"]["num_leaves"], trees=t["rounds"],
+                                  auc=t["auc"], weight=w) for t, w in members]
         self.feature_names_in_ = np.array(columns, dtype=object)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = len(columns)

@@ -169,7 +169,8 @@ def test_tuned_lightgbm_refits_on_all_rows_and_calibrates_out_of_fold():
     X = feature_frame(df, choose_columns(df, "bad"))
     y = df["bad"].to_numpy()
     model = TunedLGBMPD(trials=3, seconds=30, num_threads=1).fit(X, y)
-    assert model.search_["trials"] == 3 and model.booster_.current_iteration() == model.search_["rounds"]
+    assert model.search_["trials"] == 3 and 1 <= model.search_["members"] == len(model.size_trials_) <= 3
+    assert sum(t["weight"] for t in model.size_trials_) == pytest.approx(1.0)
     assert not np.isnan(model.oof_decision_).any()  # every row is out of fold once (three inner folds)
     pd_ = model.predict_pd(X)
     assert abs(pd_.mean() - y.mean()) < 0.05
@@ -206,4 +207,34 @@ def test_tuned_lightgbm_saves_as_a_plain_lightgbm_model():
     model = TunedLGBMPD(trials=2, seconds=30, num_threads=1).fit(X, df["bad"])
     back = family("lightgbm").from_json(model.to_json())
     assert np.allclose(back.predict_pd(X), model.predict_pd(X), rtol=0, atol=1e-12)
-    assert model.describe()["details"]["size_trials"][0]["trials"] == 2
+    members = back.describe()["details"]["size_trials"]  # the ensemble's settings, each with its weight
+    assert members == model.size_trials_ and sum(m["weight"] for m in members) == pytest.approx(1.0)
+
+
+def test_merged_boosters_predict_and_explain_the_weighted_sum():
+    import lightgbm as lgb
+
+    from creditgrade.models.tuning import merge
+
+    df = credit_table(500)
+    X = feature_frame(df, choose_columns(df, "bad")).set_axis(["a", "b", "c"], axis=1)
+    data = lgb.Dataset(X, df["bad"], free_raw_data=False)
+    boosters = [lgb.train(dict(objective="binary", num_leaves=n, verbosity=-1, seed=0), data, rounds)
+                for n, rounds in ((4, 30), (16, 12))]
+    merged = merge(boosters, [0.7, 0.3])
+    want = 0.7 * boosters[0].predict(X, raw_score=True) + 0.3 * boosters[1].predict(X, raw_score=True)
+    assert merged.num_trees() == 42 and np.allclose(merged.predict(X, raw_score=True), want, atol=1e-9)
+    assert np.allclose(merged.predict(X, pred_contrib=True).sum(axis=1), want, atol=1e-9)
+
+
+def test_ensemble_selection_weighs_complementary_decisions_and_leaves_noise_out():
+    from creditgrade.models.tuning import covered_auc, ensemble_selection
+
+    rng = np.random.default_rng(0)
+    a, b, noise = rng.standard_normal((3, 4000))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(a + b)))).astype(int)
+    weights = ensemble_selection(y, [a, noise, b], rounds=10, pool=3)
+    assert set(weights) == {0, 2} and sum(weights.values()) == pytest.approx(1.0)
+    assert abs(weights[0] - weights[2]) <= 0.2
+    better = max((0, 2), key=lambda i: covered_auc(y, [a, noise, b][i]))
+    assert ensemble_selection(y, [a, noise, b], rounds=10, pool=1) == {better: 1.0}

@@ -1,6 +1,7 @@
 """Choosing a model inside the training rows of one outer fold: every family of ``models.families``, tuned
-where the family has a search (``models.tuning``), and a blend of the best two, judged by the AUC of their
-out-of-fold log-odds on the same inner folds; the outer rows are only scored.
+where the family has a search (``models.tuning``), and a blend of them (weights chosen by Caruana's greedy
+selection), judged by the AUC of their out-of-fold log-odds on the same inner folds; the outer rows are only
+scored.
 
 A family that takes ``special_values`` (the scorecard) bins the special codes itself; any other sees them
 as missing values, which LightGBM and the EBM keep apart as a bin of their own.
@@ -16,10 +17,10 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from creditgrade.models.families import FAMILIES
-from creditgrade.models.tuning import candidate, covered_auc, inner_splits
+from creditgrade.models.tuning import candidate, covered_auc, ensemble_selection, inner_splits
 
 BLEND = "blend"
-WEIGHTS = np.linspace(0.0, 1.0, 11)
+BLEND_ROUNDS = 10  # the blend's weights go in tenths
 
 
 def logit(pd_: np.ndarray) -> np.ndarray:
@@ -49,23 +50,24 @@ def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
 
 @dataclass
 class Blend:
-    """``w * first + (1 - w) * second`` of two candidates' log-odds, recalibrated: ``a * mix + b``."""
+    """A weighted mean of candidates' log-odds, recalibrated: ``a * sum(w * decision) + b``."""
 
-    first: str
-    second: str
-    weight: float
+    weights: dict[str, float]
     calibration: tuple[float, float] = (1.0, 0.0)
 
     def mix(self, decisions: dict[str, np.ndarray]) -> np.ndarray:
         a, b = self.calibration
-        return a * (self.weight * decisions[self.first] + (1 - self.weight) * decisions[self.second]) + b
+        return a * sum(w * decisions[name] for name, w in self.weights.items()) + b
+
+    def __str__(self) -> str:
+        return " + ".join(f"{w:.1f} {name}" for name, w in sorted(self.weights.items(), key=lambda kv: -kv[1]))
 
     @classmethod
     def best(cls, y: np.ndarray, oof: dict[str, np.ndarray]) -> "Blend":
-        """The weight (a tenth at a time) of the two best candidates that maximises out-of-fold AUC."""
-        first, second = sorted(oof, key=lambda k: -covered_auc(y, oof[k]))[:2]
-        weight = max(WEIGHTS, key=lambda w: (covered_auc(y, w * oof[first] + (1 - w) * oof[second]), w))
-        blend = cls(first, second, float(weight))
+        """The weights (a tenth at a time, greedily) that maximise the out-of-fold AUC of the mean."""
+        names = list(oof)
+        chosen = ensemble_selection(y, [oof[n] for n in names], rounds=BLEND_ROUNDS, pool=len(names))
+        blend = cls({names[i]: w for i, w in chosen.items()})
         mixed = blend.mix(oof)
         seen = ~np.isnan(mixed)
         platt = LogisticRegression(C=1e6).fit(mixed[seen].reshape(-1, 1), y[seen])
@@ -111,7 +113,7 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         blend = Blend.best(y, oof)
         choice.inner_auc[BLEND] = covered_auc(y, blend.mix(oof))
         choice.outer[BLEND] = blend.mix(choice.outer)
-        choice.notes[BLEND] = f"{blend.weight:.1f} {blend.first} + {1 - blend.weight:.1f} {blend.second}"
+        choice.notes[BLEND] = str(blend)
     single = max((n for n in oof), key=lambda n: choice.inner_auc[n])
     better = choice.inner_auc.get(BLEND, -np.inf) > choice.inner_auc[single]
     choice.chosen = BLEND if better else single
