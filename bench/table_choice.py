@@ -99,11 +99,11 @@ def dictionary(name: str, folder: Path) -> Path | None:
     return path
 
 
-def run(name: str, budget: float, folder: Path) -> None:
+def run(name: str, budget: float, folder: Path, trials: int | None = None) -> None:
     path, target, bad, header = FILES[name]
     meanings = dictionary(name, folder)
     start, cpu = time.perf_counter(), _cpu()
-    result = cross_validate(path, target, bad=bad, header=header, dictionary=meanings, budget=budget)
+    result = cross_validate(path, target, bad=bad, header=header, dictionary=meanings, budget=budget, trials=trials)
     wall, used = time.perf_counter() - start, _cpu() - cpu
     df = read_table(path, header=header)
     y = binary_target(df, target, bad)
@@ -118,7 +118,8 @@ def run(name: str, budget: float, folder: Path) -> None:
     for kind, value in base.items():
         print(f"  {kind:18} {value:9.4f}")
     anchor = TABARENA_LGBM.get(name)
-    print(f"  chosen per fold: {', '.join(result.chosen)}; {wall:.0f} s wall, {used:.0f} s CPU")
+    print(f"  chosen per fold: {', '.join(result.chosen)}; {wall:.0f} s wall, {used:.0f} s CPU; "
+          f"notes {result.notes}")
     print(f"  chosen {result.mean(CHOSEN):.4f} vs best of scorecard/LGBMPD/optbinning/logistic {best_anchor:.4f}: "
           f"{'>=' if result.mean(CHOSEN) >= best_anchor else 'BELOW'}"
           + (f"; TabArena LightGBM {anchor:.3f}: {'>=' if result.mean(CHOSEN) >= anchor else 'BELOW'}"
@@ -126,18 +127,27 @@ def run(name: str, budget: float, folder: Path) -> None:
 
 
 def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds of this process's threads and of its finished child processes."""
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
+                                                                         resource.RUSAGE_CHILDREN)))
 
 
 def timing(rows: int, folder: Path) -> None:
+    """The generic mode's wall and CPU time on a synthetic table, beside an anchor measured in the same run:
+    one untuned LightGBM fit (2 threads) on the same rows (under load, compare the ratio, not the seconds)."""
     path = folder / "synthetic.csv"
-    synthetic(rows).to_csv(path, index=False)
+    df = synthetic(rows)
+    df.to_csv(path, index=False)
+    X = feature_frame(df, choose_columns(df, "bad"))
+    start, cpu = time.perf_counter(), _cpu()
+    LGBMPD().fit(X, df["bad"])
+    anchor, anchor_cpu = time.perf_counter() - start, _cpu() - cpu
     start, cpu = time.perf_counter(), _cpu()
     result = cross_validate(path, "bad", special=(-9.0,))
     wall, used = time.perf_counter() - start, _cpu() - cpu
-    print(f"synthetic {rows} rows, default budget {DEFAULT_BUDGET:.0f} s: {wall:.0f} s wall, {used:.0f} s CPU "
-          f"({used / 2:.0f} s on 2 dedicated cores); chosen {result.mean(CHOSEN):.4f} "
+    print(f"synthetic {rows} rows, default budget {DEFAULT_BUDGET:.0f} s: {wall:.0f} s wall, {used:.0f} s CPU; "
+          f"anchor (untuned LightGBM fit) {anchor:.1f} s wall, {anchor_cpu:.1f} s CPU: the run is "
+          f"{wall / anchor:.1f} anchors of wall, {used / anchor_cpu:.1f} of CPU; chosen {result.mean(CHOSEN):.4f} "
           f"({', '.join(result.chosen)}); " + ", ".join(f"{k} {result.mean(k):.4f}" for k in result.auc)
           + f"; notes {result.notes}")
 
@@ -147,13 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*", default=list(FILES))
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET)
+    parser.add_argument("--trials", type=int, help="cap each search at N trials (with a large --budget: the "
+                        "figures of a quiet machine, whatever the load)")
     parser.add_argument("--synthetic", type=int, help="time the default budget on a synthetic table of N rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
             return timing(args.synthetic, Path(tmp))
         for name in args.names:
-            run(name, args.budget, Path(tmp))
+            run(name, args.budget, Path(tmp), args.trials)
 
 
 if __name__ == "__main__":

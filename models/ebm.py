@@ -25,6 +25,7 @@ from creditgrade.models.estimator import Estimator, Table, Walk
 
 FORMAT = "creditgrade.ebm/1"
 BAGGED_ROWS = 400_000
+ONE_PROCESS_BELOW = 20_000  # rows: below this, starting a second process for the bags costs more than it saves
 _MISSING = "missing"
 _UNSEEN = "unseen"
 
@@ -62,12 +63,14 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
     ``monotone`` maps feature -> -1/0/1; ``interactions`` is InterpretML's (0: none, so that every reason is
     one feature); ``outer_bags``, ``learning_rate``, ``max_bins``, ``min_samples_leaf`` go to
     ``ExplainableBoostingClassifier``; ``outer_bags="auto"`` bags 8 times up to 50,000 rows and fewer above
-    (:data:`BAGGED_ROWS` rows in all, at least 2 bags): averaging matters less as rows grow, the cost does not. ``fit`` takes an explicit validation set for early stopping (out of
+    (:data:`BAGGED_ROWS` rows in all, at least 2 bags): averaging matters less as rows grow, the cost does not.
+    ``num_threads`` processes fit the bags from :data:`ONE_PROCESS_BELOW` rows (the same model as one
+    process: each bag has its own seed). ``fit`` takes an explicit validation set for early stopping (out of
     time, preferably) or lets each bag hold out 15 % of the rows.
     """
 
     def __init__(self, monotone=None, interactions=0, outer_bags="auto", learning_rate=0.02, max_bins=256,
-                 min_samples_leaf=4, seed=0, num_threads=1):
+                 min_samples_leaf=4, seed=0, num_threads=2):
         self.monotone = monotone
         self.interactions = interactions
         self.outer_bags = outer_bags
@@ -96,7 +99,7 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
         return ExplainableBoostingClassifier(
             feature_types=types, interactions=self.interactions, outer_bags=self._bags(rows),
             learning_rate=self.learning_rate, max_bins=self.max_bins, min_samples_leaf=self.min_samples_leaf,
-            random_state=self.seed, n_jobs=self.num_threads)
+            random_state=self.seed, n_jobs=1 if rows < ONE_PROCESS_BELOW else self.num_threads)
 
     def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None):
         if not isinstance(X, pd.DataFrame):
@@ -113,8 +116,8 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
             warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
             ebm = self._classifier(types, len(frame)).fit(frame, y, bags=bags)
         mono = self.monotone or {}
-        for j, (name, kind) in enumerate(zip(X.columns, types)):
-            if kind == "continuous" and mono.get(name, 0):
+        for j, (name, kind) in enumerate(zip(X.columns, types)):  # a feature never present has no range to order
+            if kind == "continuous" and mono.get(name, 0) and ebm.bin_weights_[j][1:-1].sum() > 0:
                 ebm.monotonize(j, increasing=mono[name] > 0)
         self._keep(ebm, list(X.columns), types)
         return self

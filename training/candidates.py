@@ -108,7 +108,7 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         choice.inner_auc[name] = covered_auc(y, oof[name])
         choice.seconds[name] = time.perf_counter() - start
         if hasattr(model, "search_"):
-            choice.notes[name] = f"{model.search_['trials']} trials"
+            choice.notes[name] = f"{model.search_['trials']} trials, {model.search_['members']} in the ensemble"
     if len(oof) >= 2:
         blend = Blend.best(y, oof)
         choice.inner_auc[BLEND] = covered_auc(y, blend.mix(oof))
