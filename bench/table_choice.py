@@ -21,6 +21,7 @@ trial a fold), chosen 0.8187 (blend of EBM and LightGBM).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -127,9 +129,15 @@ def run(name: str, budget: float, folder: Path, trials: int | None = None) -> No
 
 
 def _cpu() -> float:
-    """CPU seconds of this process's threads and of its finished child processes."""
-    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
-                                                                         resource.RUSAGE_CHILDREN)))
+    """CPU seconds of this process's threads and of its child processes, finished or still running (the
+    EBM's bag workers stay up between fits)."""
+    finished = sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
+                                                                             resource.RUSAGE_CHILDREN)))
+    running = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            running += sum(child.cpu_times()[:2])
+    return finished + running
 
 
 def timing(rows: int, folder: Path) -> None:
