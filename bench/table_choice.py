@@ -6,7 +6,7 @@ regression with library defaults (one-hot, median fill, standardised), on the sa
 the same columns (protected attributes and identifiers left out). Also each candidate's calibration out of
 fold (slope and intercept of logit(PD); 1 and 0 are calibrated) and TabArena 2025's tuned LightGBM.
 
-    .venv/bin/python bench/table_choice.py [german taiwan polish] [--budget SECONDS]
+    .venv/bin/python bench/table_choice.py [german taiwan polish] [--budget SECONDS] [--trials N] [--names-only]
     .venv/bin/python bench/table_choice.py --synthetic 150000   # time of the default budget on 2 cores
 
 Measured 2026-11-29 (default budget, seed 0; the machine shared, load 15): german 1,000 rows, chosen (a
@@ -101,9 +101,9 @@ def dictionary(name: str, folder: Path) -> Path | None:
     return path
 
 
-def run(name: str, budget: float, folder: Path, trials: int | None = None) -> None:
+def run(name: str, budget: float, folder: Path, trials: int | None = None, names_only: bool = False) -> None:
     path, target, bad, header = FILES[name]
-    meanings = dictionary(name, folder)
+    meanings = None if names_only else dictionary(name, folder)
     start, cpu = time.perf_counter(), _cpu()
     result = cross_validate(path, target, bad=bad, header=header, dictionary=meanings, budget=budget, trials=trials)
     wall, used = time.perf_counter() - start, _cpu() - cpu
@@ -167,13 +167,15 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET)
     parser.add_argument("--trials", type=int, help="cap each search at N trials (with a large --budget: the "
                         "figures of a quiet machine, whatever the load)")
+    parser.add_argument("--names-only", action="store_true", help="no data dictionary: protected attributes "
+                        "by name only (Taiwan's sex, marriage and age then used, as TabArena does: a comparison only)")
     parser.add_argument("--synthetic", type=int, help="time the default budget on a synthetic table of N rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.synthetic:
             return timing(args.synthetic, Path(tmp))
         for name in args.names:
-            run(name, args.budget, Path(tmp), args.trials)
+            run(name, args.budget, Path(tmp), args.trials, args.names_only)
 
 
 if __name__ == "__main__":

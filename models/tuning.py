@@ -11,7 +11,8 @@ contributions. It is calibrated (``logit PD = a * margin + b``) on the ensemble'
 the inner folds, which are kept as ``oof_decision_`` for a caller choosing between models on the same
 :func:`inner_splits`.
 
-``seconds`` bounds the whole fit: the search stops when one more trial and the refits would not fit.
+``seconds`` bounds the whole fit: the search stops when one more trial and the refits would not fit, and a
+trial still training when only the refits' time is left ends there, with the rounds it has.
 
 LightGBM refuses some characters in feature names (``: , [ ] { } "``): it sees ``f0, f1, ...`` and the
 model keeps the table's own names for prediction and contributions.
@@ -95,6 +96,17 @@ def ensemble_selection(y, oof: list[np.ndarray], rounds: int, pool: int) -> dict
     return {int(i): float(counts[i] / len(best[1])) for i in np.flatnonzero(counts)}
 
 
+def _until(deadline: float):
+    """A LightGBM callback that ends training at ``deadline`` (``time.perf_counter``), keeping the rounds so far."""
+
+    def callback(env) -> None:
+        if env.iteration > env.begin_iteration and time.perf_counter() > deadline:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+    callback.order = 40  # after early stopping's check of the same round
+    return callback
+
+
 _VALUES = re.compile(r"^((?:leaf|internal)_value=)(.*)$", re.M)
 
 
@@ -157,11 +169,18 @@ class TunedLGBMPD(LGBMPD):
         splits = inner_splits(y, self.seed, self.inner_folds)
         tried = []  # per trial: auc, setting, rounds, out-of-fold margins, seconds
 
+        def refits() -> float:
+            """Seconds the refits of the best trials will take (an all-rows fit costs ~1.5 / len(splits) of
+            a trial)."""
+            best = sorted(tried, key=lambda t: -t["auc"])[:self.ensemble]
+            return 1.5 / len(splits) * sum(t["seconds"] for t in best)
+
         def objective(trial):
             began, setting = time.perf_counter(), _space(trial)
             result = lgb.cv(self._full_params(setting, columns, len(y)), data, num_boost_round=self.max_rounds,
                             folds=splits, return_cvbooster=True,
-                            callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)])
+                            callbacks=[lgb.early_stopping(self.early_stopping, verbose=False),
+                                       _until(start + self.seconds - refits())])
             rounds = len(result["valid auc-mean"])
             oof = np.full(len(y), np.nan)
             for booster, (_, valid) in zip(result["cvbooster"].boosters, splits):
@@ -171,11 +190,8 @@ class TunedLGBMPD(LGBMPD):
             return tried[-1]["auc"]
 
         def enough() -> bool:
-            """Whether one more trial and the refits (an all-rows fit costs ~1.5 / len(splits) of a trial)
-            would overrun ``seconds``."""
-            best = sorted(tried, key=lambda t: -t["auc"])[:self.ensemble]
-            refits = 1.5 / len(splits) * sum(t["seconds"] for t in best)
-            return time.perf_counter() - start + np.mean([t["seconds"] for t in tried]) + refits > self.seconds
+            """Whether one more trial and the refits would overrun ``seconds``."""
+            return time.perf_counter() - start + np.mean([t["seconds"] for t in tried]) + refits() > self.seconds
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=self.seed))

@@ -238,3 +238,15 @@ def test_ensemble_selection_weighs_complementary_decisions_and_leaves_noise_out(
     assert abs(weights[0] - weights[2]) <= 0.2
     better = max((0, 2), key=lambda i: covered_auc(y, [a, noise, b][i]))
     assert ensemble_selection(y, [a, noise, b], rounds=10, pool=1) == {better: 1.0}
+
+
+def test_a_trial_past_its_deadline_ends_with_the_rounds_it_has():
+    import lightgbm as lgb
+
+    from creditgrade.models.tuning import _until
+
+    df = credit_table(300)
+    data = lgb.Dataset(df[["late {12m}"]].set_axis(["a"], axis=1), df["bad"])
+    params = dict(objective="binary", verbosity=-1)
+    assert lgb.train(params, data, 50, callbacks=[_until(0.0)]).current_iteration() == 2
+    assert lgb.train(params, data, 50, callbacks=[_until(float("inf"))]).current_iteration() == 50
