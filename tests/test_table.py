@@ -250,3 +250,15 @@ def test_a_trial_past_its_deadline_ends_with_the_rounds_it_has():
     params = dict(objective="binary", verbosity=-1)
     assert lgb.train(params, data, 50, callbacks=[_until(0.0)]).current_iteration() == 2
     assert lgb.train(params, data, 50, callbacks=[_until(float("inf"))]).current_iteration() == 50
+
+
+def test_the_blend_can_weigh_lightgbm_with_the_ebm_and_is_calibrated():
+    from creditgrade.training.candidates import Blend
+
+    rng = np.random.default_rng(1)
+    a, b, noise = rng.standard_normal((3, 4000))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(a + b) - 1))).astype(int)
+    blend = Blend.best(y, {"scorecard": noise, "lightgbm": a, "ebm": b})
+    assert set(blend.weights) == {"lightgbm", "ebm"} and "lightgbm" in str(blend) and "ebm" in str(blend)
+    mixed = blend.mix({"scorecard": noise, "lightgbm": a, "ebm": b})
+    assert abs(np.mean(1 / (1 + np.exp(-mixed))) - y.mean()) < 0.01

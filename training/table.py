@@ -1,8 +1,10 @@
 """Generic mode: choose and tune a PD model for any table with a binary target, measured by nested CV.
 
 The outer folds (5, stratified) only measure. Inside each outer training part, ``training.candidates``
-fits every model family (LightGBM searched by Optuna), judges each and a blend of the best two on inner
-folds, and chooses one; the chosen pipeline's outer AUC is the honest figure. Protected attributes (by
+fits every model family (LightGBM searched by Optuna and ensembled), judges each and a blend of them on
+inner folds, and chooses one; the chosen pipeline's outer AUC is the honest figure. ``budget`` bounds the
+whole run: each outer fold gets an equal share of what is left, of which the search gets what the other
+families leave (the first trial and the last fold's fixed costs may overrun it). Protected attributes (by
 name, ``--protected`` or a data dictionary's meanings) and identifiers are never features; the result
 says which columns were left out and why.
 """
@@ -25,7 +27,7 @@ from creditgrade.training.table_columns import binary_target, choose_columns, co
 from creditgrade.training.table_read import read_dictionary, read_table
 
 CHOSEN = "chosen"
-DEFAULT_BUDGET = 420.0  # seconds: a 150,000-row table's whole search, within 10 minutes on 2 cores
+DEFAULT_BUDGET = 420.0  # seconds for the whole run: a 150,000-row table within 10 minutes on 2 cores
 POINTS_SCALE = "sme"  # the scorecard's points follow this grade scale (points do not change the AUC)
 
 
