@@ -27,7 +27,7 @@ from creditgrade.features.distributed import map_partitions, partition_features 
 from creditgrade.features.catalog import feature_names  # noqa: E402
 from creditgrade.features.export import export  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
-from creditgrade.training.distributed import fit_lightgbm, forced_bins, training_set  # noqa: E402
+from creditgrade.training.distributed import fit_lightgbm, training_set  # noqa: E402
 
 PART = 100_000
 TARGET = 10_000_000
@@ -75,8 +75,7 @@ def run(out: Path, workers: int, as_of: pd.Timestamp) -> dict:
         t0 = time.perf_counter()
         train = training_set(client, out, "sme")
         figures["training_rows"] = len(train)
-        bins = forced_bins(train, names, out / "sme" / "forced_bins.json")
-        model = fit_lightgbm(client, train, names, **bins)
+        model = fit_lightgbm(client, train, names)
         figures["training"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         shared = client.scatter(model, broadcast=True)
