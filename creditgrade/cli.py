@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
-    p.add_argument("--model", choices=["scorecard", "lightgbm", "both"], default="both")
+    p.add_argument("--model", choices=["scorecard", "lightgbm", "ebm", "both"], default="both")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
     p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, Parquet)")
     p.add_argument("--target", help="generic mode: the target column")

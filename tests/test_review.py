@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "roc-ks", "calibration",
-            "default-rate", "validation", "psi", "distribution", "features")
+SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "shapes", "roc-ks",
+            "calibration", "default-rate", "validation", "psi", "distribution", "features")
 PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibration", "default-rate", "psi",
            "distribution")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "review_explanations.ipynb"
@@ -98,3 +98,23 @@ def test_monotone_rule_names_its_threshold_and_the_grades_it_did_not_count():
     assert "not counted, under 30 subjects" in text and "C 0/21" in text
     falling = monotone_rates(np.r_[np.zeros(90), np.ones(10), np.zeros(99), 1], graded.iloc[:200], ["A", "B"])
     assert "does NOT hold" in _monotone_value(falling) and "A 10.00% > B 1.00%" in _monotone_value(falling)
+
+
+def test_shape_functions_are_plotted_for_a_family_that_describes_them():
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from creditgrade.models.ebm import EBMPD
+    from creditgrade.training.review import TOP_SHAPES, _shapes
+
+    gen = np.random.default_rng(0)
+    X = pd.DataFrame({"tax_paid_12m": gen.lognormal(8, 1, 600), "fin_dpd_worst_12m": gen.integers(0, 90, 600)})
+    y = (gen.random(600) < 1 / (1 + np.exp(3 - X["fin_dpd_worst_12m"] / 30))).astype(int)
+    ebm = EBMPD(monotone={"tax_paid_12m": -1, "fin_dpd_worst_12m": 1}, outer_bags=2).fit(X, y)
+    text = _shapes(SimpleNamespace(estimator=ebm))
+    assert text.startswith('<section id="shapes">') and text.count("<img ") == min(TOP_SHAPES, 2)
+    assert "近12个月纳税额" in text and "Tax paid in the last 12 months" in text
+    flat = _shapes(SimpleNamespace(estimator=SimpleNamespace(describe=lambda: {"details": {"size_trials": []}})))
+    assert "<img " not in flat and "not additive" in flat

@@ -34,8 +34,9 @@ from creditgrade.training.choose import choose, record
 from creditgrade.training.evaluate import auc, evaluate
 from creditgrade.training.evaluate_report import report_markdown
 
-KINDS = ("scorecard", "lightgbm")
-"""The families trained when none is named (``train --model both``); any name of ``models.families`` can be."""
+KINDS = ("scorecard", "lightgbm", "ebm")
+"""The families trained when none is named (``train --model both``: every candidate); any name of
+``models.families`` can be."""
 
 
 @dataclass

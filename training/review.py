@@ -2,7 +2,8 @@
 
 Sections (each an element with an ``id``): summary (one screen: the verdict, every rule the pack states with
 its threshold and value from ``training/review.toml``, the data period, the pack's date and code version),
-model-card, global-importance, shap-summary, dependence, roc-ks, calibration, default-rate, validation
+model-card, global-importance, shap-summary, dependence, shapes (the shape functions of a family that describes
+them, e.g. the EBM: its exact log-odds per bin, which are its reasons), roc-ks, calibration, default-rate, validation
 (:mod:`training.validate`), psi, distribution, features (the catalogue, Chinese and English). Features
 are named from the catalogue in Chinese and English, headings are bilingual. Plots are
 inline base64 PNGs (matplotlib Agg); SHAP plots use the ``shap`` package on the model's exact
@@ -43,6 +44,7 @@ from creditgrade.training.validate import validate_snapshots, validation_html
 matplotlib.use("Agg")  # files only, never a display
 SHAP_ROWS = 2000
 TOP_DEPENDENCE = 4
+TOP_SHAPES = 8
 GROUPS = {"sme": ("district", "sector", "size"), "household": ("district", "township_code"),
           "practitioner": ("district", "profession")}
 NAMES = {"township_code": "township_name"}
@@ -152,6 +154,39 @@ def _explanations(model: GradeModel, X: pd.DataFrame) -> tuple[str, str, str]:
         plots.append(_png(fig))
     return glob, summary, _section("dependence", "依赖图 Dependence plots (top features)",
                                    _p("; ".join(names(f) for f in shown[:TOP_DEPENDENCE])), *plots)
+
+
+def _shapes(model: GradeModel) -> str:
+    """The shape functions the family describes (``describe()["details"]["shapes"]``), most important first:
+    log-odds per bin, the missing bin apart, declared direction in the title; a note if it has none."""
+    shapes = model.estimator.describe().get("details", {}).get("shapes")
+    if not shapes:
+        return _section("shapes", "形状函数 Shape functions",
+                        _p("此模型族不是逐特征可加的，效应见上方依赖图。 This family is not additive per feature: "
+                           "the dependence plots above show its effects."))
+    plots = []
+    for s in shapes[:TOP_SHAPES]:
+        inner, labels = s["scores"][1:-1], s["bins"][1:-1]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        if s["type"] == "continuous":
+            ax.step(range(len(inner)), inner, where="mid")
+            ticks = np.unique(np.linspace(0, len(inner) - 1, min(5, len(inner))).astype(int))
+            ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=20, fontsize=7)
+        else:
+            ax.bar(range(len(inner)), inner)
+            ax.set_xticks(range(len(inner)), labels, rotation=20, fontsize=7)
+        ax.axhline(s["scores"][0], color="grey", linestyle=":", label="missing")
+        ax.legend(fontsize=7)
+        direction = {1: "increasing", -1: "decreasing"}.get(s["monotone"], "free")
+        ax.set_title(f"{english(s['feature'])} ({direction})", fontsize=9)
+        ax.set_ylabel("log-odds")
+        plots.append(_png(fig))
+    table = pd.DataFrame({"feature 特征": [names(s["feature"]) for s in shapes[:TOP_SHAPES]],
+                          "importance 重要性": [s["importance"] for s in shapes[:TOP_SHAPES]]})
+    return _section("shapes", "形状函数 Shape functions",
+                    _p("每个特征各分箱的对数几率贡献：主体的理由即这些值，与截距相加恰为其对数几率。 Each feature's "
+                       "log-odds per bin: a subject's reasons are these values, and with the intercept they add "
+                       "up exactly to its log-odds."), _table(table), *plots)
 
 
 def _roc_ks(y: np.ndarray, pd_: np.ndarray) -> str:
@@ -318,7 +353,7 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     glob, summary, dependence = _explanations(gm, sample)
     calibration, default = _by_grade(y, graded, order)
     body = [
-        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence,
+        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence, _shapes(gm),
         _roc_ks(y, graded["pd"].to_numpy()), calibration, default,
         _section("validation", "Band validation: Jeffreys test per as-of date and grade 等级PD回溯检验",
                  validation_html(validation)),
