@@ -1,12 +1,15 @@
 """Rows ingested per second, beside a bare bulk insert of the same rows in the same run (the anchor).
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--no-rerun]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--no-rerun] [--arrival] [--memory 5000000]
     CREDITGRADE_DB_URL=postgresql+psycopg://postgres@127.0.0.1:55450/db .venv/bin/python bench/ingest.py
 
 SQLite (always): ``ingest_file`` of a records Parquet file (read, validate, hash, deduplicate, store) against
 a bare ``executemany`` of already-typed tuples, with no validation, hashing, deduplication or quarantine, into
-two tables: the minimal table of the issue's anchor (a unique key only) and the store's own records table
-(its columns, indexes and foreign key): the floor of what storing those rows in this store costs.
+two tables: the minimal table (a unique key only), which is the issue's anchor and the one its goal (0.5x) is
+set against, and the store's own records table (its columns, indexes and foreign key), which a bare insert in
+file order fills 2-3x slower. ``--arrival`` also times the ingest with the warnings raised on arrival (the
+command line's hook, which keeps the index by subject while the file goes in). ``--memory N`` measures the
+peak resident memory of ``creditgrade ingest`` (a child process, SQLite) for files of N / 5 and N records.
 PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a database made for the run beside
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
 into the same two tables.
@@ -16,7 +19,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,11 +88,12 @@ def sqlite_anchor(db: Path, recs: pd.DataFrame, table: str, batch_id: int) -> fl
     return elapsed
 
 
-def timed_ingest(store: Store, path: Path, rerun: bool) -> dict[str, float]:
+def timed_ingest(store: Store, path: Path, rerun: bool, on_records=None,
+                 what: str = "creditgrade ingest") -> dict[str, float]:
     """Seconds to ingest ``path`` and, if ``rerun``, to ingest it again (which adds nothing)."""
     t0 = time.perf_counter()
-    report = ingest_file(store, path)
-    seconds = {"creditgrade ingest": time.perf_counter() - t0}
+    report = ingest_file(store, path, on_records=on_records)
+    seconds = {what: time.perf_counter() - t0}
     assert report.stored == report.read and not report.quarantined, report
     if rerun:
         t0 = time.perf_counter()
@@ -97,11 +103,19 @@ def timed_ingest(store: Store, path: Path, rerun: bool) -> dict[str, float]:
     return seconds
 
 
-def bench_sqlite(tmp: Path, subj_path: Path, rec_path: Path, recs: pd.DataFrame, rerun: bool) -> dict[str, float]:
+def bench_sqlite(tmp: Path, subj_path: Path, rec_path: Path, recs: pd.DataFrame, rerun: bool,
+                 arrival: bool) -> dict[str, float]:
     store = Store(f"sqlite:///{tmp / 'creditgrade.db'}")
     ingest_file(store, subj_path)
     seconds = timed_ingest(store, rec_path, rerun)
     store.dispose()
+    if arrival:
+        from creditgrade.serving.tables import open_store
+        from creditgrade.serving.warnings import raise_on_arrival
+        store = open_store(f"sqlite:///{tmp / 'arrival.db'}")
+        ingest_file(store, subj_path)
+        seconds |= timed_ingest(store, rec_path, False, raise_on_arrival, "ingest, warnings on arrival")
+        store.dispose()
     empty = Store(f"sqlite:///{tmp / 'bare.db'}")  # the store's tables, holding the subjects only
     ingest_file(empty, subj_path)
     empty.dispose()
@@ -146,29 +160,51 @@ def bench_postgresql(url: str, subj_path: Path, rec_path: Path, recs: pd.DataFra
     return seconds
 
 
+def peak_memory(tmp: Path, n_rows: int) -> int:
+    """Peak resident MB of ``creditgrade ingest`` (subjects, then ``n_rows`` records) into a new SQLite store."""
+    tmp = tmp / f"memory_{n_rows}"
+    tmp.mkdir()
+    subj_path, rec_path, _ = make_files(tmp, n_rows)
+    measure = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+               "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
+    db = tmp / "memory.db"
+    out = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "creditgrade.cli", "ingest",
+                          str(subj_path), str(rec_path)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CREDITGRADE_DB_URL": f"sqlite:///{db}"})
+    code, peak = map(int, out.stdout.split())
+    assert code == 0, out.stderr
+    shutil.rmtree(tmp)
+    return peak
+
+
 def report(title: str, n: int, seconds: dict[str, float]) -> None:
     print(title)
     for what, s in seconds.items():
         print(f"  {what:<34}{n / s:>12,.0f} rows/s  ({s:.2f} s)")
-    ours = seconds["creditgrade ingest"]
-    for what, s in seconds.items():
-        if what.startswith("bare"):
-            print(f"  ingest rows/s / {what:<34}{s / ours:>6.2f}x")
+    for ours in (w for w in seconds if not w.startswith("bare")):
+        for what, s in seconds.items():
+            if what.startswith("bare"):
+                anchor = " (the issue's anchor)" if "minimal" in what else ""
+                print(f"  {ours} rows/s / {what}{anchor}: {s / seconds[ours]:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--no-rerun", action="store_true", help="skip timing a second ingest of the same file")
+    parser.add_argument("--arrival", action="store_true", help="also time the ingest with warnings on arrival")
+    parser.add_argument("--memory", type=int, metavar="N", help="peak memory of ingesting N / 5 and N records")
     args = parser.parse_args()
     url = os.environ.get("CREDITGRADE_DB_URL", "")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         subj_path, rec_path, recs = make_files(tmp, args.rows)
         print(f"rows {args.rows:,d}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        report("SQLite", args.rows, bench_sqlite(tmp, subj_path, rec_path, recs, not args.no_rerun))
+        report("SQLite", args.rows, bench_sqlite(tmp, subj_path, rec_path, recs, not args.no_rerun, args.arrival))
         if url.startswith("postgresql"):
             report("PostgreSQL", args.rows, bench_postgresql(url, subj_path, rec_path, recs, not args.no_rerun))
+        for n in (args.memory // 5, args.memory) if args.memory else ():
+            print(f"peak resident memory of `creditgrade ingest`, {n:,d} records (SQLite): {peak_memory(tmp, n)} MB")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 

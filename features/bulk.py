@@ -2,7 +2,11 @@
 
 SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING``; the rows it skipped are found by their
 keys only when fewer rows were inserted than sent (a new row's rowid is past the table's largest before the
-insert, SQLite having one writer). PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT
+insert, SQLite having one writer). A file at least ``sqlite_rebuild_indexes_share`` as large as the table
+has the table's secondary (non-unique) indexes dropped once a chunk adds rows and built again, sorted,
+before it commits: inserting rows all over an index costs about three times building it (``bench/ingest.py``); the
+transaction holds the drop, so readers never see the table without them, and indexes the transaction itself
+reads by (``read_by``) are kept. PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT
 ... ON CONFLICT DO NOTHING`` whose ``RETURNING`` tells which rows went in. Either way the caller learns, per
 row, whether it was inserted and (for a table with an autoincrement key) its id.
 """
@@ -13,7 +17,7 @@ import io
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Boolean, Date, Float, Integer, Table, literal_column, select, tuple_
+from sqlalchemy import Boolean, Date, Float, Integer, Table
 
 from creditgrade.features.schemas import contract
 
@@ -30,58 +34,91 @@ def arrow_schema(columns) -> pa.Schema:
 class Writer:
     """Inserts chunks of ``columns`` of ``table``; ``keys`` are the columns of its unique key."""
 
-    def __init__(self, conn, table: Table, columns, keys: tuple[str, ...]):
+    def __init__(self, conn, table: Table, columns, keys: tuple[str, ...], rows: int = 0,
+                 read_by: frozenset[str] = frozenset()):
+        """``rows``: how many rows the file holds (estimated); ``read_by``: columns the caller's transaction
+        looks rows up by while inserting (an index that starts with one is never dropped)."""
         self.conn, self.table, self.keys = conn, table, keys
         self.names = [c.name for c in columns]
+        self.schema = arrow_schema(columns)
         self.ident = table.autoincrement_column
         self.driver = conn.connection.driver_connection
         self.sqlite = conn.dialect.name == "sqlite"
         quote = conn.dialect.identifier_preparer.quote
         self.quoted = ", ".join(quote(n) for n in self.names)
         self.temp = None
+        self.deferred, self.dropped = [], []  # indexes to drop once a chunk adds rows; those dropped
         if self.sqlite:  # a file's rows land all over the indexes: SQLite's default 2 MB cache would spill each page
             self.cache = self.driver.execute("PRAGMA cache_size").fetchone()[0]
             self.driver.execute(f"PRAGMA cache_size = -{contract()['files']['sqlite_cache_mb'] * 1024}")
+            held = self.driver.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
+            if rows >= contract()["files"]["sqlite_rebuild_indexes_share"] * held:
+                self.deferred = [ix for ix in table.indexes
+                                 if not ix.unique and next(iter(ix.columns)).name not in read_by]
+
+    @property
+    def _name(self) -> str:
+        return self.conn.dialect.identifier_preparer.format_table(self.table)
 
     def close(self) -> None:
-        """Give the connection its page cache back (it returns to the pool)."""
+        """Build the dropped indexes again; give the connection its page cache back (it returns to the pool)."""
         if self.sqlite:
+            for index in self.dropped:
+                index.create(self.conn)
             self.driver.execute(f"PRAGMA cache_size = {self.cache}")
 
-    def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, dict[tuple, dict]]:
+    def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
         """Insert ``rows`` (columns in order, keys unique among them); return whether each row was inserted,
-        their ids (None for a table without an autoincrement key) and, by key, the stored rows that were not."""
+        their ids (None for a table without an autoincrement key) and the stored rows that kept the others
+        out, in their order."""
         if rows.num_rows == 0:
-            return np.zeros(0, bool), None, {}
+            return np.zeros(0, bool), None, self._table([])[1]
         return self._sqlite(rows) if self.sqlite else self._postgresql(rows)
 
-    def _sqlite(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, dict[tuple, dict]]:
-        name = self.conn.dialect.identifier_preparer.format_table(self.table)
+    def _sqlite(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         cur = self.driver.cursor()
-        before = cur.execute(f"SELECT coalesce(max(rowid), 0) FROM {name}").fetchone()[0]
+        before = cur.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
         columns = [(col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
                    for col in rows.columns]
-        cur.executemany(f"INSERT INTO {name} ({self.quoted}) VALUES ({', '.join('?' * len(self.names))}) "
+        cur.executemany(f"INSERT INTO {self._name} ({self.quoted}) VALUES ({', '.join('?' * len(self.names))}) "
                         "ON CONFLICT DO NOTHING", zip(*columns))
         n = rows.num_rows
-        if cur.rowcount == n:
-            return np.ones(n, bool), np.arange(before + 1, before + n + 1), {}
-        keys = list(zip(*(rows.column(k).to_pylist() for k in self.keys)))
-        found = self._rows(keys)
-        ids = np.array([found[k]["rowid"] for k in keys])
-        return ids > before, ids, {k: row for k, row in found.items() if row["rowid"] <= before}
+        if cur.rowcount and self.deferred:  # the file adds rows: the next chunks go in without those indexes
+            for index in self.deferred:
+                index.drop(self.conn)
+            self.dropped, self.deferred = self.deferred, []
+        inserted = np.ones(n, bool)
+        kept_out, stored = self._table([])
+        if cur.rowcount < n:  # the rows kept out are those whose key was stored before (rowid up to ``before``)
+            keys = list(zip(*(columns[self.names.index(k)] for k in self.keys)))
+            kept_out, stored = self._table(self._stored(cur, keys, before))
+            inserted[kept_out] = False
+        ids = np.zeros(n, np.int64)
+        ids[inserted] = np.arange(before + 1, before + 1 + inserted.sum())  # SQLite's next rowid is the largest + 1
+        return inserted, ids, stored
 
-    def _rows(self, keys: list[tuple]) -> dict[tuple, dict]:
-        cols = [self.table.c[k] for k in self.keys]
-        found = {}
-        for start in range(0, len(keys), LOOKUP):
+    def _stored(self, cur, keys: list[tuple], before: int) -> list[tuple]:
+        """(position, stored row's ``names``) of the ``keys`` (at their positions) stored with a rowid up to
+        ``before``, by position."""
+        found, one = [], f"({', '.join('?' * (len(self.keys) + 1))})"
+        names = ", ".join(f"k{i}" for i in range(len(self.keys)))
+        on = " AND ".join(f"t.{k} = k.k{i}" for i, k in enumerate(self.keys))
+        select = ", ".join(f"t.{n}" for n in self.names)
+        for start in range(0, len(keys), LOOKUP):  # CROSS JOIN: the keys outside, each a probe of the unique index
             part = keys[start:start + LOOKUP]
-            where = cols[0].in_([k[0] for k in part]) if len(cols) == 1 else tuple_(*cols).in_(part)
-            for row in self.conn.execute(select(self.table, literal_column("rowid")).where(where)).mappings():
-                found[tuple(row[k] for k in self.keys)] = dict(row)
+            found += cur.execute(f"WITH k(position, {names}) AS (VALUES {', '.join([one] * len(part))}) SELECT "
+                                 f"k.position, {select} FROM k CROSS JOIN {self._name} t ON {on} WHERE t.rowid <= ? "
+                                 "ORDER BY k.position", [*(v for i, k in enumerate(part, start) for v in (i, *k)),
+                                                         before]).fetchall()
         return found
 
-    def _postgresql(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, dict[tuple, dict]]:
+    def _table(self, found: list[tuple]) -> tuple[np.ndarray, pa.Table]:
+        """The positions and the stored rows (as Arrow, the written columns' types) of (position, row) tuples."""
+        columns = list(zip(*found)) if found else [[]] * (len(self.names) + 1)
+        return np.array(columns[0], np.int64), pa.table(
+            [pa.array(c).cast(t) for c, t in zip(columns[1:], self.schema.types)], names=self.names)
+
+    def _postgresql(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
         name = self.conn.dialect.identifier_preparer.format_table(self.table)
         cur = self.driver.cursor()
         if self.temp is None:
@@ -104,12 +141,10 @@ class Writer:
                     "ORDER BY t.position")
         result = cur.fetchall()
         inserted = np.array([r[0] for r in result], bool)
-        stored = {}
+        _, stored = self._table([])
         if not inserted.all():  # the rows that kept these out (stored before: their keys were not inserted now)
-            cur.execute(f"SELECT r.* FROM {self.temp} t JOIN {name} r ON {on.format('r')} "
-                        "WHERE t.position = ANY(%s)", [np.flatnonzero(~inserted).tolist()])
-            names = [d.name for d in cur.description]
-            for old in cur.fetchall():
-                row = dict(zip(names, old))
-                stored[tuple(row[k] for k in self.keys)] = row
+            cur.execute(f"SELECT t.position, {', '.join('r.' + n for n in self.names)} FROM {self.temp} t JOIN {name} r ON "
+                        f"{on.format('r')} WHERE t.position = ANY(%s) ORDER BY t.position",
+                        [np.flatnonzero(~inserted).tolist()])
+            _, stored = self._table(cur.fetchall())
         return inserted, (np.array([r[1] for r in result]) if ident else None), stored

@@ -43,6 +43,7 @@ from creditgrade.features.store import Store, ingest_batches, outcomes, quaranti
 
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
 LOOKUP = 5_000  # keys per subject query (bound parameters stay under SQLite's limit)
+KNOWN = 200_000  # subjects whose segment a file's ingest keeps between chunks (about 30 MB)
 OnRecords = Callable[[object, list[dict]], None]  # (connection, new record rows) inside the file's transaction
 
 
@@ -185,9 +186,11 @@ class _Batch:
         self.on_records = on_records if table == "records" else None
         self.target = TARGET[table]
         self.schema = bulk.arrow_schema(WRITTEN[table]).append(pa.field("position", pa.int64()))
-        self.writer = bulk.Writer(conn, self.target, WRITTEN[table], KEYS[table])
+        self.writer = bulk.Writer(conn, self.target, WRITTEN[table], KEYS[table], source.rows,
+                                  frozenset({"subject_key"} if self.on_records else ()))  # it reads a subject's records
         self.attempted = self.stored = self.already = 0
         self.latest: dict[tuple[str, str], dt.date] = {}  # records: last reported_date stored per (segment, source)
+        self.known: dict[str, str] = {}  # segment by subject key, of subjects found stored
         self.batch_id = conn.execute(insert(ingest_batches).values(
             file_name=path.name, file_sha256=sha256, table_name=table,
             started_at=dt.datetime.now(dt.timezone.utc))).inserted_primary_key[0]
@@ -261,13 +264,16 @@ class _Batch:
         return pa.table(columns).select(self.schema.names).cast(self.schema)
 
     def _segments(self, keys: set[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        keys = sorted(keys)
-        for start in range(0, len(keys), LOOKUP):
+        """The segment of each of these subjects that is stored (looked up once per file, up to ``KNOWN``)."""
+        missing = sorted(keys - self.known.keys())
+        if len(self.known) + len(missing) > KNOWN:
+            self.known = {}
+            missing = sorted(keys)
+        for start in range(0, len(missing), LOOKUP):
             q = select(subjects.c.subject_key, subjects.c.segment).where(
-                subjects.c.subject_key.in_(keys[start:start + LOOKUP]))
-            found.update(self.conn.execute(q).all())
-        return found
+                subjects.c.subject_key.in_(missing[start:start + LOOKUP]))
+            self.known.update(self.conn.execute(q).all())
+        return {k: self.known[k] for k in keys if k in self.known}
 
     def _store(self, chunk: Chunk, kept: pa.Table, problems: list[_Problem], progress) -> None:
         """Insert the rows not stored yet. A row sent twice in the file is quarantined; a row whose key is
@@ -299,18 +305,24 @@ class _Batch:
         self._added(fresh.filter(pa.array(inserted)), row_ids[inserted] if row_ids is not None else None)
         if inserted.all():
             return
-        others = fresh.filter(pa.array(~inserted)).to_pylist()
-        for row, position in zip(others, positions[~inserted]):
-            line, old = chunk.lines[position], stored[tuple(row[c] for c in key_names)]
-            differs = [c for c, v in _content(row).items() if old.get(c) != v]
-            if old["batch_id"] == self.batch_id:
-                rule = (f"same {label} as an earlier line of this file with different content" if differs
+        others = fresh.filter(pa.array(~inserted))
+        names = [c for c in others.column_names if c != "batch_id"]
+        differs = np.column_stack([~_same(others.column(c), stored.column(c)) for c in names])
+        this_file = pc.fill_null(pc.equal(stored.column("batch_id"), self.batch_id), False).to_numpy(
+            zero_copy_only=False)
+        quiet = ~differs.any(axis=1) & ~this_file  # the same row, stored by an earlier file
+        self.already += int(quiet.sum())
+        loud = np.flatnonzero(~quiet)  # rare: a conflict, or a key sent twice in this file
+        lines = np.array(chunk.lines)[positions[~inserted][loud]]
+        for i, line, row, old in zip(loud, lines.tolist(), others.take(loud).to_pylist(),
+                                     stored.column("batch_id").take(loud).to_pylist()):
+            changed = [names[j] for j in np.flatnonzero(differs[i])]
+            if this_file[i]:
+                rule = (f"same {label} as an earlier line of this file with different content" if changed
                         else "duplicate row: same as an earlier line of this file")
-                problems.append(_Problem(line, label if differs else None, rule, _json(row)))
-            elif differs:
-                problems.append(_Problem(line, label, self._conflict(old["batch_id"], differs), _json(row)))
+                problems.append(_Problem(line, label if changed else None, rule, _json(row)))
             else:
-                self.already += 1
+                problems.append(_Problem(line, label, self._conflict(old, changed), _json(row)))
 
     def _added(self, rows: pa.Table, row_ids: np.ndarray | None) -> None:
         """Count newly inserted rows, note the records' latest dates and hand the records to ``on_records``."""
@@ -341,6 +353,12 @@ class _Batch:
         self.report.quarantined += len({p.line for p in problems if p.line is not None})
         self.report.reasons.update(re.sub(r"\d+", "N", p.rule if not p.field or p.rule.startswith(f"{p.field}:")
                                           else f"{p.field}: {p.rule}") for p in problems)
+
+
+def _same(new: pa.ChunkedArray, old: pa.ChunkedArray) -> np.ndarray:
+    """Whether each value equals the stored one (two missing values are equal)."""
+    both_missing = pc.and_(pc.is_null(new), pc.is_null(old))
+    return pc.or_(pc.fill_null(pc.equal(new, old), False), both_missing).to_numpy(zero_copy_only=False)
 
 
 def _json(row: dict) -> dict:

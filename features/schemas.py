@@ -333,11 +333,9 @@ def _number_column(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     return numbers, pc.if_else(pc.is_null(col), True, pc.fill_null(pc.is_finite(numbers), False))
 
 
-def _per_kind(kind: pa.Array, value, type_) -> pa.Array:
-    """``value(spec)`` of each row's kind (null for an unknown kind)."""
-    names = list(kinds())
-    index = pc.index_in(kind, value_set=pa.array(names, pa.string()))
-    return pa.array([value(kinds()[name]) for name in names], type_).take(index)
+def _per_kind(index: pa.Array, value, type_) -> pa.Array:
+    """``value(spec)`` of each row's kind, given the kinds' ``index`` in ``kinds()`` (null for an unknown kind)."""
+    return pa.array([value(spec) for spec in kinds().values()], type_).take(index)
 
 
 def _allowed(kind: pa.Array, other: pa.Array, allowed) -> pa.Array:
@@ -376,12 +374,13 @@ def fast_records(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
         typed[name], ok = cast(column(name), *args)
         checks.append(ok)
     kind, value, start = typed["kind"], typed["value"], typed["start_date"]
+    index = pc.index_in(kind, value_set=pa.array(list(kinds()), pa.string()))
     today = pa.scalar(dt.date.today())
-    low = _per_kind(kind, lambda s: (s["publication_months"] if s.get("list") else
+    low = _per_kind(index, lambda s: (s["publication_months"] if s.get("list") else
                                      s.get("value", PLAUSIBLE["value_default"]))[0], pa.float64())
-    high = _per_kind(kind, lambda s: (s["publication_months"] if s.get("list") else
+    high = _per_kind(index, lambda s: (s["publication_months"] if s.get("list") else
                                       s.get("value", PLAUSIBLE["value_default"]))[1], pa.float64())
-    is_list = pc.fill_null(_per_kind(kind, lambda s: bool(s.get("list")), pa.bool_()), False)
+    is_list = pc.fill_null(_per_kind(index, lambda s: bool(s.get("list")), pa.bool_()), False)
     checks += [
         pc.is_in(typed["segment"], value_set=pa.array(SEGMENTS)),
         pc.is_in(typed["source"], value_set=pa.array(SOURCES)),
@@ -390,7 +389,7 @@ def fast_records(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
         pc.or_kleene(pc.is_null(typed["severity"]),
                      pc.is_in(typed["severity"], value_set=pa.array([s.value for s in Severity]))),
         pc.is_null(typed["repaired_date"]),  # a repair's rules are RecordRow's
-        pc.equal(_per_kind(kind, lambda s: s["source"], pa.string()), typed["source"]),
+        pc.equal(_per_kind(index, lambda s: s["source"], pa.string()), typed["source"]),
         _allowed(kind, typed["segment"], lambda spec: spec.get("segments")),
         _allowed(kind, typed["category"], lambda spec: spec.get("categories")),
         pc.or_kleene(pc.is_null(typed["amount"]), pc.and_(pc.greater_equal(typed["amount"], 0),
@@ -403,7 +402,7 @@ def fast_records(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
     checks += [pc.or_kleene(pc.is_null(typed[f]), pc.less_equal(typed[f], today))
                for f in PLAUSIBLE["not_in_future"] if f in typed]
     for name in {need for spec in kinds().values() for need in spec.get("needs", [])}:
-        needed = pc.fill_null(_per_kind(kind, lambda s: name in s.get("needs", []), pa.bool_()), False)
+        needed = pc.fill_null(_per_kind(index, lambda s: name in s.get("needs", []), pa.bool_()), False)
         checks.append(pc.invert(pc.and_(needed, pc.is_null(typed[name]))))
-    checks.append(pc.invert(pc.fill_null(_per_kind(kind, lambda s: bool(s.get("link")), pa.bool_()), False)))  # RecordRow's
+    checks.append(pc.invert(pc.fill_null(_per_kind(index, lambda s: bool(s.get("link")), pa.bool_()), False)))  # RecordRow's
     return _all(*checks).to_numpy(zero_copy_only=False), typed

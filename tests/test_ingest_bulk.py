@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, inspect, select
 
-from creditgrade.features import ingest
+from creditgrade.features import ingest, reading
 from creditgrade.features.ingest import ingest_file
 from creditgrade.features.schemas import kinds
 from creditgrade.features.store import Store, quarantine, records
-from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, practitioner, sme, write_csv
+from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, practitioner, record, sme, write_csv
 from tests.helpers import database
 
 PERSON_IN_TEXT = f"CASE {RIC[2]} REF"
@@ -108,3 +108,54 @@ def test_rows_are_read_as_columns_in_both_formats(tmp_path, parquet):
     chunk = next(open_table(path).chunks)
     assert chunk.lines == ([1, 2] if parquet else [2, 3])
     assert chunk.rows([1])[0]["doc_ref"] == "B" and chunk.rows()[0]["amount"] is None
+
+
+def _indexes(conn) -> set[str]:
+    return {ix["name"] for ix in inspect(conn).get_indexes("records")}
+
+
+def test_secondary_indexes_are_built_again_and_the_one_the_hook_reads_by_is_kept(store, tmp_path, monkeypatch):
+    """A file larger than its table goes in without the records' secondary indexes (SQLite) and leaves them
+    built; the index by subject, which the warnings hook reads by, stays while the file goes in; a file rolled
+    back leaves the indexes as they were."""
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 4)
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:3]], SUBJECT_COLS))
+    both = {"ix_records_subject", "ix_records_segment_reported"}
+    seen = []
+    report = ingest_file(store, write_csv(tmp_path / "r.csv", [record(USCC[0], f"D{i}") for i in range(12)],
+                                          RECORD_COLS), on_records=lambda conn, rows: seen.append(_indexes(conn)))
+    assert report.stored == 12 and len(seen) == 3
+    assert all("ix_records_subject" in names for names in seen)
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert ("ix_records_segment_reported" in seen[-1]) is not sqlite  # dropped once the first chunk went in
+    with store.engine.connect() as conn:
+        assert both <= _indexes(conn)
+
+    def fail_late(conn, rows):
+        seen.append(_indexes(conn))
+        if len(seen) == 5:
+            raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError):
+        ingest_file(store, write_csv(tmp_path / "r2.csv", [record(USCC[1], f"E{i}") for i in range(30)],
+                                     RECORD_COLS), on_records=fail_late)
+    assert ("ix_records_segment_reported" in seen[-1]) is not sqlite
+    with store.engine.connect() as conn:
+        assert both <= _indexes(conn)
+        assert conn.execute(select(func.count()).select_from(records)).scalar_one() == 12
+
+
+def test_rows_already_stored_are_counted_and_conflicts_named_by_column(store, tmp_path):
+    """Re-ingest compares whole chunks with the stored rows: equal rows count as already stored, a changed row
+    is quarantined naming the columns that differ."""
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:3]], SUBJECT_COLS))
+    rows = [record(USCC[0], f"D{i}") for i in range(5)] + [record(USCC[0], "N", amount=None, kind="tax.filing",
+                                                                  value="3")]
+    ingest_file(store, write_csv(tmp_path / "r.csv", rows, RECORD_COLS))
+    changed = [dict(rows[0], amount="1.5"), dict(rows[1], end_date=""), *rows[2:]]
+    report = ingest_file(store, write_csv(tmp_path / "r2.csv", changed, RECORD_COLS))
+    assert (report.stored, report.duplicates, report.quarantined) == (0, 4, 2)
+    with store.engine.connect() as conn:
+        rules = conn.execute(select(quarantine.c.line, quarantine.c.rule).order_by(quarantine.c.line)).all()
+    assert [line for line, _ in rules] == [2, 3]
+    assert "differs in amount;" in rules[0][1] and "differs in end_date;" in rules[1][1]
