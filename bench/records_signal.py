@@ -9,7 +9,7 @@
 Per segment, on the rows training uses (not in default at their as-of date): outcome rows, 12-month default
 rate, the oracle's AUC (true PD) on all rows and on the out-of-time test dates (the last 4 as-of dates,
 2024), each family's AUC on those test rows (trained on the earlier dates by training.pipeline), the family
-chosen on the validation dates (training.choose) and its share of the oracle's lift over random,
+chosen on the validation dates (training.choose: expanding out-of-time folds, preference order) and its share of the oracle's lift over random,
 (AUC - 0.5) / (oracle AUC - 0.5); diagnostics: the best single feature's AUC in time (train + validation
 dates) and out of time. ``--without PATTERN...`` blanks the model inputs whose names match (every value
 missing: no family can use them), to measure what a group of features adds. Target (issue 18): the chosen
@@ -148,7 +148,9 @@ def main(argv=None) -> int:
         print(f"{seg:<13}{r['rows']:>8,}{100 * r['default_rate']:>7.2f}{100 * r['test_default_rate']:>7.2f}"
               f"{r['oracle_all']:>8.3f}{r['oracle_test']:>8.3f}{aucs}{r['choice'].kind:>11}{100 * r['lift']:>7.1f}"
               f"   {r['best_feature_in']} / {r['best_feature_oot']}", flush=True)
-        print("    choice on validation: " + ", ".join(f"{k} {v:.3f}" for k, v in r["choice"].valid_auc.items()))
+        print("    choice on validation (mean AUC over the folds): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["choice"].valid_auc.items())
+              + "".join(f"; beats {k} in {100 * v:.0f} % of resamples" for k, v in r["choice"].beats.items()))
         if r["blanked"]:
             print(f"    blanked {len(r['blanked'])}: {' '.join(r['blanked'])}")
         if args.top:

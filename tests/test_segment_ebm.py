@@ -1,0 +1,45 @@
+"""The EBM as a segment family: fitted on a segment's catalogue out of time, its contributions add up exactly
+to the log-odds of the PD it grades with, its reasons are those contributions, and every feature the
+catalogue gives a direction has a monotone shape function in that direction."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from creditgrade.features.build import build_training_set
+from creditgrade.features.catalog import catalog
+from creditgrade.models.explain import contributions, reasons
+from creditgrade.models.grades import Scale, config
+from creditgrade.training.pipeline import fit_grade_model, split_by_date, without_defaulters
+from helpers import generated
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = build_training_set(generated(0, 0, 300), "practitioner")
+    split = split_by_date(without_defaulters(data, Scale.from_config(config("practitioner"))))
+    return fit_grade_model("ebm", "practitioner", split), split.test
+
+
+def test_contributions_add_up_exactly_to_the_log_odds_and_are_the_reasons(fitted):
+    model, test = fitted
+    parts = contributions(model, test)
+    p = model.pd(test)
+    assert np.abs(parts.sum(axis=1).to_numpy() - np.log(p / (1 - p))).max() < 1e-9
+    assert set(parts.columns) == {*model.features, "bias"}
+    given = [(i, r) for i, listed in enumerate(reasons(model, test.head(50), k=3)) for r in listed
+             if not r.get("override")]
+    assert given and all(r["unit"] == "log-odds" for _, r in given)
+    assert all(r["contribution"] == pytest.approx(parts.iloc[i][r["feature"]], abs=1e-12) for i, r in given)
+
+
+def test_shapes_are_monotone_where_the_catalogue_declares_a_direction(fitted):
+    model, _ = fitted
+    declared = {s.name: s.monotone for s in catalog("practitioner") if s.model and s.monotone}
+    shapes = {s["feature"]: s for s in model.estimator.describe()["details"]["shapes"]}
+    checked = 0
+    for name, direction in declared.items():
+        inner = np.asarray(shapes[name]["scores"][1:-1])  # regular bins: missing and unseen apart
+        assert np.all(direction * np.diff(inner) >= -1e-12), name
+        checked += len(inner) > 1 and np.ptp(inner) > 0
+    assert checked >= 5  # shapes with an effect, not only flat ones
