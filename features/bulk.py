@@ -4,11 +4,13 @@ SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING``; the rows i
 keys only when fewer rows were inserted than sent (a new row's rowid is past the table's largest before the
 insert, SQLite having one writer). A file at least ``sqlite_rebuild_indexes_share`` as large as the table
 has the table's secondary (non-unique) indexes dropped once a chunk adds rows and built again, sorted,
-before it commits: inserting rows all over an index costs about three times building it (``bench/ingest.py``); the
-transaction holds the drop, so readers never see the table without them, and indexes the transaction itself
-reads by (``read_by``) are kept. PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT
-... ON CONFLICT DO NOTHING`` whose ``RETURNING`` tells which rows went in. Either way the caller learns, per
-row, whether it was inserted and (for a table with an autoincrement key) its id.
+before it commits: inserting rows all over an index costs about three times building it
+(``bench/ingest.py``); the transaction holds the drop, so readers never see the table without them, and
+indexes the transaction itself reads by (``read_by``) are kept. PostgreSQL: the chunk's keys stored already are found with one
+indexed join, and the other rows ``COPY``-ed straight into the table (ids from its sequence); a key stored
+by another transaction meanwhile sends the chunk through a temporary table and ``INSERT ... SELECT ... ON
+CONFLICT DO NOTHING RETURNING`` instead. Either way the caller learns, per row, whether it was inserted and
+(for a table with an autoincrement key) its id.
 """
 from __future__ import annotations
 
@@ -78,11 +80,13 @@ class Writer:
     def _sqlite(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Table]:
         cur = self.driver.cursor()
         before = cur.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
-        columns = [(col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
-                   for col in rows.columns]
-        cur.executemany(f"INSERT INTO {self._name} ({self.quoted}) VALUES ({', '.join('?' * len(self.names))}) "
-                        "ON CONFLICT DO NOTHING", zip(*columns))
         n = rows.num_rows
+        columns = [(col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
+                   if col.null_count < n else None for col in rows.columns]  # a column all missing is not sent
+        sent = [i for i, col in enumerate(columns) if col is not None]
+        quote = self.conn.dialect.identifier_preparer.quote
+        cur.executemany(f"INSERT INTO {self._name} ({', '.join(quote(self.names[i]) for i in sent)}) VALUES "
+                        f"({', '.join('?' * len(sent))}) ON CONFLICT DO NOTHING", zip(*(columns[i] for i in sent)))
         if cur.rowcount and self.deferred:  # the file adds rows: the next chunks go in without those indexes
             for index in self.deferred:
                 index.drop(self.conn)
@@ -119,7 +123,45 @@ class Writer:
             [pa.array(c).cast(t) for c, t in zip(columns[1:], self.schema.types)], names=self.names)
 
     def _postgresql(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
-        name = self.conn.dialect.identifier_preparer.format_table(self.table)
+        """Find the stored keys (one indexed join on the keys sent as arrays), then ``COPY`` the other rows
+        straight into the table, with ids drawn from its sequence; should another transaction have stored one
+        of their keys meanwhile, the chunk goes through ``ON CONFLICT DO NOTHING`` instead."""
+        cur = self.driver.cursor()
+        arrays = ", ".join(f"%s::{self.table.c[k].type.compile(self.conn.dialect)}[]" for k in self.keys)
+        on = " AND ".join(f"t.{k} = k.k{i}" for i, k in enumerate(self.keys))
+        cur.execute(f"SELECT k.position - 1, {', '.join('t.' + n for n in self.names)} FROM unnest({arrays}) WITH "
+                    f"ORDINALITY AS k({', '.join(f'k{i}' for i in range(len(self.keys)))}, position) JOIN "
+                    f"{self._name} t ON {on} ORDER BY k.position", [rows.column(k).to_pylist() for k in self.keys])
+        kept_out, stored = self._table(cur.fetchall())
+        inserted = np.ones(rows.num_rows, bool)
+        inserted[kept_out] = False
+        fresh, columns, ids = rows.filter(pa.array(inserted)), self.quoted, None
+        if self.ident is not None:
+            cur.execute(f"SELECT nextval(pg_get_serial_sequence('{self._name}', '{self.ident.name}')) "
+                        "FROM generate_series(1, %s)", [fresh.num_rows])
+            ids = np.zeros(rows.num_rows, np.int64)
+            ids[inserted] = [r[0] for r in cur.fetchall()]
+            fresh = fresh.add_column(0, self.ident.name, pa.array(ids[inserted]))
+            columns = f"{self.ident.name}, {columns}"
+        try:
+            with self.driver.transaction():  # a savepoint
+                self._copy(cur, self._name, columns, fresh)
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != "23505":  # unique_violation
+                raise
+            return self._upsert(rows)
+        return inserted, ids, stored
+
+    @staticmethod
+    def _copy(cur, table: str, columns: str, rows: pa.Table) -> None:
+        text = io.BytesIO()
+        pacsv.write_csv(rows, text, pacsv.WriteOptions(include_header=False))
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(text.getbuffer())
+
+    def _upsert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
+        """``COPY`` into a temporary table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``."""
+        name = self._name
         cur = self.driver.cursor()
         if self.temp is None:
             self.temp = f"creditgrade_bulk_{self.table.name}"
@@ -127,11 +169,8 @@ class Writer:
                         f"{self.quoted} FROM {name} WITH NO DATA")
         else:
             cur.execute(f"TRUNCATE {self.temp}")
-        text = io.BytesIO()
-        pacsv.write_csv(rows.add_column(0, "position", pa.array(np.arange(rows.num_rows))), text,
-                        pacsv.WriteOptions(include_header=False))
-        with cur.copy(f"COPY {self.temp} (position, {self.quoted}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(text.getbuffer())
+        self._copy(cur, self.temp, f"position, {self.quoted}",
+                   rows.add_column(0, "position", pa.array(np.arange(rows.num_rows))))
         ident = self.ident.name if self.ident is not None else None
         returned = ", ".join(self.keys + ((ident,) if ident else ()))
         on = " AND ".join(f"t.{k} = {{0}}.{k}" for k in self.keys)
@@ -143,8 +182,8 @@ class Writer:
         inserted = np.array([r[0] for r in result], bool)
         _, stored = self._table([])
         if not inserted.all():  # the rows that kept these out (stored before: their keys were not inserted now)
-            cur.execute(f"SELECT t.position, {', '.join('r.' + n for n in self.names)} FROM {self.temp} t JOIN {name} r ON "
-                        f"{on.format('r')} WHERE t.position = ANY(%s) ORDER BY t.position",
+            cur.execute(f"SELECT t.position, {', '.join('r.' + n for n in self.names)} FROM {self.temp} t "
+                        f"JOIN {name} r ON {on.format('r')} WHERE t.position = ANY(%s) ORDER BY t.position",
                         [np.flatnonzero(~inserted).tolist()])
             _, stored = self._table(cur.fetchall())
         return inserted, (np.array([r[1] for r in result]) if ident else None), stored

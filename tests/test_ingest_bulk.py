@@ -4,13 +4,16 @@ with every row validated by the row model gives the same stored rows, the same q
 raw) and the same report, after a first file that the second repeats, contradicts or extends."""
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
-from creditgrade.features import ingest, reading
+from creditgrade.features import ids, ingest, reading
 from creditgrade.features.ingest import ingest_file
 from creditgrade.features.schemas import kinds
 from creditgrade.features.store import Store, quarantine, records
@@ -159,3 +162,21 @@ def test_rows_already_stored_are_counted_and_conflicts_named_by_column(store, tm
         rules = conn.execute(select(quarantine.c.line, quarantine.c.rule).order_by(quarantine.c.line)).all()
     assert [line for line, _ in rules] == [2, 3]
     assert "differs in amount;" in rules[0][1] and "differs in end_date;" in rules[1][1]
+
+
+def test_a_key_stored_meanwhile_by_another_transaction_is_counted_not_failed(store, tmp_path):
+    """PostgreSQL copies a chunk's new rows straight into the table; a key another transaction stores between
+    the look-up and the copy sends the chunk through ON CONFLICT DO NOTHING instead of failing the file."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:3]], SUBJECT_COLS))
+    day = dt.date
+    row = dict(subject_key=ids.subject_key("sme", USCC[0]), segment="sme", source="tax", kind="tax.payment",
+               start_date=day(2023, 1, 1), end_date=day(2023, 3, 31), reported_date=day(2023, 4, 15),
+               amount=12000.5, doc_ref="D1")
+    with store.engine.connect() as other:
+        other.execute(insert(records).values(row))  # uncommitted: the ingest's look-up does not see it
+        threading.Timer(1.0, other.commit).start()  # the ingest's copy waits on its key, then finds it stored
+        report = ingest_file(store, write_csv(tmp_path / "r.csv", [record(USCC[0], "D0"), record(USCC[0], "D1")],
+                                              RECORD_COLS))
+    assert (report.stored, report.duplicates, report.quarantined) == (1, 1, 0)
