@@ -1,13 +1,15 @@
 """Did the warnings work? Backtest the configured triggers (models/warnings.toml) on the committed sample,
 beside the naive anchor (PD above a fixed cut-off), and monitor a pre-shock model over the macro shock.
 
-    python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--model]
+    python bench/warnings_backtest.py [--segments sme household] [--kind lightgbm] [--model [--tune]]
                                       [--monitor out.html] [--no-backtest]
 
 Per segment: fit a model out of time (training.pipeline.split_by_date), then report precision, recall,
 lead time and warned share per level, per trigger and for the naive anchor at the same warned share, over
 the development dates (where thresholds are tuned) and the out-of-time test dates (see
-training.backtest.backtest for the definitions). Logged to MLflow
+training.backtest.backtest for the definitions), and the triggers the development dates' rule removes
+(``training.backtest.weak_triggers``). With ``--tune``: the warning model's level thresholds tuned on the
+development dates (``training.warning_model.tune_levels``), printed for ``[model.levels]``. Logged to MLflow
 (experiment "creditgrade-warnings"). With ``--monitor``: PSI per quarter of a model trained on the snapshots
 2020-03-31..2021-03-31 (after the first as-of date, whose year-on-year features are all missing, and with
 outcomes matured before the 2022Q2-2023Q1 shock), written to an HTML report.
@@ -27,7 +29,8 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-only-key")
 
 from creditgrade.features.build import build_training_set  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
-from creditgrade.training.backtest import backtest, display  # noqa: E402
+from creditgrade.models.warnings import triggers  # noqa: E402
+from creditgrade.training.backtest import backtest, display, weak_triggers  # noqa: E402
 from creditgrade.training.monitor import monitor, write_monitor_report  # noqa: E402
 from creditgrade.training.pipeline import fit_grade_model, split_by_date  # noqa: E402
 from creditgrade.training.warning_model import train_warning_model  # noqa: E402
@@ -43,6 +46,7 @@ def main() -> None:
     ap.add_argument("--monitor", metavar="HTML", help="also monitor a pre-shock model; write the report here")
     ap.add_argument("--no-backtest", action="store_true")
     ap.add_argument("--model", action="store_true", help="also fit the warning model and measure its levels")
+    ap.add_argument("--tune", action="store_true", help="with --model: tune its level thresholds on the dev dates")
     args = ap.parse_args()
     frames = Frames.from_population({k: pd.read_parquet(SAMPLE / f"{k}.parquet")
                                      for k in ("subjects", "records", "outcomes")})
@@ -54,12 +58,18 @@ def main() -> None:
         fitted = time.perf_counter() - t
         t = time.perf_counter()
         if args.model:  # the warning model beside the rules, fitted before the dev dates (not registered)
-            _, tables, _ = train_warning_model(frames, segment, model, data, register=False)
+            warning, tables, _ = train_warning_model(frames, segment, model, data, register=False, tune=args.tune)
         else:
             tables = backtest(frames, segment, model, data=data)
         print(f"\n{segment} {args.kind}: fit {fitted:.0f} s, backtest {time.perf_counter() - t:.1f} s")
         for table in tables.values():
             print(display(table))
+        weak = weak_triggers(tables["dev"], {t.name: t.level for t in triggers()})
+        print(f"{segment}: triggers the dev rule removes / 开发期规则剔除的触发器: {', '.join(weak) or '-'}")
+        if args.tune:
+            print(f"[model.levels.{segment}]  # tuned on the dev dates\n" + "\n".join(
+                f"{lv} = {{ horizon = {r['horizon']}, min_hazard = {r['min_hazard']:.4f} }}"
+                for lv, r in warning.info["levels"].items()))
     if args.monitor:
         results = []
         for segment in args.segments:

@@ -1,9 +1,10 @@
 """The warning model beside the rules: the hazard of default within 3, 6 and 12 months from a subject's
-trajectory (how its features changed over the last quarter and the last year, not their levels), one
-estimator per horizon, and levels from hazard thresholds in ``models/warnings.toml`` (``[model]``).
+trajectory (how its features changed over the last quarter, half-year and year, the features that are changes
+themselves: recent negatives, drops against its own history, and the grade's PD it moves from), one estimator
+per horizon, and levels from hazard thresholds in ``models/warnings.toml`` (``[model]``).
 
-:func:`trajectory` turns quarterly snapshots (rows of subject and as-of date) into changes; a
-:class:`WarningModel` scores them, names the level each row reaches and says why (the changes that pushed
+:func:`inputs` turns quarterly snapshots (rows of subject and as-of date) into the model's inputs; a
+:class:`WarningModel` scores them, names the level each row reaches and says why (the inputs that pushed
 its hazard up most, from the estimator's contributions).
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ from creditgrade.features.catalog import catalog
 from creditgrade.models.estimator import RISK_SIGN, Estimator
 from creditgrade.models.families import family
 from creditgrade.models.warnings import LEVELS, WARNINGS_FILE, warnings_config
+
+GRADE = "grade__pd"  # the input carrying the grade's PD (log-odds)
 
 
 def model_config(path=WARNINGS_FILE) -> dict:
@@ -43,9 +46,26 @@ def trajectory(snapshots: pd.DataFrame, features: list[str], lags: dict[str, int
     return pd.DataFrame(out, index=snapshots.index)
 
 
+def changes(features: list[str], conf: dict) -> list[str]:
+    """The features that are changes themselves (a name with one of ``[model] as_is`` markers: a recent
+    window, a comparison with the subject's own past), taken as they are."""
+    return [f for f in features if any(mark in f for mark in conf["as_is"])]
+
+
+def inputs(snapshots: pd.DataFrame, features: list[str], conf: dict) -> pd.DataFrame:
+    """The model's inputs per snapshot: :func:`trajectory` over ``[model] lags``, the :func:`changes` as they
+    are (``{feature}__now``) and, with ``[model] grade``, the log-odds of the grade's PD (column ``grade__pd``)."""
+    now = snapshots[changes(features, conf)].astype(float).add_suffix("__now")
+    out = pd.concat([trajectory(snapshots, features, conf["lags"]), now], axis=1)
+    if conf["grade"]:
+        p = snapshots["pd"].to_numpy(float).clip(1e-6, 1 - 1e-6)
+        out[GRADE] = np.log(p / (1 - p))
+    return out
+
+
 @dataclass
 class WarningModel:
-    """Fitted estimators per horizon (months) on trajectory columns ``columns``, from ``features``."""
+    """Fitted estimators per horizon (months) on the :func:`inputs` ``columns``, from ``features``."""
 
     segment: str
     features: list[str]
@@ -56,39 +76,41 @@ class WarningModel:
     @classmethod
     def fit(cls, segment: str, snapshots: pd.DataFrame, labels: dict[int, pd.Series], valid: pd.Series,
             seed: int = 0) -> WarningModel:
-        """Fit one estimator per horizon on the trajectories of ``snapshots``; ``labels[h]`` says (1/0, NaN
-        where unknown) whether each defaulted within ``h`` months; ``valid`` marks the held-out rows."""
+        """Fit one estimator per horizon on the inputs of ``snapshots`` (with the grade's ``pd`` when
+        ``[model] grade``); ``labels[h]`` says (1/0, NaN where unknown) whether each defaulted within ``h``
+        months; ``valid`` marks the held-out rows."""
         conf = model_config()
         features = base_features(segment)
-        X = trajectory(snapshots, features, conf["lags"])
+        X = inputs(snapshots, features, conf)
         estimators = {}
         for h in conf["horizons"]:
             y = labels[h]
             known = y.notna().to_numpy()
             tr, va = known & ~valid.to_numpy(), known & valid.to_numpy()
-            est = family(conf["family"])(seed=seed)
+            est = family(conf["family"])(seed=seed, **conf["params"])
             estimators[h] = est.fit(X[tr], y[tr].astype(int).to_numpy(), X[va], y[va].astype(int).to_numpy())
         return cls(segment, features, list(X.columns), estimators)
 
     def hazards(self, snapshots: pd.DataFrame) -> pd.DataFrame:
         """Hazard of default within each horizon (columns ``h3``, ``h6``, ``h12``) per snapshot."""
-        X = trajectory(snapshots, self.features, model_config()["lags"])
+        X = inputs(snapshots, self.features, model_config())[self.columns]
         return pd.DataFrame({f"h{h}": est.predict_pd(X) for h, est in self.estimators.items()}, index=X.index)
 
-    def levels(self, hazards: pd.DataFrame) -> pd.Series:
-        """The most severe level whose threshold (``[model.levels]``: horizon and minimum hazard) a row
-        reaches; None where none."""
+    def levels(self, hazards: pd.DataFrame, thresholds: dict | None = None) -> pd.Series:
+        """The most severe level whose threshold (``thresholds``, by default the segment's ``[model.levels]``:
+        horizon and minimum hazard per level) a row reaches; None where none."""
+        thresholds = thresholds or model_config()["levels"][self.segment]
         out = pd.Series(None, index=hazards.index, dtype=object)
         for level in reversed(LEVELS):
-            rule = model_config()["levels"][self.segment][level]
+            rule = thresholds[level]
             out[(hazards[f"h{rule['horizon']}"] >= rule["min_hazard"]).to_numpy()] = level
         return out
 
     def reasons(self, snapshots: pd.DataFrame, horizon: int, top: int = 3) -> list[list[dict]]:
-        """Per snapshot, the ``top`` changes that raised its ``horizon``-month hazard most, each with its
+        """Per snapshot, the ``top`` inputs that raised its ``horizon``-month hazard most, each with its
         value, contribution and texts."""
         conf = model_config()
-        X = trajectory(snapshots, self.features, conf["lags"])
+        X = inputs(snapshots, self.features, conf)[self.columns]
         est = self.estimators[horizon]
         contrib = est.walk(X).contributions[:, :-1] * RISK_SIGN[est.unit]
         names = list(est.feature_names_in_)
@@ -115,6 +137,12 @@ class WarningModel:
 
 def _reason(column: str, value: float, contribution: float, specs: dict, conf: dict) -> dict:
     feature, lag = column.split("__")
-    spec, over = specs[feature], conf["lag_texts"][lag]
+    if column == GRADE:
+        text = conf["grade_text"]
+    elif lag == "now":
+        text = {"en": specs[feature].en, "zh": specs[feature].zh}
+    else:
+        over = conf["lag_texts"][lag]
+        text = {"en": f"Change in {specs[feature].en} {over['en']}", "zh": f"{specs[feature].zh}{over['zh']}的变化"}
     return {"feature": column, "value": None if value != value else float(value), "contribution": float(contribution),
-            "en": f"Change in {spec.en} {over['en']}", "zh": f"{spec.zh}{over['zh']}的变化"}
+            "en": text["en"], "zh": text["zh"]}

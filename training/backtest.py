@@ -8,6 +8,7 @@ import math
 
 import mlflow
 import pandas as pd
+from scipy.stats import binomtest
 
 from creditgrade.features.build import build_training_set, parse_date
 from creditgrade.features.frames import Frames
@@ -19,7 +20,8 @@ from creditgrade.models.warnings import (LEVELS, WARNINGS_FILE, Moment, default_
 
 EXPERIMENT = "creditgrade-warnings"
 SUMMARY = (*LEVELS, "any")
-FIGURES = ("warned_share", "warned", "precision", "recall", "lead_median", "lead_q25", "lead_q75")
+FIGURES = ("warned_share", "warned", "precision", "precision_low", "recall", "lead_median", "lead_q25",
+           "lead_q75")
 
 
 def with_history(frames: Frames, segment: str, model: GradeModel, data: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -84,8 +86,9 @@ def trigger_flags(frames: Frames, segment: str, model: GradeModel, data: pd.Data
 
 
 def figures(flag: pd.Series, rows: pd.DataFrame) -> dict:
-    """Warned share, precision, recall and lead time (median and quartiles, months from an episode's first
-    warning to its default) of one boolean flag over snapshot ``rows``."""
+    """Warned share, precision (and the lower end of its 95 % Wilson interval), recall and lead time (median
+    and quartiles, months from an episode's first warning to its default) of one boolean flag over snapshot
+    ``rows``."""
     episodes = rows.loc[rows["defaulted"] == 1, "episode"].nunique()
     warned = rows[flag.to_numpy()]
     hit = warned[warned["defaulted"] == 1]
@@ -94,6 +97,8 @@ def figures(flag: pd.Series, rows: pd.DataFrame) -> dict:
     quart = lead.quantile([0.25, 0.5, 0.75]) if len(lead) else pd.Series(math.nan, index=[0.25, 0.5, 0.75])
     return {"warned_share": float(flag.mean()), "warned": int(flag.sum()),
             "precision": float(warned["defaulted"].mean()) if len(warned) else math.nan,
+            "precision_low": (binomtest(int(warned["defaulted"].sum()), len(warned)).proportion_ci(method="wilson").low
+                              if len(warned) else math.nan),
             "recall": len(first) / episodes if episodes else math.nan,
             "lead_median": float(quart[0.5]), "lead_q25": float(quart[0.25]), "lead_q75": float(quart[0.75])}
 
@@ -122,6 +127,15 @@ def measure(flags: pd.DataFrame, levels: dict[str, str], rows: pd.DataFrame) -> 
     return table
 
 
+def weak_triggers(table: pd.DataFrame, levels: dict[str, str], min_fired: int = 20) -> list[str]:
+    """The rules (``levels``: trigger name -> level) of a development-period ``table`` that fired at least
+    ``min_fired`` times with the lower end of their precision's 95 % interval below the period's default rate:
+    the rule that removes a trigger from a segment is decided there, never on the test period."""
+    rules = table.loc[[n for n in levels if n in table.index]]
+    weak = (rules["warned"] >= min_fired) & (rules["precision_low"] < table.attrs["default_rate"])
+    return rules.index[weak].tolist()
+
+
 def periods(data: pd.DataFrame, model: GradeModel, dev_dates: int = 4) -> dict[str, tuple]:
     """The out-of-time periods: ``test`` from the grade model's first test date on, ``dev`` the
     ``dev_dates`` as-of dates before it (where thresholds are tuned)."""
@@ -132,9 +146,9 @@ def periods(data: pd.DataFrame, model: GradeModel, dev_dates: int = 4) -> dict[s
 
 def backtest(source, segment: str, model: GradeModel, *, periods_wanted=("dev", "test"), extra=None,
              data: pd.DataFrame | None = None, log: bool = True) -> dict[str, pd.DataFrame]:
-    """Run the triggers (and ``extra`` signals: a function of the snapshots returning boolean columns and
-    their levels) at every quarterly as-of date of the outcomes table and measure them over each of
-    ``periods_wanted`` (``dev``, ``test``, ``all``); earlier snapshots serve only as previous grades.
+    """Run the triggers (and ``extra`` signals: a function of the snapshots and the triggers' flags returning
+    boolean columns and their levels) at every quarterly as-of date of the outcomes table and measure them over
+    each of ``periods_wanted`` (``dev``, ``test``, ``all``); earlier snapshots serve only as previous grades.
     ``data``: the segment's training set, if built already.
 
     A *snapshot* is (subject, as-of date) with an outcome; ``defaulted`` means a default within 12 months
@@ -150,7 +164,7 @@ def backtest(source, segment: str, model: GradeModel, *, periods_wanted=("dev", 
     flags = trigger_flags(frames, segment, model, data)
     levels = {t.name: t.level for t in triggers() if t.name in flags}
     if extra is not None:
-        more, more_levels = extra(data)
+        more, more_levels = extra(data, flags)
         flags, levels = flags.join(more), levels | more_levels
     spans = periods(data, model) | {"all": (data["as_of"].min(), data["as_of"].max())}
     tables = {}
@@ -186,8 +200,8 @@ def display(table: pd.DataFrame) -> str:
     head = (f"{a['segment']} {a['period']} {a['from']}..{a['to']}: {a['snapshots']} snapshots, {a['episodes']} default "
             f"episodes, default rate {a['default_rate']:.3f} / {a['segment']} {a['period']}: 快照 {a['snapshots']}，"
             f"违约事件 {a['episodes']}，违约率 {a['default_rate']:.3f}")
-    cols = ["level", "warned", "warned_share", "precision", "recall", "lead_q25", "lead_median", "lead_q75",
-            "naive_precision", "naive_recall", "naive_lead_median", "recall_gain"]
+    cols = ["level", "warned", "warned_share", "precision", "precision_low", "recall", "lead_q25", "lead_median",
+            "lead_q75", "naive_precision", "naive_recall", "naive_lead_median", "recall_gain"]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         body = table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     return f"{head}\n{body}"

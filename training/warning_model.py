@@ -2,12 +2,14 @@
 anchor with the warnings backtest, and register it in MLflow.
 
 Rows are the segment's quarterly snapshots not in default at their date; the model learns on the dates
-before the backtest's development period (its last four dates held out for early stopping and
-calibration), its level thresholds are tuned on the development period, and the test period is reported.
+before the backtest's development period, which it holds out for early stopping and calibration (as the
+grade model does), its level thresholds are tuned on the development period (:func:`tune_levels`, targets
+in ``[model.tuning]``), and the test period is reported.
 """
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -39,35 +41,67 @@ def labels(data: pd.DataFrame, horizons) -> dict[int, pd.Series]:
 
 def fit_warning_model(frames: Frames, segment: str, grade: GradeModel, data: pd.DataFrame | None = None,
                       seed: int = 0) -> tuple[WarningModel, pd.DataFrame]:
-    """Fit on the snapshots before the development period; return the model and the graded snapshots."""
+    """Fit on the snapshots before the development period, that period held out; return the model and the
+    graded snapshots."""
     data = with_history(frames, segment, grade, data)
-    dev_from = periods(data, grade)["dev"][0]
+    dev_from, dev_to = periods(data, grade)["dev"]
     live = data[~grade.scale.in_default(data)]
-    early = live[live["as_of"] < dev_from]
-    dates = sorted(early["as_of"].unique())
-    valid = early["as_of"] >= dates[-4]
-    model = WarningModel.fit(segment, early, labels(early, model_config()["horizons"]), valid, seed)
-    model.info = {"train_from": str(dates[0].date()), "train_to": str(dates[-1].date()),
-                  "dev_from": str(dev_from.date()), "grade_model": f"{grade.kind} {grade.info.get('test_from', '')}"}
+    rows = live[live["as_of"] <= dev_to]
+    model = WarningModel.fit(segment, rows, labels(rows, model_config()["horizons"]), rows["as_of"] >= dev_from, seed)
+    model.info = {"train_from": str(rows["as_of"].min().date()), "dev_from": str(dev_from.date()),
+                  "grade_model": f"{grade.kind} {grade.info.get('test_from', '')}"}
     return model, data
 
 
-def signals(model: WarningModel):
-    """The warning model's levels as backtest signals (``training.backtest.backtest(extra=...)``)."""
-    def extra(data: pd.DataFrame):
-        level = model.levels(model.hazards(data))
+def tune_levels(hazards: pd.DataFrame, rules: pd.Series, y: pd.Series, segment: str) -> dict:
+    """Level thresholds (each level's horizon kept) from development snapshots: their ``hazards``, whether a
+    rule warns them (``rules``) and their outcome ``y``. Red: the lowest hazard whose warnings default at
+    least ``red_precision`` of the time (``red_min`` warned at least); orange: the hazard warning
+    ``orange_share``; yellow: the hazard at which all levels and the rules together warn ``any_share``."""
+    conf = model_config()
+    target, levels = conf["tuning"], {lv: dict(rule) for lv, rule in conf["levels"][segment].items()}
+
+    def on(level: str) -> pd.Series:
+        return hazards[f"h{levels[level]['horizon']}"]
+
+    top = on("red").sort_values(ascending=False, kind="stable")
+    precision = y.reindex(top.index).cumsum().to_numpy() / np.arange(1, len(top) + 1)
+    ok = np.flatnonzero((precision >= target["red_precision"]) & (np.arange(1, len(top) + 1) >= target["red_min"]))
+    levels["red"]["min_hazard"] = float(top.iloc[ok[-1]]) if len(ok) else 1.0
+    levels["orange"]["min_hazard"] = float(on("orange").quantile(1 - target["orange_share"]))
+    warned = rules | (on("red") >= levels["red"]["min_hazard"]) | (on("orange") >= levels["orange"]["min_hazard"])
+    more = max(int(round(target["any_share"] * len(y))) - int(warned.sum()), 1)
+    rest = on("yellow")[~warned.to_numpy()].sort_values(ascending=False)
+    levels["yellow"]["min_hazard"] = float(rest.iloc[min(more, len(rest)) - 1])
+    return levels
+
+
+def signals(model: WarningModel, grade: GradeModel | None = None):
+    """The warning model's levels as backtest signals (``training.backtest.backtest(extra=...)``); given the
+    ``grade`` model (whose periods they are), thresholds tuned on the development period (:func:`tune_levels`)
+    and kept in ``model.info["levels"]``."""
+    def extra(data: pd.DataFrame, rules: pd.DataFrame):
+        hazards = model.hazards(data)
+        thresholds = None
+        if grade is not None:
+            dev = data["as_of"].between(*periods(data, grade)["dev"]).to_numpy()
+            thresholds = tune_levels(hazards[dev], rules[dev].any(axis=1), data.loc[dev, "defaulted"], model.segment)
+            model.info["levels"] = thresholds
+        level = model.levels(hazards, thresholds)
         flags = pd.DataFrame({f"model_{lv}": (level == lv).to_numpy() for lv in LEVELS}, index=data.index)
         return flags, {f"model_{lv}": lv for lv in LEVELS}
     return extra
 
 
 def train_warning_model(frames: Frames, segment: str, grade: GradeModel, data: pd.DataFrame | None = None,
-                        register: bool = True) -> tuple[WarningModel, dict[str, pd.DataFrame], str | None]:
-    """Fit, backtest beside the rules and the anchor (dev and test periods), log and register; return the
+                        register: bool = True, tune: bool = False) -> tuple[WarningModel, dict[str, pd.DataFrame],
+                                                                             str | None]:
+    """Fit, backtest beside the rules and the anchor (dev and test periods; with ``tune``, level thresholds
+    tuned on dev, in ``model.info["levels"]``, instead of ``[model.levels]``), log and register; return the
     model, the backtest tables and the registered version (None when not registering)."""
     data = build_training_set(frames, segment) if data is None else data
     model, _ = fit_warning_model(frames, segment, grade, data)
-    tables = backtest(frames, segment, grade, extra=signals(model), data=data, log=register)
+    tables = backtest(frames, segment, grade, extra=signals(model, grade if tune else None), data=data, log=register)
     return model, tables, _register(model, tables) if register else None
 
 
@@ -89,7 +123,7 @@ def _register(model: WarningModel, tables: dict[str, pd.DataFrame]) -> str:
             if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
         mv = client.create_model_version(name, source=f"{run.info.artifact_uri}/warning_model", run_id=run.info.run_id,
-                                         tags={"segment": model.segment, **model.info},
+                                         tags={"segment": model.segment, **{k: str(v) for k, v in model.info.items()}},
                                          description="Hazard of default within 3, 6 and 12 months from the "
                                                      "subject's trajectory; levels in models/warnings.toml [model]")
     return str(mv.version)
