@@ -33,9 +33,9 @@ from creditgrade.serving.schemas import (AcknowledgeRequest, AuditEntry, AuditFi
                              ResolveRequest, Sheet, SheetRequest, SubjectRequest, TownshipRating, VillageRating,
                              Villages, VillagesRequest, WarningFilter, WarningView, WorkRequest)
 from creditgrade.serving.scales import ScaleView, scale_views
-from creditgrade.serving.tables import audit_log, open_store, warnings
+from creditgrade.serving.tables import open_store, warnings
 from creditgrade.serving.villages import households, render_sheet
-from creditgrade.serving.warnings import acknowledge, borrowers, list_warnings, work
+from creditgrade.serving.warnings import acknowledge, is_borrower, list_warnings, work
 
 MAX_BATCH = int(os.environ.get("CREDITGRADE_MAX_BATCH", "5000"))
 TRACE_SAMPLE = float(os.environ.get("CREDITGRADE_TRACE_SAMPLE", "0"))
@@ -220,6 +220,8 @@ def warning_acknowledge(store: Store, principal: Principal, req: AcknowledgeRequ
     if row is None:
         raise ApiError(404, f"warning_id: no warning {req.warning_id}", "warning_id")
     check_reach(principal, "acknowledge_warning", row["segment"], row["township_code"], "warning_id", "warning_id")
+    with store.engine.connect() as conn:
+        _check_borrower(conn, principal, row)
     acknowledge(store, req.warning_id, principal.name)
     with store.engine.begin() as conn:
         row = conn.execute(query).mappings().one()
@@ -235,20 +237,24 @@ def _borrowers_of(principal: Principal) -> list[int] | None:
     return [principal.key_id] if principal.role == "bank" else None
 
 
+def _check_borrower(conn, principal: Principal, row) -> None:
+    """A bank acknowledges and works the warnings of its own borrowers only (403 otherwise)."""
+    mine = _borrowers_of(principal)
+    if mine is not None and not is_borrower(conn, mine, row["subject_key"]):
+        raise ApiError(403, "warning_id: not a warning on one of this bank's borrowers", "warning_id")
+
+
 def warning_work(store: Store, principal: Principal, req: WorkRequest) -> WarningView:
     """Work one warning within the principal's reach (a bank: its borrowers'); the change is audited with
     the state, owner and outcome before and after, in the same transaction."""
     check_role(principal, "work_warning")
     query = WARNING_Q.where(warnings.c.warning_id == req.warning_id)
-    mine = _borrowers_of(principal)
     with store.engine.begin() as conn:
         row = conn.execute(query).mappings().first()
         if row is None:
             raise ApiError(404, f"warning_id: no warning {req.warning_id}", "warning_id")
         check_reach(principal, "work_warning", row["segment"], row["township_code"], "warning_id", "warning_id")
-        if mine is not None and not conn.execute(borrowers(mine).where(
-                audit_log.c.subject_key == row["subject_key"]).limit(1)).first():
-            raise ApiError(403, "warning_id: not a warning on one of this bank's borrowers", "warning_id")
+        _check_borrower(conn, principal, row)
         try:
             before, after = work(conn, req.warning_id, principal.name, state=req.state, owner=req.owner,
                                  note=req.note, outcome=req.outcome)

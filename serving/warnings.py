@@ -73,22 +73,30 @@ def scan(store: Store, segment: str, as_of, model: Loaded | None = None) -> Scan
     loaded = model or load_champion(segment)
     X, disputed = build_features(store, segment, day, with_disputed=True)
     graded, why = explain.explain(loaded.model, X)
-    rules = [t for t in triggers() if t.type not in ("record", "contagion") and t.applies(segment, X.columns)]
     with store.engine.begin() as conn:
-        ids, stored = store_grades(conn, segment, day, loaded, graded, ([x["feature"] for x in w] for w in why),
-                                   disputed, "scan")
-        now = graded[["pd", "score", "grade"]].assign(grade_id=ids.reindex(X.index).astype("int64").to_numpy(),
-                                                      model_version=loaded.version)
-        m = Moment(segment, day, loaded.model.scale.order, X, now,
-                   latest_grades(conn, segment, day).reindex(X.index), pd.DataFrame())
-        created = dt.datetime.now(dt.timezone.utc)
-        w = warnings.c
-        seen = set(conn.execute(select(w.subject_key, w.trigger).where(w.segment == segment,
-                                                                       w.as_of == day.date())).all())
-        rows = [dict(subject_key=key, segment=segment, as_of=day.date(), level=t.level, trigger=t.name,
-                     evidence=json.dumps(evidence(t, m, key), ensure_ascii=False), created_at=created)
-                for t in rules for key in X.index[fire(t, m)] if (key, t.name) not in seen]
-        _insert_ignore(conn, warnings, rows)
+        return store_scan(conn, segment, day, loaded, X, graded, ([x["feature"] for x in w] for w in why), disputed)
+
+
+def store_scan(conn, segment: str, day: pd.Timestamp, loaded: Loaded, X: pd.DataFrame, graded: pd.DataFrame,
+               reasons, disputed) -> ScanReport:
+    """:func:`scan`'s writing, within the caller's transaction, of grades already made (``graded`` and
+    ``reasons`` as ``models.explain.explain`` gives them for features ``X``, which need hold only the
+    trend triggers' columns; ``disputed``: the keys with disputed records); the Dask scan
+    (``serving.batch``) grades on the workers and writes through it."""
+    rules = [t for t in triggers() if t.type not in ("record", "contagion") and t.applies(segment, X.columns)]
+    ids, stored = store_grades(conn, segment, day, loaded, graded, reasons, disputed, "scan")
+    now = graded[["pd", "score", "grade"]].assign(grade_id=ids.reindex(X.index).astype("int64").to_numpy(),
+                                                  model_version=loaded.version)
+    m = Moment(segment, day, loaded.model.scale.order, X, now,
+               latest_grades(conn, segment, day).reindex(X.index), pd.DataFrame())
+    created = dt.datetime.now(dt.timezone.utc)
+    w = warnings.c
+    seen = set(conn.execute(select(w.subject_key, w.trigger).where(w.segment == segment,
+                                                                   w.as_of == day.date())).all())
+    rows = [dict(subject_key=key, segment=segment, as_of=day.date(), level=t.level, trigger=t.name,
+                 evidence=json.dumps(evidence(t, m, key), ensure_ascii=False), created_at=created)
+            for t in rules for key in X.index[fire(t, m)] if (key, t.name) not in seen]
+    _insert_ignore(conn, warnings, rows)
     by_level = {level: sum(r["level"] == level for r in rows) for level in LEVELS}
     return ScanReport(segment, day.date(), f"{loaded.name} v{loaded.version}", len(X), stored, len(rows), by_level)
 
@@ -187,6 +195,11 @@ def borrowers(key_ids) -> Select:
     return select(a.subject_key).where(a.key_id.in_(list(key_ids)), a.action.in_(("grade", "grade_batch")),
                                        a.outcome == "200", or_(*(func.lower(a.purpose).contains(w.lower())
                                                                  for w in words)))
+
+
+def is_borrower(conn, key_ids, subject_key: str) -> bool:
+    """Whether the bank's keys ``key_ids`` graded ``subject_key`` with a loan purpose (:func:`borrowers`)."""
+    return conn.execute(borrowers(key_ids).where(audit_log.c.subject_key == subject_key).limit(1)).first() is not None
 
 
 def list_warnings(store: Store, segment: str | None = None, level: str | None = None, since=None,

@@ -88,7 +88,7 @@ def test_a_store_made_before_the_register_gains_its_columns(tmp_path):
 
 def test_the_register_over_http_reach_and_audit(api):
     """A bank works a warning of its borrower (an SME it graded for a loan) to a close, every change audited;
-    another SME's warning is outside its reach; the regulator sees all, states included."""
+    another SME's warning is outside its reach (working and acknowledging); the regulator sees all, states included."""
     store = open_store(api.url)
     firm, other = api.keys.smes[0], api.keys.smes[1]
     rows = [dict(subject_key=key, segment="sme", source="finance", kind="finance.loan_status",
@@ -119,6 +119,10 @@ def test_the_register_over_http_reach_and_audit(api):
     theirs = next(w["warning_id"] for w in listed.json() if w["subject"] == other)
     r = api.call("/work_warning", {"warning_id": theirs, "state": "assigned"}, key=api.keys.bank)
     assert r.status_code == 403 and r.json()["field"] == "warning_id"
+    r = api.call("/acknowledge_warning", {"warning_id": theirs}, key=api.keys.bank)
+    assert r.status_code == 403 and r.json()["field"] == "warning_id"  # acknowledging: the same reach
+    r = api.call("/acknowledge_warning", {"warning_id": wid}, key=api.keys.bank)
+    assert r.status_code == 200 and r.json()["acknowledged_by"] == "test-bank"
     r = api.call("/work_warning", {"warning_id": theirs, "state": "assigned"}, key=api.keys.regulator)
     assert r.status_code == 403  # regulators read the register, banks and evaluators work it
     closed = api.call("/warnings", {"state": "closed", "limit": 1000}, key=api.keys.regulator).json()
