@@ -11,8 +11,9 @@ contributions. It is calibrated (``logit PD = a * margin + b``) on the ensemble'
 the inner folds, which are kept as ``oof_decision_`` for a caller choosing between models on the same
 :func:`inner_splits`.
 
-``seconds`` bounds the whole fit: the search stops when one more trial and the refits would not fit, and a
-trial still training when only the refits' time is left ends there, with the rounds it has.
+``seconds`` bounds the whole fit but for the first trial, which always runs to its early stop: the search
+stops when one more trial and the refits would not fit, and a later trial still training when only the
+refits' time is left ends there, with the rounds it has.
 
 LightGBM refuses some characters in feature names (``: , [ ] { } "``): it sees ``f0, f1, ...`` and the
 model keeps the table's own names for prediction and contributions.
@@ -180,7 +181,7 @@ class TunedLGBMPD(LGBMPD):
             result = lgb.cv(self._full_params(setting, columns, len(y)), data, num_boost_round=self.max_rounds,
                             folds=splits, return_cvbooster=True,
                             callbacks=[lgb.early_stopping(self.early_stopping, verbose=False),
-                                       _until(start + self.seconds - refits())])
+                                       _until(start + self.seconds - refits() if tried else np.inf)])
             rounds = len(result["valid auc-mean"])
             oof = np.full(len(y), np.nan)
             for booster, (_, valid) in zip(result["cvbooster"].boosters, splits):

@@ -262,3 +262,13 @@ def test_the_blend_can_weigh_lightgbm_with_the_ebm_and_is_calibrated():
     assert set(blend.weights) == {"lightgbm", "ebm"} and "lightgbm" in str(blend) and "ebm" in str(blend)
     mixed = blend.mix({"scorecard": noise, "lightgbm": a, "ebm": b})
     assert abs(np.mean(1 / (1 + np.exp(-mixed))) - y.mean()) < 0.01
+
+
+def test_the_first_trial_runs_to_its_early_stop_whatever_the_seconds():
+    from creditgrade.models.tuning import TunedLGBMPD
+
+    df = credit_table(600)
+    X = feature_frame(df, choose_columns(df, "bad"))
+    rushed = TunedLGBMPD(trials=5, seconds=0.0, num_threads=1).fit(X, df["bad"])
+    calm = TunedLGBMPD(trials=1, seconds=1e9, num_threads=1).fit(X, df["bad"])
+    assert rushed.search_["trials"] == 1 and rushed.size_trials_[0]["trees"] == calm.size_trials_[0]["trees"] > 2
