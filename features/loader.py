@@ -39,11 +39,15 @@ RECORD_COLUMNS = [_raw_date(c) if c.name in DATES else c for c in records.c]
 BUILT_FROM = [c for c in RECORD_COLUMNS if c.name in NORMALISED]  # what ``normalise_records`` keeps
 KEYS_PER_STATEMENT = 500  # SQLAlchemy names an IN list's parameters in a time growing with its length squared
 _KEY, _DAY = bindparam("key"), bindparam("day")
-ONE_RECORDS_Q = (select(r.record_id, r.kind, *(_raw_date(r[c]) for c in DATES), *(r[c] for c in NUMBERS), r.severity,
-                        r.category, r.account, DISPUTED)
-                 .where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
+ONE_SELECTED = (r.record_id, r.kind, *(_raw_date(r[c]) for c in DATES), *(r[c] for c in NUMBERS), r.severity,
+                r.category, r.account, DISPUTED)  # a subject's records as features.online reads them
+ONE_RECORDS_Q = (select(*ONE_SELECTED).where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
                  .order_by(r.record_id))
 ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
+MANY_RECORDS_Q = (select(*ONE_SELECTED, r.subject_key)
+                  .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,
+                         r.voided_at.is_(None)).order_by(r.record_id))
+MANY_COLUMNS = tuple(MANY_RECORDS_Q.selected_columns.keys())
 STAMP_COLUMNS = (  # what a cached grade of one subject stands on: its records and the state of its objections
     select(func.count()).select_from(records).where(r.subject_key == s.subject_key),
     select(func.max(r.record_id)).where(r.subject_key == s.subject_key),
@@ -171,6 +175,15 @@ def subject_rows(conn, keys: Iterable[str], stamp: bool = False) -> list:
 def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:
     """One subject's records reported before ``before``, in record_id order, as :func:`arrays`."""
     return arrays(ONE_COLUMNS, conn.execute(ONE_RECORDS_Q, {"key": key, "day": before}).all())
+
+
+def many_records(conn, keys: Iterable[str], before: dt.date) -> dict[str, np.ndarray]:
+    """Some subjects' records reported before ``before`` as :func:`arrays` (with ``subject_key``), in
+    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, no frame."""
+    rows = [row for part in _parts(list(keys)) for row in conn.execute(MANY_RECORDS_Q, {"keys": part, "day": before}).all()]
+    out = arrays(MANY_COLUMNS, rows)
+    order = np.argsort(out["record_id"], kind="stable")
+    return {name: values[order] for name, values in out.items()}
 
 
 def arrays(names: tuple[str, ...], rows: list) -> dict[str, np.ndarray]:

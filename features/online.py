@@ -6,6 +6,7 @@ definitions are shared and the two paths cannot drift (``tests/test_features_onl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,8 @@ from creditgrade.features.snapshot import CODED, FIELDS, RECENCY_CAP_MONTHS, Sna
 
 def _coded(values: np.ndarray) -> tuple[np.ndarray, list]:
     """Integer codes (-1 for None) and their labels, in order of first appearance."""
-    index: dict = {}
-    codes = np.array([-1 if v is None else index.setdefault(v, len(index)) for v in values], dtype=np.intp)
-    return codes, list(index)
+    codes, labels = pd.factorize(values)
+    return codes, labels.tolist()
 
 
 class One(Snapshot):
@@ -30,6 +30,8 @@ class One(Snapshot):
     def _fill(self, rec: dict, code: np.ndarray, n: int, as_of: pd.Timestamp) -> None:
         super()._fill(rec, code, n, as_of)
         self._masks: dict = {}
+        self._by_kind = {label: self._kind == i for i, label in enumerate(self._kinds)}
+        self._none = np.zeros(len(self._kind), dtype=bool)
 
     def _kept(self, key, make) -> np.ndarray:
         mask = self._masks.get(key)
@@ -38,7 +40,11 @@ class One(Snapshot):
         return mask
 
     def kinds(self, *names: str) -> np.ndarray:
-        return self._kept(names, lambda: super(One, self).kinds(*names))
+        """As :meth:`Snapshot.kinds`, from one mask per kind the subject has."""
+        masks = [self._by_kind[n] for n in names if n in self._by_kind]
+        if len(masks) < 2:
+            return masks[0] if masks else self._none
+        return self._kept(names, lambda: np.logical_or.reduce(masks))
 
     def source(self, source: str) -> np.ndarray:
         return self._kept(("source", source), lambda: super(One, self).source(source))
@@ -107,6 +113,45 @@ def features(subject: Mapping, records: Mapping[str, np.ndarray], segment: str, 
     return columns_of(snapshot(records, as_of), {k: [v] for k, v in subject.items()}, segment, as_of)
 
 
+def many(subjects: list[Mapping], records: Mapping[str, np.ndarray], segment: str, as_of: pd.Timestamp) -> dict:
+    """:func:`features` of several subjects at once (their stored rows, and their records as
+    ``loader.many_records`` gives them, with ``subject_key``): one array per feature, the subjects in order,
+    built by the batch builders from arrays (no frame)."""
+    coded = _coded_fields(records)
+    code = pd.Index([row["subject_key"] for row in subjects]).get_indexer(records["subject_key"])
+    keep = counts(records, as_of, coded) & (code >= 0)
+    columns = {f: (coded[f][0][keep], coded[f][1]) if f in CODED else records[f][keep] for f in FIELDS}
+    snap = Snapshot.of_arrays(columns, code[keep], len(subjects), as_of)
+    return columns_of(snap, _by_column(subjects), segment, as_of)
+
+
+def _by_column(subjects: list[Mapping]) -> dict[str, list]:
+    """Subject rows as one list per column."""
+    return {c: [row[c] for row in subjects] for c in subjects[0]} if subjects else {}
+
+
+def exist(subjects: list[Mapping], segment: str, as_of: pd.Timestamp) -> np.ndarray:
+    """:func:`exists` of several subjects."""
+    return exists_at(_by_column(subjects), segment, as_of) if subjects else np.zeros(0, dtype=bool)
+
+
+def many_disputed(subjects: list[Mapping], records: Mapping[str, np.ndarray], segment: str, as_of: pd.Timestamp,
+                  columns: dict) -> dict[str, list[tuple[int, list[str]]]]:
+    """:func:`disputed` of the subjects of :func:`many` that have disputed records counting at ``as_of``, by
+    key (as ``features.build.disputed_of``); ``columns``: their features as :func:`many` gives them."""
+    out = {}
+    where = {row["subject_key"]: i for i, row in enumerate(subjects)}
+    for key in dict.fromkeys(records["subject_key"][records["disputed"]].tolist()):
+        if key not in where:
+            continue
+        i, mine = where[key], records["subject_key"] == key
+        found = disputed(subjects[i], {k: v[mine] for k, v in records.items()}, segment, as_of,
+                         {n: v[i:i + 1] for n, v in columns.items()})
+        if found:
+            out[key] = found
+    return out
+
+
 def frame(columns: dict, key: str) -> pd.DataFrame:
     """The one-row frame of :func:`features`, as the batch builder gives it (index ``subject_key``): every
     column in one float block, then the categorical ones replaced in place (cheaper than a frame from a
@@ -128,11 +173,17 @@ def table(columns: dict, names: list[str]) -> tuple[np.ndarray, list]:
         col = columns[n]
         if isinstance(col, pd.Categorical):
             values[0, j] = col.codes[0] if col.codes[0] >= 0 else np.nan
-            labels.append(col.categories.tolist())
+            labels.append(_labels(col.dtype))
         else:
             values[0, j] = col[0]
             labels.append(None)
     return values, labels
+
+
+@lru_cache(maxsize=64)
+def _labels(dtype: pd.CategoricalDtype) -> list:
+    """A categorical feature's labels (the catalogue's categories: a handful of dtypes)."""
+    return dtype.categories.tolist()
 
 
 def _same(a, b) -> bool:

@@ -69,6 +69,6 @@ def build(subjects, segment: str, as_of: pd.Timestamp) -> dict:
 def exists_at(subjects, segment: str, as_of: pd.Timestamp) -> np.ndarray:
     """Subjects that exist at ``as_of``: firms founded and practitioners licensed before it; households always."""
     column = {"sme": "founded", "practitioner": "licensed_since"}.get(segment)
-    if column is None:
-        return np.ones(len(subjects), dtype=bool)
+    if column is None:  # by a column's length: a mapping's own length counts its columns
+        return np.ones(len(subjects["subject_key"]), dtype=bool)
     return _dates(subjects[column]) < np.datetime64(as_of, "ns")  # NaT compares False

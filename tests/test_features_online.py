@@ -204,6 +204,25 @@ def test_online_from_the_store_equals_batch(sample_store, segment, as_of):
     assert batch_disputed, "the sample's objections should touch some counting records"
 
 
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_many_subjects_from_arrays_equal_batch(sample_store, segment, monkeypatch):
+    """``online.many`` (the batch grading path: records of many subjects as arrays, loaded in key parts)
+    equals the batch builder, disputed records included; subjects not existing yet are left out by ``exist``."""
+    day = pd.Timestamp("2025-12-31")
+    batch, batch_disputed = build_features(sample_store, segment, day, with_disputed=True)
+    monkeypatch.setattr(loader, "KEYS_PER_STATEMENT", 7)
+    with sample_store.engine.connect() as conn:
+        keys = [r.subject_key for r in conn.execute(loader.subjects_query(segment))]
+        rows = [r._asdict() for r in loader.subject_rows(conn, keys)]
+        rows = [row for row, there in zip(rows, online.exist(rows, segment, day)) if there]
+        recs = loader.many_records(conn, [row["subject_key"] for row in rows], day.date())
+    assert [row["subject_key"] for row in rows] == batch.index.tolist()
+    columns = online.many(rows, recs, segment, day)
+    for i, key in enumerate(batch.index):
+        assert_same_row({n: v[i:i + 1] for n, v in columns.items()}, key, batch.loc[[key]])
+    assert online.many_disputed(rows, recs, segment, day, columns) == batch_disputed
+
+
 def test_load_in_key_parts_equals_one_statement(sample_store, monkeypatch):
     """A long list of keys is loaded :data:`loader.KEYS_PER_STATEMENT` at a time: the same subjects, records
     and open objections as in one statement."""
