@@ -17,6 +17,7 @@ outcomes matured before the 2022Q2-2023Q1 shock), written to an HTML report.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -68,7 +69,7 @@ def main() -> None:
         print(f"{segment}: triggers the dev rule removes / 开发期规则剔除的触发器: {', '.join(weak) or '-'}")
         if args.tune:
             print(f"[model.levels.{segment}]  # tuned on the dev dates\n" + "\n".join(
-                f"{lv} = {{ horizon = {r['horizon']}, min_hazard = {r['min_hazard']:.4f} }}"
+                f"{lv} = {{ horizon = {r['horizon']}, min_hazard = {math.floor(r['min_hazard'] * 1e6) / 1e6:.6f} }}"
                 for lv, r in warning.info["levels"].items()))
     if args.monitor:
         results = []
