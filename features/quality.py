@@ -1,10 +1,12 @@
-"""Quality features: spot checks, recalls, complaints, professional sanctions; and the policy inputs of
+"""Quality features: spot checks, recalls, complaints, professional sanctions, adverse records and complaints
+weighted by recency (``features.trajectory``); and the policy inputs of
 ``models/grades.toml`` (``model = false`` in the catalogue): the serious sanctions in force (a practitioner's
 default) with the earliest one's record and start, and the latest serious sanction still on record."""
 from __future__ import annotations
 
 import numpy as np
 
+from creditgrade.features import trajectory
 from creditgrade.features.snapshot import Snapshot
 
 
@@ -25,4 +27,5 @@ def build(s: Snapshot) -> dict[str, np.ndarray]:
     out["quality_sanctions_in_force"] = s.count(in_force)
     out["quality_sanction_in_force_record"] = s.at(first, s.record_id)
     out["quality_sanction_in_force_since"] = s.at(first, s.start_day)
+    out.update(trajectory.quality(s))
     return out

@@ -5,6 +5,9 @@ Tax paid each quarter and insured headcount each month follow the subject's curr
 latest level against the subject's own past (and tax paid per insured employee, which the firm's size
 mostly cancels) tells a deterioration the 12-month totals blur. Adverse records count with a weight
 halving every ``HALF_LIFE_MONTHS``: a recent record weighs more than an old one of the same severity.
+A practitioner's conduct (complaints, sanctions) is read the same way: out of time on generate(5000
+practitioners, seed 7), the EBM's share of the oracle's lift went from 69.8 % to 71.6 % with the two
+recency-weighted quality counts (tax paid against the profession's median at the date: 68.5 %, not kept).
 """
 from __future__ import annotations
 
@@ -64,3 +67,10 @@ def finance(s: Snapshot) -> dict[str, np.ndarray]:
         "fin_negatives_recency": recency_weighted(s, s.negative("finance")),
     }
 
+
+
+def quality(s: Snapshot) -> dict[str, np.ndarray]:
+    return {
+        "quality_negatives_recency": recency_weighted(s, s.negative("quality")),
+        "quality_complaints_recency": recency_weighted(s, s.kinds("quality.complaint")),
+    }

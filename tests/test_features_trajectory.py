@@ -30,7 +30,9 @@ def snap() -> Snapshot:
     rows += [_record(100 + i, "labor.social_insurance", m, value=h) for i, (m, h) in enumerate(zip(months, heads))]
     rows += [_record(200, "tax.arrears", "2024-12-01", amount=50, severity="general"),  # a month old, weight 2
              _record(201, "tax.penalty", "2023-12-01", severity="minor"),  # a year old: half of 1
-             _record(202, "labor.dispute", "2022-12-01", severity="serious")]  # two years old: a quarter of 4
+             _record(202, "labor.dispute", "2022-12-01", severity="serious"),  # two years old: a quarter of 4
+             _record(203, "quality.complaint", "2024-12-01", severity="general"),
+             _record(204, "quality.sanction", "2023-12-01", severity="serious")]
     rows += [_record(300 + i, "finance.loan_status", m, amount=1e5, value=v, account="L1")
              for i, (m, v) in enumerate(zip(["2023-12-01", "2024-06-01", "2024-11-01"], [0, 15, 45]))]
     records = normalise_records(pd.DataFrame(rows))
@@ -67,3 +69,12 @@ def test_finance_trajectory(snap):
     ages = [(AS_OF - pd.Timestamp(d)).days / 30.4375 for d in ("2024-06-01", "2024-11-01")]
     assert out["fin_past_due_recency"][0] == pytest.approx(sum(2 ** (-a / 12) for a in ages))
     assert out["fin_past_due_recency"][1] == 0
+
+
+def test_quality_trajectory(snap):
+    out = trajectory.quality(snap)
+    month = (AS_OF - pd.Timestamp("2024-12-01")).days / 30.4375
+    year = (AS_OF - pd.Timestamp("2023-12-01")).days / 30.4375
+    assert out["quality_complaints_recency"][0] == pytest.approx(2 * 2 ** (-month / 12))
+    assert out["quality_negatives_recency"][0] == pytest.approx(2 * 2 ** (-month / 12) + 4 * 2 ** (-year / 12))
+    assert out["quality_complaints_recency"][1] == 0 and out["quality_negatives_recency"][1] == 0
