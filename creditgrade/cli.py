@@ -119,12 +119,20 @@ def _cmd_features(args) -> int:
     return 0
 
 
-def _features_on_dask(args) -> int:
-    from creditgrade.features.distributed import build_features, connect
+def _dask_client(args):
+    """A client of ``--scheduler``, which needs ``--export``."""
+    from creditgrade.features.distributed import connect
 
     if not args.export:
-        raise CreditgradeError("--scheduler needs --export DIR (made by `creditgrade export`)")
-    client = connect(args.scheduler)
+        raise CreditgradeError("--scheduler needs --export DIR (made by `creditgrade export`) / "
+                               "--scheduler 须配合 --export 目录（由 `creditgrade export` 生成）")
+    return connect(args.scheduler)
+
+
+def _features_on_dask(args) -> int:
+    from creditgrade.features.distributed import build_features
+
+    client = _dask_client(args)
     try:
         features = build_features(client, args.export, args.segment, args.as_of)
     finally:
@@ -196,16 +204,23 @@ def _cmd_warnings(args) -> int:
     segments = [args.segment] if args.segment else list(SEGMENTS)
     if args.action == "scan":
         from creditgrade.serving.tables import create_tables
+        from creditgrade.serving.batch import scan_all
         from creditgrade.serving.warnings import scan
 
         create_tables(store)
-        for segment in segments:
-            with steps(f"{segment}: grading every subject as of {args.as_of} and scanning for warnings 评级与预警扫描",
-                       args.quiet):
-                r = scan(store, segment, args.as_of)
-            levels = ", ".join(f"{k} {v}" for k, v in r.by_level.items()) or "none"
-            print(f"{segment:12s} as of {r.as_of}: {r.subjects} subjects graded with {r.model}, "
-                  f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
+        client = _dask_client(args) if args.scheduler else None
+        try:
+            for segment in segments:
+                with steps(f"{segment}: grading every subject as of {args.as_of} and scanning for warnings "
+                           f"评级与预警扫描", args.quiet):
+                    r = scan(store, segment, args.as_of) if client is None else scan_all(
+                        store, client, args.export, segment, args.as_of)
+                levels = ", ".join(f"{k} {v}" for k, v in r.by_level.items()) or "none"
+                print(f"{segment:12s} as of {r.as_of}: {r.subjects} subjects graded with {r.model}, "
+                      f"{r.grades_stored} grades stored, {r.warnings_new} new warnings ({levels})")
+        finally:
+            if client is not None:
+                client.close()
         return 0
     from creditgrade.models.registry import load_champion
     from creditgrade.training.backtest import backtest, display
@@ -407,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("scan", parents=[quiet], help="grade every subject as of a date and store new warnings")
     a.add_argument("--as-of", required=True, help="the date to grade as of (YYYY-MM-DD)")
     a.add_argument("--segment", choices=SEGMENTS, help="one segment (default: all)")
+    a.add_argument("--scheduler", help="grade on Dask: a scheduler address, or `local` for a LocalCluster")
+    a.add_argument("--export", type=Path, help="with --scheduler: the folder given to `creditgrade export --out` "
+                                               "(an export of each segment scanned)")
     a = actions.add_parser("train", parents=[quiet], help="train the warning model (hazard of default in 3, 6 and 12 "
                                                           "months from the trajectory), backtest it beside the "
                                                           "rules and register it in MLflow")

@@ -203,6 +203,40 @@ def test_batch_grades_on_the_cluster_equal_the_single_machine_and_are_stored_onc
     store.dispose()
 
 
+def test_warnings_scan_on_the_cluster_equals_the_single_machine_scan(trained, client, tmp_path, monkeypatch):
+    from helpers import database, point_at
+
+    from creditgrade.models.registry import load_champion
+    from creditgrade.serving.batch import scan_all
+    from creditgrade.serving.tables import grades, open_store, warnings
+    from creditgrade.serving.warnings import scan
+
+    point_at(trained, monkeypatch)
+    loaded = load_champion("sme")
+    first = open_store(database(tmp_path / "a", trained.template))
+    scan(first, "sme", "2023-12-31", loaded)  # the previous grades the trend triggers compare with
+    first.dispose()
+    local, spread = open_store(database(tmp_path / "b", first.url)), open_store(database(tmp_path / "c", first.url))
+    export(spread, "sme", tmp_path / "export", partition_subjects=300)
+    expected = scan(local, "sme", AS_OF, loaded)
+    assert expected.warnings_new > 0
+    assert scan_all(spread, client, tmp_path / "export", "sme", AS_OF, loaded) == expected
+
+    def stored(store, table, columns):
+        with store.engine.connect() as conn:
+            return pd.read_sql(table.select(), conn)[columns].sort_values(columns[:2], ignore_index=True)
+
+    grade_columns = ["subject_key", "as_of", "grade_id", "pd", "score", "grade", "model_grade", "override",
+                     "reasons", "disputed", "origin"]
+    warning_columns = ["subject_key", "trigger", "as_of", "level", "evidence"]
+    for table, columns in ((grades, grade_columns), (warnings, warning_columns)):
+        assert_frame_equal(stored(spread, table, columns), stored(local, table, columns))
+    again = scan_all(spread, client, tmp_path / "export", "sme", AS_OF, loaded)
+    assert (again.grades_stored, again.warnings_new) == (0, 0)
+    for store in (local, spread):
+        store.dispose()
+
+
 def test_grade_command(trained, tmp_path, monkeypatch, capsys):
     from helpers import database, point_at
 
