@@ -262,3 +262,12 @@ def test_features_command_on_dask_writes_the_single_machine_matrix(exported, tmp
     assert main(args + ["--out", str(tmp_path / "dask.parquet"), "--scheduler", "local", "--export", str(out)]) == 0
     assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet"))
     assert main(args + ["--out", str(tmp_path / "x.parquet"), "--scheduler", "local"]) == 2
+
+
+def test_warnings_scan_command_on_dask_needs_an_export(exported, monkeypatch, capsys):
+    from creditgrade.cli import main
+
+    store, _, _ = exported
+    monkeypatch.setenv("CREDITGRADE_DB_URL", str(store.engine.url))
+    assert main(["warnings", "scan", "--segment", "sme", "--as-of", AS_OF, "--scheduler", "local"]) == 2
+    assert "--scheduler needs --export" in capsys.readouterr().err
