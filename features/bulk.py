@@ -63,11 +63,12 @@ class Writer:
         return self.conn.dialect.identifier_preparer.format_table(self.table)
 
     def close(self) -> None:
-        """Build the dropped indexes again; give the connection its page cache back (it returns to the pool)."""
+        """Give the connection its page cache back (it returns to the pool); build the dropped indexes again
+        (after: SQLite sorts in memory up to the page cache's size)."""
         if self.sqlite:
+            self.driver.execute(f"PRAGMA cache_size = {self.cache}")
             for index in self.dropped:
                 index.create(self.conn)
-            self.driver.execute(f"PRAGMA cache_size = {self.cache}")
 
     def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
         """Insert ``rows`` (columns in order, keys unique among them); return whether each row was inserted,

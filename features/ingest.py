@@ -235,8 +235,9 @@ class _Batch:
         slow_rows = [{**ROWS[self.table](m, ids.subject_key(m.segment, m.subject_id), self.batch_id), "position": i}
                      for m, i in valid]
         kept = pa.Table.from_pylist(slow_rows, schema=self.schema)
-        if passes.any():
-            kept = pa.concat_tables([self._fast_rows(typed, np.flatnonzero(passes)), kept]).sort_by("position")
+        if passes.any():  # fast rows alone are in line order already
+            fast_rows = self._fast_rows(typed, np.flatnonzero(passes))
+            kept = pa.concat_tables([fast_rows, kept]).sort_by("position") if kept.num_rows else fast_rows
         if self.table == "subjects":
             return kept
         known = self._segments(set(pc.unique(kept.column("subject_key")).to_pylist()))
