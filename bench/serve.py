@@ -2,11 +2,11 @@
 concurrencies, beside an anchor measured in the same run — a minimal Starlette app (uvicorn) answering the
 same champion's PD **and contributions** for one precomputed feature row (LightGBM ``Booster.predict(
 pred_contrib=True)``, PD the logistic of their sum; a scorecard's ``predict_proba`` and points). Also each
-server process's RSS from ``--rss-at`` request counts, and a schemathesis fuzz.
+server process's RSS at 10 % and 100 % of ``--rss-requests`` requests, and a schemathesis fuzz.
 
     .venv/bin/python -m bench.serve                         # uses $CREDITGRADE_HOME (trained, ingested)
     .venv/bin/python -m bench.serve --seconds 5 --concurrency 1,8 --fuzz 0
-    .venv/bin/python -m bench.serve --rss-at 10000,100000   # worker RSS after 10k and after 100k requests
+    .venv/bin/python -m bench.serve --rss-requests 100000   # worker RSS at 10,000 and at 100,000 requests
     .venv/bin/python -m bench.serve --fuzz 200              # larger schemathesis budget
     .venv/bin/python -m bench.serve --batch 5000            # grade_batch in process beside bare contributions
 
@@ -200,7 +200,9 @@ def main():
     ap.add_argument("--concurrency", default="1,2,4,8")
     ap.add_argument("--requests", type=int, default=50_000, help="distinct (subject, as-of) requests prepared")
     ap.add_argument("--cache", action="store_true", help="keep the grade cache on")
-    ap.add_argument("--rss-at", default="", help="request counts at which to read worker RSS, e.g. 10000,100000")
+    ap.add_argument("--rss-requests", type=int, default=0,
+                    help="after the latency runs, send this many requests and read each server process's RSS at "
+                         "10 %% and 100 %% of them (the goal: 100000, RSS flat from 10,000 to 100,000)")
     ap.add_argument("--fuzz", type=int, default=100, help="schemathesis max examples per operation (0: skip)")
     ap.add_argument("--batch", type=int, default=0, help="only measure grade_batch of this many subjects")
     ap.add_argument("--anchor-port", type=int, help=argparse.SUPPRESS)
@@ -261,18 +263,19 @@ def main():
         print("server process RSS (MB), before -> after:")
         for pid in sorted(before):
             print(f"  pid {pid}: {before[pid]:.0f} -> {after.get(pid, float('nan')):.0f}")
-        if args.rss_at:
+        if args.rss_requests:
             c = int(best["name"].split("=")[1])
+            marks = (args.rss_requests // 10, args.rss_requests)  # RSS at 10 % and at 100 % of the requests
             done, readings = 0, []
-            for target in (int(n) for n in args.rss_at.split(",")):
+            for target in marks:
                 errors = run_until(grade_url, bodies, headers, c, target - done)
                 done = target
-                readings.append((target, errors, rss(server)))
-                print(f"after {target:,} more requests at c={c} ({errors} errors): "
-                      + ", ".join(f"pid {p} {m:.0f} MB" for p, m in sorted(readings[-1][2].items())))
-            first, last = readings[0][2], readings[-1][2]
+                readings.append(rss(server))
+                print(f"RSS after {target:,} requests at c={c} ({errors} errors in this stretch): "
+                      + ", ".join(f"pid {p} {m:.0f} MB" for p, m in sorted(readings[-1].items())))
+            first, last = readings
             change = {p: 100 * (last.get(p, float("nan")) / first[p] - 1) for p in sorted(first)}
-            print("RSS change from the first reading to the last: "
+            print(f"goal: RSS flat (within 5 %) from {marks[0]:,} to {marks[1]:,} requests: "
                   + ", ".join(f"pid {p} {v:+.1f} %" for p, v in change.items()))
         if args.fuzz:
             out = subprocess.run([str(BIN / "schemathesis"), "run", f"http://127.0.0.1:{port}/docs.json",

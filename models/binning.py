@@ -168,6 +168,8 @@ def _categorical_regular(values, bad, min_count, min_bad, a):
 def _column_values(spec, column):
     """Column as float64 (numeric) or object array of str with None for missing (categorical)."""
     if spec["type"] == "numeric":
+        if isinstance(column, np.ndarray) and column.dtype == float:  # read as floats already (a table)
+            return column
         return pd.to_numeric(pd.Series(column), errors="raise").to_numpy(dtype=float, na_value=np.nan)
     col = pd.Series(column, dtype=object)
     return np.where(pd.isna(col), None, col.astype(str)).astype(object)

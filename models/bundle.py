@@ -76,6 +76,11 @@ class GradeModel:
         """:meth:`grade` from a :meth:`Estimator.walk` of ``X`` already made (its PD and own score)."""
         return self.scale.apply(walk.pd, X, score=walk.score if self.scale.by == "score" else None)
 
+    def outcome(self, inputs, walk: Walk) -> dict[str, np.ndarray]:
+        """:meth:`grade_walk` as arrays (``Scale.outcome``), the policy rules reading ``inputs`` (feature name
+        -> values, e.g. one subject's features): no frame."""
+        return self.scale.outcome(walk.pd, inputs, score=walk.score if self.scale.by == "score" else None)
+
     def documents(self) -> dict[str, str]:
         """The version's JSON documents, name -> text (see the module docstring)."""
         head = {"format": FORMAT, "segment": self.segment, "kind": self.kind, "features": self.features,

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from creditgrade.models.estimator import Estimator, Table, Walk
+from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
 
 FORMAT = "creditgrade.ebm/1"
 BAGGED_ROWS = 400_000
@@ -158,8 +158,8 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
 
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """Each feature's shape-function score and the intercept as ``bias``; the PD is the logistic of the
-        row sum (``table`` is not needed: the bins read the frame directly)."""
-        X = self._frame(X)
+        row sum (the bins read a frame: ``X``, or one made of ``table`` when ``X`` is None)."""
+        X = self._frame(X if X is not None else pd.DataFrame(table_columns(table, list(self.feature_names_in_))))
         out = np.empty((len(X), len(self.terms_) + 1))
         for j, t in enumerate(self.terms_):
             out[:, j] = np.asarray(t["scores"])[_codes(t, X[t["feature"]])]

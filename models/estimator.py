@@ -21,8 +21,9 @@ listed by name in ``models.families``. Nothing outside ``models/`` asks which fa
 * Families are scikit-learn estimators as well: ``get_params()`` gives the parameters a run logs.
 
 Input ``X``: a DataFrame holding at least ``feature_names_in_`` (extra columns are ignored), categorical
-features as pandas categoricals. ``table``: the same columns already read as :func:`read_table` gives them,
-an optional speed-up a family may use instead of ``X`` (one subject's serving path builds it directly).
+features as pandas categoricals. ``table``: the same columns already read as :func:`read_table` gives them;
+given a table, :meth:`Estimator.walk` reads it instead of ``X``, which may then be None (one subject's serving
+path builds the table directly, never a frame).
 """
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ class Estimator(ABC):
 
     @abstractmethod
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
-        """Contributions, PD and own score from one pass (see :class:`Walk`)."""
+        """Contributions, PD and own score from one pass (see :class:`Walk`), reading ``table`` if given
+        (``X`` may then be None)."""
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Contributions per feature plus ``bias`` (in ``unit``), one row per row of ``X``; each row sums to
@@ -134,3 +136,17 @@ def read_table(X: pd.DataFrame, names: list[str]) -> Table:
     for n in categorical:
         out[:, where[n]], labels[where[n]] = codes(X[n])
     return out, labels
+
+
+def table_columns(table: Table, names: list[str]) -> dict:
+    """A :data:`Table` over ``names`` as columns by name: numbers as floats (NaN missing), categorical ones as
+    object arrays of their labels (None missing)."""
+    values, labels = table
+    out = {}
+    for j, (name, lab) in enumerate(zip(names, labels)):
+        col = values[:, j]
+        if lab is None:
+            out[name] = col
+        else:
+            out[name] = np.array([*lab, None], dtype=object)[np.where(np.isnan(col), -1, col).astype(np.intp)]
+    return out

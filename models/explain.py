@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -83,11 +84,30 @@ def explain(model: GradeModel, X: pd.DataFrame, k: int = 4, disputed: dict | Non
     """Grades (as ``model.grade``) and reasons of every row of ``X`` from one pass over the model
     (``Estimator.walk``: LightGBM's trees walked once, the PD the logistic of the contributions' sum; a card's
     bins found once). ``table``: ``X``'s ``model.features`` as ``models.estimator.read_table`` gives them, if
-    the caller has them (one subject's path builds them without the frame: ``features.online.table``)."""
+    the caller has them."""
     table = read_table(X, model.features) if table is None else table
     walk = model.estimator.walk(X, table)
     graded = model.grade_walk(X, walk)
-    return graded, _reasons(model, X, walk.contributions, graded, k, disputed, table)
+    return graded, _reasons(model, X.index.tolist(), walk.contributions, graded, k, disputed, table,
+                            lambda feature: _column(X, feature))
+
+
+def explain_row(model: GradeModel, key: str, columns: Mapping, table: Table, k: int = 4,
+                disputed: list | None = None) -> tuple[dict, list[dict]]:
+    """One subject's grade and reasons as :func:`explain` gives them, without a frame: ``columns`` its
+    features by name (one value each; the policy rules read them), ``table`` its ``model.features`` as
+    ``read_table`` gives them (one row), ``disputed`` its ``[(record_id, [features]), ...]``. The grade is
+    a dict of plain values (``pd, score, model_grade, grade, override, record, since``)."""
+    walk = model.estimator.walk(None, table)
+    out = model.outcome(columns, walk)
+    why = _reasons(model, [key], walk.contributions, out, k, {key: disputed} if disputed else None, table,
+                   lambda feature: [_plain(columns[feature][0]) if feature in columns else None])
+    return {name: values.tolist()[0] for name, values in out.items()}, why[0]
+
+
+def _plain(value):
+    """A rule's number as a reason shows it (rules read numbers): a float, None if missing."""
+    return None if pd.isna(value) else float(value)
 
 
 def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = None, k: int = 4,
@@ -105,20 +125,23 @@ def reasons(model: GradeModel, X: pd.DataFrame, graded: pd.DataFrame | None = No
     """
     if graded is None:
         return explain(model, X, k, disputed)[1]
-    return _reasons(model, X, model.estimator.walk(X).contributions, graded, k, disputed)
+    table = read_table(X, model.features)
+    return _reasons(model, X.index.tolist(), model.estimator.walk(X, table).contributions, graded, k, disputed,
+                    table, lambda feature: _column(X, feature))
 
 
-def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd.DataFrame, k: int,
-             disputed: dict | None, table: Table | None = None) -> list[list[dict]]:
-    """The reasons of :func:`reasons`, vectorised: only the dicts themselves are built in Python
-    (``table``: ``read_table`` of ``X`` over ``model.features``, if the caller has it)."""
+def _reasons(model: GradeModel, keys: list, contrib: np.ndarray, graded, k: int, disputed: dict | None,
+             table: Table, rule_values: Callable[[str], list]) -> list[list[dict]]:
+    """The reasons of :func:`reasons`, vectorised: only the dicts themselves are built in Python. ``keys``
+    the rows' subject keys, ``graded`` their grades (a frame, or ``Scale.outcome``'s arrays), ``table``
+    ``read_table`` of their ``model.features``, ``rule_values(feature)`` a rule's feature as shown, per row."""
     used = _used(model)
-    n = len(X)
+    n = len(keys)
     if k <= 0 or not len(used):
         return [[] for _ in range(n)]
     sign = RISK_SIGN[model.unit]
     risk = sign * contrib[:, used]
-    rules = graded["override"].to_numpy()
+    rules = np.asarray(graded["override"], dtype=object)
     bound = np.flatnonzero(pd.notna(rules))
     where = {model.features[u]: i for i, u in enumerate(used)}
     for r in bound:  # the override's feature is told once, as the override
@@ -128,7 +151,7 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
     limit = np.full(n, k)
     limit[bound] -= 1
     keep = (top > 0) & (np.arange(idx.shape[1]) < limit[:, None])
-    values, labels = read_table(X, model.features) if table is None else table
+    values, labels = table
     shown = _shown(np.take_along_axis(values[:, used], idx, axis=1), idx, [labels[u] for u in used])
     every = _static(model)
     base = [every[u] for u in used]
@@ -142,26 +165,26 @@ def _reasons(model: GradeModel, X: pd.DataFrame, contrib: np.ndarray, graded: pd
     finally:
         if enabled:
             gc.enable()
-    unit, values = model.unit, {}
-    record, since = graded["record"].to_numpy(dtype=float), graded["since"].to_numpy(dtype=float)
+    unit, shown_rule = model.unit, {}
+    record, since = np.asarray(graded["record"], dtype=float), np.asarray(graded["since"], dtype=float)
     for r in bound.tolist():
         rule = rules[r]
-        if rule.feature not in values:
-            values[rule.feature] = _column(X, rule.feature)
+        if rule.feature not in shown_rule:
+            shown_rule[rule.feature] = rule_values(rule.feature)
         j = model.features.index(rule.feature) if rule.feature in model.features else None
         ref = model.reference.get(rule.feature)
         out[r].insert(0, {"feature": rule.feature, "en": rule.text("en", record[r], since[r]),
-                          "zh": rule.text("zh", record[r], since[r]), "value": values[rule.feature][r],
+                          "zh": rule.text("zh", record[r], since[r]), "value": shown_rule[rule.feature][r],
                           "reference": None if ref is None else float(ref),
                           "contribution": 0.0 if j is None else float(contrib[r, j]), "unit": unit,
                           "override": True, "cap": rule.cap, "policy": rule.action,
                           "record_id": None if np.isnan(record[r]) else int(record[r]),
                           "authority": dict(rule.authority), "since": iso_day(since[r]), "disputed_records": []})
     if disputed:
-        for r in np.flatnonzero(X.index.isin(list(disputed))).tolist():
-            records = disputed[X.index[r]]
-            for reason in out[r]:
-                reason["disputed_records"] = [rid for rid, feats in records if reason["feature"] in feats]
+        for r, key in enumerate(keys):
+            if key in disputed:
+                for reason in out[r]:
+                    reason["disputed_records"] = [rid for rid, feats in disputed[key] if reason["feature"] in feats]
     return out
 
 

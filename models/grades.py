@@ -193,6 +193,15 @@ class Scale:
         or None), with the rule's evidence record id (``record``) and start day (``since``, days since
         1970-01-01). ``score`` replaces the PD-derived score (a scorecard's points total), clipped to the
         scale. Without ``features`` no rule is applied."""
+        inputs = _inputs(features, [*self.caps, *self.defaults]) if features is not None else None
+        out = self.outcome(pd_, inputs, score)
+        index = pd.RangeIndex(len(out["pd"])) if features is None else features.index
+        return pd.DataFrame({k: pd.Series(v, index=index, dtype=object, copy=False) if v.dtype == object else v
+                             for k, v in out.items()}, index=index)  # texts as object columns: pandas' str costs more
+
+    def outcome(self, pd_: np.ndarray, inputs=None, score: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """:meth:`apply` as arrays (same keys), the rules reading ``inputs``: a mapping of the rules' inputs
+        (feature name -> values; float arrays are read as they are), e.g. one subject's features."""
         pd_ = np.asarray(pd_, dtype=float)
         score = self.score(pd_) if score is None else np.clip(np.asarray(score, dtype=float),
                                                                self.min_score, self.max_score)
@@ -201,27 +210,22 @@ class Scale:
         model_grade = np.array(order, dtype=object)[rank]
         binding = np.full(len(pd_), None, dtype=object)
         record, since = np.full(len(pd_), np.nan), np.full(len(pd_), np.nan)
-        index = features.index if features is not None else None
-        if features is not None:
-            features = _inputs(features, [*self.caps, *self.defaults])
+        if inputs is not None:
             for rule in self.caps:
-                tighter = rule.binds(features) & (order.index(rule.cap) > rank)
+                tighter = rule.binds(inputs) & (order.index(rule.cap) > rank)
                 rank[tighter] = order.index(rule.cap)
                 binding[tighter] = rule
-                record[tighter] = rule.record(features)[tighter]
+                record[tighter] = rule.record(inputs)[tighter]
             in_default = np.zeros(len(pd_), dtype=bool)
             for rule in self.defaults:  # the first default rule that holds is told; it beats every cap
-                hit = rule.binds(features) & ~in_default
+                hit = rule.binds(inputs) & ~in_default
                 in_default |= hit
                 rank[hit] = order.index(self.default_grade)
                 binding[hit] = rule
-                record[hit] = rule.record(features)[hit]
-                since[hit] = rule.start(features)[hit]
-        index = pd.RangeIndex(len(pd_)) if index is None else index
-        text = {"model_grade": model_grade, "grade": np.array(order, dtype=object)[rank], "override": binding}
-        return pd.DataFrame({"pd": pd_, "score": score,  # texts as object columns: pandas' str costs more
-                             **{k: pd.Series(v, index=index, dtype=object, copy=False) for k, v in text.items()},
-                             "record": record, "since": since}, index=index)
+                record[hit] = rule.record(inputs)[hit]
+                since[hit] = rule.start(inputs)[hit]
+        return {"pd": pd_, "score": score, "model_grade": model_grade, "grade": np.array(order, dtype=object)[rank],
+                "override": binding, "record": record, "since": since}
 
     def label(self, grade: str, lang: str = "en") -> str:
         return self.labels.get(grade, {}).get(lang, grade)

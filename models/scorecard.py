@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from creditgrade.models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
-from creditgrade.models.estimator import Estimator, Table, Walk
+from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
 from creditgrade.models.selection import enforce_signs, select_features
 
 FORMAT = "creditgrade.scorecard/1"
@@ -155,17 +155,22 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
     def _codes(self, X):
         """Bin index per row and characteristic, shape (n_rows, n_characteristics)."""
         check_is_fitted(self, "characteristics_")
-        if isinstance(X, pd.DataFrame):
+        if isinstance(X, (pd.DataFrame, dict)):  # a dict: columns by name (``table_columns``)
             cols = [X[s["name"]] for s in self.characteristics_]
-            n = len(X)
+            n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
         else:
             X = validate_data(self, X, reset=False, dtype=None, ensure_all_finite="allow-nan")
             cols = [X[:, self.input_features_.index(s["name"])] for s in self.characteristics_]
             n = X.shape[0]
+        if n == 1:  # one subject: the scalar rules (bin_index) cost far less than a vectorised pass
+            return np.array([[bin_index(s, c.iloc[0] if isinstance(c, pd.Series) else c[0])
+                              for s, c in zip(self.characteristics_, cols)]], dtype=np.intp)
         codes = [bin_codes(s, c) for s, c in zip(self.characteristics_, cols)]
         return np.column_stack(codes) if codes else np.zeros((n, 0), dtype=np.intp)
 
     def _lookup(self, codes, key):
+        if codes.shape[0] == 1:  # one subject: read the bins directly
+            return np.array([[s["bins"][c][key] for s, c in zip(self.characteristics_, codes[0].tolist())]])
         return np.column_stack(
             [np.array([b[key] for b in s["bins"]])[codes[:, j]]
              for j, s in enumerate(self.characteristics_)]
@@ -218,9 +223,10 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
     def walk(self, X, table: Table | None = None) -> Walk:
         """Each input feature's points relative to its best bin's (``<= 0``; 0 for a feature the card
         dropped), the best possible total as bias, from one binning pass; the score is the row sum."""
-        pd_, points = self.pd_and_points(X)
+        rows = X if table is None else table_columns(table, self.input_features_)
+        pd_, points = self.pd_and_points(rows)
         best = np.array([max(b["points"] for b in c["bins"]) for c in self.characteristics_], dtype=float)
-        out = np.zeros((len(X), len(self.input_features_) + 1))
+        out = np.zeros((len(pd_), len(self.input_features_) + 1))
         out[:, [self.input_features_.index(c) for c in self.selection_["kept"]]] = points - best
         out[:, -1] = self.base_points_ + best.sum()
         return Walk(out, pd_, self.base_points_ + points.sum(axis=1))

@@ -15,16 +15,17 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
 from creditgrade.features import freshness, ids, loader, online
-from creditgrade.features.build import check_within, disputed_of, features_of
+from creditgrade.features.build import check_within
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.profile import exists_at
 from creditgrade.features.store import Store
 from creditgrade.models import explain, whatif
 from creditgrade.models.registry import Loaded
@@ -68,14 +69,13 @@ class Graded:
     override: str | None
     reasons: list[dict]
     disputed_records: list[int]
-    frame: pd.DataFrame = field(repr=False)    # the features of the subjects graded with it
-    position: int                               # its row in ``frame``
     freshness: freshness.Freshness
+    features: Callable[[], pd.DataFrame] = field(repr=False, compare=False)  # its one-row frame, when asked
 
-    @property
+    @cached_property
     def X(self) -> pd.DataFrame:
-        """The subject's features (one row)."""
-        return self.frame if len(self.frame) == 1 else self.frame.iloc[[self.position]]
+        """The subject's features (one row), built when asked (only explanations need a frame)."""
+        return self.features()
 
 
 def where_of(req) -> dict:
@@ -169,36 +169,45 @@ class Grader:
 
     # ------------------------------------------------------------ evaluation
 
-    def evaluate(self, conn, segment: str, keys: list[str], day: pd.Timestamp) -> dict[str, Graded]:
-        """Grades of existing subjects as of ``day``, by key (subjects not existing then are left out)."""
-        inputs = loader.load(conn, segment, day.date(), keys=keys)
-        subj = inputs.subjects[exists_at(inputs.subjects, segment, day)]
-        if subj.empty:
+    def evaluate(self, conn, segment: str, subjects: list[Subject], day: pd.Timestamp) -> dict[str, Graded]:
+        """Grades of the ``subjects`` (rows as looked up) that existed on ``day``, by key: their records in one
+        load, their features from arrays (``features.online.many``), one walk for all."""
+        rows = [s.row for s in subjects]
+        rows = [row for row, there in zip(rows, online.exist(rows, segment, day)) if there]
+        if not rows:
             return {}
-        X = features_of(subj, inputs.records, segment, day)
-        disputed = disputed_of(subj, inputs.records, segment, day, inputs.open_ids, X) if inputs.open_ids else {}
+        recs = loader.many_records(conn, [row["subject_key"] for row in rows], day.date())
+        columns = online.many(rows, recs, segment, day)
+        disputed = online.many_disputed(rows, recs, segment, day, columns) if recs["disputed"].any() else {}
+        X = pd.DataFrame(columns, index=pd.Index([row["subject_key"] for row in rows], name="subject_key"))
         return self._graded(segment, X, disputed, day)
 
     def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp) -> Graded | None:
-        """One subject's grade as of ``day`` by the per-subject path (None if it did not exist yet)."""
+        """One subject's grade as of ``day`` by the per-subject path, without a frame (None if it did not
+        exist yet)."""
         if not online.exists(subject.row, subject.segment, day):
             return None
         recs = loader.subject_records(conn, subject.key, day.date())
         columns = online.features(subject.row, recs, subject.segment, day)
         disputed = online.disputed(subject.row, recs, subject.segment, day, columns) if recs["disputed"].any() else []
-        table = online.table(columns, self.champions[subject.segment].model.features)
-        return self._graded(subject.segment, online.frame(columns, subject.key),
-                            {subject.key: disputed} if disputed else {}, day, table)[subject.key]
+        model = self.champions[subject.segment].model
+        out, why = explain.explain_row(model, subject.key, columns, online.table(columns, model.features),
+                                       disputed=disputed)  # one walk
+        return Graded(subject.key, day.date(), out["pd"], out["score"], out["model_grade"], out["grade"],
+                      _feature(out["override"]), why, [r for r, _ in disputed],
+                      self.fresh(subject.segment, day), lambda: online.frame(columns, subject.key))
 
-    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp,
-                table: tuple | None = None) -> dict[str, Graded]:
-        fresh = freshness.assess(self.watermarks(segment), segment, day.date())
-        out, why = explain.explain(self.champions[segment].model, X, disputed=disputed, table=table)  # one walk
+    def fresh(self, segment: str, day: pd.Timestamp) -> freshness.Freshness:
+        """What grades of ``segment`` as of ``day`` stand on (``features.freshness.assess``)."""
+        return freshness.assess(self.watermarks(segment), segment, day.date())
+
+    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp) -> dict[str, Graded]:
+        fresh = self.fresh(segment, day)
+        out, why = explain.explain(self.champions[segment].model, X, disputed=disputed)  # one walk
         pd_, score, model_grade, grade, rule = (out[c].tolist() for c in ("pd", "score", "model_grade", "grade",
                                                                            "override"))
-        return {key: Graded(key, day.date(), pd_[i], score[i], model_grade[i], grade[i],
-                            rule[i].feature if rule[i] is not None else None, why[i],
-                            [r for r, _ in disputed.get(key, ())], X, i, fresh)
+        return {key: Graded(key, day.date(), pd_[i], score[i], model_grade[i], grade[i], _feature(rule[i]), why[i],
+                            [r for r, _ in disputed.get(key, ())], fresh, lambda i=i: X.iloc[[i]])
                 for i, key in enumerate(X.index.tolist())}
 
     def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
@@ -299,7 +308,7 @@ class Grader:
                 except ApiError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, exc, entries)
             for (segment, day), members in todo.items():  # one load per segment and date
-                graded = self.evaluate(conn, segment, sorted({s.key for _, s in members}), day)
+                graded = self.evaluate(conn, segment, list({s.key: s for _, s in members}.values()), day)
                 done = []
                 for i, subject in members:
                     g = graded.get(subject.key)
@@ -333,6 +342,11 @@ class Grader:
     def _refuse(principal: Principal, item: BatchItem, error: ApiError, entries: list) -> BatchResult:
         entries.append(audit.refusal(principal, "grade_batch", error, **where_of(item)))
         return BatchResult(status=error.status, error=error.message, field=error.field)
+
+
+def _feature(rule) -> str | None:
+    """The feature of a binding policy rule (None if none binds)."""
+    return None if rule is None else rule.feature
 
 
 def _value(X: pd.DataFrame, feature: str):

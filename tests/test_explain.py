@@ -1,10 +1,12 @@
 """Contributions add up, reasons are the risk-raising factors (binding rule first, disputed records marked),
 and what-if answers are verified by re-scoring and touch only actionable features."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from creditgrade.features.catalog import spec
-from creditgrade.models.explain import contributions, explain, reasons
+from creditgrade.models.estimator import read_table
+from creditgrade.models.explain import contributions, explain, explain_row, reasons
 from creditgrade.models.registry import load_version
 from creditgrade.models.whatif import what_would_change
 from tests.helpers import point_at
@@ -171,3 +173,24 @@ def test_what_if_candidates_are_actionable_directed_features_only(models):
             for f in _candidates(model, X.iloc[[i]]):
                 s = spec(f)
                 assert s.actionable and not s.categorical and s.direction in ("up", "down"), (segment, kind, f)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_one_row_without_a_frame_equals_the_frame_path(models, segment):
+    """``explain_row`` (serving's one-subject path: a table and the features by name, no frame) gives every
+    registered kind's grade and reasons exactly as ``explain`` does on a frame, binding rules included."""
+    for kind in ("lightgbm", "scorecard"):
+        model, X = models[segment, kind]
+        graded, why = explain(model, X)
+        bound = np.flatnonzero(graded["override"].notna().to_numpy())
+        assert len(bound), "some subject should be bound by a policy rule"
+        for i in [*range(30), *bound[:10].tolist()]:
+            row = X.iloc[[i]]
+            columns = {n: row[n].array if isinstance(row[n].dtype, pd.CategoricalDtype) else row[n].to_numpy(float)
+                       for n in row.columns if n != "as_of"}
+            out, reasons_ = explain_row(model, X.index[i], columns, read_table(row, model.features))
+            expected = graded.iloc[i]
+            assert out["pd"] == pytest.approx(expected["pd"], abs=1e-12), kind
+            assert [out[c] for c in ("score", "model_grade", "grade")] == [expected[c] for c in
+                                                                           ("score", "model_grade", "grade")]
+            assert out["override"] is expected["override"] and reasons_ == why[i], kind
