@@ -6,10 +6,11 @@
 SQLite (always): ``ingest_file`` of a records Parquet file (read, validate, hash, deduplicate, store) against
 a bare ``executemany`` of already-typed tuples, with no validation, hashing, deduplication or quarantine, into
 two tables: the minimal table (a unique key only), which is the issue's anchor and the one its goal (0.5x) is
-set against, and the store's own records table (its columns, indexes and foreign key), which a bare insert in
-file order fills 2-3x slower. ``--arrival`` also times the ingest with the warnings raised on arrival (the
-command line's hook, which keeps the index by subject while the file goes in). ``--memory N`` measures the
-peak resident memory of ``creditgrade ingest`` (a child process, SQLite) for files of N / 5 and N records.
+set against, and the store's own records table (its columns, two secondary indexes and foreign keys), which a
+bare insert in file order fills 3-4x slower. ``--arrival`` also times the ingest with the warnings raised on
+arrival (the command line's hook, which keeps the index by subject while the file goes in). ``--memory N``
+measures the peak resident memory of ``creditgrade ingest`` (a child process, SQLite) for files of N / 5 and
+N records.
 PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a database made for the run beside
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
 into the same two tables.
