@@ -34,6 +34,7 @@ import psutil
 
 from creditgrade.features import freshness
 from creditgrade.features.freshness import default_as_of
+from creditgrade.features.profile import exists_at
 from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
 
 
@@ -110,7 +111,7 @@ def rss(proc: subprocess.Popen) -> dict[int, float]:
 
 def bodies_for(segment: str, n: int) -> list[dict]:
     """``n`` distinct (subject, as-of date) requests: the segment's subjects in turn, each as of a random
-    day of the year before the data's default as-of date (the watermark)."""
+    day of the year before the data's default as-of date (the watermark); subjects that existed all that year."""
     from creditgrade.features.loader import frame, subjects_query
     from creditgrade.features.store import Store
 
@@ -118,6 +119,7 @@ def bodies_for(segment: str, n: int) -> list[dict]:
     with store.engine.connect() as conn:
         rows = frame(conn, subjects_query(segment))
     latest = default_as_of(freshness.of_store(store, segment), segment)
+    rows = rows[exists_at(rows, segment, pd.Timestamp(latest - dt.timedelta(days=365)))]  # graded, never 422
     rnd = random.Random(0)
     pairs, out = set(), []
     while len(out) < n and len(pairs) < 365 * len(rows):
