@@ -4,8 +4,8 @@ workers, from an export (``features.export``) of a generated population.
     .venv/bin/python -m bench.scale                    # 200,000 SMEs in partitions of 25,000
     .venv/bin/python -m bench.scale --smes 1000000     # the issue's size (generation alone takes long)
 
-For each worker count: wall time of each phase, peak RSS per worker (the worker process's own peak, read
-with getrusage after the phase), the speed-up of 2 workers over 1, and a projection to 10 M SMEs from the
+For each worker count: wall time of each phase, peak RSS per worker (the worker process's own peak, VmHWM,
+read after the phases), the speed-up of 2 workers over 1, and a projection to 10 M SMEs from the
 measured cost per partition (phase seconds x workers / partitions, times the partitions 10 M would need,
 divided by the workers). Population parts are generated once and cached under --workdir (never in git).
 The anchor is the same work with 1 worker in the same run.
@@ -54,6 +54,11 @@ def population(workdir: Path, n: int, seed: int, partition: int) -> Path:
 
 
 def _peak_rss() -> int:
+    """The worker's own peak resident memory: VmHWM of its address space (getrusage's maxrss would carry the
+    peak of the process it was forked from across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
