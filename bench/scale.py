@@ -9,6 +9,14 @@ read after the phases), the speed-up of 2 workers over 1, and a projection to 10
 measured cost per partition (phase seconds x workers / partitions, times the partitions 10 M would need,
 divided by the workers). Population parts are generated once and cached under --workdir (never in git).
 The anchor is the same work with 1 worker in the same run.
+
+Measured 2026-11-29 on the shared 2-core machine (1 M SMEs was out of reach: generating 100,000 took 15 min
+at load 33), seconds with 1 worker / 2 workers, peak RSS per worker:
+- 100,000 SMEs, 4 partitions, 1,596,357 training rows, load 1.6-4: features 7.7 / 8.2, training 96.2 / 114.0,
+  grading 7.0 / 8.1, 5,310 / 3,163 MiB: no speed-up (0.84-0.94x; others' jobs took the second core);
+  projected for 10 M SMEs on 2 workers: features 14 min, training 190 min, grading 14 min.
+- 20,000 SMEs, 4 partitions, 321,445 training rows, load 1.6: features 2.0 / 1.3, training 23.6 / 17.6,
+  grading 1.4 / 1.0, 1,437 / 968 MiB: speed-ups 1.53x, 1.34x, 1.48x.
 """
 from __future__ import annotations
 
