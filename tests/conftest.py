@@ -51,7 +51,8 @@ def trained(tmp_path_factory):
     ``template`` is the store as built, never opened again (private copies are made from it:
     ``helpers.database(folder, trained.template)``); ``db_url`` is a copy the tests share. Point the
     environment at it with the ``trained_env`` fixture or ``helpers.point_at``. Built once per session
-    (about a minute).
+    (about a minute), with the scorecard and LightGBM: the EBM fits ten times slower here and has its own
+    tests (``test_segment_ebm``, ``test_versions``).
     """
     from creditgrade.data.sample.generator import write_population
     from creditgrade.features.frames import Frames
@@ -68,7 +69,7 @@ def trained(tmp_path_factory):
     ingest_files(store, [paths["subjects"], paths["records"], paths["outcomes"]])
     results = {}
     for segment in ("sme", "household", "practitioner"):
-        results[segment] = train_segment(Frames.from_store(store, segment), segment)
+        results[segment] = train_segment(Frames.from_store(store, segment), segment, kinds=("scorecard", "lightgbm"))
     store.dispose()
     mp.undo()
     yield SimpleNamespace(home=home, db_url=database(home, template), template=template, paths=paths,

@@ -17,7 +17,7 @@ PATHS = ("/warnings", "/acknowledge_warning", "/villages", "/evaluation_sheet")
 
 @pytest.fixture(scope="module")
 def rural(api, trained):
-    """Two quarterly scans (so grade changes warn too) of households and SMEs, one of practitioners, in the
+    """Two quarterly scans (so grade changes warn too) of households, SMEs and practitioners, in the
     service's store, and an evaluator key for the township with most household warnings."""
     from creditgrade.features.store import Store
     from creditgrade.models.registry import load_champion
@@ -27,7 +27,7 @@ def rural(api, trained):
     store = Store(api.url)
     champions = {}
     for segment, days in (("household", ("2024-06-30", AS_OF)), ("sme", ("2024-06-30", AS_OF)),
-                          ("practitioner", (AS_OF,))):
+                          ("practitioner", ("2024-06-30", AS_OF))):
         champions[segment] = load_champion(segment)
         for day in days:
             scan(store, segment, day, champions[segment])

@@ -88,7 +88,7 @@ def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatc
 
     monkeypatch.setattr(pipeline, "evaluate_model", broken)
     with pytest.raises(RuntimeError):
-        pipeline.train_segment(frames, "sme")
+        pipeline.train_segment(frames, "sme", kinds=("scorecard", "lightgbm"))
     assert load_champion("sme").version == before
 
 
