@@ -114,7 +114,7 @@ def assert_same_row(columns: dict, key: str, batch_row: pd.DataFrame) -> None:
                                        equal_nan=True, err_msg=name)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(population())
 def test_online_equals_batch(case):
     segment, subjects, records, as_of = case
