@@ -108,12 +108,14 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         choice.inner_auc[name] = covered_auc(y, oof[name])
         choice.seconds[name] = time.perf_counter() - start
         if hasattr(model, "search_"):
-            choice.notes[name] = f"{model.search_['trials']} trials, {model.search_['members']} in the ensemble"
+            trials, members = model.search_["trials"], model.search_["members"]
+            choice.notes[name] = (f"{trials} trials, {members} settings in the ensemble / "
+                                  f"{trials} 次试验，集成 {members} 组参数")
     if len(oof) >= 2:
         blend = Blend.best(y, oof)
         choice.inner_auc[BLEND] = covered_auc(y, blend.mix(oof))
         choice.outer[BLEND] = blend.mix(choice.outer)
-        choice.notes[BLEND] = str(blend)
+        choice.notes[BLEND] = f"weights 权重 {blend}"
     single = max((n for n in oof), key=lambda n: choice.inner_auc[n])
     better = choice.inner_auc.get(BLEND, -np.inf) > choice.inner_auc[single]
     choice.chosen = BLEND if better else single
