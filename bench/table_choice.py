@@ -103,7 +103,8 @@ def anchors(X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> dict[str, float]:
 
 
 def calibration(y: np.ndarray, decision: np.ndarray) -> tuple[float, float]:
-    fit = LogisticRegression(C=1e6).fit(decision.reshape(-1, 1), y)
+    seen = ~np.isnan(decision)  # rows of folds the budget left unmeasured have none
+    fit = LogisticRegression(C=1e6).fit(decision[seen].reshape(-1, 1), y[seen])
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 

@@ -182,6 +182,9 @@ def _train_table(args) -> int:
     for kind, aucs in result.auc.items():
         print(f"  {kind:9s} {result.mean(kind):.4f} (folds {', '.join(f'{a:.3f}' for a in aucs)})")
     print(f"  {CHOSEN} per fold 每折选择: {', '.join(result.chosen)}; {result.seconds:.0f} s")
+    if result.folds < args.folds:
+        print(f"  the budget ran out: {result.folds} of {args.folds} folds measured (--budget) / "
+              f"预算用尽：{args.folds} 折中仅测量 {result.folds} 折")
     for k, notes in enumerate(result.notes, 1):
         print(f"  fold {k} 第 {k} 折: " + "; ".join(f"{kind} {note}" for kind, note in notes.items()))
     return 0

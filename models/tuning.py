@@ -13,7 +13,8 @@ the inner folds, which are kept as ``oof_decision_`` for a caller choosing betwe
 
 ``seconds`` bounds the whole fit but for the first trial, which always runs to its early stop: the search
 stops when one more trial and the refits would not fit, and a later trial still training when only the
-refits' time is left ends there, with the rounds it has.
+refits' time is left ends there, with the rounds it has. ``search_["fixed_seconds"]`` is what no budget
+cuts (the first trial and the refits).
 
 LightGBM refuses some characters in feature names (``: , [ ] { } "``): it sees ``f0, f1, ...`` and the
 model keeps the table's own names for prediction and contributions.
@@ -203,6 +204,7 @@ class TunedLGBMPD(LGBMPD):
             study.optimize(objective, n_trials=self.trials - 1, callbacks=[lambda st, _: enough() and st.stop()])
         weights = ensemble_selection(y, [t["oof"] for t in tried], rounds=2 * self.ensemble, pool=self.ensemble)
         members = [(tried[i], w) for i, w in weights.items()]
+        refit_start = time.perf_counter()
         boosters = [lgb.train(self._full_params(t["setting"], columns, len(y)), data, num_boost_round=t["rounds"])
                     for t, _ in members]
         self.booster_ = merge(boosters, [w for _, w in members])
@@ -215,6 +217,7 @@ class TunedLGBMPD(LGBMPD):
         self.oof_decision_ = a * oof + b
         best = max(tried, key=lambda t: t["auc"])
         self.search_ = {"trials": len(tried), "seconds": round(time.perf_counter() - start, 1),
+                        "fixed_seconds": tried[0]["seconds"] + time.perf_counter() - refit_start,
                         "inner_auc": covered_auc(y, oof), "best_trial_auc": best["auc"],
                         "members": len(members), "rounds": sum(t["rounds"] for t, _ in members), **best["setting"]}
         self.size_trials_ = [dict(t["setting"], leaves=t["setting"]["num_leaves"], trees=t["rounds"],

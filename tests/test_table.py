@@ -121,7 +121,7 @@ def result(table_file):
 def test_odd_names_train_and_every_candidate_is_measured(result):
     assert {*FAMILIES_FAST, "blend", "chosen"} == set(result.auc)
     assert len(result.chosen) == 3 and set(result.chosen) <= {*FAMILIES_FAST, "blend"}
-    assert all(len(a) == 3 for a in result.auc.values())
+    assert all(len(a) == 3 for a in result.auc.values()) and result.folds == 3
     assert result.mean("chosen") > 0.65 and result.mean("lightgbm") > 0.65
     assert {"Unnamed: 0", "ID", "SEX"} == set(result.excluded)
     assert "names and data-dictionary meanings only" in result.only_check
@@ -132,6 +132,13 @@ def test_the_chosen_pipeline_is_reproducible_for_a_seed(table_file, result):
 
     again = cross_validate(table_file, "bad", special=(-8.0,), folds=3, budget=600, families=FAMILIES_FAST, trials=4)
     assert again.auc == result.auc and again.chosen == result.chosen
+
+
+def test_a_fold_whose_fixed_costs_would_overrun_the_budget_is_not_started(table_file):
+    from creditgrade.training.table import cross_validate
+
+    spent = cross_validate(table_file, "bad", folds=3, budget=0.0, families=("scorecard",))
+    assert spent.folds == 1 and len(spent.auc["chosen"]) == 1 and np.isnan(spent.decisions["chosen"]).sum() > 500
 
 
 def test_special_codes_are_bins_of_the_scorecard_and_missing_for_lightgbm():

@@ -84,6 +84,7 @@ class Choice:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     chosen: str = ""
+    fixed_seconds: float = 0.0  # what no budget cuts: every family's fit but the searches beyond their first trial
 
 
 def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, scale, seed: int = 0,
@@ -107,6 +108,7 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         choice.outer[name] = logit(model.predict_pd(test))
         choice.inner_auc[name] = covered_auc(y, oof[name])
         choice.seconds[name] = time.perf_counter() - start
+        choice.fixed_seconds += model.search_["fixed_seconds"] if hasattr(model, "search_") else choice.seconds[name]
         if hasattr(model, "search_"):
             trials, members = model.search_["trials"], model.search_["members"]
             choice.notes[name] = (f"{trials} trials, {members} settings in the ensemble / "

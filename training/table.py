@@ -4,7 +4,9 @@ The outer folds (5, stratified) only measure. Inside each outer training part, `
 fits every model family (LightGBM searched by Optuna and ensembled), judges each and a blend of them on
 inner folds, and chooses one; the chosen pipeline's outer AUC is the honest figure. ``budget`` bounds the
 whole run: each outer fold gets an equal share of what is left, of which the search gets what the other
-families leave (the first trial and the last fold's fixed costs may overrun it). Protected attributes (by
+families leave, and a fold whose fixed costs (the other families, the first trial and the refits, as the
+costliest fold so far took them) would overrun the budget is not started: the figures are then those of
+the folds measured (``TableResult.folds``; the first fold always runs). Protected attributes (by
 name, ``--protected`` or a data dictionary's meanings) and identifiers are never features; the result
 says which columns were left out and why.
 """
@@ -46,6 +48,7 @@ class TableResult:
     notes: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     only_check: str = ""
+    folds: int = 0  # outer folds measured (fewer than asked when the budget ran out)
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
@@ -80,8 +83,11 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
                          only_check=config()["protected"]["only_check"])
     outer = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
+    fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):
         left = budget - (time.perf_counter() - start)
+        if k and fixed > left:
+            break
         choice = choose(X.iloc[train], y[train], X.iloc[test], specs, scale, seed=seed,
                         seconds=max(left, 0.0) / (folds - k), special=tuple(special), families=families,
                         trials=trials)
@@ -90,5 +96,6 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
             result.decisions.setdefault(name, np.full(len(y), np.nan))[test] = decision
         result.chosen.append(choice.chosen)
         result.notes.append(choice.notes)
+        result.folds, fixed = k + 1, max(fixed, choice.fixed_seconds)
     result.seconds = time.perf_counter() - start
     return result
