@@ -44,7 +44,7 @@ from creditgrade.features.store import Store, ingest_batches, outcomes, quaranti
 ORDER = {"subjects": 0, "records": 1, "outcomes": 2}
 LOOKUP = 5_000  # keys per subject query (bound parameters stay under SQLite's limit)
 KNOWN = 200_000  # subjects whose segment a file's ingest keeps between chunks (about 30 MB)
-OnRecords = Callable[[object, list[dict]], None]  # (connection, new record rows) inside the file's transaction
+OnRecords = Callable[[object, pa.Table], None]  # (connection, new record rows) inside the file's transaction
 
 
 @dataclass
@@ -150,8 +150,8 @@ def _outcome_row(m: schemas.OutcomeRow, key: str, batch_id: int) -> dict:
 TARGET = {"subjects": subjects, "records": records, "outcomes": outcomes}
 WRITTEN = {name: [c for c in table.columns if c.name not in ("record_id", "voided_at")]  # the database's, an
            for name, table in TARGET.items()}                                               # objection's
-FAST = {"records": schemas.fast_records}  # whole-column checks (subjects and outcomes: row by row); empty, every
-                                         # row is checked by its row model
+FAST = {"records": schemas.fast_records, "subjects": schemas.fast_subjects,  # whole-column checks; empty, every
+        "outcomes": schemas.fast_outcomes}                                     # row is checked by its row model
 ROWS = {"subjects": _subject_row, "records": _record_row, "outcomes": _outcome_row}
 KEYS = {"subjects": ("subject_key",), "records": ("source", "doc_ref"),
         "outcomes": ("subject_key", "as_of", "horizon_months")}
@@ -252,14 +252,19 @@ class _Batch:
         return kept.filter(pa.array(ok))
 
     def _fast_rows(self, typed: dict[str, pa.Array], take: np.ndarray) -> pa.Table:
-        """Store rows of the rows that passed the fast checks (records: their typed columns and subject key)."""
+        """Store rows of the rows that passed the fast checks: their typed columns and subject key (a
+        practitioner's identity number hashed), and for subjects the displayed id and the household head's
+        number, masked and hashed."""
         columns = {name: col.take(take) for name, col in typed.items()}
         sid = columns.pop("subject_id")
         person = pc.equal(columns["segment"], "practitioner")
-        hashed = {s: ids.subject_key("practitioner", s) for s in pc.unique(sid.filter(person)).to_pylist()}
-        hashes = pa.array(list(hashed.values()), pa.string()).take(
-            pc.index_in(sid, value_set=pa.array(list(hashed), pa.string())))
-        columns["subject_key"] = pc.if_else(person, hashes, pc.utf8_upper(sid))  # ids are ASCII on the fast path
+        columns["subject_key"] = pc.if_else(person, _hashed(sid.filter(person), sid), pc.utf8_upper(sid))  # ASCII
+        if self.table == "subjects":  # the fast checks took valid ids only (upper case, 18 characters a person's)
+            head = columns.pop("head_id")
+            columns["display_id"] = pc.if_else(person, _masked(sid), sid)
+            columns["head_id_hash"] = _hashed(head, head)
+            columns["head_id_masked"] = _masked(head)
+            columns["bad_check_override"] = pa.array(np.full(len(take), self.allow_bad_check))
         columns["batch_id"] = pa.array(np.full(len(take), self.batch_id))
         columns["position"] = pa.array(take)
         return pa.table(columns).select(self.schema.names).cast(self.schema)
@@ -335,7 +340,7 @@ class _Batch:
             key = (at["segment"], at["source"])
             self.latest[key] = max(at["reported_date_max"], self.latest.get(key, dt.date.min))
         if self.on_records:
-            self.on_records(self.conn, [{**row, "record_id": int(rid)} for row, rid in zip(rows.to_pylist(), row_ids)])
+            self.on_records(self.conn, rows.append_column("record_id", pa.array(row_ids, pa.int64())))
 
     def _conflict(self, batch_id: int, differs: list[str]) -> str:
         file_name = self.conn.execute(select(ingest_batches.c.file_name)
@@ -354,6 +359,19 @@ class _Batch:
         self.report.quarantined += len({p.line for p in problems if p.line is not None})
         self.report.reasons.update(re.sub(r"\d+", "N", p.rule if not p.field or p.rule.startswith(f"{p.field}:")
                                           else f"{p.field}: {p.rule}") for p in problems)
+
+
+def _hashed(numbers: pa.Array, where: pa.Array) -> pa.Array:
+    """The keyed hash of each identity number of ``numbers`` at its place in ``where`` (null elsewhere)."""
+    hashes = {n: ids.hash_ric(n) for n in pc.unique(numbers.drop_null()).to_pylist()}
+    return pa.array(list(hashes.values()), pa.string()).take(
+        pc.index_in(where, value_set=pa.array(list(hashes), pa.string())))
+
+
+def _masked(numbers: pa.Array) -> pa.Array:
+    """``ids.mask_ric`` of 18-character identity numbers, column-wise."""
+    return pc.binary_join_element_wise(pc.utf8_slice_codeunits(numbers, 0, 4), "*" * 10,
+                                       pc.utf8_slice_codeunits(numbers, 14, 18), "")
 
 
 def _same(new: pa.ChunkedArray, old: pa.ChunkedArray) -> np.ndarray:
@@ -385,8 +403,8 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
     """Ingest one file in one transaction and return its report (``refused`` set if it was refused whole).
 
     ``on_records(conn, rows)``, when given, is called inside the file's transaction after each chunk's new
-    record rows are inserted (dicts as stored, with their ``record_id``), so what it writes commits or rolls
-    back with the file."""
+    record rows are inserted (an Arrow table of the rows as stored, with their ``record_id``), so what it writes
+    commits or rolls back with the file."""
     path = Path(path)
     with path.open("rb") as fh:
         sha256 = hashlib.file_digest(fh, "sha256").hexdigest()

@@ -406,3 +406,124 @@ def fast_records(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
         checks.append(pc.invert(pc.and_(needed, pc.is_null(typed[name]))))
     checks.append(pc.invert(pc.fill_null(_per_kind(index, lambda s: bool(s.get("link")), pa.bool_()), False)))  # RecordRow's
     return _all(*checks).to_numpy(zero_copy_only=False), typed
+
+
+def _int_column(col: pa.Array, low: int, high: int) -> tuple[pa.Array, pa.Array]:
+    """Whole numbers from ``low`` to ``high`` (integers, integral floats or plain digits)."""
+    if pa.types.is_null(col.type) or pa.types.is_integer(col.type):
+        numbers = col.cast(pa.int64())
+    elif pa.types.is_floating(col.type):
+        whole = pc.and_(pc.is_finite(col), pc.equal(pc.floor(col), col))
+        numbers = pc.if_else(whole, pc.if_else(whole, col, 0).cast(pa.int64()), pa.scalar(None, pa.int64()))
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        col = col.cast(pa.string())
+        plain = pc.match_substring_regex(col, r"^\d{1,9}$")
+        numbers = pc.if_else(plain, col, pa.scalar(None, pa.string())).cast(pa.int64())
+    else:
+        return pa.nulls(len(col), pa.int64()), pa.array(np.zeros(len(col), bool))
+    inside = pc.and_(pc.greater_equal(numbers, low), pc.less_equal(numbers, high))
+    return numbers, pc.if_else(pc.is_null(col), True, pc.fill_null(inside, False))
+
+
+def _bool_column(col: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Booleans (or the text true/false/1/0 in any case)."""
+    if pa.types.is_null(col.type) or pa.types.is_boolean(col.type):
+        return col.cast(pa.bool_()), pa.array(np.ones(len(col), bool))
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return pa.nulls(len(col), pa.bool_()), pa.array(np.zeros(len(col), bool))
+    word = pc.utf8_lower(col.cast(pa.string()))
+    known = pc.is_in(word, value_set=pa.array(["true", "false", "1", "0"]))
+    flags = pc.if_else(known, pc.is_in(word, value_set=pa.array(["true", "1"])), pa.scalar(None, pa.bool_()))
+    return flags, pc.if_else(pc.is_null(col), True, known)
+
+
+def _pattern(col: pa.Array, pattern: str) -> pa.Array:
+    return pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, pattern))
+
+
+def _valid_ids(check, *columns: pa.Array) -> pa.Array:
+    """Whether ``check(*values)`` returns the first value unchanged, without ValueError (a missing one passes),
+    row by row: the identity number checks are stdnum's, per value (a few microseconds each)."""
+    def ok(values) -> bool:
+        try:
+            return values[0] is None or check(*values) == values[0]
+        except ValueError:
+            return False
+    return pa.array([ok(v) for v in zip(*(c.to_pylist() for c in columns))], pa.bool_())
+
+
+def _typed(table: pa.Table, casts: dict) -> tuple[dict[str, pa.Array], list[pa.Array]]:
+    """Each named column cast and checked (a column the file lacks is all missing)."""
+    typed, checks = {}, []
+    for name, (cast, *args) in casts.items():
+        col = table.column(name).combine_chunks() if name in table.column_names else pa.nulls(table.num_rows)
+        typed[name], ok = cast(col, *args)
+        checks.append(ok)
+    return typed, checks
+
+
+def _not_in_future(typed: dict[str, pa.Array]) -> list[pa.Array]:
+    today = pa.scalar(dt.date.today())
+    return [pc.or_kleene(pc.is_null(typed[f]), pc.less_equal(typed[f], today))
+            for f in PLAUSIBLE["not_in_future"] if f in typed]
+
+
+def fast_subjects(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """A subjects chunk checked column-wise: (rows that SubjectRow would accept as they are, typed columns).
+    Identity numbers (the subject's, a household head's) are checked by ``ids`` value by value; a bad check
+    character, even one a file may override, is left to SubjectRow."""
+    if "allow_bad_check" in table.column_names:
+        return np.zeros(table.num_rows, bool), {}
+    width = {c.name: c.type.length for c in subjects.columns if hasattr(c.type, "length")}
+    typed, checks = _typed(table, {
+        "segment": (_text_column, 16, False), "subject_id": (_text_column, width["display_id"], False),
+        "name": (_text_column, width["name"], True), "district": (_text_column, 6, False),
+        "sector": (_text_column, width["sector"], True), "size": (_text_column, 10, False),
+        "founded": (_day_column,), "village_code": (_text_column, 12, False),
+        "township_code": (_text_column, 9, False), "village_name": (_text_column, width["village_name"], True),
+        "township_name": (_text_column, width["township_name"], True),
+        "head_id": (_text_column, width["head_id_masked"], False), "members": (_int_column, 1, 30),
+        "labour_force": (_int_column, 0, 30), "land_mu": (_number_column,), "agri_insurance": (_bool_column,),
+        "coop_member": (_bool_column,), "profession": (_text_column, width["profession"], True),
+        "licensed_since": (_day_column,)})
+    segment, sid = typed["segment"], typed["subject_id"]
+    need = {"sme": ("sector", "size", "founded", "district"),
+            "household": ("village_code", "township_code", "head_id", "members", "labour_force"),
+            "practitioner": ("profession", "licensed_since", "district")}
+    household = pc.equal(segment, "household")
+    checks += [
+        pc.is_in(segment, value_set=pa.array(SEGMENTS)), pc.is_valid(sid), pc.is_valid(typed["name"]),
+        pc.or_kleene(pc.is_null(typed["size"]), pc.is_in(typed["size"], value_set=pa.array(["micro", "small",
+                                                                                             "medium"]))),
+        _pattern(typed["district"], r"^\d{6}$"), _pattern(typed["village_code"], r"^\d{12}$"),
+        _pattern(typed["township_code"], r"^\d{9}$"),
+        pc.or_kleene(pc.is_null(typed["land_mu"]), pc.and_(pc.greater_equal(typed["land_mu"], 0),
+                                                           pc.less_equal(typed["land_mu"], 100000))),
+        *(pc.invert(pc.and_(pc.equal(segment, seg), pc.is_null(typed[f]))) for seg, fields in need.items()
+          for f in fields),
+        pc.invert(pc.and_kleene(household, pc.invert(pc.and_(
+            pc.and_(pc.match_substring_regex(sid, r"^H\d{16}$"),
+                    pc.equal(pc.utf8_slice_codeunits(sid, 0, 13),
+                             pc.binary_join_element_wise("H", typed["village_code"], ""))),
+            pc.and_(pc.equal(pc.utf8_slice_codeunits(typed["village_code"], 0, 9), typed["township_code"]),
+                    pc.less_equal(typed["labour_force"], typed["members"])))))),
+        _valid_ids(lambda s, seg: ids.validate_subject_id(seg, s), sid, segment),
+        _valid_ids(lambda h: ids.validate_ric(h, "head_id"), typed["head_id"]),  # SubjectRow: households' only
+    ]
+    return _all(*checks, *_not_in_future(typed)).to_numpy(zero_copy_only=False), typed
+
+
+def fast_outcomes(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """An outcomes chunk checked column-wise: (rows that OutcomeRow would accept as they are, typed columns)."""
+    typed, checks = _typed(table, {
+        "segment": (_text_column, 16, False), "subject_id": (_text_column, subjects.c.display_id.type.length, False),
+        "as_of": (_day_column,), "horizon_months": (_int_column, 1, 60), "defaulted": (_int_column, 0, 1)})
+    sent = table.column("defaulted") if "defaulted" in table.column_names else None
+    if sent is not None and (pa.types.is_string(sent.type) or pa.types.is_large_string(sent.type)):  # as text, OutcomeRow takes 0 and 1 alone
+        checks.append(pc.or_kleene(pc.is_null(sent), pc.is_in(sent, value_set=pa.array(["0", "1"]))))
+    if "horizon_months" not in table.column_names:  # OutcomeRow's default
+        typed["horizon_months"] = pa.array(np.full(table.num_rows, 12))
+    checks += [pc.is_in(typed["segment"], value_set=pa.array(SEGMENTS)), pc.is_valid(typed["subject_id"]),
+               pc.string_is_ascii(typed["subject_id"]), pc.is_valid(typed["as_of"]),
+               pc.is_valid(typed["horizon_months"]), pc.is_valid(typed["defaulted"])]
+    return _all(*checks, *_not_in_future(typed)).to_numpy(zero_copy_only=False), typed

@@ -9,11 +9,15 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditgrade.features import ids, loader
+from creditgrade.features.bulk import arrow_schema
 from creditgrade.features.build import build_features, check_as_of, parse_date
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import normalise_records
@@ -21,8 +25,8 @@ from creditgrade.features.store import Store, records, subjects
 from creditgrade.models import explain
 from creditgrade.models.registry import Loaded, load_champion
 from creditgrade.models.warnings import (LEVELS, Moment, arrived, default_events, default_records, evidence, fire,
-                                         firm_codes, link_kinds, links_in_force, record_list, register_config,
-                                         triggers)
+                                         firm_codes, link_kinds, links_in_force, record_kinds, record_list,
+                                         register_config, triggers)
 from creditgrade.serving.history import store_grades
 from creditgrade.serving.tables import audit_log, grades, warnings
 
@@ -105,13 +109,51 @@ def store_scan(conn, segment: str, day: pd.Timestamp, loaded: Loaded, X: pd.Data
 
 LOOKUP = 5_000  # subjects per history query (bound parameters stay under SQLite's limit)
 
-def _history(conn, keys: list[str], kinds: list[str]) -> pd.DataFrame:
-    """The stored records of these subjects and kinds (the file's own included), normalised, with doc_ref."""
-    raw = pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=kinds))
-                     for i in range(0, len(keys), LOOKUP)])
+
+def _frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """Records normalised (``features.frames.normalise_records``), keeping their doc_ref."""
     out = normalise_records(raw)
     out["doc_ref"] = raw.set_index("record_id")["doc_ref"].reindex(out["record_id"]).to_numpy()
     return out
+
+
+def _history(conn, keys: list[str], kinds: list[str]) -> pd.DataFrame:
+    """The stored records of these subjects and kinds (the file's own included), normalised, with doc_ref."""
+    return _frame(pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=kinds))
+                             for i in range(0, len(keys), LOOKUP)]))
+
+
+def _hits(rows: pa.Table, kinds, segments=None, severities=None, min_value=None) -> pa.ChunkedArray:
+    """Whether each record is of these kinds (and segments, severities, at least this value), vectorised."""
+    hit = pc.is_in(rows["kind"], value_set=pa.array(kinds, pa.string()))
+    if segments is not None:
+        hit = pc.and_(hit, pc.is_in(rows["segment"], value_set=pa.array(segments, pa.string())))
+    if severities is not None:
+        hit = pc.and_(hit, pc.is_in(rows["severity"], value_set=pa.array(severities, pa.string())))
+    if min_value is not None:
+        hit = pc.and_(hit, pc.greater_equal(rows["value"], min_value))
+    return pc.fill_null(hit, False)
+
+
+def _may_trip(rows: pa.Table, rules, now: dt.date) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(may trip a rule, may trip one that compares with the subject's earlier records) per new record:
+    its kind, segment, severity and value fit a record trigger, or show a default a contagion rule spreads,
+    and it was reported within that rule's window up to ``now``. Only these go on to per-subject work."""
+    none = pa.chunked_array([np.zeros(rows.num_rows, bool)])
+    may = change = none
+    for t in rules:
+        if t.type == "record":
+            hit = _hits(rows, t.params["kinds"], t.segments, t.params.get("severities"), t.params.get("min_value"))
+        else:  # contagion: a default shown among the new records spreads
+            hit = none
+            for event in default_events():
+                hit = pc.or_(hit, _hits(rows, event["kinds"], None, event.get("severities"), event.get("min_value")))
+        hit = pc.and_(hit, pc.greater_equal(rows["reported_date"],
+                                            pa.scalar(now - dt.timedelta(days=t.params["within_days"]))))
+        if "change" in t.params:
+            change = pc.or_(change, hit)
+        may = pc.or_(may, hit)
+    return may, change
 
 
 def _warning(key: str, segment: str, day: pd.Timestamp, t, created, **evidence) -> dict:
@@ -121,33 +163,41 @@ def _warning(key: str, segment: str, day: pd.Timestamp, t, created, **evidence) 
                 evidence=json.dumps(ev, ensure_ascii=False), created_at=created)
 
 
-def raise_on_arrival(conn, rows: list[dict]) -> int:
+def raise_on_arrival(conn, rows: pa.Table | list[dict]) -> int:
     """The ingest hook (``features.ingest.ingest_files(on_records=...)``): within the file's transaction,
-    store a warning for each new record that trips a record trigger, dated its report, the record as its
-    evidence (a subject's several records of one trigger and day make one warning), and spread a contagion
-    warning to the firms linked to one just warned at a spreading level or shown in default. Records
-    reported before a trigger's window up to the newest of the chunk (back-filled history) raise nothing.
-    Returns how many warnings were stored."""
-    rules = [t for t in triggers() if t.type in ("record", "contagion")]
-    wanted = {k for t in rules if t.type == "record" for k in t.params["kinds"]}
-    wanted |= {k for event in default_events() for k in event["kinds"]}
-    now = max((r["reported_date"] for r in rows), default=None)
-    since = now - dt.timedelta(days=max(t.params["within_days"] for t in rules)) if now else None
-    new = [r for r in rows if r["kind"] in wanted and r["reported_date"] >= since]
-    if not new:
+    store a warning for each new record (``rows``: as stored, with ``record_id``) that trips a record trigger,
+    dated its report, the record as its evidence (a subject's several records of one trigger and day make
+    one warning), and spread a contagion warning to the firms linked to one just warned at a spreading level
+    or shown in default. Records reported before a trigger's window up to the newest of the chunk
+    (back-filled history) raise nothing. The records that may trip a rule are picked out column-wise first;
+    only their subjects' earlier records are read, and only for triggers that compare with them. Returns how
+    many warnings were stored."""
+    if not isinstance(rows, pa.Table):
+        rows = pa.Table.from_pylist(rows, schema=arrow_schema(records.columns))
+    if not rows.num_rows:
         return 0
-    history = _history(conn, sorted({r["subject_key"] for r in new}), sorted(wanted))
-    new_ids, now = {r["record_id"] for r in new}, pd.Timestamp(now)
+    rules = [t for t in triggers() if t.type in ("record", "contagion")]
+    now = pc.max(rows["reported_date"]).as_py()
+    may, change = _may_trip(rows, rules, now)
+    new = rows.filter(may)
+    if not new.num_rows:
+        return 0
+    found = _frame(new.drop_columns([c for c in ("batch_id", "voided_at") if c in new.column_names]).to_pandas())
+    keys = pc.unique(rows.filter(change)["subject_key"]).to_pylist()
+    if keys:  # the earlier records of the kinds that compare, the file's own included
+        history = _history(conn, sorted(keys), record_kinds([t for t in rules if "change" in t.params]))
+        found = _frame(pd.concat([history, found[~found["record_id"].isin(history["record_id"]).to_numpy()]]))
+    new_ids, now = set(new["record_id"].to_pylist()), pd.Timestamp(now)
     created = dt.datetime.now(dt.timezone.utc)
     out = []
     for t in (t for t in rules if t.type == "record"):
-        found = arrived(t, history, new_ids, now)
+        hit = arrived(t, found, new_ids, now)
         if t.segments is not None:
-            found = found[found["segment"].isin(t.segments).to_numpy()]
-        for (key, segment, day), part in found.groupby(["subject_key", "segment", "reported_date"], observed=True):
+            hit = hit[hit["segment"].isin(t.segments).to_numpy()]
+        for (key, segment, day), part in hit.groupby(["subject_key", "segment", "reported_date"], observed=True):
             out.append(_warning(key, segment, day, t, created, records=record_list(part)))
     for t in (t for t in rules if t.type == "contagion"):
-        out += _spread(conn, t, out, history[history["record_id"].isin(list(new_ids)).to_numpy()], now, created)
+        out += _spread(conn, t, out, found[found["record_id"].isin(list(new_ids)).to_numpy()], now, created)
     _insert_ignore(conn, warnings, out)
     return len(out)
 

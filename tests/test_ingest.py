@@ -139,12 +139,13 @@ def test_on_records_sees_new_records_inside_the_files_transaction(store, subject
     path = write_csv(tmp_path / "r.csv", [record(USCC[0], "H1"), record(USCC[0], "H2", amount="-1"),
                                           record(USCC[1], "H3")], RECORD_COLS)
     seen = []
-    report = ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows))
+    report = ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows.to_pylist()))
     with store.engine.connect() as conn:
         stored = dict(conn.execute(select(records.c.doc_ref, records.c.record_id)).all())
     assert report.stored == 2 and sorted(r["doc_ref"] for r in seen) == ["H1", "H3"]
     assert all(r["record_id"] == stored[r["doc_ref"]] for r in seen)
-    assert ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows)).stored == 0 and len(seen) == 2
+    assert ingest_file(store, path, on_records=lambda conn, rows: seen.extend(rows.to_pylist())).stored == 0 \
+        and len(seen) == 2
 
     def fail(conn, rows):
         raise RuntimeError("warning could not be written")

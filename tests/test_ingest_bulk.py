@@ -1,7 +1,8 @@
 """Bulk ingestion: the whole-column checks change nothing but speed. For random mixes of good and bad records,
-as CSV or as Parquet text, ingesting with the fast column checks (rows that fail them validated row by row) and
-with every row validated by the row model gives the same stored rows, the same quarantine (line, field, rule,
-raw) and the same report, after a first file that the second repeats, contradicts or extends."""
+subjects and outcomes, as CSV or as Parquet text, ingesting with the fast column checks (rows that fail them
+validated row by row) and with every row validated by the row model gives the same stored rows, the same
+quarantine (line, field, rule, raw) and the same report, after a first file that the second repeats,
+contradicts or extends."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,8 @@ from sqlalchemy import func, insert, inspect, select
 from creditgrade.features import ids, ingest, reading
 from creditgrade.features.ingest import ingest_file
 from creditgrade.features.schemas import kinds
-from creditgrade.features.store import Store, quarantine, records
-from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, practitioner, record, sme, write_csv
+from creditgrade.features.store import Store, outcomes, quarantine, records, subjects
+from test_ingest import RECORD_COLS, RIC, SUBJECT_COLS, USCC, household, practitioner, record, sme, write_csv
 from tests.helpers import database
 
 PERSON_IN_TEXT = f"CASE {RIC[2]} REF"
@@ -50,22 +51,51 @@ def record_rows(draw) -> dict:
     )
 
 
-def _write(folder, name: str, rows: list[dict], parquet: bool):
+SUBJECT_BASES = [sme(USCC[0]), sme(USCC[1].lower()), practitioner(RIC[0]), household(1, RIC[1])]
+SUBJECT_CELLS = {  # field: values the row model takes, values it refuses or that need its row-by-row rules
+    "segment": ([], ["SME", "bank"]), "subject_id": ([], [USCC[2][:-1] + "0", "H4101050010020001", None]),
+    "name": (["李记"], [PERSON_IN_TEXT, None, " spaced", "x" * 201]), "district": (["350102"], ["35010", "３５０１０２"]),
+    "size": ([], ["huge", "Small"]), "founded": ([], ["2999-01-01", "2015-02-30", "1900-01-01"]),
+    "village_code": ([], ["410105001003", "41010500100"]), "head_id": ([], [RIC[0][:-1] + "0", "n/a"]),
+    "members": (["6"], ["0", "31", "4.5", "two"]), "labour_force": (["4"], ["5", "-1"]),
+    "land_mu": (["0"], ["-2", "1e9"]), "agri_insurance": (["TRUE", "0"], ["maybe", "yes"]),
+    "licensed_since": ([], ["2999-01-01", "None"])}
+OUTCOME_BASES = [dict(segment=segment, subject_id=subject, as_of="2023-06-30", horizon_months="12", defaulted="0")
+                 for segment, subject in (("sme", USCC[0]), ("sme", USCC[2].lower()), ("practitioner", RIC[0]),
+                                          ("sme", USCC[4]), ("household", "H4101050010020001"))]
+OUTCOME_CELLS = {"segment": ([], ["SME"]), "as_of": (["2022-12-31"], ["2999-01-01", "2023-02-30", None]),
+                 "horizon_months": (["6", None], ["0", "61", "1.5", "x"]), "defaulted": (["1"], ["2", "yes", "00"])}
+
+
+def _variants(bases: list[dict], cells: dict) -> list[dict]:
+    """Each base row as it is, then with each field set to each listed value in turn."""
+    return [*bases, *(dict(base, **{name: value}) for base in bases for name, (good, bad) in cells.items()
+                      for value in good + bad)]
+
+
+OUTCOME_COLS = ["segment", "subject_id", "as_of", "horizon_months", "defaulted"]
+TABLE = {"records": (records, RECORD_COLS, (records.c.source, records.c.doc_ref)),
+         "subjects": (subjects, SUBJECT_COLS, (subjects.c.subject_key,)),
+         "outcomes": (outcomes, OUTCOME_COLS, (outcomes.c.subject_key, outcomes.c.as_of, outcomes.c.horizon_months))}
+
+
+def _write(folder, name: str, rows: list[dict], parquet: bool, columns=RECORD_COLS):
     if parquet:
         path = folder / f"{name}.parquet"
-        pd.DataFrame(rows, columns=RECORD_COLS).astype("string").to_parquet(path)
+        pd.DataFrame(rows, columns=columns).astype("string").to_parquet(path)
         return path
-    return write_csv(folder / f"{name}.csv", rows, RECORD_COLS)
+    return write_csv(folder / f"{name}.csv", rows, columns)
 
 
-def _outcome(folder, files, fast: bool, monkeypatch) -> tuple:
-    """Ingest the subjects and both records files into a new store; return what it holds and reports."""
+def _outcome(folder, files, fast: bool, monkeypatch, table: str = "records") -> tuple:
+    """Ingest the subjects and both files of ``table`` into a new store; return what it holds and reports."""
     monkeypatch.setattr(ingest, "FAST", ingest.FAST if fast else {})
     store = Store(database(folder / ("fast" if fast else "rows")))
+    target, _, order = TABLE[table]
     try:
         reports = [ingest_file(store, path) for path in files]
-        stored = store.frame(select(*[c for c in records.c if c.name not in ("record_id", "batch_id")])
-                             .order_by(records.c.source, records.c.doc_ref))
+        stored = store.frame(select(*[c for c in target.c if c.name not in ("record_id", "batch_id")])
+                             .order_by(*order))
         held = store.frame(select(quarantine.c.file_name, quarantine.c.line, quarantine.c.field, quarantine.c.rule,
                                   quarantine.c.raw).order_by(quarantine.c.quarantine_id))
     finally:
@@ -86,6 +116,40 @@ def test_fast_column_checks_store_and_quarantine_exactly_what_the_row_model_does
     pd.testing.assert_frame_equal(fast[0], rows[0])
     pd.testing.assert_frame_equal(fast[1], rows[1])
     assert fast[2] == rows[2]
+
+
+@pytest.mark.parametrize("table, parquet", [("subjects", False), ("outcomes", True)])
+def test_fast_subject_and_outcome_checks_store_and_quarantine_exactly_what_the_row_model_does(tmp_path, monkeypatch,
+                                                                                              home, table, parquet):
+    """Every base row with each field good or bad in turn; the second file repeats the first, changes some
+    and adds the rest."""
+    rows = _variants(SUBJECT_BASES, SUBJECT_CELLS) if table == "subjects" else _variants(OUTCOME_BASES, OUTCOME_CELLS)
+    columns = TABLE[table][1]
+    files = [_write(tmp_path, "first", rows[::7], parquet, columns), _write(tmp_path, "second", rows, parquet, columns)]
+    if table == "outcomes":
+        files.insert(0, write_csv(tmp_path / "subjects.csv", [sme(u) for u in USCC[:3]] + [practitioner(RIC[0])],
+                                  SUBJECT_COLS))
+    fast = _outcome(tmp_path, files, True, monkeypatch, table)
+    slow = _outcome(tmp_path, files, False, monkeypatch, table)
+    pd.testing.assert_frame_equal(fast[0], slow[0])
+    pd.testing.assert_frame_equal(fast[1], slow[1])
+    assert fast[2] == slow[2] and len(fast[0]) > 1 and len(fast[1]) > 10
+
+
+def test_the_fast_checks_take_plain_subjects_and_outcomes(store, tmp_path, monkeypatch):
+    """Not a vacuous equality: ordinary subjects and outcomes pass the column checks and never reach the row
+    model; a bad one does."""
+    checked = []
+    real = ingest._validate
+    monkeypatch.setattr(ingest, "_validate", lambda model, rows, *a: checked.extend(rows) or real(model, rows, *a))
+    people = [sme(u) for u in USCC[:3]] + [practitioner(RIC[0]), household(1, RIC[1]), dict(sme(USCC[3]), size="x")]
+    report = ingest_file(store, write_csv(tmp_path / "s.csv", people, SUBJECT_COLS))
+    assert (report.stored, report.quarantined) == (5, 1) and [r["size"] for r in checked] == ["x"]
+    rows = [dict(segment="sme", subject_id=USCC[0], as_of="2023-06-30", horizon_months="12", defaulted="0"),
+            dict(segment="practitioner", subject_id=RIC[0], as_of="2023-06-30", horizon_months="6", defaulted="1"),
+            dict(segment="sme", subject_id=USCC[1], as_of="2023-06-30", horizon_months="12", defaulted="2")]
+    report = ingest_file(store, write_csv(tmp_path / "o.csv", rows, OUTCOME_COLS))
+    assert (report.stored, report.quarantined) == (2, 1) and [r["defaulted"] for r in checked[1:]] == ["2"]
 
 
 def test_the_fast_checks_take_the_plain_rows(store, tmp_path, monkeypatch):
