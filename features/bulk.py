@@ -6,11 +6,13 @@ insert, SQLite having one writer). A file at least ``sqlite_rebuild_indexes_shar
 has the table's secondary (non-unique) indexes dropped once a chunk adds rows and built again, sorted,
 before it commits: inserting rows all over an index costs about three times building it
 (``bench/ingest.py``); the transaction holds the drop, so readers never see the table without them, and
-indexes the transaction itself reads by (``read_by``) are kept. PostgreSQL: the chunk's keys stored already are found with one
-indexed join, and the other rows ``COPY``-ed straight into the table (ids from its sequence); a key stored
-by another transaction meanwhile sends the chunk through a temporary table and ``INSERT ... SELECT ... ON
-CONFLICT DO NOTHING RETURNING`` instead. Either way the caller learns, per row, whether it was inserted and
-(for a table with an autoincrement key) its id.
+indexes the transaction itself reads by (``read_by``) are kept. PostgreSQL: the rows are ``COPY``-ed straight
+into the table (ids from its sequence, when wanted), after one indexed join finds the chunk's keys stored
+already, which is done only for the first chunk and after a chunk that met one; a key stored meanwhile, by
+an earlier file or another transaction, sends the chunk through a temporary table and ``INSERT ... SELECT
+... ON CONFLICT DO NOTHING RETURNING`` instead. Either way the caller learns, per row, whether it was inserted
+and (for a table with an autoincrement key, on SQLite always) its id. The store's secondary indexes stay on
+PostgreSQL: dropping one locks the table against readers until the file commits.
 """
 from __future__ import annotations
 
@@ -37,10 +39,12 @@ class Writer:
     """Inserts chunks of ``columns`` of ``table``; ``keys`` are the columns of its unique key."""
 
     def __init__(self, conn, table: Table, columns, keys: tuple[str, ...], rows: int = 0,
-                 read_by: frozenset[str] = frozenset()):
+                 read_by: frozenset[str] = frozenset(), want_ids: bool = True):
         """``rows``: how many rows the file holds (estimated); ``read_by``: columns the caller's transaction
-        looks rows up by while inserting (an index that starts with one is never dropped)."""
-        self.conn, self.table, self.keys = conn, table, keys
+        looks rows up by while inserting (an index that starts with one is never dropped); ``want_ids``: whether
+        the caller needs the new rows' ids (PostgreSQL draws them from the sequence beforehand)."""
+        self.conn, self.table, self.keys, self.want_ids = conn, table, keys, want_ids
+        self.meets_stored = True  # PostgreSQL: look the first chunk's keys up
         self.names = [c.name for c in columns]
         self.schema = arrow_schema(columns)
         self.ident = table.autoincrement_column
@@ -72,8 +76,8 @@ class Writer:
 
     def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
         """Insert ``rows`` (columns in order, keys unique among them); return whether each row was inserted,
-        their ids (None for a table without an autoincrement key) and the stored rows that kept the others
-        out, in their order."""
+        their ids (None for a table without an autoincrement key, or on PostgreSQL when not wanted) and the
+        stored rows that kept the others out, in their order."""
         if rows.num_rows == 0:
             return np.zeros(0, bool), None, self._table([])[1]
         return self._sqlite(rows) if self.sqlite else self._postgresql(rows)
@@ -124,20 +128,18 @@ class Writer:
             [pa.array(c).cast(t) for c, t in zip(columns[1:], self.schema.types)], names=self.names)
 
     def _postgresql(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
-        """Find the stored keys (one indexed join on the keys sent as arrays), then ``COPY`` the other rows
-        straight into the table, with ids drawn from its sequence; should another transaction have stored one
-        of their keys meanwhile, the chunk goes through ``ON CONFLICT DO NOTHING`` instead."""
+        """``COPY`` the rows not stored yet straight into the table, with ids drawn from its sequence when the
+        caller wants them. The stored keys are looked up first (one indexed join on the keys sent as arrays)
+        only after a chunk of this file met one; otherwise the chunk is copied whole, and should a key be
+        stored already (by an earlier file, or by another transaction meanwhile), the chunk goes through
+        ``ON CONFLICT DO NOTHING`` instead and the next chunks are looked up first."""
         cur = self.driver.cursor()
-        arrays = ", ".join(f"%s::{self.table.c[k].type.compile(self.conn.dialect)}[]" for k in self.keys)
-        on = " AND ".join(f"t.{k} = k.k{i}" for i, k in enumerate(self.keys))
-        cur.execute(f"SELECT k.position - 1, {', '.join('t.' + n for n in self.names)} FROM unnest({arrays}) WITH "
-                    f"ORDINALITY AS k({', '.join(f'k{i}' for i in range(len(self.keys)))}, position) JOIN "
-                    f"{self._name} t ON {on} ORDER BY k.position", [rows.column(k).to_pylist() for k in self.keys])
-        kept_out, stored = self._table(cur.fetchall())
+        kept_out, stored = self._lookup(cur, rows) if self.meets_stored else self._table([])
+        self.meets_stored = len(kept_out) > 0
         inserted = np.ones(rows.num_rows, bool)
         inserted[kept_out] = False
         fresh, columns, ids = rows.filter(pa.array(inserted)), self.quoted, None
-        if self.ident is not None:
+        if self.ident is not None and self.want_ids:
             cur.execute(f"SELECT nextval(pg_get_serial_sequence('{self._name}', '{self.ident.name}')) "
                         "FROM generate_series(1, %s)", [fresh.num_rows])
             ids = np.zeros(rows.num_rows, np.int64)
@@ -150,8 +152,18 @@ class Writer:
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != "23505":  # unique_violation
                 raise
+            self.meets_stored = True
             return self._upsert(rows)
         return inserted, ids, stored
+
+    def _lookup(self, cur, rows: pa.Table) -> tuple[np.ndarray, pa.Table]:
+        """The positions of the rows whose key is stored, and the stored rows."""
+        arrays = ", ".join(f"%s::{self.table.c[k].type.compile(self.conn.dialect)}[]" for k in self.keys)
+        on = " AND ".join(f"t.{k} = k.k{i}" for i, k in enumerate(self.keys))
+        cur.execute(f"SELECT k.position - 1, {', '.join('t.' + n for n in self.names)} FROM unnest({arrays}) WITH "
+                    f"ORDINALITY AS k({', '.join(f'k{i}' for i in range(len(self.keys)))}, position) JOIN "
+                    f"{self._name} t ON {on} ORDER BY k.position", [rows.column(k).to_pylist() for k in self.keys])
+        return self._table(cur.fetchall())
 
     @staticmethod
     def _copy(cur, table: str, columns: str, rows: pa.Table) -> None:

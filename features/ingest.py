@@ -187,7 +187,8 @@ class _Batch:
         self.target = TARGET[table]
         self.schema = bulk.arrow_schema(WRITTEN[table]).append(pa.field("position", pa.int64()))
         self.writer = bulk.Writer(conn, self.target, WRITTEN[table], KEYS[table], source.rows,
-                                  frozenset({"subject_key"} if self.on_records else ()))  # it reads a subject's records
+                                  frozenset({"subject_key"} if self.on_records else ()),  # it reads a subject's records
+                                  want_ids=self.on_records is not None)
         self.attempted = self.stored = self.already = 0
         self.latest: dict[tuple[str, str], dt.date] = {}  # records: last reported_date stored per (segment, source)
         self.known: dict[str, str] = {}  # segment by subject key, of subjects found stored
