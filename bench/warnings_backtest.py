@@ -10,7 +10,9 @@ the development dates (where thresholds are tuned) and the out-of-time test date
 training.backtest.backtest for the definitions), and the triggers the development dates' rule removes
 (``training.backtest.weak_triggers``). With ``--tune``: the warning model's level thresholds tuned on the
 development dates (``training.warning_model.tune_levels``), printed for ``[model.levels]``. Logged to MLflow
-(experiment "creditgrade-warnings"). With ``--monitor``: PSI per quarter of a model trained on the snapshots
+(experiment "creditgrade-warnings"). Beside the naive anchor, the ceiling: the generator's true PD
+(data/sample/oracle/true_pd.parquet) above a cut-off matched on the same warned share (``oracle_*``). With
+``--monitor``: PSI per quarter of a model trained on the snapshots
 2020-03-31..2021-03-31 (after the first as-of date, whose year-on-year features are all missing, and with
 outcomes matured before the 2022Q2-2023Q1 shock), written to an HTML report.
 """
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-only-key")
 
 from creditgrade.features.build import build_training_set  # noqa: E402
-from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.features.frames import Frames, keyed  # noqa: E402
 from creditgrade.models.warnings import triggers  # noqa: E402
 from creditgrade.training.backtest import backtest, display, weak_triggers  # noqa: E402
 from creditgrade.training.monitor import monitor, write_monitor_report  # noqa: E402
@@ -51,6 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     frames = Frames.from_population({k: pd.read_parquet(SAMPLE / f"{k}.parquet")
                                      for k in ("subjects", "records", "outcomes")})
+    oracle = keyed(pd.read_parquet(SAMPLE / "oracle" / "true_pd.parquet"))
     for segment in [] if args.no_backtest else args.segments:
         t = time.perf_counter()
         data = build_training_set(frames, segment)
@@ -59,9 +62,10 @@ def main() -> None:
         fitted = time.perf_counter() - t
         t = time.perf_counter()
         if args.model:  # the warning model beside the rules, fitted before the dev dates (not registered)
-            warning, tables, _ = train_warning_model(frames, segment, model, data, register=False, tune=args.tune)
+            warning, tables, _ = train_warning_model(frames, segment, model, data, register=False, tune=args.tune,
+                                                     oracle=oracle)
         else:
-            tables = backtest(frames, segment, model, data=data)
+            tables = backtest(frames, segment, model, data=data, oracle=oracle)
         print(f"\n{segment} {args.kind}: fit {fitted:.0f} s, backtest {time.perf_counter() - t:.1f} s")
         for table in tables.values():
             print(display(table))
@@ -70,6 +74,7 @@ def main() -> None:
         if args.tune:
             print(f"[model.levels.{segment}]  # tuned on the dev dates\n" + "\n".join(
                 f"{lv} = {{ horizon = {r['horizon']}, min_hazard = {math.floor(r['min_hazard'] * 1e6) / 1e6:.6f} }}"
+                if "min_hazard" in r else f"{lv} = {{ {', '.join(f'{k} = {v}' for k, v in r.items())} }}"
                 for lv, r in warning.info["levels"].items()))
     if args.monitor:
         results = []

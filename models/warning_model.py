@@ -1,7 +1,8 @@
 """The warning model beside the rules: the hazard of default within 3, 6 and 12 months from a subject's
 trajectory (how its features changed over the last quarter, half-year and year, the features that are changes
 themselves: recent negatives, drops against its own history, and the grade's PD it moves from), one estimator
-per horizon, and levels from hazard thresholds in ``models/warnings.toml`` (``[model]``).
+per horizon, and levels from the hazards by the rules of ``models/warnings.toml`` (``[model]``): a minimum
+hazard, or a share of each scan.
 
 :func:`inputs` turns quarterly snapshots (rows of subject and as-of date) into the model's inputs; a
 :class:`WarningModel` scores them, names the level each row reaches and says why (the inputs that pushed
@@ -82,28 +83,49 @@ class WarningModel:
         conf = model_config()
         features = base_features(segment)
         X = inputs(snapshots, features, conf)
-        estimators = {}
+        model = cls(segment, features, list(X.columns), {})
+        params = conf["params"] | ({"monotone": model.monotone(model.columns)} if conf["monotone"] else {})
         for h in conf["horizons"]:
             y = labels[h]
             known = y.notna().to_numpy()
             tr, va = known & ~valid.to_numpy(), known & valid.to_numpy()
-            est = family(conf["family"])(seed=seed, **conf["params"])
-            estimators[h] = est.fit(X[tr], y[tr].astype(int).to_numpy(), X[va], y[va].astype(int).to_numpy())
-        return cls(segment, features, list(X.columns), estimators)
+            est = family(conf["family"])(seed=seed, **params)
+            model.estimators[h] = est.fit(X[tr], y[tr].astype(int).to_numpy(), X[va], y[va].astype(int).to_numpy())
+        return model
+
+    def monotone(self, columns: list[str]) -> dict[str, int]:
+        """Each input's risk direction (1: higher, riskier), its feature's: a change or a value as it is of a
+        feature whose higher values mean more risk raises the hazard; the grade's PD does."""
+        sign = {s.name: s.monotone for s in catalog(self.segment)} | {GRADE.split("__")[0]: 1}
+        return {c: int(sign.get(c.split("__")[0], 0)) for c in columns}
 
     def hazards(self, snapshots: pd.DataFrame) -> pd.DataFrame:
         """Hazard of default within each horizon (columns ``h3``, ``h6``, ``h12``) per snapshot."""
         X = inputs(snapshots, self.features, model_config())[self.columns]
         return pd.DataFrame({f"h{h}": est.predict_pd(X) for h, est in self.estimators.items()}, index=X.index)
 
-    def levels(self, hazards: pd.DataFrame, thresholds: dict | None = None) -> pd.Series:
-        """The most severe level whose threshold (``thresholds``, by default the segment's ``[model.levels]``:
-        horizon and minimum hazard per level) a row reaches; None where none."""
+    def levels(self, hazards: pd.DataFrame, thresholds: dict | None = None, as_of=None, warned=None) -> pd.Series:
+        """The most severe level each row reaches; None where none. Each level (``thresholds``, by default the
+        segment's ``[model.levels]``) reads its horizon's hazard and warns the rows at ``min_hazard`` or
+        above, or the highest of each scan (the rows of one ``as_of`` date): its ``top`` share, or, with
+        ``fill``, those not warned yet (by the rules, ``warned``, or a more severe level) until the scan's
+        warned share reaches ``fill``."""
         thresholds = thresholds or model_config()["levels"][self.segment]
+        scan = pd.Series(0 if as_of is None else np.asarray(as_of), index=hazards.index)
+        size = scan.map(scan.value_counts()).to_numpy()
+        taken = np.zeros(len(hazards), dtype=bool) if warned is None else np.asarray(warned, dtype=bool).copy()
         out = pd.Series(None, index=hazards.index, dtype=object)
-        for level in reversed(LEVELS):
-            rule = thresholds[level]
-            out[(hazards[f"h{rule['horizon']}"] >= rule["min_hazard"]).to_numpy()] = level
+        for level in LEVELS:  # most severe first
+            rule, h = thresholds[level], hazards[f"h{thresholds[level]['horizon']}"]
+            if "min_hazard" in rule:
+                hit = (h >= rule["min_hazard"]).to_numpy()
+            else:
+                pool = h.where(~taken) if "fill" in rule else h
+                room = (np.floor(rule["top"] * size) if "top" in rule else
+                        np.floor(rule["fill"] * size) - pd.Series(taken).groupby(scan.to_numpy()).transform("sum").to_numpy())
+                hit = (pool.groupby(scan).rank(method="first", ascending=False).to_numpy() <= room)
+            out[hit & out.isna().to_numpy()] = level
+            taken |= hit
         return out
 
     def reasons(self, snapshots: pd.DataFrame, horizon: int, top: int = 3) -> list[list[dict]]:

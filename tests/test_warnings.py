@@ -16,7 +16,7 @@ from creditgrade.serving.tables import grades, warnings
 from creditgrade.models.registry import load_champion
 from creditgrade.models.warnings import LEVELS, Moment, Trigger, fire
 from creditgrade.serving.warnings import acknowledge, list_warnings, raise_on_arrival, scan
-from creditgrade.training.backtest import backtest, figures, naive
+from creditgrade.training.backtest import backtest, figures, measure, naive
 from tests.helpers import database, point_at
 
 AS_OF = dt.date(2024, 9, 30)
@@ -155,10 +155,27 @@ def test_naive_anchor_matches_the_warned_share():
 
 
 def test_lead_runs_from_the_first_warning_to_the_default_date():
-    day = pd.to_datetime(["2024-03-31", "2024-06-30", "2024-09-30", "2024-03-31", "2024-06-30"])
-    rows = pd.DataFrame({"as_of": day, "defaulted": [1, 1, 1, 0, 1], "episode": [1, 1, 1, 2, 3],
-                         "default_at": pd.to_datetime(["2024-11-15"] * 3 + [None, "2024-08-01"])})
-    flag = pd.Series([False, True, True, True, False])
+    day = pd.to_datetime(["2024-03-31", "2024-06-30", "2024-09-30", "2024-03-31", "2024-06-30", "2024-03-31"])
+    rows = pd.DataFrame({"as_of": day, "defaulted": [1, 1, 1, 0, 1, 1], "episode": [1, 1, 1, 2, 3, 4],
+                         "default_at": pd.to_datetime(["2024-11-15"] * 3 + [None, "2024-08-01", "2024-05-01"]),
+                         "episode_from": pd.to_datetime(["2024-03-31"] * 3 + [None, "2024-06-30", "2023-09-30"])})
+    flag = pd.Series([False, True, True, True, False, True])
     out = figures(flag, rows)
-    assert out["recall"] == 0.5 and out["precision"] == pytest.approx(2 / 3)
+    # episode 4 began in the period before: its warning counts for precision, not for recall or lead
+    assert out["recall"] == 0.5 and out["precision"] == pytest.approx(3 / 4)
     assert out["lead_median"] == pytest.approx((pd.Timestamp("2024-11-15") - pd.Timestamp("2024-06-30")).days / 30.4375)
+
+
+def test_ceiling_is_the_true_pd_at_the_same_warned_share():
+    rng = np.random.default_rng(0)
+    n = 400
+    truth = rng.uniform(size=n)
+    rows = pd.DataFrame({"as_of": pd.Timestamp("2024-03-31"), "defaulted": (truth > 0.9).astype(int),
+                         "episode": np.arange(n), "default_at": pd.Timestamp("2024-09-30"),
+                         "episode_from": pd.Timestamp("2024-03-31"), "pd": rng.uniform(size=n), "oracle_pd": truth})
+    flags = pd.DataFrame({"t": rng.uniform(size=n) < 0.1})
+    table = measure(flags, {"t": "yellow"}, rows)
+    warned, bad = int(flags["t"].sum()), int(rows["defaulted"].sum())
+    assert warned < bad  # the true PD's top share: defaults only, as many as the flag warned
+    assert table.loc["t", "oracle_recall"] == pytest.approx(warned / bad)
+    assert table.loc["t", "oracle_precision"] == 1.0 and table.loc["t", "naive_recall"] < 0.3

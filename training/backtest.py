@@ -1,6 +1,7 @@
 """Did the warnings work? The early-warning signals (the triggers of ``models.warnings`` and, when given,
 the warning model's levels) run on past quarterly as-of snapshots, measured out of time against the defaults
-that followed, each beside the naive anchor: the grade model's PD above a cut-off matched on warned share.
+that followed, each beside the naive anchor: the grade model's PD above a cut-off matched on warned share
+(and, where the true PD is known, as in the generated sample, the same cut-off on it: the ceiling).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ FIGURES = ("warned_share", "warned", "precision", "precision_low", "recall", "le
 def with_history(frames: Frames, segment: str, model: GradeModel, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every outcome snapshot of the segment (``data``, the training set, built if not given) graded by
     ``model``, with the subject's previous snapshot's PD and grade (as a quarterly scan compares), its default
-    episode and the episode's default date."""
+    episode, the episode's first as-of date (``episode_from``) and its default date."""
     data = build_training_set(frames, segment) if data is None else data
     graded = model.grade(data)
     data = data.assign(pd=graded["pd"].to_numpy(), grade=graded["grade"].to_numpy())
@@ -38,6 +39,7 @@ def with_history(frames: Frames, segment: str, model: GradeModel, data: pd.DataF
     change = data["defaulted"].ne(by_subject["defaulted"].shift()) | data["subject_key"].ne(
         data["subject_key"].shift())
     data["episode"] = change.cumsum()
+    data["episode_from"] = data.groupby("episode")["as_of"].transform("min").where(data["defaulted"] == 1)
     data["default_at"] = default_dates(data, frames.records)
     return data
 
@@ -88,10 +90,12 @@ def trigger_flags(frames: Frames, segment: str, model: GradeModel, data: pd.Data
 def figures(flag: pd.Series, rows: pd.DataFrame) -> dict:
     """Warned share, precision (and the lower end of its 95 % Wilson interval), recall and lead time (median
     and quartiles, months from an episode's first warning to its default) of one boolean flag over snapshot
-    ``rows``."""
-    episodes = rows.loc[rows["defaulted"] == 1, "episode"].nunique()
+    ``rows`` (one period's): recall and lead over the episodes that begin in the period, so that each is
+    seen from its first snapshot (one begun before it belongs to the period before)."""
+    mine = (rows["defaulted"] == 1) & (rows["episode_from"] >= rows["as_of"].min())
+    episodes = rows.loc[mine, "episode"].nunique()
     warned = rows[flag.to_numpy()]
-    hit = warned[warned["defaulted"] == 1]
+    hit = warned[mine.to_numpy()[flag.to_numpy()]]
     first = hit.groupby("episode").agg(as_of=("as_of", "min"), default_at=("default_at", "first"))
     lead = ((first["default_at"] - first["as_of"]).dt.days / DAYS_PER_MONTH).dropna()
     quart = lead.quantile([0.25, 0.5, 0.75]) if len(lead) else pd.Series(math.nan, index=[0.25, 0.5, 0.75])
@@ -103,16 +107,17 @@ def figures(flag: pd.Series, rows: pd.DataFrame) -> dict:
             "lead_median": float(quart[0.5]), "lead_q25": float(quart[0.25]), "lead_q75": float(quart[0.75])}
 
 
-def naive(rows: pd.DataFrame, share: float) -> pd.Series:
-    """The anchor: PD at or above the cut-off that warns ``share`` of ``rows``."""
+def naive(rows: pd.DataFrame, share: float, column: str = "pd") -> pd.Series:
+    """The anchor: PD (``column``) at or above the cut-off that warns ``share`` of ``rows``."""
     if share <= 0:
         return pd.Series(False, index=rows.index)
-    return rows["pd"] >= rows["pd"].quantile(1 - share)
+    return rows[column] >= rows[column].quantile(1 - share)
 
 
 def measure(flags: pd.DataFrame, levels: dict[str, str], rows: pd.DataFrame) -> pd.DataFrame:
     """Per level, any level and each signal: the figures, the anchor's at the same warned share
-    (``naive_*``) and ``recall_gain`` (recall minus the anchor's)."""
+    (``naive_*``), ``recall_gain`` (recall minus the anchor's) and, where ``rows`` have the true PD
+    (``oracle_pd``), the same cut-off on it (``oracle_*``: the ceiling a PD can reach at that share)."""
     flags = flags.loc[rows.index]
     named = {lv: flags[[n for n in flags if levels[n] == lv]].any(axis=1) for lv in LEVELS}
     named["any"] = flags.any(axis=1)
@@ -122,6 +127,9 @@ def measure(flags: pd.DataFrame, levels: dict[str, str], rows: pd.DataFrame) -> 
         own, anchor = figures(flag, rows), figures(naive(rows, float(flag.mean())), rows)
         out[name] = {**own, **{f"naive_{k}": v for k, v in anchor.items() if k not in ("warned_share", "warned")},
                      "recall_gain": own["recall"] - anchor["recall"]}
+        if "oracle_pd" in rows:
+            ceiling = figures(naive(rows, float(flag.mean()), "oracle_pd"), rows)
+            out[name] |= {f"oracle_{k}": ceiling[k] for k in ("precision", "recall", "lead_median")}
     table = pd.DataFrame(out).T.astype(float)
     table.insert(0, "level", [levels.get(k, k) for k in table.index])
     return table
@@ -145,22 +153,30 @@ def periods(data: pd.DataFrame, model: GradeModel, dev_dates: int = 4) -> dict[s
 
 
 def backtest(source, segment: str, model: GradeModel, *, periods_wanted=("dev", "test"), extra=None,
-             data: pd.DataFrame | None = None, log: bool = True) -> dict[str, pd.DataFrame]:
+             data: pd.DataFrame | None = None, log: bool = True, oracle: pd.DataFrame | None = None
+             ) -> dict[str, pd.DataFrame]:
     """Run the triggers (and ``extra`` signals: a function of the snapshots and the triggers' flags returning
     boolean columns and their levels) at every quarterly as-of date of the outcomes table and measure them over
     each of ``periods_wanted`` (``dev``, ``test``, ``all``); earlier snapshots serve only as previous grades.
-    ``data``: the segment's training set, if built already.
+    ``data``: the segment's training set, if built already; ``oracle``: the true PD where known (columns
+    ``subject_key``, ``as_of``, ``true_pd``) for the ceiling (``oracle_*``).
 
     A *snapshot* is (subject, as-of date) with an outcome; ``defaulted`` means a default within 12 months
-    after it. A *default episode* is a run of consecutive defaulted snapshots of a subject.
+    after it. A *default episode* is a run of consecutive defaulted snapshots of a subject; it belongs to
+    the period of its first snapshot. A warning is a flag at one scan (snapshot); it does not persist.
+    * warned share: share of the period's snapshots warned;
     * precision: share of warned snapshots that default within 12 months;
-    * recall: share of the period's episodes warned at one of their snapshots in the period;
+    * recall: share of the period's episodes warned at one of their snapshots;
     * lead: months from an episode's first warning to its default date (``default_dates``);
-    * ``naive_*``: the same for the PD cut-off warning the same share of snapshots.
+    * ``naive_*``: the same for the PD cut-off warning the same share of the period's snapshots.
     Each table is logged to MLflow (experiment "creditgrade-warnings") when ``log``.
     """
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
     data = with_history(frames, segment, model, data)
+    if oracle is not None:
+        truth = oracle.assign(subject_key=oracle["subject_key"].astype(str), as_of=pd.to_datetime(oracle["as_of"]))
+        keys = data[["subject_key", "as_of"]].astype({"subject_key": str})
+        data["oracle_pd"] = keys.merge(truth[["subject_key", "as_of", "true_pd"]], how="left")["true_pd"].to_numpy()
     flags = trigger_flags(frames, segment, model, data)
     levels = {t.name: t.level for t in triggers() if t.name in flags}
     if extra is not None:
@@ -172,7 +188,7 @@ def backtest(source, segment: str, model: GradeModel, *, periods_wanted=("dev", 
         rows = data[data["as_of"].between(*spans[period])]
         table = measure(flags, levels, rows)
         table.attrs |= {"segment": segment, "period": period, "snapshots": len(rows),
-                        "episodes": int(rows.loc[rows["defaulted"] == 1, "episode"].nunique()),
+                        "episodes": int(rows.loc[rows["episode_from"] >= spans[period][0], "episode"].nunique()),
                         "default_rate": float(rows["defaulted"].mean()), "from": str(rows["as_of"].min().date()),
                         "to": str(rows["as_of"].max().date())}
         if log:
@@ -202,6 +218,7 @@ def display(table: pd.DataFrame) -> str:
             f"违约事件 {a['episodes']}，违约率 {a['default_rate']:.3f}")
     cols = ["level", "warned", "warned_share", "precision", "precision_low", "recall", "lead_q25", "lead_median",
             "lead_q75", "naive_precision", "naive_recall", "naive_lead_median", "recall_gain"]
+    cols += [c for c in ("oracle_recall", "oracle_lead_median") if c in table]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         body = table[cols].to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     return f"{head}\n{body}"

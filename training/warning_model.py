@@ -53,26 +53,17 @@ def fit_warning_model(frames: Frames, segment: str, grade: GradeModel, data: pd.
     return model, data
 
 
-def tune_levels(hazards: pd.DataFrame, rules: pd.Series, y: pd.Series, segment: str) -> dict:
-    """Level thresholds (each level's horizon kept) from development snapshots: their ``hazards``, whether a
-    rule warns them (``rules``) and their outcome ``y``. Red: the lowest hazard whose warnings default at
-    least ``red_precision`` of the time (``red_min`` warned at least); orange: the hazard warning
-    ``orange_share``; yellow: the hazard at which all levels and the rules together warn ``any_share``."""
+def tune_levels(hazards: pd.DataFrame, y: pd.Series, segment: str) -> dict:
+    """The segment's level rules with red's minimum hazard tuned on development snapshots (their ``hazards``
+    and outcomes ``y``): the lowest whose warnings default at least ``red_precision`` of the time
+    (``red_min`` warned at least; 1, no red, where none does). The levels given as shares of a scan
+    (orange's ``top``, yellow's ``fill``) need no tuning: a calm year's hazards are lower than a shock's."""
     conf = model_config()
     target, levels = conf["tuning"], {lv: dict(rule) for lv, rule in conf["levels"][segment].items()}
-
-    def on(level: str) -> pd.Series:
-        return hazards[f"h{levels[level]['horizon']}"]
-
-    top = on("red").sort_values(ascending=False, kind="stable")
+    top = hazards[f"h{levels['red']['horizon']}"].sort_values(ascending=False, kind="stable")
     precision = y.reindex(top.index).cumsum().to_numpy() / np.arange(1, len(top) + 1)
     ok = np.flatnonzero((precision >= target["red_precision"]) & (np.arange(1, len(top) + 1) >= target["red_min"]))
     levels["red"]["min_hazard"] = float(top.iloc[ok[-1]]) if len(ok) else 1.0
-    levels["orange"]["min_hazard"] = float(on("orange").quantile(1 - target["orange_share"]))
-    warned = rules | (on("red") >= levels["red"]["min_hazard"]) | (on("orange") >= levels["orange"]["min_hazard"])
-    more = max(int(round(target["any_share"] * len(y))) - int(warned.sum()), 1)
-    rest = on("yellow")[~warned.to_numpy()].sort_values(ascending=False)
-    levels["yellow"]["min_hazard"] = float(rest.iloc[min(more, len(rest)) - 1])
     return levels
 
 
@@ -85,23 +76,25 @@ def signals(model: WarningModel, grade: GradeModel | None = None):
         thresholds = None
         if grade is not None:
             dev = data["as_of"].between(*periods(data, grade)["dev"]).to_numpy()
-            thresholds = tune_levels(hazards[dev], rules[dev].any(axis=1), data.loc[dev, "defaulted"], model.segment)
+            thresholds = tune_levels(hazards[dev], data.loc[dev, "defaulted"], model.segment)
             model.info["levels"] = thresholds
-        level = model.levels(hazards, thresholds)
+        level = model.levels(hazards, thresholds, data["as_of"], rules.any(axis=1))
         flags = pd.DataFrame({f"model_{lv}": (level == lv).to_numpy() for lv in LEVELS}, index=data.index)
         return flags, {f"model_{lv}": lv for lv in LEVELS}
     return extra
 
 
 def train_warning_model(frames: Frames, segment: str, grade: GradeModel, data: pd.DataFrame | None = None,
-                        register: bool = True, tune: bool = False) -> tuple[WarningModel, dict[str, pd.DataFrame],
-                                                                             str | None]:
-    """Fit, backtest beside the rules and the anchor (dev and test periods; with ``tune``, level thresholds
-    tuned on dev, in ``model.info["levels"]``, instead of ``[model.levels]``), log and register; return the
-    model, the backtest tables and the registered version (None when not registering)."""
+                        register: bool = True, tune: bool = False, oracle: pd.DataFrame | None = None
+                        ) -> tuple[WarningModel, dict[str, pd.DataFrame], str | None]:
+    """Fit, backtest beside the rules and the anchor (dev and test periods; with ``tune``, red's threshold
+    tuned on dev, the levels in ``model.info["levels"]``, instead of ``[model.levels]``; ``oracle``: the true
+    PD for the ceiling, see ``training.backtest.backtest``), log and register; return the model, the backtest
+    tables and the registered version (None when not registering)."""
     data = build_training_set(frames, segment) if data is None else data
     model, _ = fit_warning_model(frames, segment, grade, data)
-    tables = backtest(frames, segment, grade, extra=signals(model, grade if tune else None), data=data, log=register)
+    tables = backtest(frames, segment, grade, extra=signals(model, grade if tune else None), data=data, log=register,
+                      oracle=oracle)
     return model, tables, _register(model, tables) if register else None
 
 
