@@ -3,9 +3,10 @@ which of those records are under an open objection. Training, the feature CLI, s
 and the village figures all load through it; no other module writes this SQL.
 
 A record's objection status comes in the same statement as the record (column ``disputed``), so one
-subject's inputs are two statements on one connection: its row (:func:`subject_rows`, the lookup that
-precedes the role check, with the cache stamp of :data:`STAMP_COLUMNS` when asked) and its records
-(:func:`subject_records`, as arrays for ``features.online``).
+subject's inputs are one statement (:func:`subject_and_records`: its row and its records, as arrays for
+``features.online``), or two when a cached grade may spare the records (:func:`subject_rows` with the cache
+stamp of :data:`STAMP_COLUMNS`, then :func:`subject_records`). Arrays are read column-wise from the driver's
+own rows (no row objects), dates as day numbers computed by the database (:class:`EpochDay`).
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, bindparam, exists, func, select, type_coerce
+from sqlalchemy import Float, String, and_, bindparam, exists, func, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.functions import FunctionElement
 
 from creditgrade.features.frames import RECORD_COLUMNS as NORMALISED
 from creditgrade.features.frames import normalise_records, normalise_subjects
@@ -35,15 +38,38 @@ def _raw_date(column):
     return type_coerce(column, String).label(column.name)
 
 
+class EpochDay(FunctionElement):
+    """A date column as days since 1970-01-01 (NULL stays NULL), computed by the database: numbers make
+    arrays without parsing a text or a date object per value."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(EpochDay)
+def _epoch_day(element, compiler, **kw):  # PostgreSQL: date - date is a number of days
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+@compiles(EpochDay, "sqlite")
+def _epoch_day_sqlite(element, compiler, **kw):  # SQLite's ISO text; Julian day 2440587.5 is 1970-01-01
+    return f"(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5)"
+
+
 RECORD_COLUMNS = [_raw_date(c) if c.name in DATES else c for c in records.c]
 BUILT_FROM = [c for c in RECORD_COLUMNS if c.name in NORMALISED]  # what ``normalise_records`` keeps
 KEYS_PER_STATEMENT = 500  # SQLAlchemy names an IN list's parameters in a time growing with its length squared
 _KEY, _DAY = bindparam("key"), bindparam("day")
-ONE_SELECTED = (r.record_id, r.kind, *(_raw_date(r[c]) for c in DATES), *(r[c] for c in NUMBERS), r.severity,
-                r.category, r.account, DISPUTED)  # a subject's records as features.online reads them
+ONE_SELECTED = (r.record_id, r.kind, *(EpochDay(r[c]).label(c) for c in DATES), *(r[c] for c in NUMBERS),
+                r.severity, r.category, r.account, DISPUTED)  # a subject's records as features.online reads them
 ONE_RECORDS_Q = (select(*ONE_SELECTED).where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
                  .order_by(r.record_id))
 ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
+SUBJECT_AND_RECORDS_Q = (  # a subject's row on each of its records' rows; one row of NULL records if it has none
+    select(subjects, *ONE_SELECTED)
+    .select_from(subjects.outerjoin(records, and_(r.subject_key == s.subject_key, r.reported_date < _DAY,
+                                                  r.voided_at.is_(None))))
+    .where(s.subject_key == _KEY).order_by(r.record_id))
 MANY_RECORDS_Q = (select(*ONE_SELECTED, r.subject_key)
                   .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,
                          r.voided_at.is_(None)).order_by(r.record_id))
@@ -174,28 +200,76 @@ def subject_rows(conn, keys: Iterable[str], stamp: bool = False) -> list:
 
 def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:
     """One subject's records reported before ``before``, in record_id order, as :func:`arrays`."""
-    return arrays(ONE_COLUMNS, conn.execute(ONE_RECORDS_Q, {"key": key, "day": before}).all())
+    return arrays(ONE_COLUMNS, _tuples(conn, ONE_RECORDS_Q, {"key": key, "day": before})[0])
+
+
+def subject_and_records(conn, key: str, before: dt.date) -> tuple[dict | None, dict[str, np.ndarray]]:
+    """One subject's stored row (as :func:`subject_rows` gives it, as a dict; None if there is no such subject)
+    and its records as :func:`subject_records` gives them, from one statement."""
+    rows, described = _tuples(conn, SUBJECT_AND_RECORDS_Q, {"key": key, "day": before})
+    if not rows:
+        return None, arrays(ONE_COLUMNS, [])
+    n = len(subjects.c)
+    row = {c.name: v if convert is None else convert(v)
+           for c, convert, v in zip(subjects.c, _converters(conn.dialect, described[:n]), rows[0][:n])}
+    return row, arrays(ONE_COLUMNS, [t[n:] for t in rows] if rows[0][n] is not None else [])
+
+
+def _converters(dialect, described) -> list:
+    """The result processors of the subjects table's columns (dates, booleans, ...) as SQLAlchemy applies
+    them to its own rows, given the driver's description of them; cached per dialect."""
+    found = _CONVERTERS.get(dialect.name)
+    if found is None:
+        found = _CONVERTERS[dialect.name] = [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                                             for c, d in zip(subjects.c, described)]
+    return found
+
+
+_CONVERTERS: dict[str, list] = {}
+
+
+def _tuples(conn, statement, params: dict) -> tuple[list[tuple], list]:
+    """The rows of ``statement`` as the driver gives them (plain tuples, no result processing: the columns
+    read this way are numbers, text, or converted by the caller) and the driver's description of their
+    columns; the statement compiled once (SQLAlchemy's cache)."""
+    result = conn.execute(statement, params)
+    try:
+        return result.cursor.fetchall(), result.cursor.description
+    finally:
+        result.close()
 
 
 def many_records(conn, keys: Iterable[str], before: dt.date) -> dict[str, np.ndarray]:
     """Some subjects' records reported before ``before`` as :func:`arrays` (with ``subject_key``), in
-    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, no frame."""
-    rows = [row for part in _parts(list(keys)) for row in conn.execute(MANY_RECORDS_Q, {"keys": part, "day": before}).all()]
+    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, read column-wise."""
+    rows = [row for part in _parts(list(keys)) for row in _tuples(conn, MANY_RECORDS_Q, {"keys": part, "day": before})[0]]
     out = arrays(MANY_COLUMNS, rows)
     order = np.argsort(out["record_id"], kind="stable")
     return {name: values[order] for name, values in out.items()}
 
 
+NS_PER_DAY = 86_400 * 10**9
+
+
 def arrays(names: tuple[str, ...], rows: list) -> dict[str, np.ndarray]:
-    """Rows of records as one array per column: dates datetime64[ns] (NaT if missing), amounts and values
-    float (NaN), ``record_id`` int64, ``disputed`` (under an open objection) bool, text as object arrays."""
-    columns = list(zip(*rows)) if rows else [()] * len(names)
-    return {name: _array(name, values) for name, values in zip(names, columns)}
+    """Rows of records as one array per column: dates (given as days since 1970-01-01, :class:`EpochDay`)
+    datetime64[ns] (NaT if missing), amounts and values float (NaN), ``record_id`` int64, ``disputed`` (under
+    an open objection) bool, text as object arrays."""
+    table = np.array(rows, dtype=object).reshape(len(rows), len(names))  # one transposition in C
+    return {name: _array(name, table[:, j]) for j, name in enumerate(names)}
 
 
-def _array(name: str, values) -> np.ndarray:
+def _array(name: str, values: np.ndarray) -> np.ndarray:
     if name in DATES:
-        return np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
+        days = values.astype(float)
+        missing = np.isnan(days)
+        ns = np.where(missing, 0.0, days).astype(np.int64) * NS_PER_DAY
+        ns[missing] = np.iinfo(np.int64).min  # NaT
+        return ns.view("datetime64[ns]")
     if name in NUMBERS:
-        return np.array(values, dtype=float)
-    return np.array(values, dtype={"record_id": np.int64, "disputed": bool}.get(name, object))
+        return values.astype(float)
+    if name == "record_id":
+        return values.astype(np.int64)
+    if name == "disputed":
+        return values.astype(bool)
+    return values

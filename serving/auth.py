@@ -128,10 +128,13 @@ def check_role(principal: Principal, action: str) -> None:
 
 
 def check_subject(principal: Principal, action: str, segment: str, subject_key: str,
-                  township: str | None, consent_ref: str | None, id_field: str = "subject_id") -> None:
-    """Refuse (403) a subject outside the principal's reach, or a person queried without consent;
-    ``id_field`` is the request field naming the subject."""
-    check_role(principal, action)
+                  township: str | None, consent_ref: str | None, id_field: str = "subject_id",
+                  role_checked: bool = False) -> None:
+    """Refuse (403) a role that may not ``action`` (unless ``role_checked``: the caller, the API's gate, did),
+    a subject outside the principal's reach, or a person queried without consent; ``id_field`` is the
+    request field naming the subject."""
+    if not role_checked:
+        check_role(principal, action)
     if principal.role == "subject":
         if subject_key != principal.subject_key:
             raise ApiError(403, "a subject key may only see its own subject", id_field)

@@ -1,11 +1,12 @@
 """Grading subjects from the store with the segments' champions: one subject on the hot path, many at once
 in a batch; every grade given is stored in the ``grades`` history with its model version.
 
-Inputs come through ``features.loader``: one subject is two statements on the request's connection (its
-row, then its records with their open-objection flags), and its features are built by the per-subject path
-``features.online``; a batch loads all its subjects of a segment and date at once (``features.build``).
+Inputs come through ``features.loader``: one subject is one statement on the request's connection (its
+row and its records with their open-objection flags), and its features are built by the per-subject path
+``features.online``; a batch loads all its subjects of a segment and date at once (``features.online.many``).
 A subject's grade as of a date is cached, keyed by a stamp of its records and objections read with its
-row, so a repeated query re-reads only that row; ``CREDITGRADE_GRADE_CACHE=0`` switches the cache off.
+row, so a repeated query re-reads only that row (and its records on a miss: two statements);
+``CREDITGRADE_GRADE_CACHE=0`` switches the cache off.
 """
 from __future__ import annotations
 
@@ -108,23 +109,20 @@ class Grader:
 
     def subject(self, conn, segment: str, subject_id: str) -> Subject:
         """The stored subject of a valid id (422 for a malformed id, 404 for an unknown one)."""
-        try:
-            sid = ids.validate_subject_id(segment, subject_id)
-        except ValueError as exc:
-            raise bad_input(str(exc), "subject_id") from None
-        found = self.subjects(conn, [ids.subject_key(segment, sid)])
-        row = found.get(ids.subject_key(segment, sid))
-        if row is None:
-            raise ApiError(404, f"subject_id: no {segment} subject with that id", "subject_id")
-        if row.segment != segment:
-            raise bad_input(f"segment: the subject is a {row.segment}, not a {segment}", "segment")
-        return row
+        key = _key(segment, subject_id)
+        return _found(segment, self.subjects(conn, [key]).get(key))
+
+    def subject_and_records(self, conn, segment: str, subject_id: str,
+                            day: pd.Timestamp) -> tuple[Subject, dict[str, np.ndarray]]:
+        """:meth:`subject` and its records reported before ``day`` (``features.loader.subject_and_records``),
+        in one statement."""
+        row, recs = loader.subject_and_records(conn, _key(segment, subject_id), day.date())
+        return _found(segment, row and _subject(row)), recs
 
     def subjects(self, conn, keys: list[str], stamp: bool | None = None) -> dict[str, Subject]:
         """Stored subjects by key, with their cache stamp if caching (or ``stamp``)."""
         rows = loader.subject_rows(conn, keys, stamp=self.caching if stamp is None else stamp)
-        return {r.subject_key: Subject(r.subject_key, r.segment, r.display_id, r.township_code, r._asdict())
-                for r in rows}
+        return {r.subject_key: _subject(r._asdict()) for r in rows}
 
     def watermarks(self, segment: str) -> dict[str, dt.date]:
         """The segment's data watermarks by source, re-read at most every :data:`RANGE_SECONDS`."""
@@ -182,12 +180,14 @@ class Grader:
         X = pd.DataFrame(columns, index=pd.Index([row["subject_key"] for row in rows], name="subject_key"))
         return self._graded(segment, X, disputed, day)
 
-    def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp) -> Graded | None:
+    def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp,
+                         recs: dict[str, np.ndarray] | None = None) -> Graded | None:
         """One subject's grade as of ``day`` by the per-subject path, without a frame (None if it did not
-        exist yet)."""
+        exist yet); ``recs``: its records before ``day`` if the caller loaded them with its row."""
         if not online.exists(subject.row, subject.segment, day):
             return None
-        recs = loader.subject_records(conn, subject.key, day.date())
+        if recs is None:
+            recs = loader.subject_records(conn, subject.key, day.date())
         columns = online.features(subject.row, recs, subject.segment, day)
         disputed = online.disputed(subject.row, recs, subject.segment, day, columns) if recs["disputed"].any() else []
         model = self.champions[subject.segment].model
@@ -210,10 +210,12 @@ class Grader:
                             [r for r, _ in disputed.get(key, ())], fresh, lambda i=i: X.iloc[[i]])
                 for i, key in enumerate(X.index.tolist())}
 
-    def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
-        """One subject's grade as of ``day``, from the cache when its stamp (read with its row) is unchanged."""
+    def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp,
+                     recs: dict[str, np.ndarray] | None = None) -> Graded:
+        """One subject's grade as of ``day``, from the cache when its stamp (read with its row) is unchanged;
+        ``recs`` as :meth:`evaluate_subject` takes them."""
         if not self.caching:
-            return self._evaluate_existing(conn, subject, day)
+            return self._evaluate_existing(conn, subject, day, recs)
         if "stamp_0" not in subject.row:
             subject = self.subjects(conn, [subject.key], stamp=True)[subject.key]
         stamp = tuple(subject.row[f"stamp_{i}"] for i in range(len(loader.STAMP_COLUMNS)))
@@ -230,8 +232,9 @@ class Grader:
                 self._cache.popitem(last=False)
         return graded
 
-    def _evaluate_existing(self, conn, subject: Subject, day: pd.Timestamp) -> Graded:
-        graded = self.evaluate_subject(conn, subject, day)
+    def _evaluate_existing(self, conn, subject: Subject, day: pd.Timestamp,
+                           recs: dict[str, np.ndarray] | None = None) -> Graded:
+        graded = self.evaluate_subject(conn, subject, day, recs)
         if graded is None:
             raise bad_input(f"as_of: the subject did not exist yet on {day.date()}", "as_of")
         return graded
@@ -260,13 +263,26 @@ class Grader:
         grade_id = conn.execute(INSERT_GRADE, row).inserted_primary_key[0]
         return self.answer(subject, g, row, grade_id)
 
-    def grade(self, principal: Principal, req: GradeRequest, action: str = "grade",
-              origin: str = "api") -> tuple[Grade, Graded]:
-        """Grade one subject for ``principal``: check, evaluate, store the grade and its audit entry."""
+    def grade(self, principal: Principal, req: GradeRequest, action: str = "grade", origin: str = "api",
+              role_checked: bool = False) -> tuple[Grade, Graded]:
+        """Grade one subject for ``principal``: check, evaluate, store the grade and its audit entry, on one
+        connection. Uncached, the subject and its records are one statement. ``role_checked``: the caller
+        (the API's gate) already checked that the role may ``action``. Refusals keep their order: a malformed
+        id (422), an unknown subject (404), a subject out of reach (403), then a bad as-of date (422)."""
         with self.store.engine.begin() as conn:
-            subject = self.subject(conn, req.segment, req.subject_id)
-            check_subject(principal, action, subject.segment, subject.key, subject.township, req.consent_ref)
-            g = self.evaluate_one(conn, subject, self.as_of(req.segment, req.as_of, conn))
+            try:
+                day, late = self.as_of(req.segment, req.as_of, conn), None
+            except ApiError as exc:
+                day, late = None, exc
+            if self.caching or late:
+                subject, recs = self.subject(conn, req.segment, req.subject_id), None
+            else:
+                subject, recs = self.subject_and_records(conn, req.segment, req.subject_id, day)
+            check_subject(principal, action, subject.segment, subject.key, subject.township, req.consent_ref,
+                          role_checked=role_checked)
+            if late:
+                raise late
+            g = self.evaluate_one(conn, subject, day, recs)
             answer = self.store_grade(conn, subject, g, origin)
             audit.write(conn, [audit.entry(principal, action, 200, subject_key=subject.key, segment=subject.segment,
                                            purpose=req.purpose, consent_ref=req.consent_ref,
@@ -327,9 +343,10 @@ class Grader:
             audit.write(conn, entries)
         return results
 
-    def explain(self, principal: Principal, req: GradeRequest) -> Explanation:
-        """The grade with every feature's contribution and what would change the grade."""
-        answer, g = self.grade(principal, req, action="explain")
+    def explain(self, principal: Principal, req: GradeRequest, role_checked: bool = False) -> Explanation:
+        """The grade with every feature's contribution and what would change the grade (``role_checked`` as
+        :meth:`grade` takes it)."""
+        answer, g = self.grade(principal, req, action="explain", role_checked=role_checked)
         model = self.champions[req.segment].model
         contrib = explain.contributions(model, g.X).iloc[0]
         rows = [Contribution(feature=f, value=_value(g.X, f), reference=model.reference.get(f),
@@ -342,6 +359,27 @@ class Grader:
     def _refuse(principal: Principal, item: BatchItem, error: ApiError, entries: list) -> BatchResult:
         entries.append(audit.refusal(principal, "grade_batch", error, **where_of(item)))
         return BatchResult(status=error.status, error=error.message, field=error.field)
+
+
+def _key(segment: str, subject_id: str) -> str:
+    """The stored key of a subject id (422 for a malformed one)."""
+    try:
+        return ids.subject_key(segment, ids.validate_subject_id(segment, subject_id))
+    except ValueError as exc:
+        raise bad_input(str(exc), "subject_id") from None
+
+
+def _subject(row: dict) -> Subject:
+    return Subject(row["subject_key"], row["segment"], row["display_id"], row["township_code"], row)
+
+
+def _found(segment: str, subject: Subject | None) -> Subject:
+    """The subject looked up for ``segment`` (404 if none, 422 if of another segment)."""
+    if subject is None:
+        raise ApiError(404, f"subject_id: no {segment} subject with that id", "subject_id")
+    if subject.segment != segment:
+        raise bad_input(f"segment: the subject is a {subject.segment}, not a {segment}", "segment")
+    return subject
 
 
 def _feature(rule) -> str | None:

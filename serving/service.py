@@ -88,7 +88,7 @@ class CreditGrade:
     @bentoml.api
     def grade(self, req: GradeRequest, /, ctx: bentoml.Context) -> Grade:
         """Grade one subject as of today or ``as_of``: grade, score, PD, reasons, model, disputed flag."""
-        return self._run(ctx, "grade", lambda p: self.grader.grade(p, req)[0], req)
+        return self._run(ctx, "grade", lambda p: self.grader.grade(p, req, role_checked=True)[0], req)  # the gate's
 
     @bentoml.api(batchable=True, max_batch_size=1000, max_latency_ms=60_000)
     def grade_batch(self, items: list[BatchItem], /) -> list[BatchResult]:
@@ -107,7 +107,7 @@ class CreditGrade:
     @bentoml.api
     def explain(self, req: GradeRequest, /, ctx: bentoml.Context) -> Explanation:
         """The grade with every feature's contribution and what would lift it by one grade."""
-        return self._run(ctx, "explain", lambda p: self.grader.explain(p, req), req)
+        return self._run(ctx, "explain", lambda p: self.grader.explain(p, req, role_checked=True), req)
 
     @bentoml.api
     def report(self, req: SubjectRequest, /, ctx: bentoml.Context) -> Report:

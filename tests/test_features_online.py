@@ -86,9 +86,12 @@ def population(draw):
 
 
 def arrays_of(records: list[dict]) -> dict[str, np.ndarray]:
-    """One subject's records as ``loader.subject_records`` gives them."""
+    """One subject's records as ``loader.subject_records`` gives them (dates as the database's day numbers)."""
+    def read(r, n):
+        return (r[n] - dt.date(1970, 1, 1)).days if n in loader.DATES and r[n] is not None else r[n]
+
     rows = sorted(records, key=lambda r: r["record_id"])
-    return loader.arrays(loader.ONE_COLUMNS, [tuple(r[n] for n in loader.ONE_COLUMNS) for r in rows])
+    return loader.arrays(loader.ONE_COLUMNS, [tuple(read(r, n) for n in loader.ONE_COLUMNS) for r in rows])
 
 
 def assert_same_row(columns: dict, key: str, batch_row: pd.DataFrame) -> None:
