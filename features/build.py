@@ -11,6 +11,7 @@ visible) and not past a required source's watermark by more than the configured 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -52,18 +53,26 @@ def columns_of(snap: Snapshot, subjects, segment: str, as_of: pd.Timestamp) -> d
     """The segment's features in the catalogue's order, one array each, from a snapshot of the subjects'
     records and their rows (a frame, or a mapping of column arrays): the one definition the batch path and
     the per-subject path (``features.online``) share."""
-    names = feature_names(segment)
+    names, sources, declared = _plan(segment)
     columns: dict = {}
-    for source in dict.fromkeys(s.source for s in catalog(segment)):
-        if source in BUILDERS:
-            columns.update(BUILDERS[source](snap))
+    for source in sources:
+        columns.update(BUILDERS[source](snap))
     columns.update(profile.build(subjects, segment, as_of))
-    undeclared = set(columns) - {s.name for s in catalog()}
-    missing = set(names) - set(columns)
+    undeclared = columns.keys() - declared
+    missing = set(names) - columns.keys()
     if undeclared or missing:
         raise RuntimeError(f"builders and catalog.toml disagree: undeclared {sorted(undeclared)}, "
                            f"not built {sorted(missing)}")
     return {n: columns[n] for n in names}
+
+
+@cache
+def _plan(segment: str) -> tuple[list[str], list[str], frozenset[str]]:
+    """The segment's feature names in catalogue order, its sources that have builders, and every declared
+    feature name (as the catalogue, read once)."""
+    specs = catalog(segment)
+    sources = [source for source in dict.fromkeys(s.source for s in specs) if source in BUILDERS]
+    return feature_names(segment), sources, frozenset(s.name for s in catalog())
 
 
 def disputed_of(subjects: pd.DataFrame, records: pd.DataFrame, segment: str, as_of: pd.Timestamp,

@@ -15,7 +15,7 @@ Point-in-time rules (DESIGN.md, "Rules the law sets"), with ``as_of`` the snapsh
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,26 @@ def retention_cutoff(as_of: dt.date) -> dt.date:
     return day
 
 
+@cache
+def flagged(flag: str) -> tuple[str, ...]:
+    """The kinds of the records contract with ``flag`` set (``negative``, ``repairable``, ...)."""
+    return tuple(k for k, v in kinds().items() if v.get(flag))
+
+
+@cache
+def _of_source(source: str, negative: bool) -> tuple[str, ...]:
+    """The kinds of ``source`` (its link kinds left out), or its negative kinds."""
+    if negative:
+        return tuple(k for k in flagged("negative") if kinds()[k]["source"] == source)
+    return tuple(k for k, v in kinds().items() if v["source"] == source and not v.get("link"))
+
+
+@lru_cache(maxsize=4096)
+def _window_bounds(day: dt.date, months: int, offset: int) -> tuple[np.datetime64, np.datetime64]:
+    """The start dates ``[lo, hi)`` of a window of ``months`` calendar months ending ``offset`` months before ``day``."""
+    return (np.datetime64(add_months(day, -(offset + months)), "ns"), np.datetime64(add_months(day, -offset), "ns"))
+
+
 def _zero_nan(values: np.ndarray) -> np.ndarray:
     """Floats with NaN as 0 (``np.nan_to_num`` without its cost on a few values)."""
     values = np.asarray(values, dtype=float)
@@ -80,9 +100,8 @@ def still_counts(records: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
 def counting(kind: tuple[np.ndarray, pd.Index | list], start: np.ndarray, end: np.ndarray, reported: np.ndarray,
              repaired: np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
     """:func:`still_counts` on arrays: ``kind`` as (codes, labels), dates as datetime64[ns] (NaT if missing)."""
-    spec = kinds()
-    negative = Snapshot._among(*kind, [k for k, v in spec.items() if v.get("negative")])
-    repairable = Snapshot._among(*kind, [k for k, v in spec.items() if v.get("repairable")])
+    negative = Snapshot._among(*kind, flagged("negative"))
+    repairable = Snapshot._among(*kind, flagged("repairable"))
     end = np.where(np.isnat(end), start, end)
     cutoff = np.datetime64(retention_cutoff(as_of.date()), "ns")
     as_of64 = np.datetime64(as_of, "ns")
@@ -129,7 +148,6 @@ class Snapshot:
         weights = contract()["severity_weights"]
         self.weight = _zero_nan(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
         self.age_months = (np.datetime64(self.as_of, "ns") - self.start) / np.timedelta64(1, "D") / DAYS_PER_MONTH
-        self._negative_kinds = [k for k, v in kinds().items() if v.get("negative")]
         self._windows: dict[tuple[int, int], np.ndarray] = {}
 
     @staticmethod
@@ -148,10 +166,10 @@ class Snapshot:
         return self._among(self._kind, self._kinds, names)
 
     def source(self, source: str) -> np.ndarray:
-        return self.kinds(*[k for k, v in kinds().items() if v["source"] == source and not v.get("link")])
+        return self.kinds(*_of_source(source, False))
 
     def negative(self, source: str) -> np.ndarray:
-        return self.kinds(*[k for k in self._negative_kinds if kinds()[k]["source"] == source])
+        return self.kinds(*_of_source(source, True))
 
     def window(self, months: int, offset: int = 0) -> np.ndarray:
         """Records that started in ``[as_of - (offset + months), as_of - offset)`` (calendar months)."""
@@ -160,8 +178,7 @@ class Snapshot:
         return self._windows[months, offset]
 
     def _window(self, months: int, offset: int) -> np.ndarray:
-        lo = np.datetime64(add_months(self.as_of.date(), -(offset + months)), "ns")
-        hi = np.datetime64(add_months(self.as_of.date(), -offset), "ns")
+        lo, hi = _window_bounds(self.as_of.date(), months, offset)
         return (self.start >= lo) & (self.start < hi)
 
     def ongoing(self) -> np.ndarray:

@@ -19,6 +19,7 @@ PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",
             "acknowledge_warning": "预警处置 working an early warning", "work_warning": "预警处置 working an early warning",
             "audit": "监管审查 regulatory review"}
 """The purpose recorded for an action that has one by its nature, when the caller names none."""
+INSERT = insert(audit_log)  # built once: every request appends through it
 
 
 def entry(principal: Principal | None, action: str, outcome: int | str, *, subject_key: str | None = None,
@@ -36,7 +37,7 @@ def entry(principal: Principal | None, action: str, outcome: int | str, *, subje
 def write(conn, rows: list[dict]) -> None:
     """Append rows within the caller's transaction."""
     if rows:
-        conn.execute(insert(audit_log), rows)
+        conn.execute(INSERT, rows)
 
 
 def refusal(principal: Principal | None, action: str, error: ApiError, **where) -> dict:

@@ -38,6 +38,7 @@ from creditgrade.serving.tables import grades
 
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
 INSERT_GRADE = insert(grades)  # values bound per call: compiled once
+INSERT_GRADES = insert(grades).returning(grades.c.grade_id, sort_by_parameter_order=True)  # a batch's, with their ids
 CACHE_ENTRIES = 20_000
 RANGE_SECONDS = 60.0
 
@@ -333,8 +334,7 @@ class Grader:
                             f"as_of: the subject did not exist yet on {day.date()}", "as_of"), entries)
                         continue
                     done.append((i, subject, g, self._row(subject, g, "batch")))
-                grade_ids = conn.execute(insert(grades).returning(grades.c.grade_id, sort_by_parameter_order=True),
-                                         [row for *_, row in done]).scalars().all() if done else []
+                grade_ids = conn.execute(INSERT_GRADES, [row for *_, row in done]).scalars().all() if done else []
                 for (i, subject, g, row), grade_id in zip(done, grade_ids):
                     results[i] = BatchResult(status=200, result=self.answer(subject, g, row, grade_id))
                     entries.append(audit.entry(principals[items[i].key_id], "grade_batch", 200,
