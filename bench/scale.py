@@ -10,6 +10,13 @@ measured cost per partition (phase seconds x workers / partitions, times the par
 divided by the workers). Population parts are generated once and cached under --workdir (never in git).
 The anchor is the same work with 1 worker in the same run.
 
+The population is generated and exported a part at a time, so memory holds one part (100,000 SMEs, about
+0.6 GiB per 3,000 generated in a check) whatever --smes; before, all parts were held at once (about 50 GB
+at 1 M SMEs).
+
+The figures below are NOT valid: they were measured with an export of in-memory frames that wrote the
+records of each batch's first partition only (the later partitions held subjects without records, fixed
+with the batched export); they understate every phase and wait to be measured again.
 Measured 2026-11-29 on the shared 2-core machine (1 M SMEs was out of reach: generating 100,000 took 15 min
 at load 33), seconds with 1 worker / 2 workers, peak RSS per worker:
 - 100,000 SMEs, 4 partitions, 1,596,357 training rows, load 1.6-4: features 7.7 / 8.2, training 96.2 / 114.0,
@@ -42,22 +49,28 @@ TARGET = 10_000_000
 
 
 def population(workdir: Path, n: int, seed: int, partition: int) -> Path:
-    """An export of ``n`` generated SMEs (in generated parts of at most 100,000), made once and cached."""
+    """An export of ``n`` generated SMEs (fewer by any code a later part draws again), made once and cached:
+    generated ``PART`` at a time (seeds ``seed``, ``seed + 1``, ...), each part exported as it is made, so
+    memory holds one part whatever ``n``."""
     out = workdir / f"export-sme{n}-s{seed}-p{partition}"
     if (out / "sme" / "manifest.json").exists():
         return out
     from creditgrade.data.sample.generator import generate
 
-    frames = []
-    for i, lo in enumerate(range(0, n, PART)):
-        pop = generate(min(PART, n - lo), 1, 1, seed=seed + i)
-        pop = {k: v[v["segment"] == "sme"].rename(columns={"subject_id": "subject_key"}) for k, v in pop.items()}
-        frames.append(pop)
-    records = pd.concat([f["records"] for f in frames], ignore_index=True)
-    records["record_id"] = np.arange(1, len(records) + 1)
-    whole = Frames(pd.concat([f["subjects"] for f in frames], ignore_index=True), records,
-                   pd.concat([f["outcomes"] for f in frames], ignore_index=True))
-    export(whole, "sme", out, partition_subjects=partition)
+    def parts():
+        first_id, seen = 1, set()
+        for i, lo in enumerate(range(0, n, PART)):
+            pop = generate(min(PART, n - lo), 1, 1, seed=seed + i)
+            pop = {k: v[(v["segment"] == "sme").to_numpy() & ~v["subject_id"].isin(seen).to_numpy()]
+                   .rename(columns={"subject_id": "subject_key"}) for k, v in pop.items()}  # a code drawn again
+            seen.update(pop["subjects"]["subject_key"])                                   # by a later part: dropped
+            records = pop["records"].assign(record_id=np.arange(first_id, first_id + len(pop["records"])))
+            first_id += len(records)
+            print(f"  generated part {i + 1} of {-(-n // PART)}: {len(records):,} records "
+                  f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB)", flush=True)
+            yield Frames(pop["subjects"], records, pop["outcomes"])
+
+    export(parts(), "sme", out, partition_subjects=partition)
     return out
 
 

@@ -3,8 +3,8 @@ input of the Dask paths (``features.distributed``).
 
 Layout: ``OUT/<segment>/part-00000/{subjects,records,outcomes}.parquet``, ..., and ``OUT/<segment>/manifest.json``
 naming every partition with its key range, row counts and the SHA-256 of each file, and what the as-of check
-needs (subjects, earliest reported day, watermarks) and the outcomes' as-of dates per horizon. A partition is a contiguous range of subject keys, so a
-subject's records and outcomes are all in one partition. Records carry ``disputed`` (under an open objection at
+needs (subjects, earliest reported day, watermarks) and the outcomes' as-of dates per horizon. A partition is a contiguous range of subject keys
+(of its batch, for a source made in batches), so a subject's records and outcomes are all in one partition. Records carry ``disputed`` (under an open objection at
 export). The export is written into a temporary folder renamed into place once complete: an interrupted
 export leaves the previous one, or none, never half of one.
 """
@@ -21,7 +21,7 @@ from creditgrade.features import freshness, loader
 from creditgrade.features.build import subjects_and_earliest
 from creditgrade.features.catalog import check_segment
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.frames import normalise_outcomes
+from creditgrade.features.frames import Frames, normalise_outcomes
 from creditgrade.features.store import Store
 
 PARTITION_SUBJECTS = 50_000  # one task's worth: ~50 k subjects' features build in a few seconds, in < 1 GB
@@ -59,34 +59,44 @@ def _parts(source, segment: str, size: int):
         records = source.records[source.records["segment"] == segment]
         chunks = ((part, records[records["subject_key"].isin(part["subject_key"])], source.open_objection_ids)
                   for part in (every.iloc[lo:lo + size] for lo in range(0, len(every), size)))
-    for subjects, records, open_ids in chunks:
+    for subjects, part_records, open_ids in chunks:  # not ``records``: the chunks above read it lazily
         keys = subjects["subject_key"]
-        yield (subjects, records.assign(disputed=records["record_id"].isin(list(open_ids))),
+        yield (subjects, part_records.assign(disputed=part_records["record_id"].isin(list(open_ids))),
                outcomes[outcomes["subject_key"].isin(keys)])
 
 
 def export(source, segment: str, out, partition_subjects: int = PARTITION_SUBJECTS) -> dict:
-    """Write ``segment``'s inputs from ``source`` (a ``Store``, or in-memory ``Frames``) under ``out`` (see the
-    module) and return the manifest."""
+    """Write ``segment``'s inputs from ``source`` under ``out`` (see the module) and return the manifest.
+    ``source`` is a ``Store``, in-memory ``Frames``, or an iterable of ``Frames`` taken one at a time (a
+    population larger than memory, made in batches of distinct subjects): each batch is partitioned on its
+    own, so partitions of different batches may interleave in key order, while a subject stays in one."""
     check_segment(segment)
     if partition_subjects < 1:
         raise CreditgradeError(f"partition size must be at least 1 subject, not {partition_subjects}")
     final = Path(out) / segment
     work = Path(out) / f".{segment}.partial"
     shutil.rmtree(work, ignore_errors=True)
-    n, earliest = subjects_and_earliest(source, segment)
-    if n == 0:
+    parts, dates, marks, total, first = [], {}, {}, 0, None
+    for batch in [source] if isinstance(source, (Store, Frames)) else source:
+        n, earliest = subjects_and_earliest(batch, segment)
+        if n == 0:
+            continue
+        total += n
+        first = earliest if first is None or (earliest is not None and earliest < first) else first
+        for source_name, through in freshness.watermarks_of(batch, segment).items():
+            marks[source_name] = max(through, marks.get(source_name, through))
+        for subjects, records, outcomes in _parts(batch, segment, partition_subjects):
+            entry = _write_partition(work / f"part-{len(parts):05d}", {"subjects": subjects, "records": records,
+                                                                       "outcomes": outcomes})
+            parts.append({**entry, "keys": [subjects["subject_key"].iloc[0], subjects["subject_key"].iloc[-1]]})
+            for horizon, days in outcomes.groupby("horizon_months")["as_of"].unique().items():
+                dates.setdefault(str(horizon), set()).update(str(pd.Timestamp(d).date()) for d in days)
+    if total == 0:
+        shutil.rmtree(work, ignore_errors=True)
         raise CreditgradeError(f"no {segment} subjects to export: ingest them first")
-    parts, dates = [], {}
-    for i, (subjects, records, outcomes) in enumerate(_parts(source, segment, partition_subjects)):
-        entry = _write_partition(work / f"part-{i:05d}", {"subjects": subjects, "records": records,
-                                                          "outcomes": outcomes})
-        parts.append({**entry, "keys": [subjects["subject_key"].iloc[0], subjects["subject_key"].iloc[-1]]})
-        for horizon, days in outcomes.groupby("horizon_months")["as_of"].unique().items():
-            dates.setdefault(str(horizon), set()).update(str(pd.Timestamp(d).date()) for d in days)
-    manifest = {"segment": segment, "subjects": int(n), "earliest": str(earliest and pd.Timestamp(earliest).date()),
+    manifest = {"segment": segment, "subjects": int(total), "earliest": str(first and pd.Timestamp(first).date()),
                 "outcome_dates": {h: sorted(days) for h, days in dates.items()},
-                "watermarks": {k: str(v) for k, v in freshness.watermarks_of(source, segment).items()},
+                "watermarks": {k: str(v) for k, v in sorted(marks.items())},
                 "partitions": parts}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(final, ignore_errors=True)

@@ -14,6 +14,7 @@ from creditgrade.features import distributed
 from creditgrade.features.build import build_features
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import export, read_manifest
+from creditgrade.features.frames import Frames
 
 AS_OF = "2024-06-30"
 
@@ -53,6 +54,25 @@ def test_export_partitions_by_subject_with_checksums(exported):
     assert len(recs) == len(store.records("sme"))
     assert read_manifest(out, "sme") == m
     assert not list(out.glob(".*partial"))
+
+
+def test_an_export_of_frames_in_batches_keeps_each_partition_s_records(exported, tmp_path):
+    """In-memory Frames as batches of distinct subjects (a population larger than memory), each batch in two
+    partitions: each partition holds its own subjects' records, all of them once, and the manifest says what
+    the store's export does."""
+    store, _, manifests = exported
+    subj, recs, outs = store.subjects("sme"), store.records("sme"), store.outcomes("sme")
+    batches = (Frames(part, recs[recs["subject_key"].isin(part["subject_key"])],
+                      outs[outs["subject_key"].isin(part["subject_key"])]) for part in (subj.iloc[:70], subj.iloc[70:]))
+    m = export(batches, "sme", tmp_path, partition_subjects=60)
+    folders = [tmp_path / "sme" / p["name"] for p in m["partitions"]]
+    held = [pd.read_parquet(f / "records.parquet", columns=["subject_key", "record_id"]) for f in folders]
+    assert [p["rows"]["subjects"] for p in m["partitions"]] == [60, 10, 60, 20] and all(len(h) for h in held)
+    assert all(set(h["subject_key"]) <= set(pd.read_parquet(f / "subjects.parquet")["subject_key"])
+               for h, f in zip(held, folders))
+    assert sorted(pd.concat(held)["record_id"]) == sorted(recs["record_id"])
+    assert {k: m[k] for k in ("subjects", "earliest", "outcome_dates", "watermarks")} == {
+        k: manifests["sme"][k] for k in ("subjects", "earliest", "outcome_dates", "watermarks")}
 
 
 @pytest.mark.parametrize("segment", ["sme", "household", "practitioner"])
