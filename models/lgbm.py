@@ -19,6 +19,8 @@ from sklearn.model_selection import train_test_split
 
 from creditgrade.models.estimator import Estimator, Table, Walk, read_table
 
+ONE_THREAD_BELOW = 20_000  # rows: below this, a second thread costs more than it saves (and spins when shared)
+
 FORMAT = "creditgrade.lgbm/1"
 
 
@@ -57,7 +59,7 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
         """Monotone constraints from the features' declared risk directions (the scale plays no part)."""
         return cls(monotone={s.name: s.monotone for s in specs}, seed=seed)
 
-    def _params(self, leaves: int, columns: list[str]) -> dict:
+    def _params(self, leaves: int, columns: list[str], rows: int) -> dict:
         mono = self.monotone or {}
         return dict(
             objective="binary", metric="auc", learning_rate=self.learning_rate, num_leaves=leaves,
@@ -65,7 +67,8 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
             feature_fraction=self.feature_fraction, bagging_fraction=0.8, bagging_freq=1,
             monotone_constraints=[int(mono.get(c, 0)) for c in columns],
             monotone_constraints_method=self.monotone_method, seed=self.seed, deterministic=True,
-            force_row_wise=True, num_threads=self.num_threads, verbosity=-1, max_bin=255)
+            force_row_wise=True, num_threads=1 if rows < ONE_THREAD_BELOW else self.num_threads, verbosity=-1,
+            max_bin=255)
 
     def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None):
         if self.monotone_method == "advanced":
@@ -81,7 +84,7 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
         for leaves in self.leaves_grid:
             train = lgb.Dataset(X, y, free_raw_data=False)
             valid = lgb.Dataset(X_val, y_val, reference=train)
-            booster = lgb.train(self._params(leaves, columns), train, num_boost_round=self.max_rounds,
+            booster = lgb.train(self._params(leaves, columns, len(X)), train, num_boost_round=self.max_rounds,
                                 valid_sets=[valid], callbacks=[lgb.early_stopping(self.early_stopping, verbose=False)])
             booster.free_dataset()
             margin = booster.predict(X_val, raw_score=True, num_iteration=booster.best_iteration)

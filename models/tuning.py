@@ -36,10 +36,9 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.models.estimator import Estimator
 from creditgrade.models.families import family
-from creditgrade.models.lgbm import LGBMPD
+from creditgrade.models.lgbm import LGBMPD, ONE_THREAD_BELOW
 
 HOLDOUT_ABOVE = 50_000  # rows: above this, the first inner fold alone validates (a third of many rows)
-ONE_THREAD_BELOW = 20_000  # rows: below this, a second thread costs more than it saves
 
 
 def inner_splits(y, seed: int, folds: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
