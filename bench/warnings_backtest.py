@@ -9,7 +9,8 @@ lead time and warned share per level, per trigger and for the naive anchor at th
 the development dates (where thresholds are tuned) and the out-of-time test dates (see
 training.backtest.backtest for the definitions), and the triggers the development dates' rule removes
 (``training.backtest.weak_triggers``). With ``--tune``: the warning model's level thresholds tuned on the
-development dates (``training.warning_model.tune_levels``), printed for ``[model.levels]``. Logged to MLflow
+development dates (``training.warning_model.tune_levels``: red's hazard; the others are shares of a scan),
+printed for ``[model.levels]``. Logged to MLflow
 (experiment "creditgrade-warnings"). Beside the naive anchor, the ceiling: the generator's true PD
 (data/sample/oracle/true_pd.parquet) above a cut-off matched on the same warned share (``oracle_*``). With
 ``--monitor``: PSI per quarter of a model trained on the snapshots

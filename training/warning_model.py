@@ -3,8 +3,8 @@ anchor with the warnings backtest, and register it in MLflow.
 
 Rows are the segment's quarterly snapshots not in default at their date; the model learns on the dates
 before the backtest's development period, which it holds out for early stopping and calibration (as the
-grade model does), its level thresholds are tuned on the development period (:func:`tune_levels`, targets
-in ``[model.tuning]``), and the test period is reported.
+grade model does), red's threshold is tuned on the development period (:func:`tune_levels`, targets in
+``[model.tuning]``; the other levels are shares of each scan), and the test period is reported.
 """
 from __future__ import annotations
 
