@@ -18,8 +18,8 @@ into the same two tables.
 Measured 2026-11-29, --rows 1000000 --arrival, LOADED (load 18-25 on 2 cores: wall times are up to 10x the
 CPU times; the ratios by CPU time are the ones to trust for SQLite, PostgreSQL's server time is wall only):
 - SQLite: ingest 8.46 s CPU (0.41x the minimal table's bare executemany by CPU, 1.18x the store's table's);
-  with warnings on arrival 10.95 s CPU (0.31x; the hook was twice the ingest's cost, now 1.3x); re-ingest
-  12.7 s CPU (0.27x). Where a 200,000-row ingest goes (cProfile): SQLite's own work (executemany into the
+  with warnings on arrival 10.95 s CPU (0.31x; 1.3x the plain ingest's CPU, against 1.7x before the
+  hook took Arrow, at 200,000 rows); re-ingest 12.7 s CPU (0.27x). Where a 200,000-row ingest goes (cProfile): SQLite's own work (executemany into the
   table with its unique key and foreign key, the secondary indexes rebuilt, the commit) about 70 %, reading,
   column checks and rows to Python tuples about 30 %; the bare insert into the store's table costs more CPU
   than the ingest (which rebuilds the secondary indexes sorted): the table the store needs is the ceiling.
