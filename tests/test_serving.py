@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pandas as pd
 import pytest
 from sqlalchemy import MetaData, create_engine, select
 
@@ -211,3 +212,41 @@ def test_a_revoked_key_stops_working_within_the_key_cache_time(api):
     time.sleep(CACHE_SECONDS + 0.1)
     r = api.call("/grade", body, key=key)
     assert r.status_code == 401 and r.json()["field"] == "Authorization"
+
+
+def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api):
+    """Uncached, a grade reads its subject and records in one statement and writes the grade and its audit
+    entry: three statements, the same grade as the two-statement path; a bad as-of date is still refused
+    after an unknown subject (404) and a subject out of reach (403)."""
+    from sqlalchemy import event
+
+    from creditgrade.features.ids import make_uscc
+    from creditgrade.features.store import Store
+    from creditgrade.models.registry import load_champion
+    from creditgrade.serving.auth import Principal
+    from creditgrade.serving.errors import ApiError
+    from creditgrade.serving.grading import Grader
+    from creditgrade.serving.schemas import GradeRequest
+
+    store = Store(api.url)
+    grader = Grader(store, {"sme": load_champion("sme")})
+    grader.caching = False
+    bank, evaluator = Principal(1, "bank", "b"), Principal(2, "evaluator", "e", frozenset({"x"}))
+    req = GradeRequest(**grade_body(api.keys.smes[2], as_of="2024-06-30"))
+    grader.grade(bank, req)  # the segment's extent, re-read once a minute
+    statements = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0]))
+    _, graded = grader.grade(bank, req)
+    assert statements == ["SELECT", "INSERT", "INSERT"]
+    with store.engine.connect() as conn:
+        apart = grader.evaluate_subject(conn, grader.subject(conn, "sme", req.subject_id), pd.Timestamp(req.as_of))
+    assert (graded.pd, graded.grade, graded.reasons) == (apart.pd, apart.grade, apart.reasons)
+    future = {"as_of": "2999-01-01"}
+    for who, body, status, field in [
+            (bank, grade_body(make_uscc("91410100MA0000001"), **future), 404, "subject_id"),
+            (evaluator, grade_body(api.keys.smes[2], **future), 403, "segment"),
+            (bank, grade_body(api.keys.smes[2], **future), 422, "as_of")]:
+        with pytest.raises(ApiError) as refused:
+            grader.grade(who, GradeRequest(**body))
+        assert (refused.value.status, refused.value.field) == (status, field)
+    store.dispose()
