@@ -38,6 +38,7 @@ from creditgrade.features.lists import list_kinds  # noqa: E402
 from creditgrade.features.schemas import contract, kinds  # noqa: E402
 from creditgrade.features.snapshot import RECENCY_CAP_MONTHS, retention_cutoff  # noqa: E402
 from creditgrade.features.tax import CREDIT_LEVELS  # noqa: E402
+from creditgrade.features.trajectory import HALF_LIFE_MONTHS  # noqa: E402
 
 PART = 100_000
 
@@ -92,6 +93,7 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
     spec = kinds()
     negative = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("negative"))
     repairable = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("repairable"))
+    links = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("link")) or "NULL"
     weights = contract()["severity_weights"]
     rank = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CREDIT_LEVELS))
     order = "epoch(start_date)::BIGINT * 1000000000 + record_id"
@@ -112,13 +114,30 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         return (f"ln(1 + avg({x}) FILTER (WHERE kind = '{kind}' AND {now})) "
                 f"- ln(1 + avg({x}) FILTER (WHERE kind = '{kind}' AND {before}))")
 
+    def between(m, offset):
+        return f"start_date >= DATE '{add_months(d, -(m + offset))}' AND start_date < DATE '{add_months(d, -offset)}'"
+
+    def latest(x, cond):
+        return f"arg_max({x}, {order}) FILTER (WHERE {cond})"
+
+    def mean(x, cond):
+        return f"avg({x}) FILTER (WHERE {cond})"
+
+    def log_ratio(a, b):
+        return f"ln(1 + {a}) - ln(1 + {b})"
+
+    decay = f"pow(2, -greatest(age, 0) / {HALF_LIFE_MONTHS})"
+
+    def recency(cond):
+        return tot(f"(CASE WHEN w > 0 THEN w ELSE 1 END) * {decay}", cond)
+
     prev12 = f"{win(24)} AND NOT {win(12)}"
     prev3 = f"{win(15)} AND NOT {win(12)}"
     cols = {}
     for source, prefix in (("tax", "tax"), ("safety", "safety"), ("quality", "quality"), ("labor", "labor"),
                            ("finance", "fin")):
         neg = f"neg AND source = '{source}'"
-        cols[f"has_{source}"] = f"(count(*) FILTER (WHERE source = '{source}') > 0)::DOUBLE"
+        cols[f"has_{source}"] = f"(count(*) FILTER (WHERE source = '{source}' AND NOT link) > 0)::DOUBLE"
         for m in (3, 12, 36):
             cols[f"{prefix}_negatives_{m}m"] = cnt(f"{neg} AND {win(m)}")
         cols[f"{prefix}_negative_severity_36m"] = tot("w", f"{neg} AND {win(36)}")
@@ -126,6 +145,9 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
             f"least(coalesce(min(age) FILTER (WHERE {neg}), {RECENCY_CAP_MONTHS}), {RECENCY_CAP_MONTHS})::DOUBLE")
     k = "kind = "
     limit = tot("amount", "kind = 'finance.loan' AND ongoing")
+    paid_12m = f"{k}'tax.payment' AND {win(12)}"
+    paid_latest = latest("amount", paid_12m)
+    head_latest = latest("value", f"{k}'labor.social_insurance' AND {win(3)}")
     cols.update({
         "tax_filings_late_12m": cnt(f"{k}'tax.filing' AND {win(12)} AND value > 0"),
         "tax_filing_days_late_max_12m": mx("value", f"{k}'tax.filing' AND {win(12)}"),
@@ -178,6 +200,25 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
         "fin_court_enforcements_open": cnt(f"{k}'finance.court_enforcement' AND ongoing"),
         "fin_court_enforcement_record": (f"arg_max(record_id, {order}) FILTER (WHERE {k}'finance.court_enforcement' "
                                          f"AND ongoing)::DOUBLE"),
+        # features/trajectory.py
+        "tax_paid_latest_vs_12m": log_ratio(paid_latest, mean("amount", paid_12m)),
+        "tax_paid_latest_vs_prior_year": log_ratio(paid_latest,
+                                                   mean("amount", f"{k}'tax.payment' AND {between(12, 12)}")),
+        "tax_zero_quarters_12m": cnt(f"{k}'tax.payment' AND {win(12)} AND amount <= 0"),
+        "tax_negatives_recency": recency("neg AND source = 'tax'"),
+        "labor_headcount_latest_vs_6m": log_ratio(head_latest,
+                                                  mean("value", f"{k}'labor.social_insurance' AND {between(6, 3)}")),
+        "labor_headcount_latest_vs_12m": log_ratio(head_latest,
+                                                   mean("value", f"{k}'labor.social_insurance' AND {win(12)}")),
+        "labor_tax_per_head_log": (f"ln(1 + {mean('amount', paid_12m)} / "
+                                   f"(CASE WHEN {head_latest} > 0 THEN {head_latest} END))"),
+        "labor_negatives_recency": recency("neg AND source = 'labor'"),
+        "fin_past_due_recency": tot(decay, f"{k}'finance.loan_status' AND value > 0"),
+        "fin_dpd_worst_3m_vs_12m": (mx("value", f"{k}'finance.loan_status' AND {win(3)}") + " - "
+                                    + mx("value", f"{k}'finance.loan_status' AND {between(12, 3)}")),
+        "fin_negatives_recency": recency("neg AND source = 'finance'"),
+        "quality_negatives_recency": recency("neg AND source = 'quality'"),
+        "quality_complaints_recency": recency(f"{k}'quality.complaint'"),
         "firm_age_years": "any_value(date_diff('day', s.founded, DATE '{d}') / 365.25)".replace("{d}", str(d)),
         "sector": "any_value(s.sector)",
         "size": "any_value(s.size)",
@@ -203,7 +244,7 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
 WITH r AS (
   SELECT subject_key, record_id, source, kind, start_date, end_date, severity, category, account,
          coalesce(amount, 0) AS amount, coalesce(value, 0) AS value,
-         kind IN ({negative}) AS neg,
+         kind IN ({negative}) AS neg, kind IN ({links}) AS link,
          (end_date IS NULL OR end_date >= DATE '{d}') AS ongoing,
          CASE severity {" ".join(f"WHEN '{s}' THEN {w}" for s, w in weights.items())} ELSE 0 END AS w,
          date_diff('day', start_date, DATE '{d}') / 30.4375 AS age,
