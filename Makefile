@@ -49,12 +49,16 @@ demo: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/creditgrade generate --out data/sample --smes 2000 --households 1500 --practitioners 800 --seed 20250101
 
+# two pytest-xdist workers, a test file each at a time (the machine's two cores; TESTS_WORKERS=0 runs serially)
+TESTS_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TESTS_WORKERS)),,-n $(TESTS_WORKERS) --dist loadfile)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 # the same without the tests marked slow (notebooks, real server, browser, fuzz, wheel build)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # The wheel installs one top-level package, `creditgrade` (its stages are creditgrade.features, .models, ...).
 wheel: $(STAMP)
