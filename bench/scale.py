@@ -19,16 +19,15 @@ about 25 min to generate alone), 4,000 SMEs in partitions of 1,000, 64,148 train
 features 13.0 / 10.6 s, training 200.7 / 117.8 s, grading 13.5 / 8.7 s, peak 576 / 450 MiB per worker
 (speed-ups 1.23x, 1.70x, 1.56x; partitions this small measure the per-task overhead, not a projection).
 
-The figures below are NOT valid: they were measured with an export of in-memory frames that wrote the
-records of each batch's first partition only (the later partitions held subjects without records, fixed
-with the batched export); they understate every phase and wait to be measured again.
-Measured 2026-11-29 on the shared 2-core machine (1 M SMEs was out of reach: generating 100,000 took 15 min
-at load 33), seconds with 1 worker / 2 workers, peak RSS per worker:
-- 100,000 SMEs, 4 partitions, 1,596,357 training rows, load 1.6-4: features 7.7 / 8.2, training 96.2 / 114.0,
-  grading 7.0 / 8.1, 5,310 / 3,163 MiB: no speed-up (0.84-0.94x; others' jobs took the second core);
-  projected for 10 M SMEs on 2 workers: features 14 min, training 190 min, grading 14 min.
-- 20,000 SMEs, 4 partitions, 321,445 training rows, load 1.6: features 2.0 / 1.3, training 23.6 / 17.6,
-  grading 1.4 / 1.0, 1,437 / 968 MiB: speed-ups 1.53x, 1.34x, 1.48x.
+Measured 2026-11-29 on a quiet 2-core machine (load 1-2.5), seconds with 1 worker / 2 workers, peak RSS per
+worker (the earlier figures of this docstring were measured with an export of in-memory frames that wrote
+the records of each batch's first partition only, and are withdrawn):
+- 100,000 SMEs, partitions of 25,000, 1,596,357 training rows: features 15.9 / 9.9, training 212.1 / 134.9,
+  grading 13.4 / 9.0, 5,643 / 4,172 MiB: speed-ups 1.61x, 1.57x, 1.49x; projected for 10 M SMEs on 2
+  workers: features 16 min, training 225 min, grading 15 min.
+- 20,000 SMEs, partitions of 5,000, 321,445 training rows: features 3.2 / 2.6, training 43.8 / 32.2,
+  grading 4.2 / 2.0, 1,515 / 1,468 MiB: speed-ups 1.21x, 1.36x, 2.10x.
+1 M SMEs not run (generation and the three phases would take about an hour here).
 """
 from __future__ import annotations
 
