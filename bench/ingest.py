@@ -15,6 +15,14 @@ PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a datab
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
 into the same two tables.
 
+Measured 2026-11-29 on a quiet machine (load 1-2), --rows 1000000 --arrival, then again with PostgreSQL:
+- SQLite: ingest 108,656 and 88,612 rows/s in two runs, 0.32x and 0.27x the minimal table's bare executemany
+  (1.14x and 0.83x the store's table's); re-ingest 62,959 rows/s (0.19x); with warnings on arrival 77,819
+  rows/s (0.23x; 1.40x the plain ingest's time).
+- PostgreSQL: ingest 36,559 rows/s, 0.25x the bare COPY into the minimal table, 0.55x into the store's table
+  (27.4 s wall on 3.2 s of client CPU: the server's work on the store's table); re-ingest 69,528 rows/s.
+The loaded figures below overstated both ratios (PostgreSQL most).
+
 Measured 2026-11-29, --rows 1000000 --arrival, LOADED (load 18-25 on 2 cores: wall times are up to 10x the
 CPU times; the ratios by CPU time are the ones to trust for SQLite, PostgreSQL's server time is wall only):
 - SQLite: ingest 8.46 s CPU (0.41x the minimal table's bare executemany by CPU, 1.18x the store's table's);
