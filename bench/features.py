@@ -35,8 +35,8 @@ from creditgrade.features.finance import default_kinds  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
 from creditgrade.features.ids import add_months  # noqa: E402
 from creditgrade.features.lists import list_kinds  # noqa: E402
-from creditgrade.features.schemas import contract, kinds  # noqa: E402
-from creditgrade.features.snapshot import RECENCY_CAP_MONTHS, retention_cutoff  # noqa: E402
+from creditgrade.features.schemas import contract  # noqa: E402
+from creditgrade.features.snapshot import RECENCY_CAP_MONTHS, flagged, retention_cutoff  # noqa: E402
 from creditgrade.features.tax import CREDIT_LEVELS  # noqa: E402
 from creditgrade.features.trajectory import HALF_LIFE_MONTHS  # noqa: E402
 
@@ -90,10 +90,8 @@ def duckdb_sql(as_of: pd.Timestamp) -> str:
     """The SME features of features/*.py as one SQL query over ``records`` and ``subjects``."""
     d = as_of.date()
     back = {m: add_months(d, -m) for m in (3, 6, 12, 15, 24, 36)}
-    spec = kinds()
-    negative = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("negative"))
-    repairable = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("repairable"))
-    links = ", ".join(f"'{k}'" for k, v in spec.items() if v.get("link")) or "NULL"
+    negative, repairable, links = (", ".join(f"'{k}'" for k in flagged(flag)) or "NULL"
+                                   for flag in ("negative", "repairable", "link"))
     weights = contract()["severity_weights"]
     rank = " ".join(f"WHEN '{c}' THEN {i + 1}" for i, c in enumerate(CREDIT_LEVELS))
     order = "epoch(start_date)::BIGINT * 1000000000 + record_id"

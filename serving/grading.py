@@ -85,8 +85,8 @@ def where_of(req) -> dict:
     where = dict(segment=req.segment, purpose=getattr(req, "purpose", None),
                  consent_ref=getattr(req, "consent_ref", None))
     try:
-        where["subject_key"] = ids.subject_key(req.segment, ids.validate_subject_id(req.segment, req.subject_id))
-    except ValueError:
+        where["subject_key"] = _key(req.segment, req.subject_id)
+    except ApiError:
         pass
     return where
 
@@ -306,10 +306,9 @@ class Grader:
                                              field="Authorization")
                     continue
                 try:
-                    valid[i] = ids.subject_key(item.segment, ids.validate_subject_id(item.segment, item.subject_id))
-                except ValueError as exc:
-                    results[i] = self._refuse(principals[item.key_id], item, bad_input(str(exc), "subject_id"),
-                                              entries)
+                    valid[i] = _key(item.segment, item.subject_id)
+                except ApiError as exc:
+                    results[i] = self._refuse(principals[item.key_id], item, exc, entries)
             known = self.subjects(conn, sorted(set(valid.values())), stamp=False) if valid else {}
             for i, key in valid.items():
                 item = items[i]
