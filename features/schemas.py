@@ -15,7 +15,7 @@ import unicodedata
 from enum import Enum
 from functools import cache, partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -121,6 +121,13 @@ class _Row(BaseModel):
         return day
 
 
+SEGMENT_NEEDS = {  # a subject's fields its segment requires
+    "sme": ("sector", "size", "founded", "district"),
+    "household": ("village_code", "township_code", "head_id", "members", "labour_force"),
+    "practitioner": ("profession", "licensed_since", "district"),
+}
+
+
 class SubjectRow(_Row):
     """One subject: an SME, a rural household or a practitioner."""
 
@@ -150,11 +157,7 @@ class SubjectRow(_Row):
 
     @model_validator(mode="after")
     def _segment_rules(self):
-        need = {
-            "sme": ("sector", "size", "founded", "district"),
-            "household": ("village_code", "township_code", "head_id", "members", "labour_force"),
-            "practitioner": ("profession", "licensed_since", "district"),
-        }[self.segment]
+        need = SEGMENT_NEEDS[self.segment]
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{', '.join(missing)} required for segment {self.segment}")
@@ -437,6 +440,22 @@ def _bool_column(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     return flags, pc.if_else(pc.is_null(col), True, known)
 
 
+def _range(name: str) -> tuple:
+    """The bounds (``ge``, ``le``) SubjectRow declares for a field."""
+    meta = SubjectRow.model_fields[name].metadata
+    return next(m.ge for m in meta if hasattr(m, "ge")), next(m.le for m in meta if hasattr(m, "le"))
+
+
+def _field_pattern(name: str) -> str:
+    """The pattern SubjectRow declares for a text field."""
+    return next(m.pattern for m in SubjectRow.model_fields[name].metadata if getattr(m, "pattern", None))
+
+
+def _choices(name: str) -> list[str]:
+    """The values of a SubjectRow field declared as ``Literal[...] | None``."""
+    return [v for arg in get_args(SubjectRow.model_fields[name].annotation) for v in get_args(arg)]
+
+
 def _pattern(col: pa.Array, pattern: str) -> pa.Array:
     return pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, pattern))
 
@@ -482,24 +501,21 @@ def fast_subjects(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
         "founded": (_day_column,), "village_code": (_text_column, 12, False),
         "township_code": (_text_column, 9, False), "village_name": (_text_column, width["village_name"], True),
         "township_name": (_text_column, width["township_name"], True),
-        "head_id": (_text_column, width["head_id_masked"], False), "members": (_int_column, 1, 30),
-        "labour_force": (_int_column, 0, 30), "land_mu": (_number_column,), "agri_insurance": (_bool_column,),
+        "head_id": (_text_column, width["head_id_masked"], False), "members": (_int_column, *_range("members")),
+        "labour_force": (_int_column, *_range("labour_force")), "land_mu": (_number_column,),
+        "agri_insurance": (_bool_column,),
         "coop_member": (_bool_column,), "profession": (_text_column, width["profession"], True),
         "licensed_since": (_day_column,)})
     segment, sid = typed["segment"], typed["subject_id"]
-    need = {"sme": ("sector", "size", "founded", "district"),
-            "household": ("village_code", "township_code", "head_id", "members", "labour_force"),
-            "practitioner": ("profession", "licensed_since", "district")}
     household = pc.equal(segment, "household")
+    land_low, land_high = _range("land_mu")
     checks += [
         pc.is_in(segment, value_set=pa.array(SEGMENTS)), pc.is_valid(sid), pc.is_valid(typed["name"]),
-        pc.or_kleene(pc.is_null(typed["size"]), pc.is_in(typed["size"], value_set=pa.array(["micro", "small",
-                                                                                             "medium"]))),
-        _pattern(typed["district"], r"^\d{6}$"), _pattern(typed["village_code"], r"^\d{12}$"),
-        _pattern(typed["township_code"], r"^\d{9}$"),
-        pc.or_kleene(pc.is_null(typed["land_mu"]), pc.and_(pc.greater_equal(typed["land_mu"], 0),
-                                                           pc.less_equal(typed["land_mu"], 100000))),
-        *(pc.invert(pc.and_(pc.equal(segment, seg), pc.is_null(typed[f]))) for seg, fields in need.items()
+        pc.or_kleene(pc.is_null(typed["size"]), pc.is_in(typed["size"], value_set=pa.array(_choices("size")))),
+        *(_pattern(typed[f], _field_pattern(f)) for f in ("district", "village_code", "township_code")),
+        pc.or_kleene(pc.is_null(typed["land_mu"]), pc.and_(pc.greater_equal(typed["land_mu"], land_low),
+                                                           pc.less_equal(typed["land_mu"], land_high))),
+        *(pc.invert(pc.and_(pc.equal(segment, seg), pc.is_null(typed[f]))) for seg, fields in SEGMENT_NEEDS.items()
           for f in fields),
         pc.invert(pc.and_kleene(household, pc.invert(pc.and_(
             pc.and_(pc.match_substring_regex(sid, r"^H\d{16}$"),
