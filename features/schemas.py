@@ -440,9 +440,9 @@ def _bool_column(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     return flags, pc.if_else(pc.is_null(col), True, known)
 
 
-def _range(name: str) -> tuple:
-    """The bounds (``ge``, ``le``) SubjectRow declares for a field."""
-    meta = SubjectRow.model_fields[name].metadata
+def _range(name: str, model: type[BaseModel] | None = None) -> tuple:
+    """The bounds (``ge``, ``le``) a row model (SubjectRow unless given) declares for a field."""
+    meta = (model or SubjectRow).model_fields[name].metadata
     return next(m.ge for m in meta if hasattr(m, "ge")), next(m.le for m in meta if hasattr(m, "le"))
 
 
@@ -533,12 +533,13 @@ def fast_outcomes(table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """An outcomes chunk checked column-wise: (rows that OutcomeRow would accept as they are, typed columns)."""
     typed, checks = _typed(table, {
         "segment": (_text_column, 16, False), "subject_id": (_text_column, subjects.c.display_id.type.length, False),
-        "as_of": (_day_column,), "horizon_months": (_int_column, 1, 60), "defaulted": (_int_column, 0, 1)})
+        "as_of": (_day_column,), "horizon_months": (_int_column, *_range("horizon_months", OutcomeRow)),
+        "defaulted": (_int_column, 0, 1)})
     sent = table.column("defaulted") if "defaulted" in table.column_names else None
     if sent is not None and (pa.types.is_string(sent.type) or pa.types.is_large_string(sent.type)):  # as text, OutcomeRow takes 0 and 1 alone
         checks.append(pc.or_kleene(pc.is_null(sent), pc.is_in(sent, value_set=pa.array(["0", "1"]))))
-    if "horizon_months" not in table.column_names:  # OutcomeRow's default
-        typed["horizon_months"] = pa.array(np.full(table.num_rows, 12))
+    if "horizon_months" not in table.column_names:
+        typed["horizon_months"] = pa.array(np.full(table.num_rows, OutcomeRow.model_fields["horizon_months"].default))
     checks += [pc.is_in(typed["segment"], value_set=pa.array(SEGMENTS)), pc.is_valid(typed["subject_id"]),
                pc.string_is_ascii(typed["subject_id"]), pc.is_valid(typed["as_of"]),
                pc.is_valid(typed["horizon_months"]), pc.is_valid(typed["defaulted"])]
