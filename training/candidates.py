@@ -108,9 +108,10 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         choice.outer[name] = logit(model.predict_pd(test))
         choice.inner_auc[name] = covered_auc(y, oof[name])
         choice.seconds[name] = time.perf_counter() - start
-        choice.fixed_seconds += model.search_["fixed_seconds"] if hasattr(model, "search_") else choice.seconds[name]
-        if hasattr(model, "search_"):
-            trials, members = model.search_["trials"], model.search_["members"]
+        search = getattr(model, "search_", None)
+        choice.fixed_seconds += search["fixed_seconds"] if search else choice.seconds[name]
+        if search:
+            trials, members = search["trials"], search["members"]
             choice.notes[name] = (f"{trials} trials, {members} settings in the ensemble / "
                                   f"{trials} 次试验，集成 {members} 组参数")
     if len(oof) >= 2:
