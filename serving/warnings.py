@@ -118,9 +118,9 @@ def _frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _history(conn, keys: list[str], kinds: list[str]) -> pd.DataFrame:
-    """The stored records of these subjects and kinds (the file's own included), normalised, with doc_ref."""
-    return _frame(pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=kinds))
-                             for i in range(0, len(keys), LOOKUP)]))
+    """The stored records of these subjects and kinds (the file's own included), as read."""
+    return pd.concat([loader.frame(conn, loader.records_query(None, keys=keys[i:i + LOOKUP], kinds=kinds))
+                      for i in range(0, len(keys), LOOKUP)])
 
 
 def _hits(rows: pa.Table, kinds, segments=None, severities=None, min_value=None) -> pa.ChunkedArray:
@@ -182,11 +182,12 @@ def raise_on_arrival(conn, rows: pa.Table | list[dict]) -> int:
     new = rows.filter(may)
     if not new.num_rows:
         return 0
-    found = _frame(new.drop_columns([c for c in ("batch_id", "voided_at") if c in new.column_names]).to_pandas())
+    raw = new.drop_columns([c for c in ("batch_id", "voided_at") if c in new.column_names]).to_pandas()
     keys = pc.unique(rows.filter(change)["subject_key"]).to_pylist()
     if keys:  # the earlier records of the kinds that compare, the file's own included
         history = _history(conn, sorted(keys), record_kinds([t for t in rules if "change" in t.params]))
-        found = _frame(pd.concat([history, found[~found["record_id"].isin(history["record_id"]).to_numpy()]]))
+        raw = pd.concat([history, raw[~raw["record_id"].isin(history["record_id"]).to_numpy()]])
+    found = _frame(raw)  # normalised once
     new_ids, now = set(new["record_id"].to_pylist()), pd.Timestamp(now)
     created = dt.datetime.now(dt.timezone.utc)
     out = []
