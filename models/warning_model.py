@@ -112,18 +112,11 @@ class WarningModel:
         warned share reaches ``fill``."""
         thresholds = thresholds or model_config()["levels"][self.segment]
         scan = pd.Series(0 if as_of is None else np.asarray(as_of), index=hazards.index)
-        size = scan.map(scan.value_counts()).to_numpy()
         taken = np.zeros(len(hazards), dtype=bool) if warned is None else np.asarray(warned, dtype=bool).copy()
         out = pd.Series(None, index=hazards.index, dtype=object)
         for level in LEVELS:  # most severe first
-            rule, h = thresholds[level], hazards[f"h{thresholds[level]['horizon']}"]
-            if "min_hazard" in rule:
-                hit = (h >= rule["min_hazard"]).to_numpy()
-            else:
-                pool = h.where(~taken) if "fill" in rule else h
-                room = (np.floor(rule["top"] * size) if "top" in rule else
-                        np.floor(rule["fill"] * size) - pd.Series(taken).groupby(scan.to_numpy()).transform("sum").to_numpy())
-                hit = (pool.groupby(scan).rank(method="first", ascending=False).to_numpy() <= room)
+            rule = thresholds[level]
+            hit = _warned_by(rule, hazards[f"h{rule['horizon']}"], taken, scan)
             out[hit & out.isna().to_numpy()] = level
             taken |= hit
         return out
@@ -155,6 +148,21 @@ class WarningModel:
         kind = family(doc["family"])
         return cls(doc["segment"], doc["features"], doc["columns"],
                    {int(h): kind.from_json(e) for h, e in doc["estimators"].items()}, doc["info"])
+
+
+def _warned_by(rule: dict, h: pd.Series, taken: np.ndarray, scan: pd.Series) -> np.ndarray:
+    """The rows one level warns: a hazard at ``min_hazard`` or above; else, in each scan, the highest
+    hazards up to its ``top`` share, or (``fill``) the highest not ``taken`` yet until the scan's warned
+    share reaches ``fill``."""
+    if "min_hazard" in rule:
+        return (h >= rule["min_hazard"]).to_numpy()
+    size = scan.map(scan.value_counts()).to_numpy()
+    if "top" in rule:
+        pool, room = h, np.floor(rule["top"] * size)
+    else:
+        warned_so_far = pd.Series(taken).groupby(scan.to_numpy()).transform("sum").to_numpy()
+        pool, room = h.where(~taken), np.floor(rule["fill"] * size) - warned_so_far
+    return pool.groupby(scan).rank(method="first", ascending=False).to_numpy() <= room
 
 
 def _reason(column: str, value: float, contribution: float, specs: dict, conf: dict) -> dict:
