@@ -54,25 +54,55 @@ class Writer:
         self.quoted = ", ".join(quote(n) for n in self.names)
         self.temp = None
         self.deferred, self.dropped = [], []  # indexes to drop once a chunk adds rows; those dropped
+        self.deferred_keys, self.dropped_keys = [], []  # PostgreSQL: foreign keys (name, definition), likewise
+        share = contract()["files"]["rebuild_indexes_share"]
         if self.sqlite:  # a file's rows land all over the indexes: SQLite's default 2 MB cache would spill each page
             self.cache = self.driver.execute("PRAGMA cache_size").fetchone()[0]
             self.driver.execute(f"PRAGMA cache_size = -{contract()['files']['sqlite_cache_mb'] * 1024}")
             held = self.driver.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
-            if rows >= contract()["files"]["sqlite_rebuild_indexes_share"] * held:
-                self.deferred = [ix for ix in table.indexes
-                                 if not ix.unique and next(iter(ix.columns)).name not in read_by]
+        else:  # rows counted up to the file's own bound: cost in proportion to the file, exact for the rule
+            held = self.driver.execute(f"SELECT count(*) FROM (SELECT 1 FROM {self._name} LIMIT %s) t",
+                                       [int(rows / share) + 1]).fetchone()[0]
+        if rows >= share * held:
+            self.deferred = [ix for ix in table.indexes
+                             if not ix.unique and next(iter(ix.columns)).name not in read_by]
+            if not self.sqlite:
+                self.deferred_keys = self.driver.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                    "AND contype = 'f' ORDER BY conname", [self._name]).fetchall()
 
     @property
     def _name(self) -> str:
         return self.conn.dialect.identifier_preparer.format_table(self.table)
 
+    def _quote(self, name: str) -> str:
+        return self.conn.dialect.identifier_preparer.quote(name)
+
     def close(self) -> None:
-        """Give the connection its page cache back (it returns to the pool); build the dropped indexes again
-        (after: SQLite sorts in memory up to the page cache's size)."""
+        """Give the connection its page cache back (SQLite: it returns to the pool); build the dropped indexes
+        again (after: SQLite sorts in memory up to the page cache's size; PostgreSQL with
+        ``postgresql_maintenance_work_mem_mb`` for this transaction) and add the dropped foreign keys again
+        (PostgreSQL checks each by one join of the whole table; a row breaking one fails the file)."""
         if self.sqlite:
             self.driver.execute(f"PRAGMA cache_size = {self.cache}")
-            for index in self.dropped:
-                index.create(self.conn)
+        elif self.dropped:
+            memory = contract()["files"]["postgresql_maintenance_work_mem_mb"]
+            self.driver.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
+        for index in self.dropped:
+            index.create(self.conn)
+        for name, definition in self.dropped_keys:
+            self.driver.execute(f"ALTER TABLE {self._name} ADD CONSTRAINT {self._quote(name)} {definition}")
+        self.dropped = self.dropped_keys = []
+
+    def _defer(self) -> None:
+        """Drop the indexes (and foreign keys) put off for this file: called once a chunk added rows, so a file
+        that adds nothing never rebuilds them."""
+        for index in self.deferred:
+            index.drop(self.conn)
+        for name, _ in self.deferred_keys:
+            self.driver.execute(f"ALTER TABLE {self._name} DROP CONSTRAINT {self._quote(name)}")
+        self.dropped, self.deferred = self.dropped + self.deferred, []
+        self.dropped_keys, self.deferred_keys = self.dropped_keys + self.deferred_keys, []
 
     def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
         """Insert ``rows`` (columns in order, keys unique among them); return whether each row was inserted,
@@ -92,10 +122,8 @@ class Writer:
         quote = self.conn.dialect.identifier_preparer.quote
         cur.executemany(f"INSERT INTO {self._name} ({', '.join(quote(self.names[i]) for i in sent)}) VALUES "
                         f"({', '.join('?' * len(sent))}) ON CONFLICT DO NOTHING", zip(*(columns[i] for i in sent)))
-        if cur.rowcount and self.deferred:  # the file adds rows: the next chunks go in without those indexes
-            for index in self.deferred:
-                index.drop(self.conn)
-            self.dropped, self.deferred = self.deferred, []
+        if cur.rowcount:  # the file adds rows: the next chunks go in without the indexes put off
+            self._defer()
         inserted = np.ones(n, bool)
         kept_out, stored = self._table([])
         if cur.rowcount < n:  # the rows kept out are those whose key was stored before (rowid up to ``before``)
@@ -138,22 +166,27 @@ class Writer:
         self.meets_stored = len(kept_out) > 0
         inserted = np.ones(rows.num_rows, bool)
         inserted[kept_out] = False
-        fresh, columns, ids = rows.filter(pa.array(inserted)), self.quoted, None
+        fresh, ids = rows.filter(pa.array(inserted)), None
         if self.ident is not None and self.want_ids:
             cur.execute(f"SELECT nextval(pg_get_serial_sequence('{self._name}', '{self.ident.name}')) "
                         "FROM generate_series(1, %s)", [fresh.num_rows])
             ids = np.zeros(rows.num_rows, np.int64)
             ids[inserted] = [r[0] for r in cur.fetchall()]
             fresh = fresh.add_column(0, self.ident.name, pa.array(ids[inserted]))
-            columns = f"{self.ident.name}, {columns}"
+        if not fresh.num_rows:
+            return inserted, ids, stored
         try:
             with self.driver.transaction():  # a savepoint
-                self._copy(cur, self._name, columns, fresh)
+                self._copy(cur, self._name, fresh)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) != "23505":  # unique_violation
                 raise
             self.meets_stored = True
-            return self._upsert(rows)
+            result = self._upsert(rows)
+            if result[0].any():
+                self._defer()
+            return result
+        self._defer()
         return inserted, ids, stored
 
     def _lookup(self, cur, rows: pa.Table) -> tuple[np.ndarray, pa.Table]:
@@ -165,10 +198,13 @@ class Writer:
                     f"{self._name} t ON {on} ORDER BY k.position", [rows.column(k).to_pylist() for k in self.keys])
         return self._table(cur.fetchall())
 
-    @staticmethod
-    def _copy(cur, table: str, columns: str, rows: pa.Table) -> None:
+    def _copy(self, cur, table: str, rows: pa.Table) -> None:
+        """``COPY`` the rows (as CSV) into the columns of the same names, leaving out a column all missing (the
+        server need not parse it: it is missing anyway, no store column having a server default)."""
+        rows = rows.select([n for n in rows.column_names if rows.column(n).null_count < rows.num_rows])
         text = io.BytesIO()
         pacsv.write_csv(rows, text, pacsv.WriteOptions(include_header=False))
+        columns = ", ".join(self._quote(n) for n in rows.column_names)
         with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(text.getbuffer())
 
@@ -182,8 +218,7 @@ class Writer:
                         f"{self.quoted} FROM {name} WITH NO DATA")
         else:
             cur.execute(f"TRUNCATE {self.temp}")
-        self._copy(cur, self.temp, f"position, {self.quoted}",
-                   rows.add_column(0, "position", pa.array(np.arange(rows.num_rows))))
+        self._copy(cur, self.temp, rows.add_column(0, "position", pa.array(np.arange(rows.num_rows))))
         ident = self.ident.name if self.ident is not None else None
         returned = ", ".join(self.keys + ((ident,) if ident else ()))
         on = " AND ".join(f"t.{k} = {{0}}.{k}" for k in self.keys)

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
-from creditgrade.features import ids, ingest, reading
+from creditgrade.features import bulk, ids, ingest, reading
 from creditgrade.features.ingest import ingest_file
 from creditgrade.features.schemas import kinds
 from creditgrade.features.store import Store, outcomes, quarantine, records, subjects
@@ -182,9 +183,9 @@ def _indexes(conn) -> set[str]:
 
 
 def test_secondary_indexes_are_built_again_and_the_one_the_hook_reads_by_is_kept(store, tmp_path, monkeypatch):
-    """A file larger than its table goes in without the records' secondary indexes (SQLite) and leaves them
-    built; the index by subject, which the warnings hook reads by, stays while the file goes in; a file rolled
-    back leaves the indexes as they were."""
+    """A file larger than its table goes in without the records' secondary indexes and leaves them built; the
+    index by subject, which the warnings hook reads by, stays while the file goes in; a file rolled back leaves
+    the indexes as they were."""
     monkeypatch.setattr(reading, "CHUNK_ROWS", 4)
     ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:3]], SUBJECT_COLS))
     both = {"ix_records_subject", "ix_records_segment_reported"}
@@ -193,8 +194,7 @@ def test_secondary_indexes_are_built_again_and_the_one_the_hook_reads_by_is_kept
                                           RECORD_COLS), on_records=lambda conn, rows: seen.append(_indexes(conn)))
     assert report.stored == 12 and len(seen) == 3
     assert all("ix_records_subject" in names for names in seen)
-    sqlite = store.engine.dialect.name == "sqlite"
-    assert ("ix_records_segment_reported" in seen[-1]) is not sqlite  # dropped once the first chunk went in
+    assert "ix_records_segment_reported" not in seen[-1]  # dropped once the first chunk went in
     with store.engine.connect() as conn:
         assert both <= _indexes(conn)
 
@@ -206,10 +206,55 @@ def test_secondary_indexes_are_built_again_and_the_one_the_hook_reads_by_is_kept
     with pytest.raises(RuntimeError):
         ingest_file(store, write_csv(tmp_path / "r2.csv", [record(USCC[1], f"E{i}") for i in range(30)],
                                      RECORD_COLS), on_records=fail_late)
-    assert ("ix_records_segment_reported" in seen[-1]) is not sqlite
+    assert "ix_records_segment_reported" not in seen[-1]
     with store.engine.connect() as conn:
         assert both <= _indexes(conn)
         assert conn.execute(select(func.count()).select_from(records)).scalar_one() == 12
+
+
+def _foreign_keys(conn) -> set[tuple]:
+    return {(*fk["constrained_columns"], fk["referred_table"]) for fk in inspect(conn).get_foreign_keys("records")}
+
+
+def test_a_bulk_file_quarantines_unknown_subjects_and_leaves_keys_and_indexes_in_place(store, tmp_path, monkeypatch):
+    """A file larger than its table goes in without the records' secondary indexes and, on PostgreSQL, without
+    their foreign keys: a record of an unknown subject is still quarantined by the ingest itself, and after the
+    commit, or a failure, the indexes and keys are back and the keys hold."""
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 4)
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:2]], SUBJECT_COLS))
+    with store.engine.connect() as conn:
+        whole = _indexes(conn), _foreign_keys(conn)
+    assert {("subject_key", "subjects"), ("batch_id", "ingest_batches")} <= whole[1]
+    during = []
+    close = bulk.Writer.close
+    monkeypatch.setattr(bulk.Writer, "close", lambda self: during.append(
+        (_indexes(self.conn), _foreign_keys(self.conn))) or close(self))
+    rows = [record(USCC[i % 2], f"D{i}") for i in range(10)] + [record(USCC[3], "U"), record(USCC[0], "D10")]
+    report = ingest_file(store, write_csv(tmp_path / "r.csv", rows, RECORD_COLS))
+    assert (report.stored, report.quarantined) == (11, 1)
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert "ix_records_segment_reported" not in during[-1][0] and (during[-1][1] == whole[1]) is sqlite
+    with store.engine.connect() as conn:
+        assert (_indexes(conn), _foreign_keys(conn)) == whole
+        held = conn.execute(select(quarantine.c.line, quarantine.c.field, quarantine.c.rule)
+                            .where(quarantine.c.file_name == "r.csv")).one()
+    assert held[:2] == (12, "subject_id") and held[2].startswith("unknown sme subject")
+
+    def fail(conn, rows):  # after the first chunk, which dropped them
+        during.append((_indexes(conn), _foreign_keys(conn)))
+        raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError):
+        ingest_file(store, write_csv(tmp_path / "r2.csv", [record(USCC[1], f"E{i}") for i in range(30)],
+                                     RECORD_COLS), on_records=fail)
+    assert "ix_records_segment_reported" not in during[-1][0] and (during[-1][1] == whole[1]) is sqlite
+    with store.engine.connect() as conn:
+        assert (_indexes(conn), _foreign_keys(conn)) == whole
+        assert conn.execute(select(func.count()).select_from(records)).scalar_one() == 11
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:  # the key holds again
+        conn.execute(insert(records).values(subject_key="NOBODY", segment="sme", source="tax", kind="tax.payment",
+                                            start_date=dt.date(2023, 1, 1), reported_date=dt.date(2023, 4, 15),
+                                            doc_ref="X"))
 
 
 def test_rows_already_stored_are_counted_and_conflicts_named_by_column(store, tmp_path):
