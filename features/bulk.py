@@ -35,6 +35,13 @@ def arrow_schema(columns) -> pa.Schema:
                       for c in columns])
 
 
+def enforce_keys(conn) -> None:
+    """After a file's transaction, committed or not: SQLite checks foreign keys again on the connection (the
+    store's setting, which a ``Writer`` of a large file turned off before the transaction began)."""
+    if conn.dialect.name == "sqlite":
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
 class Writer:
     """Inserts chunks of ``columns`` of ``table``; ``keys`` are the columns of its unique key."""
 
@@ -66,7 +73,9 @@ class Writer:
         if rows >= share * held:
             self.deferred = [ix for ix in table.indexes
                              if not ix.unique and next(iter(ix.columns)).name not in read_by]
-            if not self.sqlite:
+            if self.sqlite:  # before the transaction's first write, else a no-op; ``enforce_keys`` turns them on
+                self.driver.execute("PRAGMA foreign_keys = OFF")
+            else:
                 self.deferred_keys = self.driver.execute(
                     "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
                     "AND contype = 'f' ORDER BY conname", [self._name]).fetchall()

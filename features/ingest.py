@@ -417,12 +417,16 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
         refusal = _header_refusal(source, table)
         if refusal:
             raise refusal
-        with store.engine.begin() as conn:
-            batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check, on_records)
-            for chunk in source.chunks:
-                batch.add(chunk, progress)
-            batch.close()
-            freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
+        with store.engine.connect() as conn:
+            try:
+                with conn.begin():
+                    batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check, on_records)
+                    for chunk in source.chunks:
+                        batch.add(chunk, progress)
+                    batch.close()
+                    freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
+            finally:
+                bulk.enforce_keys(conn)
     except Unreadable as exc:
         return _refuse(store, path, sha256, report, _Refused(str(exc)))
     except _Refused as refusal:
