@@ -1,8 +1,11 @@
 """Serving latency: single-subject ``/grade`` on the real server (``bentoml serve``, loopback) at several
 concurrencies, beside an anchor measured in the same run — a minimal Starlette app (uvicorn) answering the
 same champion's PD **and contributions** for one precomputed feature row (LightGBM ``Booster.predict(
-pred_contrib=True)``, PD the logistic of their sum; a scorecard's ``predict_proba`` and points). Also each
-server process's RSS at 10 % and 100 % of ``--rss-requests`` requests, and a schemathesis fuzz.
+pred_contrib=True)``, PD the logistic of their sum; a scorecard's ``predict_proba`` and points). Between
+them an echo (``bench.echo``): BentoML's ``@bentoml.api`` under the service's own configuration answering one
+constant grade, i.e. the HTTP layer's cost alone. Every row gives the CPU time its server's processes spent
+per request (the measure that holds on a shared machine) beside latency. Also each server process's RSS at
+10 % and 100 % of ``--rss-requests`` requests, and a schemathesis fuzz.
 
     .venv/bin/python -m bench.serve                         # uses $CREDITGRADE_HOME (trained, ingested)
     .venv/bin/python -m bench.serve --seconds 5 --concurrency 1,8 --fuzz 0
@@ -104,10 +107,28 @@ def row(name: str, lat: np.ndarray, errors: int, seconds: float) -> dict:
             "p99": float(np.percentile(lat, 99)), "n": len(lat), "errors": errors}
 
 
+def tree(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The server's process and every process under it."""
+    root = psutil.Process(proc.pid)
+    return [p for p in [root, *root.children(recursive=True)] if p.is_running()]
+
+
 def rss(proc: subprocess.Popen) -> dict[int, float]:
     """RSS (MB) of the server and every process under it."""
-    root = psutil.Process(proc.pid)
-    return {p.pid: p.memory_info().rss / 2**20 for p in [root, *root.children(recursive=True)] if p.is_running()}
+    return {p.pid: p.memory_info().rss / 2**20 for p in tree(proc)}
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU time (user and system) spent so far by the server and every process under it."""
+    return sum(sum(p.cpu_times()[:2]) for p in tree(proc))
+
+
+def measured(name: str, proc: subprocess.Popen, url: str, bodies, headers: dict, concurrency: int,
+             seconds: float) -> dict:
+    """One row: latency and errors of ``load`` and the CPU milliseconds its server spent per request."""
+    before = cpu_seconds(proc)
+    lat, errors = asyncio.run(load(url, bodies, headers, concurrency, seconds))
+    return {**row(name, lat, errors, seconds), "cpu": 1000 * (cpu_seconds(proc) - before) / max(len(lat), 1)}
 
 
 def bodies_for(segment: str, n: int) -> list[dict]:
@@ -240,10 +261,11 @@ def main():
     headers = {"X-API-Key": key}
     levels = [int(c) for c in args.concurrency.split(",")]
     log = Path(tempfile.mkdtemp()) / "server.log"
-    port, aport = free_port(), free_port()
+    port, aport, eport = free_port(), free_port(), free_port()
     server = start({**os.environ, "CREDITGRADE_GRADE_CACHE": "1" if args.cache else "0"}, log, port)
     anchor = subprocess.Popen([sys.executable, "-m", "bench.serve", "--segment", args.segment, "--anchor-port", str(aport)],
                               cwd=ROOT, start_new_session=True)
+    echo = None
     try:
         for _ in range(300):
             try:
@@ -253,24 +275,27 @@ def main():
                 time.sleep(0.2)
         bodies = bodies_for(args.segment, args.requests)
         grade_url = f"http://127.0.0.1:{port}/grade"
+        answer = log.with_name("answer.json")  # the echo's constant: one real answer
+        answer.write_bytes(httpx.post(grade_url, json=bodies[-1], headers=headers, timeout=60).raise_for_status().content)
+        echo = start({**os.environ, "BENCH_ECHO_ANSWER": str(answer)}, log.with_name("echo.log"), eport,
+                     service="bench.echo:Echo")
         before = rss(server)
         asyncio.run(load(grade_url, bodies[::-1], headers, 2, 2.0))  # warm up (imports, first statements)
-        rows = []
-        for c in levels:
-            rows.append(row(f"anchor   c={c}", *asyncio.run(load(f"http://127.0.0.1:{aport}/grade", bodies, {}, c,
-                                                                   args.seconds)), args.seconds))
-            rows.append(row(f"grade    c={c}", *asyncio.run(load(grade_url, bodies, headers, c, args.seconds)),
-                            args.seconds))
+        servers = {"anchor": (anchor, f"http://127.0.0.1:{aport}/grade"),
+                   "echo": (echo, f"http://127.0.0.1:{eport}/grade"), "grade": (server, grade_url)}
+        rows = [measured(f"{name:8s} c={c}", proc, url, bodies, headers, c, args.seconds)
+                for c in levels for name, (proc, url) in servers.items()]
         after = rss(server)
         cache = "on" if args.cache else "off"
         print(f"segment {args.segment}, grade cache {cache}, {args.seconds:g} s per level, {len(bodies)} distinct "
               f"(subject, as-of) requests; latency in ms")
-        print(f"{'run':14s} {'req/s':>8s} {'p50':>7s} {'p99':>7s} {'n':>7s} {'errors':>6s} {'p50/anchor':>10s}")
+        print(f"{'run':14s} {'req/s':>8s} {'p50':>7s} {'p99':>7s} {'n':>7s} {'errors':>6s} {'p50/anchor':>10s} "
+              f"{'CPU ms/req':>10s}")
         anchors = {r["name"].split()[-1]: r for r in rows if r["name"].startswith("anchor")}
         for r in rows:
             ratio = r["p50"] / anchors[r["name"].split()[-1]]["p50"]
             print(f"{r['name']:14s} {r['rps']:8.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['n']:7d} {r['errors']:6d} "
-                  f"{ratio:10.2f}")
+                  f"{ratio:10.2f} {r['cpu']:10.2f}")
         graded = [r for r in rows if r["name"].startswith("grade")]
         best = max(graded, key=lambda r: r["rps"])
         worst = max(r["p50"] / anchors[r["name"].split()[-1]]["p50"] for r in graded)
@@ -303,6 +328,8 @@ def main():
     finally:
         os.killpg(anchor.pid, 15)
         anchor.wait()
+        if echo is not None:
+            stop(echo)
         stop(server)
 
 

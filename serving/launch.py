@@ -20,9 +20,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(env: dict, log: Path, port: int, timeout: float = 120.0) -> subprocess.Popen:
-    """``bentoml serve serving.service:CreditGrade`` on ``port``, returned once /readyz answers 200."""
-    proc = subprocess.Popen([str(BIN / "bentoml"), "serve", "creditgrade.serving.service:CreditGrade", "--host", "127.0.0.1",
+def start(env: dict, log: Path, port: int, timeout: float = 120.0,
+          service: str = "creditgrade.serving.service:CreditGrade") -> subprocess.Popen:
+    """``bentoml serve <service>`` on ``port`` (default the creditgrade service), returned once /readyz
+    answers 200."""
+    proc = subprocess.Popen([str(BIN / "bentoml"), "serve", service, "--host", "127.0.0.1",
                              "--port", str(port)], cwd=ROOT, env={"BENTOML_DO_NOT_TRACK": "true", **env},
                             stdout=Path(log).open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout

@@ -68,6 +68,7 @@ def test_real_server_log_has_no_identity_number(server):
     assert "Exception on /grade" in text  # the malformed bodies were logged ...
     for ric in k.practitioners:
         assert ric not in text              # ... with identity numbers masked
+    assert "path=/grade" not in text        # no access log line unless CREDITGRADE_ACCESS_LOG=1
 
 
 def test_schemathesis_fuzz_finds_no_server_error(server, tmp_path):
