@@ -169,21 +169,34 @@ def test_a_special_number_matches_its_text_form_in_a_text_column():
     assert codes[0] == codes[1] == spec["bins"].index(special) != codes[2]
 
 
-def test_tuned_lightgbm_refits_on_all_rows_and_calibrates_out_of_fold():
+def test_tuned_lightgbm_bags_its_fold_models_and_calibrates_out_of_fold():
     from creditgrade.models.tuning import TunedLGBMPD
 
     df = credit_table(1200)
     X = feature_frame(df, choose_columns(df, "bad"))
     y = df["bad"].to_numpy()
-    model = TunedLGBMPD(trials=3, seconds=30, num_threads=1).fit(X, y)
+    model = TunedLGBMPD(trials=3, seconds=30, inner_folds=3, num_threads=1).fit(X, y)
     assert model.search_["trials"] == 3 and 1 <= model.search_["members"] == len(model.size_trials_) <= 3
     assert sum(t["weight"] for t in model.size_trials_) == pytest.approx(1.0)
+    assert model.search_["bagged_folds"] == 3  # each member: its three inner-fold models, not a refit
+    assert model.booster_.num_trees() == 3 * sum(t["trees"] for t in model.size_trials_)
     assert not np.isnan(model.oof_decision_).any()  # every row is out of fold once (three inner folds)
     pd_ = model.predict_pd(X)
     assert abs(pd_.mean() - y.mean()) < 0.05
     contrib = model.contributions(X)
     assert list(contrib.columns)[:2] == ['debt ratio, "net" [%]', "late {12m}"]
     assert np.abs(contrib.sum(axis=1) - np.log(pd_ / (1 - pd_))).max() < 1e-6
+
+
+def test_a_single_holdout_is_refitted_on_all_rows(monkeypatch):
+    from creditgrade.models import tuning
+
+    monkeypatch.setattr(tuning, "HOLDOUT_ABOVE", 100)  # as if there were many rows: one holdout of a third
+    df = credit_table(600)
+    X = feature_frame(df, choose_columns(df, "bad"))
+    model = tuning.TunedLGBMPD(trials=2, seconds=30, num_threads=1).fit(X, df["bad"])
+    assert model.search_["bagged_folds"] == 0 and np.isnan(model.oof_decision_).sum() == 400
+    assert model.booster_.num_trees() == sum(t["trees"] for t in model.size_trials_)
 
 
 def test_cli_prints_exclusions_the_plain_statement_and_every_candidate(tmp_path):
