@@ -1,39 +1,56 @@
 """Rows ingested per second, beside a bare bulk insert of the same rows in the same run (the anchor).
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--no-rerun] [--arrival] [--memory 5000000]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--no-rerun] [--arrival] [--costs] [--memory 5000000]
     CREDITGRADE_DB_URL=postgresql+psycopg://postgres@127.0.0.1:55450/db .venv/bin/python bench/ingest.py
 
 SQLite (always): ``ingest_file`` of a records Parquet file (read, validate, hash, deduplicate, store) against
 a bare ``executemany`` of already-typed tuples, with no validation, hashing, deduplication or quarantine, into
 two tables: the minimal table (a unique key only), which is the issue's anchor and the one its goal (0.5x) is
-set against, and the store's own records table (its columns, two secondary indexes and foreign keys), which a
-bare insert in file order fills 3-4x slower. ``--arrival`` also times the ingest with the warnings raised on
-arrival (the command line's hook, which keeps the index by subject while the file goes in). ``--memory N``
-measures the peak resident memory of ``creditgrade ingest`` (a child process, SQLite) for files of N / 5 and
-N records.
+set against, and the store's own records table (its columns, two secondary indexes and foreign keys).
+``--costs`` adds the bare insert into the store's table with its secondary indexes dropped before and built
+after, and also without its foreign keys (SQLite: not enforced, then ``PRAGMA foreign_key_check``;
+PostgreSQL: dropped, then added again), which is what a large file's ingest does (``features/bulk.py``).
+``--arrival`` also times the ingest with the warnings raised on arrival (the command line's hook, which keeps
+the index by subject while the file goes in). ``--memory N`` measures the peak resident memory of
+``creditgrade ingest`` (a child process, SQLite) for files of N / 5 and N records.
 PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a database made for the run beside
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
-into the same two tables.
+into the same tables.
 
-Measured 2026-11-29 on a quiet machine (load 1-2), --rows 1000000 --arrival, then again with PostgreSQL:
+Measured 2026-11-29, --rows 1000000 --arrival --costs, LOADED (load 6-11 on 2 cores; PostgreSQL 15 with its
+defaults), with a large file going in without the store's secondary indexes and foreign keys:
+- SQLite, 3 interleaved rounds of ingest, bare executemany into the minimal table and into the store's
+  table without indexes (rebuilt) and keys: ingest 0.38x the minimal table's by CPU (23.4 s against 8.8 s),
+  0.36x by wall; the store's table itself, at its cheapest (indexes rebuilt, keys unchecked), costs 1.6x the
+  minimal table (14.0 s CPU), so 0.5x is out of reach with the indexes the store needs. Where the time goes,
+  per 1M rows (CPU): the minimal insert 2.8-3.2 s; the store's wider rows with the same keys +0.3-0.7
+  s; foreign keys checked per row +0.35-0.8 s (unchecked for a large file now: 9 % less ingest CPU in
+  an A/B of 4 rounds); the two secondary indexes 5-6 s kept, 1.4-2.3 s rebuilt; the ingest's Python
+  (reading 0.4 s, column checks 1.6 s, Arrow to tuples 1.0 s whichever way (to_pylist, NumPy), subject keys,
+  duplicate checks and look-ups about 1.5 s). Rows sorted by (source, doc_ref) first: 0.2 s less of 7.7
+  (noise at 1M rows, where the unique index fits the page cache); chunks of 100,000 rows instead of 20,000:
+  no faster (9.3 s). The single bench run (load 10) had the ingest at 6.95 s CPU against the minimal
+  table's 4.44 s (0.64x by CPU, 0.83x by wall), with warnings on arrival 9.93 s, re-ingest 12.75 s: one
+  run is noise at this load, the interleaved rounds are the figure.
+- Both secondary indexes are needed: ix_records_subject serves a subject's records (grading, the loader's key
+  ranges, the warnings hook) and ix_records_segment_reported a segment's records by date (the extent of a
+  segment, the watermarks' rebuild, ``records_query`` of a segment).
+- PostgreSQL: ingest 41,158 rows/s, 0.41x the bare COPY into the minimal table (24.3 s against 9.85 s wall),
+  1.68x the bare COPY into the store's table with its indexes and keys (40.9 s); re-ingest 50,243 rows/s.
+  Per 1M rows: the store's table with indexes and keys 40.9 s, indexes rebuilt 32.8 s, indexes rebuilt and
+  keys added after 16.6 s (the foreign keys' per-row triggers were the largest cost). In the ingest (500,000
+  rows, statement log): the COPYs 8.3 s per 1M rows (the minimal table's bare COPY's cost), the two index
+  builds 2.2 s, the keys' checks 0.55 s, and 2.3 s of client CPU (reading, checks, CSV) that the server waits
+  for. Before (the same load): 40.6 s, 0.38x.
+
+Measured 2026-11-29 on a quiet machine (load 1-2), --rows 1000000 --arrival, BEFORE the change above:
 - SQLite: ingest 108,656 and 88,612 rows/s in two runs, 0.32x and 0.27x the minimal table's bare executemany
   (1.14x and 0.83x the store's table's); re-ingest 62,959 rows/s (0.19x); with warnings on arrival 77,819
   rows/s (0.23x; 1.40x the plain ingest's time).
 - PostgreSQL: ingest 36,559 rows/s, 0.25x the bare COPY into the minimal table, 0.55x into the store's table
   (27.4 s wall on 3.2 s of client CPU: the server's work on the store's table); re-ingest 69,528 rows/s.
-The loaded figures below overstated both ratios (PostgreSQL most).
-
-Measured 2026-11-29, --rows 1000000 --arrival, LOADED (load 18-25 on 2 cores: wall times are up to 10x the
-CPU times; the ratios by CPU time are the ones to trust for SQLite, PostgreSQL's server time is wall only):
-- SQLite: ingest 8.46 s CPU (0.41x the minimal table's bare executemany by CPU, 1.18x the store's table's);
-  with warnings on arrival 10.95 s CPU (0.31x; 1.3x the plain ingest's CPU, against 1.7x before the
-  hook took Arrow, at 200,000 rows); re-ingest 12.7 s CPU (0.27x). Where a 200,000-row ingest goes (cProfile): SQLite's own work (executemany into the
-  table with its unique key and foreign key, the secondary indexes rebuilt, the commit) about 70 %, reading,
-  column checks and rows to Python tuples about 30 %; the bare insert into the store's table costs more CPU
-  than the ingest (which rebuilds the secondary indexes sorted): the table the store needs is the ceiling.
-- PostgreSQL: ingest 0.49x the bare COPY into the minimal table, 0.61x into the store's table (before: 0.17x
-  and 0.52x, the key look-up and the ids drawn for every chunk); re-ingest 0.33x. Binary COPY (pgpq) was no
-  faster than CSV COPY into the store's table (9.2 s against 8.6 s for 200,000 rows, loaded).
+  Binary COPY (pgpq) was no faster than CSV COPY into the store's table (9.2 s against 8.6 s for 200,000
+  rows, loaded).
 """
 from __future__ import annotations
 
@@ -51,6 +68,8 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.schema import CreateIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
@@ -58,7 +77,7 @@ os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 from creditgrade.features import ids  # noqa: E402
 from creditgrade.features.ingest import ingest_file  # noqa: E402
 from creditgrade.features.schemas import contract  # noqa: E402
-from creditgrade.features.store import Store  # noqa: E402
+from creditgrade.features.store import Store, records  # noqa: E402
 
 COLUMNS = "subject_key, segment, source, kind, start_date, end_date, reported_date, amount, doc_ref, batch_id"
 MINIMAL = ("CREATE TABLE anchor (record_id {serial} PRIMARY KEY, subject_key TEXT, segment TEXT, source TEXT,"
@@ -100,20 +119,31 @@ def typed_rows(recs: pd.DataFrame, batch_id: int, as_text: bool) -> list[tuple]:
                     [batch_id] * len(recs)))
 
 
-def sqlite_anchor(db: Path, recs: pd.DataFrame, table: str, batch_id: int) -> tuple[float, float]:
+SECONDARY = [ix for ix in records.indexes if not ix.unique]
+COSTS = {"": (), ", indexes rebuilt": ("indexes",),  # --costs: without its secondary indexes (built after),
+         ", indexes rebuilt, keys after": ("indexes", "keys")}  # and without its foreign keys (checked after)
+
+
+def sqlite_anchor(db: Path, recs: pd.DataFrame, table: str, batch_id: int, without=()) -> tuple[float, float]:
     """Seconds for one bare executemany of the rows into ``table`` (made with MINIMAL when 'anchor'), with
-    the page cache ingestion uses."""
+    the page cache ingestion uses; ``without`` 'indexes': the secondary indexes dropped before and built
+    after, 'keys': foreign keys off (then checked by ``PRAGMA foreign_key_check``)."""
     con = sqlite3.connect(db)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("PRAGMA foreign_keys=ON")
+    con.execute(f"PRAGMA foreign_keys={'OFF' if 'keys' in without else 'ON'}")
     con.execute(f"PRAGMA cache_size = -{contract()['files']['sqlite_cache_mb'] * 1024}")  # the ingest's cache
     if table == "anchor":
         con.execute(MINIMAL.format(serial="INTEGER"))
     rows = typed_rows(recs, batch_id, as_text=True)
     clock = Clock()
     with con:
+        for index in SECONDARY if "indexes" in without else ():
+            con.execute(f"DROP INDEX {index.name}")
         con.executemany(f"INSERT INTO {table} ({COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
+        for index in SECONDARY if "indexes" in without else ():
+            con.execute(str(CreateIndex(index).compile(dialect=sqlite_dialect())))
+        assert "keys" not in without or not con.execute(f"PRAGMA foreign_key_check({table})").fetchall()
     elapsed = clock.stop()
     con.close()
     return elapsed
@@ -135,7 +165,7 @@ def timed_ingest(store: Store, path: Path, rerun: bool, on_records=None,
 
 
 def bench_sqlite(tmp: Path, subj_path: Path, rec_path: Path, recs: pd.DataFrame, rerun: bool,
-                 arrival: bool) -> dict[str, tuple[float, float]]:
+                 arrival: bool, costs: bool) -> dict[str, tuple[float, float]]:
     store = Store(f"sqlite:///{tmp / 'creditgrade.db'}")
     ingest_file(store, subj_path)
     seconds = timed_ingest(store, rec_path, rerun)
@@ -147,28 +177,47 @@ def bench_sqlite(tmp: Path, subj_path: Path, rec_path: Path, recs: pd.DataFrame,
         ingest_file(store, subj_path)
         seconds |= timed_ingest(store, rec_path, False, raise_on_arrival, "ingest, warnings on arrival")
         store.dispose()
-    empty = Store(f"sqlite:///{tmp / 'bare.db'}")  # the store's tables, holding the subjects only
-    ingest_file(empty, subj_path)
-    empty.dispose()
-    return {**seconds, "bare executemany, minimal table": sqlite_anchor(tmp / "anchor.db", recs, "anchor", 1),
-            "bare executemany, store's table": sqlite_anchor(tmp / "bare.db", recs, "records", 1)}
+    seconds["bare executemany, minimal table"] = sqlite_anchor(tmp / "anchor.db", recs, "anchor", 1)
+    for n, (label, without) in enumerate(list(COSTS.items())[:3 if costs else 1]):
+        empty = Store(f"sqlite:///{tmp / f'bare{n}.db'}")  # the store's tables, holding the subjects only
+        ingest_file(empty, subj_path)
+        empty.dispose()
+        seconds[f"bare executemany, store's table{label}"] = sqlite_anchor(tmp / f"bare{n}.db", recs, "records", 1,
+                                                                           without)
+    return seconds
 
 
-def bare_copy(store: Store, table: str, rows: list[tuple]) -> tuple[float, float]:
-    """Seconds for one bare COPY of the rows into ``table``."""
+def bare_copy(store: Store, table: str, rows: list[tuple], without=()) -> tuple[float, float]:
+    """Seconds for one bare COPY of the rows into ``table``; ``without`` 'indexes': the secondary indexes
+    dropped before and built after, 'keys': the foreign keys dropped before and added (checked) after."""
     with store.engine.begin() as conn:
         cur = conn.connection.driver_connection.cursor()
+        keys = cur.execute(f"SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+                           f"'{table}'::regclass AND contype = 'f'").fetchall() if "keys" in without else []
+        indexes = SECONDARY if "indexes" in without else []
         clock = Clock()
+        for name, _ in keys:
+            cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for index in indexes:
+            cur.execute(f"DROP INDEX {index.name}")
         with cur.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        if indexes:
+            cur.execute(f"SET LOCAL maintenance_work_mem = "
+                        f"'{contract()['files']['postgresql_maintenance_work_mem_mb']}MB'")  # the ingest's
+        for index in indexes:
+            cur.execute(str(CreateIndex(index).compile(dialect=conn.dialect)))
+        for name, definition in keys:
+            cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
     return clock.stop()
 
 
 def bench_postgresql(url: str, subj_path: Path, rec_path: Path, recs: pd.DataFrame,
-                     rerun: bool) -> dict[str, tuple[float, float]]:
+                     rerun: bool, costs: bool) -> dict[str, tuple[float, float]]:
     server = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    names = [f"creditgrade_bench_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    variants = list(COSTS.items())[:3 if costs else 1]
+    names = [f"creditgrade_bench_{uuid.uuid4().hex[:8]}" for _ in range(1 + len(variants))]
     stores = []
     try:
         for name in names:
@@ -181,7 +230,8 @@ def bench_postgresql(url: str, subj_path: Path, rec_path: Path, recs: pd.DataFra
             conn.execute(text(MINIMAL.format(serial="SERIAL")))
         rows = typed_rows(recs, None, as_text=False)
         seconds["bare COPY, minimal table"] = bare_copy(stores[0], "anchor", rows)
-        seconds["bare COPY, store's table"] = bare_copy(stores[1], "records", rows)  # holding the subjects only
+        for store, (label, without) in zip(stores[1:], variants):  # holding the subjects only
+            seconds[f"bare COPY, store's table{label}"] = bare_copy(store, "records", rows, without)
     finally:
         for store in stores:
             store.dispose()
@@ -214,10 +264,10 @@ def report(title: str, n: int, seconds: dict[str, tuple[float, float]], in_proce
     in this process (SQLite), by CPU time too, which the machine's load does not stretch."""
     print(title)
     for what, (wall, cpu) in seconds.items():
-        print(f"  {what:<34}{n / wall:>12,.0f} rows/s  ({wall:.2f} s wall, {cpu:.2f} s CPU)")
+        print(f"  {what:<62}{n / wall:>10,.0f} rows/s  ({wall:.2f} s wall, {cpu:.2f} s CPU)")
     for ours in (w for w in seconds if not w.startswith("bare")):
         for what, (wall, cpu) in seconds.items():
-            if what.startswith("bare"):
+            if what.startswith("bare") and "rebuilt" not in what:  # the costs are read beside the anchors
                 anchor = " (the issue's anchor)" if "minimal" in what else ""
                 by_cpu = f", by CPU time {cpu / seconds[ours][1]:.2f}x" if in_process else ""
                 print(f"  {ours} rows/s / {what}{anchor}: {wall / seconds[ours][0]:.2f}x{by_cpu}")
@@ -229,16 +279,20 @@ def main() -> None:
     parser.add_argument("--no-rerun", action="store_true", help="skip timing a second ingest of the same file")
     parser.add_argument("--arrival", action="store_true", help="also time the ingest with warnings on arrival")
     parser.add_argument("--memory", type=int, metavar="N", help="peak memory of ingesting N / 5 and N records")
+    parser.add_argument("--costs", action="store_true", help="also the bare insert into the store's table "
+                        "without its secondary indexes, and without its foreign keys too")
     args = parser.parse_args()
     url = os.environ.get("CREDITGRADE_DB_URL", "")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         subj_path, rec_path, recs = make_files(tmp, args.rows)
         print(f"rows {args.rows:,d}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        report("SQLite", args.rows, bench_sqlite(tmp, subj_path, rec_path, recs, not args.no_rerun, args.arrival),
+        report("SQLite", args.rows, bench_sqlite(tmp, subj_path, rec_path, recs, not args.no_rerun, args.arrival,
+                                                args.costs),
                True)
         if url.startswith("postgresql"):
-            report("PostgreSQL", args.rows, bench_postgresql(url, subj_path, rec_path, recs, not args.no_rerun),
+            report("PostgreSQL", args.rows, bench_postgresql(url, subj_path, rec_path, recs, not args.no_rerun,
+                                                    args.costs),
                    False)
         for n in (args.memory // 5, args.memory) if args.memory else ():
             print(f"peak resident memory of `creditgrade ingest`, {n:,d} records (SQLite): {peak_memory(tmp, n)} MB")

@@ -2,17 +2,26 @@
 
 SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO NOTHING``; the rows it skipped are found by their
 keys only when fewer rows were inserted than sent (a new row's rowid is past the table's largest before the
-insert, SQLite having one writer). A file at least ``sqlite_rebuild_indexes_share`` as large as the table
-has the table's secondary (non-unique) indexes dropped once a chunk adds rows and built again, sorted,
-before it commits: inserting rows all over an index costs about three times building it
-(``bench/ingest.py``); the transaction holds the drop, so readers never see the table without them, and
-indexes the transaction itself reads by (``read_by``) are kept. PostgreSQL: the rows are ``COPY``-ed straight
-into the table (ids from its sequence, when wanted), after one indexed join finds the chunk's keys stored
+insert, SQLite having one writer). PostgreSQL: the rows are ``COPY``-ed straight into the table (ids from its
+sequence, when wanted; columns all missing left out), after one indexed join finds the chunk's keys stored
 already, which is done only for the first chunk and after a chunk that met one; a key stored meanwhile, by
 an earlier file or another transaction, sends the chunk through a temporary table and ``INSERT ... SELECT
 ... ON CONFLICT DO NOTHING RETURNING`` instead. Either way the caller learns, per row, whether it was inserted
-and (for a table with an autoincrement key, on SQLite always) its id. The store's secondary indexes stay on
-PostgreSQL: dropping one locks the table against readers until the file commits.
+and (for a table with an autoincrement key, on SQLite always) its id.
+
+A large file (a back-fill: at least ``rebuild_indexes_share`` as many rows as the table holds) goes in
+without what makes each row dear (``bench/ingest.py --costs``), all inside its one transaction, so no other
+transaction sees the table without them and a failure leaves them as they were:
+- the secondary (non-unique) indexes, dropped once a chunk adds rows and built again before commit (sorted:
+  about a third of the cost of inserting all over them); those the transaction reads by (``read_by``) stay;
+- the foreign keys. The ingest checks that every row's subject is stored and its batch is its own, so the
+  database's per-row check repeats it. SQLite does not check them on the file's connection (set before the
+  transaction's first write; ``enforce_keys`` sets them again after it). PostgreSQL drops them with the
+  indexes and adds them again before commit, each checked by one join of the whole table.
+The cost on PostgreSQL is locking: from the first chunk to the commit, dropping them holds ACCESS EXCLUSIVE
+locks on the table and on the tables its keys refer to (records: subjects and ingest_batches). Nothing can
+read them meanwhile: not grading, not another ingest. So this belongs to back-fills in a quiet window, which
+is what the share rule keeps it to. A small file, or one that adds nothing, locks only its rows.
 """
 from __future__ import annotations
 
