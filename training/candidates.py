@@ -1,7 +1,7 @@
 """Choosing a model inside the training rows of one outer fold: every family of ``models.families``, tuned
 where the family has a search (``models.tuning``), and a blend of them (weights chosen by Caruana's greedy
-selection), judged by the AUC of their out-of-fold log-odds on the same inner folds; the outer rows are only
-scored.
+selection), judged by the AUC of their out-of-fold log-odds on inner folds (three; the tuned LightGBM's are
+its own eight, whose fold models it keeps); the outer rows are only scored.
 
 A family that takes ``special_values`` (the scorecard) bins the special codes itself; any other sees them
 as missing values, which LightGBM and the EBM keep apart as a bin of their own.
