@@ -5,6 +5,8 @@ open court enforcement, or an ongoing default record (``default = true`` in ``fe
 write-off, bankruptcy), with the dates they began."""
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from creditgrade.features import trajectory
@@ -12,9 +14,10 @@ from creditgrade.features.schemas import kinds
 from creditgrade.features.snapshot import Snapshot
 
 
-def default_kinds() -> list[str]:
+@cache
+def default_kinds() -> tuple[str, ...]:
     """Finance kinds that put a subject in default while ongoing (``default = true`` in the contract)."""
-    return [k for k, v in kinds().items() if v.get("default") and v["source"] == "finance"]
+    return tuple(k for k, v in kinds().items() if v.get("default") and v["source"] == "finance")
 
 
 def build(s: Snapshot) -> dict[str, np.ndarray]:

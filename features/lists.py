@@ -12,14 +12,17 @@ of ``features.snapshot``.
 """
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from creditgrade.features.schemas import kinds
 from creditgrade.features.snapshot import Snapshot
 
 
-def list_kinds(red: bool) -> list[str]:
-    return [k for k, v in kinds().items() if v.get("list") and bool(v.get("red")) == red]
+@cache
+def list_kinds(red: bool) -> tuple[str, ...]:
+    return tuple(k for k, v in kinds().items() if v.get("list") and bool(v.get("red")) == red)
 
 
 def build(s: Snapshot) -> dict[str, np.ndarray]:

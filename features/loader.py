@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, and_, bindparam, exists, func, select, type_coerce
+from sqlalchemy import (Float, String, and_, bindparam, exists, func, literal_column, null, nulls_first, select,
+                        type_coerce, union_all)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.functions import FunctionElement
@@ -60,20 +61,22 @@ RECORD_COLUMNS = [_raw_date(c) if c.name in DATES else c for c in records.c]
 BUILT_FROM = [c for c in RECORD_COLUMNS if c.name in NORMALISED]  # what ``normalise_records`` keeps
 KEYS_PER_STATEMENT = 500  # SQLAlchemy names an IN list's parameters in a time growing with its length squared
 _KEY, _DAY = bindparam("key"), bindparam("day")
-ONE_SELECTED = (r.record_id, r.kind, *(EpochDay(r[c]).label(c) for c in DATES), *(r[c] for c in NUMBERS),
-                r.severity, r.category, r.account, DISPUTED)  # a subject's records as features.online reads them
+ONE_SELECTED = (r.record_id, *(EpochDay(r[c]).label(c) for c in DATES), *(r[c] for c in NUMBERS), DISPUTED,
+                r.kind, r.severity, r.category, r.account)  # a subject's records as features.online reads them:
+# the numbers first, read into floats as one block (:func:`arrays`)
 ONE_RECORDS_Q = (select(*ONE_SELECTED).where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
                  .order_by(r.record_id))
 ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
-SUBJECT_AND_RECORDS_Q = (  # a subject's row on each of its records' rows; one row of NULL records if it has none
-    select(subjects, *ONE_SELECTED)
-    .select_from(subjects.outerjoin(records, and_(r.subject_key == s.subject_key, r.reported_date < _DAY,
-                                                  r.voided_at.is_(None))))
-    .where(s.subject_key == _KEY).order_by(r.record_id))
-MANY_RECORDS_Q = (select(*ONE_SELECTED, r.subject_key)
-                  .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,
-                         r.voided_at.is_(None)).order_by(r.record_id))
+ONE_SELECTED_NULL = [null().label(c) for c in ONE_COLUMNS]
+SUBJECT_AND_RECORDS_Q = union_all(  # a subject's row (its record columns NULL), then its records (subject NULL)
+    select(*ONE_SELECTED_NULL, subjects).where(s.subject_key == _KEY),
+    ONE_RECORDS_Q.with_only_columns(*ONE_SELECTED, *(null().label(c.name) for c in subjects.c)).order_by(None),
+).order_by(nulls_first(literal_column("record_id")))
+MANY_RECORDS_Q = (select(*(c for c in ONE_SELECTED if c is not DISPUTED), r.subject_key)  # sorted, and their
+                  .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,  # objections
+                         r.voided_at.is_(None)))                                  # read, once for all (many_records)
 MANY_COLUMNS = tuple(MANY_RECORDS_Q.selected_columns.keys())
+OPEN_RECORDS_Q = select(o.record_id).where(o.status == "open")
 STAMP_COLUMNS = (  # what a cached grade of one subject stands on: its records and the state of its objections
     select(func.count()).select_from(records).where(r.subject_key == s.subject_key),
     select(func.max(r.record_id)).where(r.subject_key == s.subject_key),
@@ -205,14 +208,17 @@ def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:
 
 def subject_and_records(conn, key: str, before: dt.date) -> tuple[dict | None, dict[str, np.ndarray]]:
     """One subject's stored row (as :func:`subject_rows` gives it, as a dict; None if there is no such subject)
-    and its records as :func:`subject_records` gives them, from one statement."""
-    rows, described = _tuples(conn, SUBJECT_AND_RECORDS_Q, {"key": key, "day": before})
-    if not rows:
+    and its records as :func:`subject_records` gives them, from one statement (:data:`SUBJECT_AND_RECORDS_Q`
+    on the driver's cursor: :class:`Prepared`)."""
+    cursor = SUBJECT_AND_RECORDS.run(conn, {"key": key, "day": before})
+    rows, described = cursor.fetchall(), cursor.description
+    cursor.close()
+    n = len(ONE_COLUMNS)
+    if not rows or rows[0][n] is None:
         return None, arrays(ONE_COLUMNS, [])
-    n = len(subjects.c)
     row = {c.name: v if convert is None else convert(v)
-           for c, convert, v in zip(subjects.c, _converters(conn.dialect, described[:n]), rows[0][:n])}
-    return row, arrays(ONE_COLUMNS, [t[n:] for t in rows] if rows[0][n] is not None else [])
+           for c, convert, v in zip(subjects.c, _converters(conn.dialect, described[n:]), rows[0][n:])}
+    return row, arrays(ONE_COLUMNS, [t[:n] for t in rows[1:]])
 
 
 def _converters(dialect, described) -> list:
@@ -228,6 +234,55 @@ def _converters(dialect, described) -> list:
 _CONVERTERS: dict[str, list] = {}
 
 
+class Prepared:
+    """A statement compiled once per dialect and run on the driver's cursor of the caller's connection, within
+    its transaction: SQLAlchemy writes the SQL and converts the parameters as it would (its bind processors),
+    the driver alone runs it (SQLAlchemy's execution costs more than a one-subject statement). Rows come as
+    the driver gives them. ``keys``: an INSERT's columns, in any order its rows give them."""
+
+    def __init__(self, statement, keys: list[str] | None = None):
+        self.statement, self.keys = statement, keys
+        self._compiled: dict[str, tuple] = {}
+
+    def _for(self, dialect) -> tuple:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+            binds = compiled.binds
+            convert = {n: b.type.dialect_impl(dialect).bind_processor(dialect) for n, b in binds.items()}
+            fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
+            order = list(compiled.positiontup) if compiled.positional else None
+            found = self._compiled[dialect.name] = (compiled.string, order, convert, fixed)
+        return found
+
+    def _bound(self, compiled: tuple, params: dict):
+        _, order, convert, fixed = compiled
+        values = dict(fixed)
+        for name, value in params.items():
+            to = convert[name]
+            values[name] = value if to is None or value is None else to(value)
+        return values if order is None else [values[n] for n in order]
+
+    def run(self, conn, params: dict):
+        """The driver's cursor after executing with ``params`` (the caller fetches and closes it)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.cursor()
+        cursor.execute(compiled[0], self._bound(compiled, params))
+        return cursor
+
+    def run_many(self, conn, rows: list[dict]) -> None:
+        """Execute once per row of ``rows`` (the driver's ``executemany``)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(compiled[0], [self._bound(compiled, row) for row in rows])
+        finally:
+            cursor.close()
+
+
+SUBJECT_AND_RECORDS = Prepared(SUBJECT_AND_RECORDS_Q)
+
+
 def _tuples(conn, statement, params: dict) -> tuple[list[tuple], list]:
     """The rows of ``statement`` as the driver gives them (plain tuples, no result processing: the columns
     read this way are numbers, text, or converted by the caller) and the driver's description of their
@@ -241,11 +296,14 @@ def _tuples(conn, statement, params: dict) -> tuple[list[tuple], list]:
 
 def many_records(conn, keys: Iterable[str], before: dt.date) -> dict[str, np.ndarray]:
     """Some subjects' records reported before ``before`` as :func:`arrays` (with ``subject_key``), in
-    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, read column-wise."""
+    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, read column-wise, sorted here, and
+    one for the records under open objection (cheaper than asking it of each record)."""
     rows = [row for part in _parts(list(keys)) for row in _tuples(conn, MANY_RECORDS_Q, {"keys": part, "day": before})[0]]
     out = arrays(MANY_COLUMNS, rows)
     order = np.argsort(out["record_id"], kind="stable")
-    return {name: values[order] for name, values in out.items()}
+    out = {name: values[order] for name, values in out.items()}
+    out["disputed"] = np.isin(out["record_id"], np.fromiter(conn.execute(OPEN_RECORDS_Q).scalars(), dtype=np.int64))
+    return out
 
 
 NS_PER_DAY = 86_400 * 10**9

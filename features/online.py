@@ -24,9 +24,12 @@ def _coded(values: np.ndarray) -> tuple[np.ndarray, list]:
     if len(values) > SMALL:
         codes, labels = pd.factorize(values)
         return codes, labels.tolist()
-    index: dict = {}
-    codes = np.array([-1 if v is None else index.setdefault(v, len(index)) for v in values], dtype=np.intp)
-    return codes, list(index)
+    labels = list(dict.fromkeys(values.tolist()))
+    if None in labels:
+        labels.remove(None)
+    index = {v: i for i, v in enumerate(labels)}
+    index[None] = -1
+    return np.fromiter(map(index.__getitem__, values.tolist()), dtype=np.intp, count=len(values)), labels
 
 
 class One(Snapshot):
@@ -36,37 +39,34 @@ class One(Snapshot):
 
     def _fill(self, rec: dict, code: np.ndarray, n: int, as_of: pd.Timestamp) -> None:
         super()._fill(rec, code, n, as_of)
-        self._masks: dict = {}
         self._by_kind = {label: self._kind == i for i, label in enumerate(self._kinds)}
         self._none = np.zeros(len(self._kind), dtype=bool)
-
-    def _kept(self, key, make) -> np.ndarray:
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = self._masks[key] = make()
-        return mask
 
     def kinds(self, *names: str) -> np.ndarray:
         """As :meth:`Snapshot.kinds`, from one mask per kind the subject has."""
         masks = [self._by_kind[n] for n in names if n in self._by_kind]
         if len(masks) < 2:
             return masks[0] if masks else self._none
-        return self._kept(names, lambda: np.logical_or.reduce(masks))
+        return self.kept(names, lambda: np.logical_or.reduce(masks))
 
     def source(self, source: str) -> np.ndarray:
-        return self._kept(("source", source), lambda: super(One, self).source(source))
+        return self.kept(("source", source), lambda: super(One, self).source(source))
 
     def negative(self, source: str) -> np.ndarray:
-        return self._kept(("negative", source), lambda: super(One, self).negative(source))
+        return self.kept(("negative", source), lambda: super(One, self).negative(source))
 
     def ongoing(self) -> np.ndarray:
-        return self._kept("ongoing", super().ongoing)
+        return self.kept("ongoing", super().ongoing)
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         return np.array([float(np.count_nonzero(mask))])
 
     def total(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.array([float(sum(values[mask].tolist()))])
+
+    def mean(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        n = np.count_nonzero(mask)
+        return np.array([sum(values[mask].tolist()) / n if n else np.nan])
 
     def maximum(self, mask: np.ndarray, values: np.ndarray, empty: float = 0.0) -> np.ndarray:
         top = np.maximum.reduce(values[mask], initial=-np.inf)
@@ -83,9 +83,11 @@ class One(Snapshot):
         keys = (self.record_id[idx], self.start[idx]) + (() if key is None else (key[idx],))
         return np.array([idx[np.lexsort(keys)[-1]]])
 
+    def at(self, picked: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.array([np.nan if picked[0] < 0 else float(values[picked[0]])])
+
     def latest(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        picked = self.pick(mask)[0]
-        return np.array([np.nan if picked < 0 else float(values[picked])])
+        return self.at(self.pick(mask), values)
 
 
 def _coded_fields(records: Mapping[str, np.ndarray]) -> dict:
@@ -175,16 +177,11 @@ def frame(columns: dict, key: str) -> pd.DataFrame:
 def table(columns: dict, names: list[str]) -> tuple[np.ndarray, list]:
     """Features ``names`` of :func:`features` as a one-row float matrix (categorical as codes, missing as
     NaN) with each column's category labels or None: the model's input without a frame."""
-    values, labels = np.empty((1, len(names))), []
-    for j, n in enumerate(names):
-        col = columns[n]
-        if isinstance(col, pd.Categorical):
-            values[0, j] = col.codes[0] if col.codes[0] >= 0 else np.nan
-            labels.append(_labels(col.dtype))
-        else:
-            values[0, j] = col[0]
-            labels.append(None)
-    return values, labels
+    picked = [columns[n] for n in names]
+    labels = [_labels(col.dtype) if isinstance(col, pd.Categorical) else None for col in picked]
+    values = np.concatenate([col if lab is None else np.where(col.codes >= 0, col.codes, np.nan)
+                             for col, lab in zip(picked, labels)], dtype=float)
+    return values.reshape(1, len(names)), labels
 
 
 @lru_cache(maxsize=64)

@@ -149,11 +149,19 @@ class Snapshot:
         self.weight = _zero_nan(self._lookup(self._severity, [weights.get(s, 0.0) for s in self._severities]))
         self.age_months = (np.datetime64(self.as_of, "ns") - self.start) / np.timedelta64(1, "D") / DAYS_PER_MONTH
         self._windows: dict[tuple[int, int], np.ndarray] = {}
+        self._kept: dict = {}
+
+    def kept(self, key, make):
+        """``make()``, computed once per snapshot under ``key`` (arrays several features read: never modified)."""
+        found = self._kept.get(key)
+        if found is None:
+            found = self._kept[key] = make()
+        return found
 
     @staticmethod
     def _lookup(codes: np.ndarray, per_label: list[float]) -> np.ndarray:
         """A float per record from one per label (NaN where the label is missing)."""
-        return np.append(np.asarray(per_label, dtype=float), np.nan)[codes]  # code -1 takes the NaN
+        return np.array([*per_label, np.nan], dtype=float)[codes]  # code -1 takes the NaN
 
     @staticmethod
     def _among(codes: np.ndarray, labels: pd.Index, wanted) -> np.ndarray:
@@ -238,8 +246,9 @@ class Snapshot:
 
     def months_since_end(self, mask: np.ndarray) -> np.ndarray:
         """Months since the latest end among the ended records of ``mask``, capped at 60; 60 if none."""
-        ages = (np.datetime64(self.as_of, "ns") - self.end) / np.timedelta64(1, "D") / DAYS_PER_MONTH
-        return self.months_since(mask & self.ended(), ages)
+        ages = self.kept("end_ages", lambda: (np.datetime64(self.as_of, "ns") - self.end) / np.timedelta64(1, "D")
+                         / DAYS_PER_MONTH)
+        return self.months_since(mask & self.kept("ended", self.ended), ages)
 
     def pick(self, mask: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
         """Per subject, the position of the record among ``mask`` that sorts last by ``key``, then start
@@ -261,7 +270,7 @@ class Snapshot:
     @property
     def start_day(self) -> np.ndarray:
         """Each record's start date as days since 1970-01-01 (the ``date`` unit of the catalogue)."""
-        return self.start.astype("datetime64[D]").astype(float)
+        return self.kept("start_day", lambda: self.start.astype("datetime64[D]").astype(float))
 
     def mean(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Mean of ``values`` per subject among ``mask``; NaN if none."""

@@ -24,8 +24,8 @@ def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _decay(s: Snapshot) -> np.ndarray:
-    """Each record's weight by age: 1 when it starts, halving every ``HALF_LIFE_MONTHS``."""
-    return np.exp2(-np.maximum(s.age_months, 0.0) / HALF_LIFE_MONTHS)
+    """Each record's weight by age: 1 when it starts, halving every ``HALF_LIFE_MONTHS`` (once per snapshot)."""
+    return s.kept("decay", lambda: np.exp2(-np.maximum(s.age_months, 0.0) / HALF_LIFE_MONTHS))
 
 
 def recency_weighted(s: Snapshot, mask: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ the factors that follow explain only the model's grade.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 from collections.abc import Callable, Mapping
@@ -23,6 +24,19 @@ import pandas as pd
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.estimator import RISK_SIGN, Table, codes, read_table
 from creditgrade.models.grades import iso_day
+
+
+@contextlib.contextmanager
+def gc_paused():
+    """No generational GC pass within: while many small objects are made and kept, each pass would walk them
+    all again (the collector runs as before afterwards)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +156,7 @@ def _reasons(model: GradeModel, keys: list, contrib: np.ndarray, graded, k: int,
     sign = RISK_SIGN[model.unit]
     risk = sign * contrib[:, used]
     rules = np.asarray(graded["override"], dtype=object)
-    bound = np.flatnonzero(pd.notna(rules))
+    bound = np.flatnonzero(np.not_equal(rules, None))
     where = {model.features[u]: i for i, u in enumerate(used)}
     for r in bound:  # the override's feature is told once, as the override
         if rules[r].feature in where:
@@ -156,15 +170,10 @@ def _reasons(model: GradeModel, keys: list, contrib: np.ndarray, graded, k: int,
     every = _static(model)
     base = [every[u] for u in used]
     ends = np.cumsum(keep.sum(axis=1)).tolist()
-    enabled = gc.isenabled()
-    gc.disable()  # hundreds of thousands of small dicts: generational GC passes would dominate
-    try:
+    with gc_paused():  # hundreds of thousands of small dicts: generational GC passes would dominate
         flat = [{**base[j], "value": v, "contribution": c, "disputed_records": []}
                 for j, v, c in zip(idx[keep].tolist(), shown[keep].tolist(), (sign * top[keep]).tolist())]
         out = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
-    finally:
-        if enabled:
-            gc.enable()
     unit, shown_rule = model.unit, {}
     record, since = np.asarray(graded["record"], dtype=float), np.asarray(graded["since"], dtype=float)
     for r in bound.tolist():

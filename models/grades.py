@@ -20,7 +20,7 @@ import math
 import operator
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -135,17 +135,17 @@ class Scale:
         _check(scale)
         return scale
 
-    @property
+    @cached_property
     def order(self) -> list[str]:
         """Grades best to worst (the default grade last)."""
         grades = [b["grade"] for b in self.bands]
         return grades + ([self.default_grade] if self.default_grade and self.default_grade not in grades else [])
 
-    @property
+    @cached_property
     def defaults(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.action == "default")
 
-    @property
+    @cached_property
     def caps(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.action == "cap")
 
@@ -213,17 +213,19 @@ class Scale:
         if inputs is not None:
             for rule in self.caps:
                 tighter = rule.binds(inputs) & (order.index(rule.cap) > rank)
-                rank[tighter] = order.index(rule.cap)
-                binding[tighter] = rule
-                record[tighter] = rule.record(inputs)[tighter]
+                if tighter.any():  # most subjects: no rule holds, nothing to set
+                    rank[tighter] = order.index(rule.cap)
+                    binding[tighter] = rule
+                    record[tighter] = rule.record(inputs)[tighter]
             in_default = np.zeros(len(pd_), dtype=bool)
             for rule in self.defaults:  # the first default rule that holds is told; it beats every cap
                 hit = rule.binds(inputs) & ~in_default
-                in_default |= hit
-                rank[hit] = order.index(self.default_grade)
-                binding[hit] = rule
-                record[hit] = rule.record(inputs)[hit]
-                since[hit] = rule.start(inputs)[hit]
+                if hit.any():
+                    in_default |= hit
+                    rank[hit] = order.index(self.default_grade)
+                    binding[hit] = rule
+                    record[hit] = rule.record(inputs)[hit]
+                    since[hit] = rule.start(inputs)[hit]
         return {"pd": pd_, "score": score, "model_grade": model_grade, "grade": np.array(order, dtype=object)[rank],
                 "override": binding, "record": record, "since": since}
 

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import insert, select
 
 from creditgrade.features import ids
+from creditgrade.features.loader import Prepared
 from creditgrade.features.store import Store
 from creditgrade.serving.auth import Principal
 from creditgrade.serving.errors import ApiError, bad_input
@@ -19,7 +20,8 @@ PURPOSES = {"file_objection": "异议申请 a subject's objection to a record",
             "acknowledge_warning": "预警处置 working an early warning", "work_warning": "预警处置 working an early warning",
             "audit": "监管审查 regulatory review"}
 """The purpose recorded for an action that has one by its nature, when the caller names none."""
-INSERT = insert(audit_log)  # built once: every request appends through it
+INSERT = Prepared(insert(audit_log), keys=[c.name for c in audit_log.c if c.name != "audit_id"])
+"""Compiled once: every request appends an :func:`entry` (every column but the id) through it."""
 
 
 def entry(principal: Principal | None, action: str, outcome: int | str, *, subject_key: str | None = None,
@@ -35,9 +37,9 @@ def entry(principal: Principal | None, action: str, outcome: int | str, *, subje
 
 
 def write(conn, rows: list[dict]) -> None:
-    """Append rows within the caller's transaction."""
+    """Append rows (as :func:`entry` makes them) within the caller's transaction."""
     if rows:
-        conn.execute(INSERT, rows)
+        INSERT.run_many(conn, rows)
 
 
 def refusal(principal: Principal | None, action: str, error: ApiError, **where) -> dict:

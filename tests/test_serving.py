@@ -214,13 +214,15 @@ def test_a_revoked_key_stops_working_within_the_key_cache_time(api):
     assert r.status_code == 401 and r.json()["field"] == "Authorization"
 
 
-def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api):
+def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api, monkeypatch):
     """Uncached, a grade reads its subject and records in one statement and writes the grade and its audit
-    entry: three statements, the same grade as the two-statement path; a bad as-of date is still refused
-    after an unknown subject (404) and a subject out of reach (403)."""
+    entry: three statements (through SQLAlchemy or on the driver's cursor), the same grade as the
+    two-statement path; a bad as-of date is still refused after an unknown subject (404) and a subject out
+    of reach (403)."""
     from sqlalchemy import event
 
     from creditgrade.features.ids import make_uscc
+    from creditgrade.features.loader import Prepared
     from creditgrade.features.store import Store
     from creditgrade.models.registry import load_champion
     from creditgrade.serving.auth import Principal
@@ -236,6 +238,11 @@ def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api):
     grader.grade(bank, req)  # the segment's extent, re-read once a minute
     statements = []
     event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0]))
+    for name in ("run", "run_many"):
+        def spy(self, conn, params, real=getattr(Prepared, name)):
+            statements.append(str(self.statement).split()[0])
+            return real(self, conn, params)
+        monkeypatch.setattr(Prepared, name, spy)
     _, graded = grader.grade(bank, req)
     assert statements == ["SELECT", "INSERT", "INSERT"]
     with store.engine.connect() as conn:
