@@ -11,6 +11,7 @@ per request (the measure that holds on a shared machine) beside latency. Also ea
     .venv/bin/python -m bench.serve --seconds 5 --concurrency 1,8 --fuzz 0
     .venv/bin/python -m bench.serve --rss-requests 100000   # worker RSS at 10,000 and at 100,000 requests
     .venv/bin/python -m bench.serve --fuzz 200              # larger schemathesis budget
+    .venv/bin/python -m bench.serve --workers 2             # two worker processes for each server
     .venv/bin/python -m bench.serve --batch 5000            # grade_batch in process beside bare contributions
 
 The server runs with the grade cache off (``CREDITGRADE_GRADE_CACHE=0``; ``--cache`` turns it on) and every
@@ -25,6 +26,7 @@ import contextlib
 import datetime as dt
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,21 @@ def anchor_app(segment: str):
         return JSONResponse({"pd": float(pd_), "contributions": contrib.tolist()})
 
     return Starlette(routes=[Route("/grade", grade, methods=["POST"])])
+
+
+def serve_anchor(segment: str, port: int, workers: int) -> None:
+    """``anchor_app`` on ``port`` from ``workers`` processes sharing it (``SO_REUSEPORT``): this one and
+    ``workers - 1`` children. The socket names its protocol: asyncio sets ``TCP_NODELAY`` only on a TCP socket
+    that says so, and without it every answer waits ~40 ms for a delayed ACK (as in uvicorn's own workers)."""
+    import uvicorn
+
+    for _ in range(workers - 1):
+        subprocess.Popen([sys.executable, "-m", "bench.serve", "--segment", segment, "--anchor-port", str(port)],
+                         cwd=ROOT)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    uvicorn.Server(uvicorn.Config(anchor_app(segment), log_level="warning")).run(sockets=[sock])
 
 
 async def load(url: str, bodies, headers: dict, concurrency: int, seconds: float):
@@ -242,15 +259,15 @@ def main():
                          "10 %% and 100 %% of them (the goal: 100000, RSS flat from 10,000 to 100,000)")
     ap.add_argument("--fuzz", type=int, default=100, help="schemathesis max examples per operation (0: skip)")
     ap.add_argument("--batch", type=int, default=0, help="only measure grade_batch of this many subjects")
+    ap.add_argument("--workers", type=int, help="worker processes of the service, the echo and the anchor alike "
+                                               "(default: CREDITGRADE_WORKERS, else the service's 1)")
     ap.add_argument("--anchor-port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.batch:
         batch_bench(args.segment, args.batch)
         return
     if args.anchor_port:
-        import uvicorn
-
-        uvicorn.run(anchor_app(args.segment), host="127.0.0.1", port=args.anchor_port, log_level="warning")
+        serve_anchor(args.segment, args.anchor_port, args.workers or 1)
         return
 
     from creditgrade.features.store import Store
@@ -262,9 +279,11 @@ def main():
     levels = [int(c) for c in args.concurrency.split(",")]
     log = Path(tempfile.mkdtemp()) / "server.log"
     port, aport, eport = free_port(), free_port(), free_port()
-    server = start({**os.environ, "CREDITGRADE_GRADE_CACHE": "1" if args.cache else "0"}, log, port)
-    anchor = subprocess.Popen([sys.executable, "-m", "bench.serve", "--segment", args.segment, "--anchor-port", str(aport)],
-                              cwd=ROOT, start_new_session=True)
+    workers = args.workers or int(os.environ.get("CREDITGRADE_WORKERS", "1"))
+    env = {**os.environ, "CREDITGRADE_WORKERS": str(workers)}
+    server = start({**env, "CREDITGRADE_GRADE_CACHE": "1" if args.cache else "0"}, log, port)
+    anchor = subprocess.Popen([sys.executable, "-m", "bench.serve", "--segment", args.segment, "--anchor-port", str(aport),
+                               "--workers", str(workers)], cwd=ROOT, start_new_session=True)
     echo = None
     try:
         for _ in range(300):
@@ -277,7 +296,7 @@ def main():
         grade_url = f"http://127.0.0.1:{port}/grade"
         answer = log.with_name("answer.json")  # the echo's constant: one real answer
         answer.write_bytes(httpx.post(grade_url, json=bodies[-1], headers=headers, timeout=60).raise_for_status().content)
-        echo = start({**os.environ, "BENCH_ECHO_ANSWER": str(answer)}, log.with_name("echo.log"), eport,
+        echo = start({**env, "BENCH_ECHO_ANSWER": str(answer)}, log.with_name("echo.log"), eport,
                      service="bench.echo:Echo")
         before = rss(server)
         asyncio.run(load(grade_url, bodies[::-1], headers, 2, 2.0))  # warm up (imports, first statements)
@@ -287,8 +306,8 @@ def main():
                 for c in levels for name, (proc, url) in servers.items()]
         after = rss(server)
         cache = "on" if args.cache else "off"
-        print(f"segment {args.segment}, grade cache {cache}, {args.seconds:g} s per level, {len(bodies)} distinct "
-              f"(subject, as-of) requests; latency in ms")
+        print(f"segment {args.segment}, grade cache {cache}, {workers} worker process(es) each, {args.seconds:g} s per "
+              f"level, {len(bodies)} distinct (subject, as-of) requests; latency in ms")
         print(f"{'run':14s} {'req/s':>8s} {'p50':>7s} {'p99':>7s} {'n':>7s} {'errors':>6s} {'p50/anchor':>10s} "
               f"{'CPU ms/req':>10s}")
         anchors = {r["name"].split()[-1]: r for r in rows if r["name"].startswith("anchor")}
