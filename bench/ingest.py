@@ -29,9 +29,11 @@ defaults), with a large file going in without the store's secondary indexes and 
   (reading 0.4 s, column checks 1.6 s, Arrow to tuples 1.0 s whichever way (to_pylist, NumPy), subject keys,
   duplicate checks and look-ups about 1.5 s). Rows sorted by (source, doc_ref) first: 0.2 s less of 7.7
   (noise at 1M rows, where the unique index fits the page cache); chunks of 100,000 rows instead of 20,000:
-  no faster (9.3 s). The single bench run (load 10) had the ingest at 6.95 s CPU against the minimal
+  no faster (9.3 s); pages of 16 KB instead of 4 KB (a new store): 14 % less CPU, 42 % more wall in 2
+  rounds, not taken. The single bench run (load 10) had the ingest at 6.95 s CPU against the minimal
   table's 4.44 s (0.64x by CPU, 0.83x by wall), with warnings on arrival 9.93 s, re-ingest 12.75 s: one
   run is noise at this load, the interleaved rounds are the figure.
+- Peak memory (--memory 5000000, SQLite): 389 MB for 1M records, 446 MB for 5M (414 and 471 MB before).
 - Both secondary indexes are needed: ix_records_subject serves a subject's records (grading, the loader's key
   ranges, the warnings hook) and ix_records_segment_reported a segment's records by date (the extent of a
   segment, the watermarks' rebuild, ``records_query`` of a segment).
