@@ -16,7 +16,7 @@ transaction sees the table without them and a failure leaves them as they were:
   about a third of the cost of inserting all over them); those the transaction reads by (``read_by``) stay;
 - the foreign keys. The ingest checks that every row's subject is stored and its batch is its own, so the
   database's per-row check repeats it. SQLite does not check them on the file's connection (set before the
-  transaction's first write; ``enforce_keys`` sets them again after it). PostgreSQL drops them with the
+  transaction's first write; ``settle`` sets them again after it). PostgreSQL drops them with the
   indexes and adds them again before commit, each checked by one join of the whole table.
 The cost on PostgreSQL is locking: from the first chunk to the commit, dropping them holds ACCESS EXCLUSIVE
 locks on the table and on the tables its keys refer to (records: subjects and ingest_batches). Nothing can
@@ -44,11 +44,15 @@ def arrow_schema(columns) -> pa.Schema:
                       for c in columns])
 
 
-def enforce_keys(conn) -> None:
-    """After a file's transaction, committed or not: SQLite checks foreign keys again on the connection (the
-    store's setting, which a ``Writer`` of a large file turned off before the transaction began)."""
+def settle(conn) -> None:
+    """After a file's transaction, committed or not, the connection as the store set it before it returns to
+    the pool (SQLite: foreign keys checked, which a ``Writer`` of a large file turned off before the transaction
+    began, and the page cache the ``Writer`` found)."""
     if conn.dialect.name == "sqlite":
-        conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA foreign_keys = ON")
+        if "cache_size" in conn.info:
+            driver.execute(f"PRAGMA cache_size = {conn.info.pop('cache_size')}")
 
 
 class Writer:
@@ -73,7 +77,7 @@ class Writer:
         self.deferred_keys, self.dropped_keys = [], []  # PostgreSQL: foreign keys (name, definition), likewise
         share = contract()["files"]["rebuild_indexes_share"]
         if self.sqlite:  # a file's rows land all over the indexes: SQLite's default 2 MB cache would spill each page
-            self.cache = self.driver.execute("PRAGMA cache_size").fetchone()[0]
+            conn.info.setdefault("cache_size", self.driver.execute("PRAGMA cache_size").fetchone()[0])  # ``settle``
             self.driver.execute(f"PRAGMA cache_size = -{contract()['files']['sqlite_cache_mb'] * 1024}")
             held = self.driver.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
         else:  # rows counted up to the file's own bound: cost in proportion to the file, exact for the rule
@@ -82,7 +86,7 @@ class Writer:
         if rows >= share * held:
             self.deferred = [ix for ix in table.indexes
                              if not ix.unique and next(iter(ix.columns)).name not in read_by]
-            if self.sqlite:  # before the transaction's first write, else a no-op; ``enforce_keys`` turns them on
+            if self.sqlite:  # before the transaction's first write, else a no-op; ``settle`` turns them on
                 self.driver.execute("PRAGMA foreign_keys = OFF")
             else:
                 self.deferred_keys = self.driver.execute(
@@ -97,13 +101,10 @@ class Writer:
         return self.conn.dialect.identifier_preparer.quote(name)
 
     def close(self) -> None:
-        """Give the connection its page cache back (SQLite: it returns to the pool); build the dropped indexes
-        again (after: SQLite sorts in memory up to the page cache's size; PostgreSQL with
-        ``postgresql_maintenance_work_mem_mb`` for this transaction) and add the dropped foreign keys again
-        (PostgreSQL checks each by one join of the whole table; a row breaking one fails the file)."""
-        if self.sqlite:
-            self.driver.execute(f"PRAGMA cache_size = {self.cache}")
-        elif self.dropped:
+        """Build the dropped indexes again (after: SQLite sorts in memory up to the page cache's size;
+        PostgreSQL with ``postgresql_maintenance_work_mem_mb`` for this transaction) and add the dropped foreign
+        keys again (PostgreSQL checks each by one join of the whole table; a row breaking one fails the file)."""
+        if not self.sqlite and self.dropped:
             memory = contract()["files"]["postgresql_maintenance_work_mem_mb"]
             self.driver.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
         for index in self.dropped:

@@ -426,7 +426,7 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
                     batch.close()
                     freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
             finally:
-                bulk.enforce_keys(conn)
+                bulk.settle(conn)
     except Unreadable as exc:
         return _refuse(store, path, sha256, report, _Refused(str(exc)))
     except _Refused as refusal:

@@ -291,3 +291,28 @@ def test_a_key_stored_meanwhile_by_another_transaction_is_counted_not_failed(sto
         report = ingest_file(store, write_csv(tmp_path / "r.csv", [record(USCC[0], "D0"), record(USCC[0], "D1")],
                                               RECORD_COLS))
     assert (report.stored, report.duplicates, report.quarantined) == (1, 1, 0)
+
+
+def test_a_failed_large_file_gives_the_connection_back_as_the_store_set_it(store, tmp_path, monkeypatch):
+    """SQLite: the ingest's large page cache and its unchecked foreign keys end with the file's transaction,
+    failed or not, on the very connection that returns to the pool."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's connection settings")
+    ingest_file(store, write_csv(tmp_path / "s.csv", [sme(u) for u in USCC[:2]], SUBJECT_COLS))
+    with store.engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        before = driver.execute("PRAGMA cache_size").fetchone()[0]
+    settled, settle = [], bulk.settle
+    monkeypatch.setattr(bulk, "settle", lambda conn: settled.append(
+        (conn.connection.driver_connection, conn.connection.driver_connection.execute(
+            "PRAGMA cache_size").fetchone()[0])) or settle(conn))
+
+    def fail(conn, rows):
+        raise RuntimeError("hook failed")
+
+    with pytest.raises(RuntimeError):
+        ingest_file(store, write_csv(tmp_path / "r.csv", [record(USCC[1], f"E{i}") for i in range(5)], RECORD_COLS),
+                    on_records=fail)
+    assert settled[0][0] is driver and settled[0][1] != before  # the ingest's own cache, until settled
+    assert driver.execute("PRAGMA cache_size").fetchone()[0] == before
+    assert driver.execute("PRAGMA foreign_keys").fetchone()[0] == 1
