@@ -3,10 +3,12 @@ which of those records are under an open objection. Training, the feature CLI, s
 and the village figures all load through it; no other module writes this SQL.
 
 A record's objection status comes in the same statement as the record (column ``disputed``), so one
-subject's inputs are one statement (:func:`subject_and_records`: its row and its records, as arrays for
-``features.online``), or two when a cached grade may spare the records (:func:`subject_rows` with the cache
-stamp of :data:`STAMP_COLUMNS`, then :func:`subject_records`). Arrays are read column-wise from the driver's
-own rows (no row objects), dates as day numbers computed by the database (:class:`EpochDay`).
+subject's inputs are one statement (:func:`subject_and_records`: its row, then its records, as arrays for
+``features.online``; run on the driver's cursor, :class:`Prepared`), or two when a cached grade may spare the
+records (:func:`subject_rows` with the cache stamp of :data:`STAMP_COLUMNS`, then :func:`subject_records`);
+many subjects' records come with one more statement for the open objections of all (:func:`many_records`).
+Arrays are read column-wise from the driver's own rows (no row objects), dates as day numbers computed by
+the database (:class:`EpochDay`).
 """
 from __future__ import annotations
 

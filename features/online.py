@@ -39,12 +39,17 @@ class One(Snapshot):
 
     def _fill(self, rec: dict, code: np.ndarray, n: int, as_of: pd.Timestamp) -> None:
         super()._fill(rec, code, n, as_of)
-        self._by_kind = {label: self._kind == i for i, label in enumerate(self._kinds)}
+        self._code_of = {label: i for i, label in enumerate(self._kinds)}
         self._none = np.zeros(len(self._kind), dtype=bool)
+
+    def _of_kind(self, name: str) -> np.ndarray | None:
+        """The mask of one kind the subject has (None if it has none), made when first asked."""
+        i = self._code_of.get(name)
+        return None if i is None else self.kept(name, lambda: self._kind == i)
 
     def kinds(self, *names: str) -> np.ndarray:
         """As :meth:`Snapshot.kinds`, from one mask per kind the subject has."""
-        masks = [self._by_kind[n] for n in names if n in self._by_kind]
+        masks = [m for m in map(self._of_kind, names) if m is not None]
         if len(masks) < 2:
             return masks[0] if masks else self._none
         return self.kept(names, lambda: np.logical_or.reduce(masks))
@@ -78,8 +83,8 @@ class One(Snapshot):
 
     def pick(self, mask: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
         idx = np.flatnonzero(mask)
-        if not idx.size:
-            return np.array([-1])
+        if idx.size < 2:
+            return np.array([idx[0] if idx.size else -1])
         keys = (self.record_id[idx], self.start[idx]) + (() if key is None else (key[idx],))
         return np.array([idx[np.lexsort(keys)[-1]]])
 
