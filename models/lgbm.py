@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import ctypes
 import json
+import threading
 import weakref
 
 import lightgbm as lgb
+from lightgbm.basic import _LIB, _safe_call  # the single-row C API (no public Python wrapper)
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from lightgbm.basic import _LIB, _safe_call
 from sklearn.model_selection import train_test_split
 
 from creditgrade.models.estimator import Estimator, Table, Walk, read_table
@@ -203,28 +204,34 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
 
 
 _BOOSTER_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_ONE_ROW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ONE_ROW = threading.local()  # each serving thread's single-row configs, by booster
 PREDICT_CONTRIB, FLOAT64 = 3, 1  # LightGBM's C API: C_API_PREDICT_CONTRIB, C_API_DTYPE_FLOAT64
 
 
 def _one_row_contributions(booster: lgb.Booster, row: np.ndarray) -> np.ndarray:
     """``booster.predict(row, pred_contrib=True)`` of one row (shape (1, features + 1)) through LightGBM's
-    single-row C API, set up once per booster (``LGBM_BoosterPredictForMatSingleRowFastInit``, one thread):
-    the same values without the per-call setup, which costs about a tenth of a one-row TreeSHAP walk."""
-    fast = _ONE_ROW.get(booster)
+    single-row C API, set up once per booster and thread (``LGBM_BoosterPredictForMatSingleRowFastInit``, one
+    OpenMP thread; a config a thread, since LightGBM locks a config while it walks): the same values without
+    the per-call setup, which costs about a tenth of a one-row TreeSHAP walk."""
+    configs = getattr(_ONE_ROW, "configs", None)
+    if configs is None:
+        configs = _ONE_ROW.configs = weakref.WeakKeyDictionary()
+    fast = configs.get(booster)
     if fast is None:
         fast = ctypes.c_void_p()
         _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
             booster._handle, ctypes.c_int(PREDICT_CONTRIB), ctypes.c_int(0), ctypes.c_int(-1), ctypes.c_int(FLOAT64),
             ctypes.c_int32(row.shape[1]), ctypes.c_char_p(b"num_threads=1"), ctypes.byref(fast)))
         weakref.finalize(booster, _LIB.LGBM_FastConfigFree, fast)
-        _ONE_ROW[booster] = fast
+        configs[booster] = fast
     row = np.ascontiguousarray(row, dtype=np.float64)
     out, length = np.empty((1, row.shape[1] + 1)), ctypes.c_int64()
     _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFast(fast, row.ctypes.data_as(ctypes.c_void_p),
                                                            ctypes.byref(length),
                                                            out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))))
     return out
+
+
 _THRESHOLDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
