@@ -17,6 +17,15 @@ PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a datab
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
 into the same tables.
 
+Measured 2026-11-29 13:00 on a quiet machine (load 1-1.5), after the bulk path's changes:
+- SQLite, three runs: ingest 131,466 / 140,746 / 117,157 rows/s; the minimal table's bare executemany
+  344,034 / 229,779 / 341,379 rows/s (the anchor itself varies by 1.5x between runs): 0.38x / 0.61x / 0.34x,
+  typically 0.34-0.38x; 1.09-1.30x the store's own table's bare executemany; with warnings on arrival
+  85,884 rows/s (0.25x); re-ingest 61,707-77,042 rows/s.
+- PostgreSQL (--costs): ingest 77,047 rows/s (12.98 s wall, 3.06 s client CPU), 0.48x the bare COPY into
+  the minimal table (162,158 rows/s), 1.20x the bare COPY into the store's table; the store's table with its
+  indexes rebuilt and its keys added after: 131,995 rows/s. Re-ingest 70,735 rows/s (0.44x).
+
 Measured 2026-11-29, --rows 1000000 --arrival --costs, LOADED (load 6-11 on 2 cores; PostgreSQL 15 with its
 defaults), with a large file going in without the store's secondary indexes and foreign keys:
 - SQLite, 3 interleaved rounds of ingest, bare executemany into the minimal table and into the store's
