@@ -10,28 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-
-def _worker_database() -> None:
-    """Under pytest-xdist on PostgreSQL, point this worker at a fresh database of its own beside the given
-    one (the ``store`` fixture drops and re-creates tables: two workers must not share them)."""
-    url, worker = os.environ.get("CREDITGRADE_TEST_DB_URL"), os.environ.get("PYTEST_XDIST_WORKER")
-    if not url or not worker:
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    mine = make_url(url).set(database=f"{make_url(url).database}_{worker}")
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{mine.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{mine.database}"'))
-    engine.dispose()
-    os.environ["CREDITGRADE_TEST_DB_URL"] = mine.render_as_string(hide_password=False)
-
-
-_worker_database()
-
-from tests.helpers import database, drop_databases, forget_http_metrics, make_keys, point_at  # noqa: E402
+from tests.helpers import database, drop_databases, forget_http_metrics, make_keys, point_at
 
 os.environ.setdefault("CREDITGRADE_ID_KEY", "test-only-key-not-secret")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "cg-prom"))

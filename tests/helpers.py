@@ -19,8 +19,6 @@ from sqlalchemy.engine import make_url
 from creditgrade.features.frames import Frames, keyed, to_datetime
 from creditgrade.features.schemas import kinds
 
-TEST_DB_URL = os.environ.get("CREDITGRADE_TEST_DB_URL")
-
 # ---------------------------------------------------------------- populations
 
 SEVERITIES = np.array(["minor", "general", "serious"])
@@ -103,15 +101,32 @@ def generated_oracle(n_smes: int, n_households: int, n_practitioners: int, seed:
 
 # ---------------------------------------------------------------- databases and the environment
 
-def _on_server(statement: str) -> list:
-    """Run one statement outside a transaction on the PostgreSQL server of ``CREDITGRADE_TEST_DB_URL``."""
-    engine = create_engine(TEST_DB_URL, isolation_level="AUTOCOMMIT")
+def _on_server(statement: str, url: str | None = None) -> list:
+    """Run one statement outside a transaction on the PostgreSQL server of ``url`` (by default
+    :data:`TEST_DB_URL`)."""
+    engine = create_engine(url or TEST_DB_URL, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             result = conn.execute(text(statement))
             return result.all() if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def _worker_url(url: str | None) -> str | None:
+    """Under pytest-xdist on PostgreSQL, a fresh database of this worker's own beside ``url``, which the
+    environment then names (the ``store`` fixture drops and re-creates tables: workers must not share them)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    mine = make_url(url).set(database=f"{make_url(url).database}_{worker}")
+    _on_server(f'DROP DATABASE IF EXISTS "{mine.database}" WITH (FORCE)', url)
+    _on_server(f'CREATE DATABASE "{mine.database}"', url)
+    os.environ["CREDITGRADE_TEST_DB_URL"] = mine.render_as_string(hide_password=False)
+    return os.environ["CREDITGRADE_TEST_DB_URL"]
+
+
+TEST_DB_URL = _worker_url(os.environ.get("CREDITGRADE_TEST_DB_URL"))
 
 
 def _prefix() -> str:
