@@ -4,8 +4,9 @@ and the village figures all load through it; no other module writes this SQL.
 
 A record's objection status comes in the same statement as the record (column ``disputed``), so one
 subject's inputs are one statement (:func:`subject_and_records`: its row, then its records, as arrays for
-``features.online``; run on the driver's cursor, :class:`Prepared`), or two when a cached grade may spare the
-records (:func:`subject_rows` with the cache stamp of :data:`STAMP_COLUMNS`, then :func:`subject_records`);
+``features.online``; run on the driver's cursor by ``features.store.Prepared``), or two when a cached grade
+may spare the records (:func:`subject_rows` with the cache stamp of :data:`STAMP_COLUMNS`, then
+:func:`subject_records`);
 many subjects' records come with one more statement for the open objections of all (:func:`many_records`).
 Arrays are read column-wise from the driver's own rows (no row objects), dates as day numbers computed by
 the database (:class:`EpochDay`).
@@ -26,7 +27,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from creditgrade.features.frames import RECORD_COLUMNS as NORMALISED
 from creditgrade.features.frames import normalise_records, normalise_subjects
-from creditgrade.features.store import Store, objections, records, subjects
+from creditgrade.features.store import Prepared, Store, objections, records, subjects
 
 r, s, o = records.c, subjects.c, objections.c
 DISPUTED = exists().where(o.record_id == r.record_id, o.status == "open").label("disputed")
@@ -211,7 +212,7 @@ def subject_records(conn, key: str, before: dt.date) -> dict[str, np.ndarray]:
 def subject_and_records(conn, key: str, before: dt.date) -> tuple[dict | None, dict[str, np.ndarray]]:
     """One subject's stored row (as :func:`subject_rows` gives it, as a dict; None if there is no such subject)
     and its records as :func:`subject_records` gives them, from one statement (:data:`SUBJECT_AND_RECORDS_Q`
-    on the driver's cursor: :class:`Prepared`)."""
+    on the driver's cursor: ``features.store.Prepared``)."""
     cursor = SUBJECT_AND_RECORDS.run(conn, {"key": key, "day": before})
     rows, described = cursor.fetchall(), cursor.description
     cursor.close()
@@ -234,52 +235,6 @@ def _converters(dialect, described) -> list:
 
 
 _CONVERTERS: dict[str, list] = {}
-
-
-class Prepared:
-    """A statement compiled once per dialect and run on the driver's cursor of the caller's connection, within
-    its transaction: SQLAlchemy writes the SQL and converts the parameters as it would (its bind processors),
-    the driver alone runs it (SQLAlchemy's execution costs more than a one-subject statement). Rows come as
-    the driver gives them. ``keys``: an INSERT's columns, in any order its rows give them."""
-
-    def __init__(self, statement, keys: list[str] | None = None):
-        self.statement, self.keys = statement, keys
-        self._compiled: dict[str, tuple] = {}
-
-    def _for(self, dialect) -> tuple:
-        found = self._compiled.get(dialect.name)
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
-            binds = compiled.binds
-            convert = {n: b.type.dialect_impl(dialect).bind_processor(dialect) for n, b in binds.items()}
-            fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
-            order = list(compiled.positiontup) if compiled.positional else None
-            found = self._compiled[dialect.name] = (compiled.string, order, convert, fixed)
-        return found
-
-    def _bound(self, compiled: tuple, params: dict):
-        _, order, convert, fixed = compiled
-        values = dict(fixed)
-        for name, value in params.items():
-            to = convert[name]
-            values[name] = value if to is None or value is None else to(value)
-        return values if order is None else [values[n] for n in order]
-
-    def run(self, conn, params: dict):
-        """The driver's cursor after executing with ``params`` (the caller fetches and closes it)."""
-        compiled = self._for(conn.dialect)
-        cursor = conn.connection.cursor()
-        cursor.execute(compiled[0], self._bound(compiled, params))
-        return cursor
-
-    def run_many(self, conn, rows: list[dict]) -> None:
-        """Execute once per row of ``rows`` (the driver's ``executemany``)."""
-        compiled = self._for(conn.dialect)
-        cursor = conn.connection.cursor()
-        try:
-            cursor.executemany(compiled[0], [self._bound(compiled, row) for row in rows])
-        finally:
-            cursor.close()
 
 
 SUBJECT_AND_RECORDS = Prepared(SUBJECT_AND_RECORDS_Q)

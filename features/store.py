@@ -4,6 +4,8 @@
 ``$CREDITGRADE_HOME/creditgrade.db``. Identity numbers are never stored in clear: persons are keyed by
 the HMAC of their number (see ``features.ids``), with a masked form for display. These are the records'
 tables; serving's own (grades, warnings, keys, audit log) are defined and created by ``serving.tables``.
+Statements run per request (one subject's read, a grade's and an audit entry's insert) go through
+:class:`Prepared`: compiled once, run on the driver's cursor.
 """
 from __future__ import annotations
 
@@ -159,6 +161,52 @@ def add_missing_columns(engine: Engine, tables: MetaData) -> None:
             except DBAPIError:  # added by another process meanwhile, or a real failure
                 if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
                     raise
+
+
+class Prepared:
+    """A statement compiled once per dialect and run on the driver's cursor of the caller's connection, within
+    its transaction: SQLAlchemy writes the SQL and converts the parameters as it would (its bind processors),
+    the driver alone runs it (SQLAlchemy's execution costs more than a one-subject statement). Rows come as
+    the driver gives them. ``keys``: an INSERT's columns, in any order its rows give them."""
+
+    def __init__(self, statement, keys: list[str] | None = None):
+        self.statement, self.keys = statement, keys
+        self._compiled: dict[str, tuple] = {}
+
+    def _for(self, dialect) -> tuple:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+            binds = compiled.binds
+            convert = {n: b.type.dialect_impl(dialect).bind_processor(dialect) for n, b in binds.items()}
+            fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
+            order = list(compiled.positiontup) if compiled.positional else None
+            found = self._compiled[dialect.name] = (compiled.string, order, convert, fixed)
+        return found
+
+    def _bound(self, compiled: tuple, params: dict):
+        _, order, convert, fixed = compiled
+        values = dict(fixed)
+        for name, value in params.items():
+            to = convert[name]
+            values[name] = value if to is None or value is None else to(value)
+        return values if order is None else [values[n] for n in order]
+
+    def run(self, conn, params: dict):
+        """The driver's cursor after executing with ``params`` (the caller fetches and closes it)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.cursor()
+        cursor.execute(compiled[0], self._bound(compiled, params))
+        return cursor
+
+    def run_many(self, conn, rows: list[dict]) -> None:
+        """Execute once per row of ``rows`` (the driver's ``executemany``)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(compiled[0], [self._bound(compiled, row) for row in rows])
+        finally:
+            cursor.close()
 
 
 class Store:

@@ -13,30 +13,16 @@ the factors that follow explain only the model's grade.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import weakref
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from creditgrade.memory import gc_paused
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.estimator import RISK_SIGN, Table, codes, read_table
 from creditgrade.models.grades import iso_day
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No generational GC pass within: while many small objects are made and kept, each pass would walk them
-    all again (the collector runs as before afterwards)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def contributions(model: GradeModel, X: pd.DataFrame) -> pd.DataFrame:

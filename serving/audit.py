@@ -7,8 +7,7 @@ import datetime as dt
 from sqlalchemy import insert, select
 
 from creditgrade.features import ids
-from creditgrade.features.loader import Prepared
-from creditgrade.features.store import Store
+from creditgrade.features.store import Prepared, Store
 from creditgrade.serving.auth import Principal
 from creditgrade.serving.errors import ApiError, bad_input
 from creditgrade.serving.schemas import AuditEntry, AuditFilter

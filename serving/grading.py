@@ -27,7 +27,8 @@ from sqlalchemy import insert
 from creditgrade.features import freshness, ids, loader, online
 from creditgrade.features.build import check_within
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.features.store import Store
+from creditgrade.features.store import Prepared, Store
+from creditgrade.memory import gc_paused
 from creditgrade.models import explain, whatif
 from creditgrade.models.registry import Loaded
 from creditgrade.serving import audit
@@ -37,8 +38,8 @@ from creditgrade.serving.schemas import BatchItem, BatchResult, Contribution, Ex
 from creditgrade.serving.tables import grades
 
 EARLIEST_AS_OF = dt.date(2000, 1, 1)
-INSERT_GRADE = loader.Prepared(insert(grades).returning(grades.c.grade_id),
-                               keys=[c.name for c in grades.c if c.name != "grade_id"])  # compiled once
+INSERT_GRADE = Prepared(insert(grades).returning(grades.c.grade_id),
+                        keys=[c.name for c in grades.c if c.name != "grade_id"])  # compiled once
 INSERT_GRADES = insert(grades).returning(grades.c.grade_id, grades.c.subject_key)  # a batch's, with their ids:
 # by subject, in no order (asking for their order makes SQLite insert one row per statement)
 CACHE_ENTRIES = 20_000
@@ -303,7 +304,7 @@ class Grader:
         days: dict[tuple[str, dt.date | None], pd.Timestamp] = {}
         entries = []
         now = dt.datetime.now(dt.timezone.utc)
-        with explain.gc_paused(), self.store.engine.begin() as conn:  # rows, records, grades, reasons: kept to the end
+        with gc_paused(), self.store.engine.begin() as conn:  # rows, records, grades, reasons: kept to the end
             valid = {}
             for i, item in enumerate(items):
                 if principals.get(item.key_id) is None:

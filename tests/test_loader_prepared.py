@@ -1,4 +1,4 @@
-"""The hot path's statements on the driver's cursor (``features.loader.Prepared``) read and write what
+"""The hot path's statements on the driver's cursor (``features.store.Prepared``) read and write what
 SQLAlchemy's own execution does: one subject's row and records in one statement equal the two-statement
 reads (a subject without records, void, late and disputed records included; an unknown key is None), and
 an insert binds dates, times and booleans as SQLAlchemy does and returns the new id."""
@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from creditgrade.features import loader
-from creditgrade.features.store import objections, records, subjects
+from creditgrade.features.store import Prepared, objections, records, subjects
 
 DAY = dt.date(2024, 6, 30)
 
@@ -48,9 +48,9 @@ def test_one_statement_equals_the_two_statement_reads_and_inserts_bind_as_sqlalc
                 assert np.array_equal(values, mine, equal_nan=values.dtype.kind == "f"), name
         row, recs = loader.subject_and_records(conn, "nobody", DAY)
         assert row is None and recs["record_id"].size == 0
-    insert_subject = loader.Prepared(insert(subjects).returning(subjects.c.subject_key),
-                                     keys=["subject_key", "segment", "display_id", "name", "founded",
-                                           "coop_member", "bad_check_override"])
+    insert_subject = Prepared(insert(subjects).returning(subjects.c.subject_key),
+                              keys=["subject_key", "segment", "display_id", "name", "founded",
+                                    "coop_member", "bad_check_override"])
     values = dict(subject_key="K3", segment="household", display_id="K3", name="n", founded=dt.date(2011, 2, 3),
                   coop_member=True, bad_check_override=False)
     with store.engine.begin() as conn:

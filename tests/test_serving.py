@@ -222,8 +222,7 @@ def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api, monkeypa
     from sqlalchemy import event
 
     from creditgrade.features.ids import make_uscc
-    from creditgrade.features.loader import Prepared
-    from creditgrade.features.store import Store
+    from creditgrade.features.store import Prepared, Store
     from creditgrade.models.registry import load_champion
     from creditgrade.serving.auth import Principal
     from creditgrade.serving.errors import ApiError
