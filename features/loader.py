@@ -6,10 +6,9 @@ A record's objection status comes in the same statement as the record (column ``
 subject's inputs are one statement (:func:`subject_and_records`: its row, then its records, as arrays for
 ``features.online``; run on the driver's cursor by ``features.store.Prepared``), or two when a cached grade
 may spare the records (:func:`subject_rows` with the cache stamp of :data:`STAMP_COLUMNS`, then
-:func:`subject_records`);
-many subjects' records come with one more statement for the open objections of all (:func:`many_records`).
-Arrays are read column-wise from the driver's own rows (no row objects), dates as day numbers computed by
-the database (:class:`EpochDay`).
+:func:`subject_records`); many subjects' records come with one more statement for their open objections
+(:func:`many_records`). Arrays are read column-wise from the driver's own rows (no row objects), dates as
+day numbers computed by the database (:class:`EpochDay`).
 """
 from __future__ import annotations
 
@@ -77,9 +76,9 @@ SUBJECT_AND_RECORDS_Q = union_all(  # a subject's row (its record columns NULL),
 ).order_by(nulls_first(literal_column("record_id")))
 MANY_RECORDS_Q = (select(*(c for c in ONE_SELECTED if c is not DISPUTED), r.subject_key)  # sorted, and their
                   .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,  # objections
-                         r.voided_at.is_(None)))                                  # read, once for all (many_records)
+                         r.voided_at.is_(None)))                     # read once for all its subjects (many_records)
 MANY_COLUMNS = tuple(MANY_RECORDS_Q.selected_columns.keys())
-OPEN_RECORDS_Q = select(o.record_id).where(o.status == "open")
+OPEN_RECORDS_Q = select(o.record_id).where(o.subject_key.in_(bindparam("keys", expanding=True)), o.status == "open")
 STAMP_COLUMNS = (  # what a cached grade of one subject stands on: its records and the state of its objections
     select(func.count()).select_from(records).where(r.subject_key == s.subject_key),
     select(func.max(r.record_id)).where(r.subject_key == s.subject_key),
@@ -253,13 +252,16 @@ def _tuples(conn, statement, params: dict) -> tuple[list[tuple], list]:
 
 def many_records(conn, keys: Iterable[str], before: dt.date) -> dict[str, np.ndarray]:
     """Some subjects' records reported before ``before`` as :func:`arrays` (with ``subject_key``), in
-    record_id order: one statement per :data:`KEYS_PER_STATEMENT` keys, read column-wise, sorted here, and
-    one for the records under open objection (cheaper than asking it of each record)."""
-    rows = [row for part in _parts(list(keys)) for row in _tuples(conn, MANY_RECORDS_Q, {"keys": part, "day": before})[0]]
+    record_id order: per :data:`KEYS_PER_STATEMENT` keys, one statement for their records (read column-wise,
+    sorted here) and one for those of their records under open objection (cheaper than asking it of each
+    record)."""
+    parts = _parts(list(keys))
+    rows = [row for part in parts for row in _tuples(conn, MANY_RECORDS_Q, {"keys": part, "day": before})[0]]
     out = arrays(MANY_COLUMNS, rows)
     order = np.argsort(out["record_id"], kind="stable")
     out = {name: values[order] for name, values in out.items()}
-    out["disputed"] = np.isin(out["record_id"], np.fromiter(conn.execute(OPEN_RECORDS_Q).scalars(), dtype=np.int64))
+    disputed = [rid for part in parts for rid in conn.execute(OPEN_RECORDS_Q, {"keys": part}).scalars()]
+    out["disputed"] = np.isin(out["record_id"], np.array(disputed, dtype=np.int64))
     return out
 
 

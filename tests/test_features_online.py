@@ -182,11 +182,11 @@ def sample_store(tmp_path_factory):
     st_ = Store(f"sqlite:///{tmp / 'cg.db'}")
     ingest_files(st_, [tmp / "subjects.parquet", tmp / "records.parquet"])
     with st_.engine.begin() as conn:
-        ids = [r[0] for r in conn.execute(tables.records.select().with_only_columns(
-            tables.records.c.record_id, tables.records.c.subject_key).where(tables.records.c.record_id % 17 == 0))]
-        conn.execute(insert(tables.objections), [
-            {"record_id": rid, "subject_key": "x", "filed_at": dt.datetime(2025, 1, 1),
-             "due_date": dt.date(2025, 1, 21), "status": "open", "reason": "wrong"} for rid in ids])
+        ids = conn.execute(tables.records.select().with_only_columns(
+            tables.records.c.record_id, tables.records.c.subject_key).where(tables.records.c.record_id % 17 == 0))
+        conn.execute(insert(tables.objections), [  # filed by the record's subject, as serving files them
+            {"record_id": rid, "subject_key": key, "filed_at": dt.datetime(2025, 1, 1),
+             "due_date": dt.date(2025, 1, 21), "status": "open", "reason": "wrong"} for rid, key in ids])
     yield st_
     st_.dispose()
 
