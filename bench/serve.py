@@ -1,7 +1,7 @@
 """Serving latency: single-subject ``/grade`` on the real server (``bentoml serve``, loopback) at several
 concurrencies, beside an anchor measured in the same run — a minimal Starlette app (uvicorn) answering the
-same champion's PD **and contributions** for one precomputed feature row (LightGBM ``Booster.predict(
-pred_contrib=True)``, PD the logistic of their sum; a scorecard's ``predict_proba`` and points). Between
+same champion's PD **and contributions** for one precomputed feature row (the estimator's ``walk``, as
+the grader calls it: LightGBM's one-row TreeSHAP, PD the logistic of their sum; a scorecard's points). Between
 them an echo (``bench.echo``): BentoML's ``@bentoml.api`` under the service's own configuration answering one
 constant grade, i.e. the HTTP layer's cost alone. Every row gives the CPU time its server's processes spent
 per request (the measure that holds on a shared machine) beside latency. Also each server process's RSS at
@@ -45,38 +45,28 @@ from creditgrade.serving.launch import BIN, ROOT, free_port, start, stop
 
 
 def anchor_app(segment: str):
-    """A Starlette app answering the champion's bare PD for one precomputed feature row."""
+    """A Starlette app answering the champion's PD and contributions for one precomputed feature row, from the
+    estimator's :meth:`~creditgrade.models.estimator.Estimator.walk` (LightGBM's one-row TreeSHAP, a scorecard's
+    binning): the model's own cost of one grade."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from creditgrade.features.build import build_features
     from creditgrade.features.store import Store
+    from creditgrade.models.estimator import read_table
     from creditgrade.models.registry import load_champion
 
     store = Store()
     model = load_champion(segment).model
     X = build_features(store, segment, default_as_of(freshness.of_store(store, segment), segment)).iloc[[0]]
     X = X[model.features]
-    est = model.estimator
-    if model.kind == "lightgbm":  # the row as floats, categories coded as the booster was trained: its fastest input
-        row = X.copy()
-        for col, trained in zip([c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)],
-                                est.booster_.pandas_categorical or []):
-            row[col] = X[col].cat.set_categories(trained).cat.codes.replace(-1, np.nan)
-        row = row.to_numpy(dtype=float, na_value=np.nan)
-
-        def predict():
-            contrib = est.booster_.predict(row, pred_contrib=True, num_threads=1)[0]
-            return 1.0 / (1.0 + np.exp(-contrib.sum())), contrib[:-1]
-    else:
-        def predict():
-            return float(est.predict_proba(X)[0, 1]), est.points_by_characteristic(X).to_numpy()[0]
+    est, table = model.estimator, read_table(X, model.features)  # the row read once, as the grader's table
 
     async def grade(request):
         await request.body()
-        pd_, contrib = predict()
-        return JSONResponse({"pd": float(pd_), "contributions": contrib.tolist()})
+        walk = est.walk(None, table)  # the model's one pass, whatever its family
+        return JSONResponse({"pd": float(walk.pd[0]), "contributions": walk.contributions[0, :-1].tolist()})
 
     return Starlette(routes=[Route("/grade", grade, methods=["POST"])])
 
@@ -194,8 +184,9 @@ def run_until(url: str, bodies, headers: dict, concurrency: int, requests: int) 
 
 def batch_bench(segment: str, n: int, repeat: int = 3) -> None:
     """``Grader.grade_batch`` of ``n`` subjects in process (loading, features, grades with reasons, storing
-    grades and audit rows), beside bare ``Booster.predict(pred_contrib=True)`` (as ``bench.explain``) on the
-    same feature rows, one thread each; best of ``repeat`` by CPU time and by wall time."""
+    grades and audit rows), beside the bare contributions of the same feature rows (the estimator's ``walk``:
+    for LightGBM one ``Booster.predict(pred_contrib=True)``, as ``bench.explain``), one thread each (the
+    grader sets its champions' threads to one); best of ``repeat`` by CPU time and by wall time."""
     from creditgrade.features.build import build_features
     from creditgrade.features.loader import frame, subjects_query
     from creditgrade.features.store import Store
@@ -219,10 +210,7 @@ def batch_bench(segment: str, n: int, repeat: int = 3) -> None:
     bare, ours = {"cpu": float("inf"), "wall": float("inf")}, {"cpu": float("inf"), "wall": float("inf")}
     for _ in range(repeat):  # in turns: fair on a shared machine
         with timed(bare):
-            if loaded.model.kind == "lightgbm":
-                est.booster_.predict(X, pred_contrib=True, num_threads=1)
-            else:
-                est.pd_and_points(X)
+            est.walk(X)
         with timed(ours):
             results = grader.grade_batch(principals, items)
     failed = sum(r.status != 200 for r in results)
