@@ -109,7 +109,8 @@ from real_datasets import peer  # noqa: E402
 from creditgrade.models.families import FAMILIES  # noqa: E402
 from creditgrade.models.grades import scales  # noqa: E402
 from creditgrade.models.lgbm import LGBMPD  # noqa: E402
-from creditgrade.models.tuning import candidate, inner_splits  # noqa: E402
+from creditgrade.models.folds import inner_splits  # noqa: E402
+from creditgrade.models.tuning import candidate  # noqa: E402
 from creditgrade.training.candidates import _inputs, cross_fit  # noqa: E402
 from creditgrade.training.evaluate import auc  # noqa: E402
 from creditgrade.training.table import CHOSEN, DEFAULT_BUDGET, POINTS_SCALE, cross_validate, table_specs  # noqa: E402
@@ -259,9 +260,12 @@ def fold_costs(rows: int) -> None:
     LGBMPD(leaves_grid=(16,)).fit(X, y)
     print(f"anchor (16-leaf untuned LightGBM, {len(y)} rows): {time.perf_counter() - start:.1f} s wall, "
           f"{_cpu() - cpu:.1f} s CPU")
-    splits = inner_splits(y, 0)
+    folds = config()["candidates"]["inner_folds"]
+    splits = inner_splits(y, 0, folds)
     for name in FAMILIES:
         est = candidate(name, table_specs(X), scales()[POINTS_SCALE], seconds=0.0)
+        if "inner_folds" in est.get_params():
+            est.set_params(inner_folds=folds)
         start, cpu = time.perf_counter(), _cpu()
         inputs = _inputs(est, X, (-9.0,))
         if getattr(clone(est).fit(inputs, y), "oof_decision_", None) is None:

@@ -19,9 +19,11 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
+from creditgrade.models.folds import inner_splits
 
 FORMAT = "creditgrade.ebm/1"
 BAGGED_ROWS = 400_000
@@ -48,6 +50,14 @@ def _codes(term: dict, values: pd.Series) -> np.ndarray:
                     dtype=np.intp)
 
 
+def _isotonic(scores: np.ndarray, weights: np.ndarray, increasing: bool) -> np.ndarray:
+    """One shape function made monotone over its ordered bins as InterpretML's ``monotonize`` makes the
+    final model's (isotonic regression weighted by the bins' counts, their weighted mean kept)."""
+    inner, w = scores[1:-1], np.asarray(weights)[1:-1]
+    fitted = IsotonicRegression(increasing=increasing).fit_transform(np.arange(len(inner)), inner, sample_weight=w)
+    return np.r_[scores[0], fitted + np.average(inner, weights=w) - np.average(fitted, weights=w), scores[-1]]
+
+
 def _bin_labels(term: dict) -> list[str]:
     if term["type"] == "continuous":
         edges = ["-inf", *(f"{c:.6g}" for c in term["cuts"]), "inf"]
@@ -66,11 +76,15 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
     (:data:`BAGGED_ROWS` rows in all, at least 2 bags): averaging matters less as rows grow, the cost does not.
     ``num_threads`` processes fit the bags from :data:`ONE_PROCESS_BELOW` rows (the same model as one
     process: each bag has its own seed). ``fit`` takes an explicit validation set for early stopping (out of
-    time, preferably) or lets each bag hold out 15 % of the rows.
+    time, preferably), or with ``inner_folds`` (:func:`~creditgrade.models.folds.inner_splits`) one bag per
+    inner fold, trained on the others and stopped early on it, whose log-odds on its fold are kept as
+    ``oof_decision_`` (cross-fit bagging: the out-of-fold figures cost no extra fit; made monotone per bag as
+    the final shapes are), or lets each bag hold out 15 % of the rows.
     """
 
     def __init__(self, monotone=None, interactions=0, outer_bags="auto", learning_rate=0.02, max_bins=256,
-                 min_samples_leaf=4, seed=0, num_threads=2):
+                 min_samples_leaf=4, seed=0, num_threads=2, inner_folds=None):
+        self.inner_folds = inner_folds
         self.monotone = monotone
         self.interactions = interactions
         self.outer_bags = outer_bags
@@ -93,11 +107,11 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
             return int(self.outer_bags)
         return min(8, max(2, BAGGED_ROWS // rows))
 
-    def _classifier(self, types, rows: int):
+    def _classifier(self, types, rows: int, bags: int):
         from interpret.glassbox import ExplainableBoostingClassifier
 
         return ExplainableBoostingClassifier(
-            feature_types=types, interactions=self.interactions, outer_bags=self._bags(rows),
+            feature_types=types, interactions=self.interactions, outer_bags=bags,
             learning_rate=self.learning_rate, max_bins=self.max_bins, min_samples_leaf=self.min_samples_leaf,
             random_state=self.seed, n_jobs=1 if rows < ONE_PROCESS_BELOW else self.num_threads)
 
@@ -105,21 +119,39 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X, columns=[f"x{i}" for i in range(np.shape(X)[1])])
         y = np.asarray(y).astype(int)
-        bags = None
+        bags, splits = None, []
         if X_val is not None:
             mask = np.r_[np.ones(len(X)), -np.ones(len(X_val))]
             bags = np.tile(mask[:, None], (1, self._bags(len(X) + len(X_val)))).astype(np.int8)
             X, y = pd.concat([X, X_val[X.columns]]), np.r_[y, np.asarray(y_val).astype(int)]
+        elif self.inner_folds:
+            splits = inner_splits(y, self.seed, self.inner_folds)
+            if len(splits) > 1:  # one bag per inner fold: trained on the others, stopped early on it
+                bags = np.zeros((len(y), len(splits)), np.int8)
+                for k, (train, valid) in enumerate(splits):
+                    bags[train, k], bags[valid, k] = 1, -1
         types = ["continuous" if _numeric(X[c]) else "nominal" for c in X.columns]
         frame = X.astype({c: float for c, t in zip(X.columns, types) if t == "continuous"})
         with warnings.catch_warnings():  # "missing values detected": the missing bin is kept and shown
             warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
-            ebm = self._classifier(types, len(frame)).fit(frame, y, bags=bags)
+            ebm = self._classifier(types, len(frame), self._bags(len(frame)) if bags is None else bags.shape[1])
+            ebm.fit(frame, y, bags=bags)
         mono = self.monotone or {}
-        for j, (name, kind) in enumerate(zip(X.columns, types)):  # a feature never present has no range to order
-            if kind == "continuous" and mono.get(name, 0) and ebm.bin_weights_[j][1:-1].sum() > 0:
-                ebm.monotonize(j, increasing=mono[name] > 0)
+        ordered = {j: mono[name] > 0 for j, (name, kind) in enumerate(zip(X.columns, types))
+                   if kind == "continuous" and mono.get(name, 0) and ebm.bin_weights_[j][1:-1].sum() > 0}
+        bagged = [[np.asarray(s[k], dtype=float) for s in ebm.bagged_scores_] for k in range(len(ebm.bagged_intercept_))]
+        intercepts = list(np.ravel(ebm.bagged_intercept_))
+        for j, increasing in ordered.items():  # a feature never present has no range to order
+            ebm.monotonize(j, increasing=increasing)
         self._keep(ebm, list(X.columns), types)
+        if bags is not None and splits:
+            self.oof_decision_ = np.full(len(y), np.nan)
+            for k, (_, valid) in enumerate(splits):
+                scores = [_isotonic(s, ebm.bin_weights_[j], ordered[j]) if j in ordered else s
+                          for j, s in enumerate(bagged[k])]
+                rows = frame.iloc[valid]
+                self.oof_decision_[valid] = intercepts[k] + sum(
+                    score[_codes(term, rows[term["feature"]])] for term, score in zip(self.terms_, scores))
         return self
 
     def _keep(self, ebm, names: list[str], types: list[str]) -> None:

@@ -37,28 +37,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.models.estimator import Estimator
 from creditgrade.models.families import family
+from creditgrade.models.folds import covered_auc, inner_splits
 from creditgrade.models.lgbm import LGBMPD, ONE_THREAD_BELOW
-
-HOLDOUT_ABOVE = 50_000  # rows: above this, the first inner fold alone validates (a third of many rows)
-
-
-def inner_splits(y, seed: int, folds: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified inner folds of the training rows; when there are many rows, one holdout of a third."""
-    y = np.asarray(y)
-    many = len(y) > HOLDOUT_ABOVE
-    splits = list(StratifiedKFold(3 if many else folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-    return splits[:1] if many else splits
-
-
-def covered_auc(y, decision) -> float:
-    """AUC over the rows that have an out-of-fold value."""
-    seen = ~np.isnan(decision)
-    return float(roc_auc_score(np.asarray(y)[seen], decision[seen]))
 
 
 def _space(trial) -> dict:

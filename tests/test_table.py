@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.training.table_columns import binary_target, choose_columns, feature_frame
@@ -189,9 +190,9 @@ def test_tuned_lightgbm_bags_its_fold_models_and_calibrates_out_of_fold():
 
 
 def test_a_single_holdout_is_refitted_on_all_rows(monkeypatch):
-    from creditgrade.models import tuning
+    from creditgrade.models import folds, tuning
 
-    monkeypatch.setattr(tuning, "HOLDOUT_ABOVE", 100)  # as if there were many rows: one holdout of a third
+    monkeypatch.setattr(folds, "HOLDOUT_ABOVE", 100)  # as if there were many rows: one holdout of a third
     df = credit_table(600)
     X = feature_frame(df, choose_columns(df, "bad"))
     model = tuning.TunedLGBMPD(trials=2, seconds=30, num_threads=1).fit(X, df["bad"])
@@ -249,7 +250,8 @@ def test_merged_boosters_predict_and_explain_the_weighted_sum():
 
 
 def test_ensemble_selection_weighs_complementary_decisions_and_leaves_noise_out():
-    from creditgrade.models.tuning import covered_auc, ensemble_selection
+    from creditgrade.models.folds import covered_auc
+    from creditgrade.models.tuning import ensemble_selection
 
     rng = np.random.default_rng(0)
     a, b, noise = rng.standard_normal((3, 4000))
@@ -273,16 +275,37 @@ def test_a_trial_past_its_deadline_ends_with_the_rounds_it_has():
     assert lgb.train(params, data, 50, callbacks=[_until(float("inf"))]).current_iteration() == 50
 
 
-def test_the_blend_can_weigh_lightgbm_with_the_ebm_and_is_calibrated():
+def test_the_blend_leaves_noise_out_and_is_calibrated():
     from creditgrade.training.candidates import Blend
 
     rng = np.random.default_rng(1)
-    a, b, noise = rng.standard_normal((3, 4000))
-    y = (rng.random(4000) < 1 / (1 + np.exp(-(a + b) - 1))).astype(int)
-    blend = Blend.best(y, {"scorecard": noise, "lightgbm": a, "ebm": b})
-    assert set(blend.weights) == {"lightgbm", "ebm"} and "lightgbm" in str(blend) and "ebm" in str(blend)
-    mixed = blend.mix({"scorecard": noise, "lightgbm": a, "ebm": b})
-    assert abs(np.mean(1 / (1 + np.exp(-mixed))) - y.mean()) < 0.01
+    a, b, noise = rng.standard_normal((3, 2000))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-(a + b) - 1))).astype(int)
+    oof = {"scorecard": noise, "lightgbm": a, "ebm": b}
+    blend = Blend.best(y, oof, folds=5)
+    assert blend.shrink < 1 and blend.weights.get("scorecard", 0) < 0.1  # equal weights would take the noise in
+    assert blend.weights["lightgbm"] > 0.4 and blend.weights["ebm"] > 0.4 and "lightgbm" in str(blend)
+    assert abs(np.mean(1 / (1 + np.exp(-blend.mix(oof)))) - y.mean()) < 0.01
+    assert set(blend.fold_auc) == {"blend", *oof} and all(len(v) == 5 for v in blend.fold_auc.values())
+
+
+def test_near_equal_candidates_are_blended_about_equally():
+    from creditgrade.training.candidates import Blend
+
+    rng = np.random.default_rng(2)
+    signal, *errors = rng.standard_normal((4, 2000))
+    y = (rng.random(2000) < 1 / (1 + np.exp(-signal))).astype(int)
+    blend = Blend.best(y, {name: signal + e for name, e in zip(("scorecard", "ebm", "lightgbm"), errors)}, folds=5)
+    assert blend.shrink >= 0.75 and set(blend.weights) == {"scorecard", "ebm", "lightgbm"}
+    assert all(abs(w - 1 / 3) < 0.05 for w in blend.weights.values())
+
+
+def test_the_one_standard_error_rule():
+    from creditgrade.training.candidates import within_one_se
+
+    folds = np.array([[0.80, 0.81, 0.70], [0.83, 0.82, 0.71], [0.78, 0.80, 0.69], [0.81, 0.81, 0.72]])
+    assert within_one_se(folds).tolist() == [True, True, False]  # 0.805 vs 0.81, one standard error 0.0065
+    assert within_one_se(folds[:, [0, 1]] + [[0.0, 0.01]] * 4).tolist() == [False, True]  # a steady gap is clear
 
 
 def test_the_first_trial_runs_to_its_early_stop_whatever_the_seconds():
@@ -293,3 +316,49 @@ def test_the_first_trial_runs_to_its_early_stop_whatever_the_seconds():
     rushed = TunedLGBMPD(trials=5, seconds=0.0, num_threads=1).fit(X, df["bad"])
     calm = TunedLGBMPD(trials=1, seconds=1e9, num_threads=1).fit(X, df["bad"])
     assert rushed.search_["trials"] == 1 and rushed.size_trials_[0]["trees"] == calm.size_trials_[0]["trees"] > 2
+
+
+def test_every_candidate_is_judged_on_the_same_inner_folds(monkeypatch):
+    from creditgrade.models import ebm, folds, tuning
+    from creditgrade.models.grades import scales
+    from creditgrade.training import candidates
+    from creditgrade.training.table import table_specs
+
+    calls = []
+
+    def spy(y, seed, n=3):
+        calls.append((np.asarray(y).tobytes(), seed, n))
+        return folds.inner_splits(y, seed, n)
+
+    for module in (candidates, tuning, ebm):
+        monkeypatch.setattr(module, "inner_splits", spy)
+    df = credit_table(300)
+    X, y = feature_frame(df, choose_columns(df, "bad")), df["bad"].to_numpy()
+    choice = candidates.choose(X, y, X.iloc[:50], table_specs(X), scales()["sme"], seed=3, trials=1)
+    assert len(calls) == 3 and len(set(calls)) == 1 and calls[0][1:] == (3, 8)  # one set of folds for all
+    assert {"scorecard", "ebm", "lightgbm"} <= set(choice.oof) and not np.isnan(np.stack(list(choice.oof.values()))).any()
+    assert choice.chosen in choice.inner_auc and "shrunk" in choice.notes["blend"]
+
+
+def test_the_ebm_bagged_on_inner_folds_scores_each_fold_by_a_bag_that_never_saw_it():
+    from creditgrade.models.ebm import EBMPD
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"noise": rng.normal(size=800), "more noise": rng.normal(size=800)})
+    y = (rng.random(800) < 0.3).astype(int)  # nothing to learn: a bag that saw its fold would score it well
+    model = EBMPD(inner_folds=4, min_samples_leaf=2, learning_rate=0.1).fit(X, y)
+    inside, outside = roc_auc_score(y, model.decision_function(X)), roc_auc_score(y, model.oof_decision_)
+    assert not np.isnan(model.oof_decision_).any() and inside > outside + 0.04 and abs(outside - 0.5) < 0.05
+
+
+def test_covered_auc_is_roc_auc_over_the_rows_with_a_value():
+    from creditgrade.models.folds import covered_auc
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.3).astype(int)
+    score = np.round(rng.normal(size=500) + y, 1)  # many ties
+    score[::7] = np.nan
+    seen = ~np.isnan(score)
+    assert covered_auc(y, score) == pytest.approx(roc_auc_score(y[seen], score[seen]), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        covered_auc(np.zeros(5), np.arange(5.0))

@@ -1,7 +1,13 @@
 """Choosing a model inside the training rows of one outer fold: every family of ``models.families``, tuned
-where the family has a search (``models.tuning``), and a blend of them (weights chosen by Caruana's greedy
-selection), judged by the AUC of their out-of-fold log-odds on inner folds (three; the tuned LightGBM's are
-its own eight, whose fold models it keeps); the outer rows are only scored.
+where the family has a search (``models.tuning``), and a blend of them, judged by the AUC of their
+out-of-fold log-odds on one set of inner folds (``candidates.inner_folds`` in table.toml, the same folds for
+every family: the tuned LightGBM and the EBM bag their fold models, the others are cross-fitted); the outer
+rows are only scored.
+
+The blend's weights are Caruana's greedy selection shrunk toward equal weights, the share of equal weights
+chosen by cross-validation over the out-of-fold rows with the one-standard-error rule; the blend is chosen
+unless a single candidate beats its cross-validated AUC by more than one standard error (near-equal
+candidates are blended, not picked between by luck).
 
 A family that takes ``special_values`` (the scorecard) bins the special codes itself; any other sees them
 as missing values, which LightGBM and the EBM keep apart as a bin of their own.
@@ -15,9 +21,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.models.families import FAMILIES
-from creditgrade.models.tuning import candidate, covered_auc, ensemble_selection, inner_splits
+from creditgrade.models.folds import covered_auc, inner_splits
+from creditgrade.models.tuning import candidate, ensemble_selection
+from creditgrade.training.table_columns import config
 
 BLEND = "blend"
 BLEND_ROUNDS = 10  # the blend's weights go in tenths
@@ -48,30 +57,62 @@ def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
     return oof
 
 
+def within_one_se(fold_auc: np.ndarray) -> np.ndarray:
+    """Which options (columns of per-fold AUCs, folds in rows) are within one standard error of the best
+    mean: the error of each one's paired per-fold difference to the best (the one-standard-error rule)."""
+    mean = fold_auc.mean(axis=0)
+    gap = fold_auc[:, [int(np.argmax(mean))]] - fold_auc
+    return mean >= mean.max() - gap.std(axis=0, ddof=1) / np.sqrt(len(fold_auc))
+
+
+def _greedy(y: np.ndarray, decisions: np.ndarray) -> np.ndarray:
+    """Caruana's weights (a tenth at a time, greedily) of the columns of ``decisions`` for the best AUC."""
+    chosen = ensemble_selection(y, list(decisions.T), rounds=BLEND_ROUNDS, pool=decisions.shape[1])
+    return np.bincount(list(chosen), weights=list(chosen.values()), minlength=decisions.shape[1])
+
+
 @dataclass
 class Blend:
-    """A weighted mean of candidates' log-odds, recalibrated: ``a * sum(w * decision) + b``."""
+    """A weighted mean of candidates' log-odds, recalibrated: ``a * sum(w * decision) + b``; ``shrink`` is the
+    share of equal weights in ``weights``, ``fold_auc`` each candidate's and the blend's AUC on the folds
+    that judged the weights (the blend's weighed on the other folds)."""
 
     weights: dict[str, float]
     calibration: tuple[float, float] = (1.0, 0.0)
+    shrink: float = 0.0
+    fold_auc: dict[str, np.ndarray] = field(default_factory=dict)
+    decision: np.ndarray | None = None  # the blend's cross-validated log-odds on the inner rows
 
     def mix(self, decisions: dict[str, np.ndarray]) -> np.ndarray:
         a, b = self.calibration
         return a * sum(w * decisions[name] for name, w in self.weights.items()) + b
 
     def __str__(self) -> str:
-        return " + ".join(f"{w:.1f} {name}" for name, w in sorted(self.weights.items(), key=lambda kv: -kv[1]))
+        return " + ".join(f"{w:.2f} {name}" for name, w in sorted(self.weights.items(), key=lambda kv: -kv[1]))
 
     @classmethod
-    def best(cls, y: np.ndarray, oof: dict[str, np.ndarray]) -> "Blend":
-        """The weights (a tenth at a time, greedily) that maximise the out-of-fold AUC of the mean."""
+    def best(cls, y: np.ndarray, oof: dict[str, np.ndarray], folds: int, seed: int = 0) -> "Blend":
+        """Caruana's greedy weights on the out-of-fold log-odds, shrunk toward equal weights: by the largest
+        share of ``candidates.shrink`` (table.toml) whose AUC, the weights found on the other folds of the
+        out-of-fold rows and the mix scored on each, is within one standard error of the best share's."""
         names = list(oof)
-        chosen = ensemble_selection(y, [oof[n] for n in names], rounds=BLEND_ROUNDS, pool=len(names))
-        blend = cls({names[i]: w for i, w in chosen.items()})
-        mixed = blend.mix(oof)
-        seen = ~np.isnan(mixed)
-        platt = LogisticRegression(C=1e6).fit(mixed[seen].reshape(-1, 1), y[seen])
+        rows = np.flatnonzero(~np.isnan(np.column_stack([oof[n] for n in names])).any(axis=1))
+        target, decisions = y[rows], np.column_stack([oof[n][rows] for n in names])
+        shares = np.sort(np.asarray(config()["candidates"]["shrink"], dtype=float))
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(decisions, target))
+        mixed = np.empty((len(shares), len(rows)))
+        for train, valid in splits:
+            weights = np.outer(1 - shares, _greedy(target[train], decisions[train])) + shares[:, None] / len(names)
+            mixed[:, valid] = weights @ decisions[valid].T
+        per_fold = np.array([[covered_auc(target[v], m[v]) for m in (*mixed, *decisions.T)] for _, v in splits])
+        pick = int(np.flatnonzero(within_one_se(per_fold[:, :len(shares)]))[-1])
+        weights = (1 - shares[pick]) * _greedy(target, decisions) + shares[pick] / len(names)
+        blend = cls({n: float(w) for n, w in zip(names, weights) if w > 0}, shrink=float(shares[pick]),
+                    fold_auc={BLEND: per_fold[:, pick], **dict(zip(names, per_fold[:, len(shares):].T))})
+        platt = LogisticRegression(C=1e6).fit(blend.mix(oof)[rows].reshape(-1, 1), target)
         blend.calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        blend.decision = np.full(len(y), np.nan)
+        blend.decision[rows] = blend.calibration[0] * mixed[pick] + blend.calibration[1]
         return blend
 
 
@@ -80,6 +121,7 @@ class Choice:
     """One outer fold: each candidate's inner AUC and log-odds on the outer rows, the one chosen."""
 
     inner_auc: dict[str, float] = field(default_factory=dict)
+    oof: dict[str, np.ndarray] = field(default_factory=dict)  # out-of-fold log-odds on the inner folds
     outer: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
@@ -92,10 +134,15 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
     """Fit every candidate on ``X, y``, judge it on inner folds, score ``X_test``; searches share what is
     left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
     deadline = time.perf_counter() + seconds
-    splits = inner_splits(y, seed)
+    folds = config()["candidates"]["inner_folds"]
+    splits = inner_splits(y, seed, folds)
     estimators = {name: candidate(name, specs, scale, seed, seconds, trials) for name in (families or FAMILIES)}
+    for est in estimators.values():  # a family that cross-fits itself does so on the same folds
+        if "inner_folds" in est.get_params():
+            est.set_params(inner_folds=folds)
     searched = [n for n, e in estimators.items() if "seconds" in e.get_params()]
-    oof, choice = {}, Choice()
+    choice = Choice()
+    oof = choice.oof
     for name in sorted(estimators, key=lambda n: n in searched):
         start = time.perf_counter()
         est = estimators[name]
@@ -114,12 +161,13 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
             trials, members = search["trials"], search["members"]
             choice.notes[name] = (f"{trials} trials, {members} settings in the ensemble / "
                                   f"{trials} 次试验，集成 {members} 组参数")
+    choice.chosen = max(oof, key=lambda n: choice.inner_auc[n])
     if len(oof) >= 2:
-        blend = Blend.best(y, oof)
-        choice.inner_auc[BLEND] = covered_auc(y, blend.mix(oof))
+        blend = Blend.best(y, oof, folds, seed)
+        choice.inner_auc[BLEND] = covered_auc(y, blend.decision)
         choice.outer[BLEND] = blend.mix(choice.outer)
-        choice.notes[BLEND] = f"weights 权重 {blend}"
-    single = max((n for n in oof), key=lambda n: choice.inner_auc[n])
-    better = choice.inner_auc.get(BLEND, -np.inf) > choice.inner_auc[single]
-    choice.chosen = BLEND if better else single
+        choice.notes[BLEND] = (f"weights 权重 {blend} (shrunk {blend.shrink:.2f} toward equal weights / "
+                               f"向等权重收缩 {blend.shrink:.2f})")
+        if within_one_se(np.column_stack(list(blend.fold_auc.values())))[0]:
+            choice.chosen = BLEND
     return choice
