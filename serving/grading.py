@@ -146,9 +146,14 @@ class Grader:
         return found
 
     def as_of(self, segment: str, value: dt.date | None, conn=None) -> pd.Timestamp:
-        """The as-of date: by default the segment's data watermark (``features.freshness``), never today on
-        data that end earlier; a date given must not be in the future, before 2000, or past the data
-        (checked on ``conn`` if given, else on a connection of its own)."""
+        """The as-of date of :meth:`dated`."""
+        return self.dated(segment, value, conn)[0]
+
+    def dated(self, segment: str, value: dt.date | None, conn=None) -> tuple[pd.Timestamp, freshness.Freshness]:
+        """The as-of date and what grades as of it stand on (:meth:`fresh`, assessed once here): by default
+        the segment's data watermark (``features.freshness``), never today on data that end earlier; a date
+        given must not be in the future, before 2000, or past the data (checked on ``conn`` if given, else on
+        a connection of its own)."""
         today = dt.date.today()
         try:
             day = value or freshness.default_as_of(self.watermarks(segment), segment)
@@ -164,16 +169,18 @@ class Grader:
                     extent = self.extent(own, segment)
             else:
                 extent = self.extent(conn, segment)
-            check_within(segment, pd.Timestamp(day), *extent, self.watermarks(segment))
+            fresh = check_within(segment, pd.Timestamp(day), *extent, self.watermarks(segment))
         except CreditgradeError as exc:
             raise bad_input(str(exc), "as_of") from None
-        return pd.Timestamp(day)
+        return pd.Timestamp(day), fresh
 
     # ------------------------------------------------------------ evaluation
 
-    def evaluate(self, conn, segment: str, subjects: list[Subject], day: pd.Timestamp) -> dict[str, Graded]:
+    def evaluate(self, conn, segment: str, subjects: list[Subject], day: pd.Timestamp,
+                 fresh: freshness.Freshness | None = None) -> dict[str, Graded]:
         """Grades of the ``subjects`` (rows as looked up) that existed on ``day``, by key: their records in one
-        load, their features from arrays (``features.online.many``), one walk for all."""
+        load, their features from arrays (``features.online.many``), one walk for all; ``fresh``: the day's
+        :meth:`fresh` if the caller has it (:meth:`dated`)."""
         rows = [s.row for s in subjects]
         rows = [row for row, there in zip(rows, online.exist(rows, segment, day)) if there]
         if not rows:
@@ -182,12 +189,13 @@ class Grader:
         columns = online.many(rows, recs, segment, day)
         disputed = online.many_disputed(rows, recs, segment, day, columns) if recs["disputed"].any() else {}
         X = pd.DataFrame(columns, index=pd.Index([row["subject_key"] for row in rows], name="subject_key"))
-        return self._graded(segment, X, disputed, day)
+        return self._graded(segment, X, disputed, day, fresh or self.fresh(segment, day))
 
-    def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp,
-                         recs: dict[str, np.ndarray] | None = None) -> Graded | None:
+    def evaluate_subject(self, conn, subject: Subject, day: pd.Timestamp, recs: dict[str, np.ndarray] | None = None,
+                         fresh: freshness.Freshness | None = None) -> Graded | None:
         """One subject's grade as of ``day`` by the per-subject path, without a frame (None if it did not
-        exist yet); ``recs``: its records before ``day`` if the caller loaded them with its row."""
+        exist yet); ``recs``: its records before ``day`` if the caller loaded them with its row; ``fresh`` as
+        :meth:`evaluate` takes it."""
         if not online.exists(subject.row, subject.segment, day):
             return None
         if recs is None:
@@ -199,14 +207,14 @@ class Grader:
                                        disputed=disputed)  # one walk
         return Graded(subject.key, day.date(), out["pd"], out["score"], out["model_grade"], out["grade"],
                       _feature(out["override"]), why, [r for r, _ in disputed],
-                      self.fresh(subject.segment, day), lambda: online.frame(columns, subject.key))
+                      fresh or self.fresh(subject.segment, day), lambda: online.frame(columns, subject.key))
 
     def fresh(self, segment: str, day: pd.Timestamp) -> freshness.Freshness:
         """What grades of ``segment`` as of ``day`` stand on (``features.freshness.assess``)."""
         return freshness.assess(self.watermarks(segment), segment, day.date())
 
-    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp) -> dict[str, Graded]:
-        fresh = self.fresh(segment, day)
+    def _graded(self, segment: str, X: pd.DataFrame, disputed: dict, day: pd.Timestamp,
+                fresh: freshness.Freshness) -> dict[str, Graded]:
         out, why = explain.explain(self.champions[segment].model, X, disputed=disputed)  # one walk
         pd_, score, model_grade, grade, rule = (out[c].tolist() for c in ("pd", "score", "model_grade", "grade",
                                                                            "override"))
@@ -214,12 +222,12 @@ class Grader:
                             [r for r, _ in disputed.get(key, ())], fresh, lambda i=i: X.iloc[[i]])
                 for i, key in enumerate(X.index.tolist())}
 
-    def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp,
-                     recs: dict[str, np.ndarray] | None = None) -> Graded:
+    def evaluate_one(self, conn, subject: Subject, day: pd.Timestamp, recs: dict[str, np.ndarray] | None = None,
+                     fresh: freshness.Freshness | None = None) -> Graded:
         """One subject's grade as of ``day``, from the cache when its stamp (read with its row) is unchanged;
-        ``recs`` as :meth:`evaluate_subject` takes them."""
+        ``recs`` and ``fresh`` as :meth:`evaluate_subject` takes them."""
         if not self.caching:
-            return self._evaluate_existing(conn, subject, day, recs)
+            return self._evaluate_existing(conn, subject, day, recs, fresh)
         if "stamp_0" not in subject.row:
             subject = self.subjects(conn, [subject.key], stamp=True)[subject.key]
         stamp = tuple(subject.row[f"stamp_{i}"] for i in range(len(loader.STAMP_COLUMNS)))
@@ -229,7 +237,7 @@ class Grader:
             if hit is not None:
                 self._cache.move_to_end(cache_key)
                 return hit
-        graded = self._evaluate_existing(conn, subject, day)
+        graded = self._evaluate_existing(conn, subject, day, fresh=fresh)
         with self._lock:
             self._cache[cache_key] = graded
             if len(self._cache) > CACHE_ENTRIES:
@@ -237,8 +245,9 @@ class Grader:
         return graded
 
     def _evaluate_existing(self, conn, subject: Subject, day: pd.Timestamp,
-                           recs: dict[str, np.ndarray] | None = None) -> Graded:
-        graded = self.evaluate_subject(conn, subject, day, recs)
+                           recs: dict[str, np.ndarray] | None = None,
+                           fresh: freshness.Freshness | None = None) -> Graded:
+        graded = self.evaluate_subject(conn, subject, day, recs, fresh)
         if graded is None:
             raise bad_input(f"as_of: the subject did not exist yet on {day.date()}", "as_of")
         return graded
@@ -277,9 +286,9 @@ class Grader:
         id (422), an unknown subject (404), a subject out of reach (403), then a bad as-of date (422)."""
         with self.store.engine.begin() as conn:
             try:
-                day, late = self.as_of(req.segment, req.as_of, conn), None
+                (day, fresh), late = self.dated(req.segment, req.as_of, conn), None
             except ApiError as exc:
-                day, late = None, exc
+                day, fresh, late = None, None, exc
             if self.caching or late:
                 subject, recs = self.subject(conn, req.segment, req.subject_id), None
             else:
@@ -288,7 +297,7 @@ class Grader:
                           role_checked=role_checked)
             if late:
                 raise late
-            g = self.evaluate_one(conn, subject, day, recs)
+            g = self.evaluate_one(conn, subject, day, recs, fresh)
             answer = self.store_grade(conn, subject, g, origin)
             audit.write(conn, [audit.entry(principal, action, 200, subject_key=subject.key, segment=subject.segment,
                                            purpose=req.purpose, consent_ref=req.consent_ref,
@@ -301,7 +310,7 @@ class Grader:
         without one is refused); one result per item, in order."""
         results: list[BatchResult | None] = [None] * len(items)
         todo: dict[tuple[str, pd.Timestamp], list[tuple[int, Subject]]] = {}
-        days: dict[tuple[str, dt.date | None], pd.Timestamp] = {}
+        days: dict[tuple[str, dt.date | None], tuple[pd.Timestamp, freshness.Freshness]] = {}
         entries = []
         now = dt.datetime.now(dt.timezone.utc)
         with gc_paused(), self.store.engine.begin() as conn:  # rows, records, grades, reasons: kept to the end
@@ -325,12 +334,14 @@ class Grader:
                     check_subject(principals[item.key_id], "grade_batch", subject.segment, subject.key,
                                   subject.township, item.consent_ref)
                     if (item.segment, item.as_of) not in days:  # checked once per segment and date asked
-                        days[item.segment, item.as_of] = self.as_of(item.segment, item.as_of, conn)
-                    todo.setdefault((item.segment, days[item.segment, item.as_of]), []).append((i, subject))
+                        days[item.segment, item.as_of] = self.dated(item.segment, item.as_of, conn)
+                    todo.setdefault((item.segment, days[item.segment, item.as_of][0]), []).append((i, subject))
                 except ApiError as exc:
                     results[i] = self._refuse(principals[item.key_id], item, exc, entries)
+            fresh = {(segment, day): f for (segment, _), (day, f) in days.items()}
             for (segment, day), members in todo.items():  # one load per segment and date
-                graded = self.evaluate(conn, segment, list({s.key: s for _, s in members}.values()), day)
+                graded = self.evaluate(conn, segment, list({s.key: s for _, s in members}.values()), day,
+                                       fresh[segment, day])
                 done = []
                 for i, subject in members:
                     g = graded.get(subject.key)

@@ -113,7 +113,7 @@ def resolve(grader: Grader, principal: Principal, req: ResolveRequest) -> Resolv
         regrade = None
         if changes or voiding:
             subject = grader.subjects(conn, [subject.key])[subject.key]  # its row as changed (a new cache stamp)
-            g = grader.evaluate_one(conn, subject, grader.as_of(subject.segment, None, conn))
+            g = grader.evaluate_one(conn, subject, *grader.dated(subject.segment, None, conn))
             regrade = grader.store_grade(conn, subject, g, "regrade")
             entries.append(audit.entry(principal, "regrade", 200, subject_key=subject.key, segment=subject.segment,
                                        detail=f"grade {g.grade} after {'voiding' if voiding else 'correction'}"))

@@ -312,9 +312,9 @@ def household_sheet(grader: Grader, principal: Principal, req: SheetRequest) -> 
     if subject is None or subject.segment != "household":
         raise ApiError(404, "subject_id: no household with that id", "subject_id")
     check_subject(principal, "evaluation_sheet", subject.segment, subject.key, subject.township, req.consent_ref)
-    day = grader.as_of("household", req.as_of)
+    day, fresh = grader.dated("household", req.as_of)
     with grader.store.engine.begin() as conn:
-        g = grader.evaluate_one(conn, subject, day)
+        g = grader.evaluate_one(conn, subject, day, fresh=fresh)
         grader.store_grade(conn, subject, g, "sheet")  # every grade given is stored
         audit.write(conn, [audit.entry(principal, "evaluation_sheet", 200, subject_key=subject.key,
                                        segment=subject.segment, purpose=req.purpose, consent_ref=req.consent_ref,

@@ -216,11 +216,12 @@ def test_a_revoked_key_stops_working_within_the_key_cache_time(api):
 
 def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api, monkeypatch):
     """Uncached, a grade reads its subject and records in one statement and writes the grade and its audit
-    entry: three statements (through SQLAlchemy or on the driver's cursor), the same grade as the
-    two-statement path; a bad as-of date is still refused after an unknown subject (404) and a subject out
-    of reach (403)."""
+    entry: three statements (through SQLAlchemy or on the driver's cursor), its date's freshness assessed
+    once, the same grade as the two-statement path; a bad as-of date is still refused after an unknown
+    subject (404) and a subject out of reach (403)."""
     from sqlalchemy import event
 
+    from creditgrade.features import freshness
     from creditgrade.features.ids import make_uscc
     from creditgrade.features.store import Prepared, Store
     from creditgrade.models.registry import load_champion
@@ -242,8 +243,10 @@ def test_uncached_grade_is_one_read_statement_and_refuses_in_order(api, monkeypa
             statements.append(str(self.statement).split()[0])
             return real(self, conn, params)
         monkeypatch.setattr(Prepared, name, spy)
+    assessed = []
+    monkeypatch.setattr(freshness, "assess", lambda *a, real=freshness.assess: assessed.append(a) or real(*a))
     _, graded = grader.grade(bank, req)
-    assert statements == ["SELECT", "INSERT", "INSERT"]
+    assert statements == ["SELECT", "INSERT", "INSERT"] and len(assessed) == 1
     with store.engine.connect() as conn:
         apart = grader.evaluate_subject(conn, grader.subject(conn, "sme", req.subject_id), pd.Timestamp(req.as_of))
     assert (graded.pd, graded.grade, graded.reasons) == (apart.pd, apart.grade, apart.reasons)
