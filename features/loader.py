@@ -13,6 +13,7 @@ day numbers computed by the database (:class:`EpochDay`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,25 @@ def _epoch_day_sqlite(element, compiler, **kw):  # SQLite's ISO text; Julian day
     return f"(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5)"
 
 
+class JsonArray(FunctionElement):
+    """Columns as one JSON array (dates as ISO text): a whole row in one column, so that a statement
+    returning it beside narrower rows does not widen them all. Read on the driver's cursor only (text on
+    SQLite, a list on PostgreSQL: :func:`_json_row`)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(JsonArray)
+def _json_array(element, compiler, **kw):  # PostgreSQL
+    return f"json_build_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(JsonArray, "sqlite")
+def _json_array_sqlite(element, compiler, **kw):
+    return f"json_array({compiler.process(element.clauses, **kw)})"
+
+
 RECORD_COLUMNS = [_raw_date(c) if c.name in DATES else c for c in records.c]
 BUILT_FROM = [c for c in RECORD_COLUMNS if c.name in NORMALISED]  # what ``normalise_records`` keeps
 KEYS_PER_STATEMENT = 500  # SQLAlchemy names an IN list's parameters in a time growing with its length squared
@@ -69,10 +89,10 @@ ONE_SELECTED = (r.record_id, *(EpochDay(r[c]).label(c) for c in DATES), *(r[c] f
 ONE_RECORDS_Q = (select(*ONE_SELECTED).where(r.subject_key == _KEY, r.reported_date < _DAY, r.voided_at.is_(None))
                  .order_by(r.record_id))
 ONE_COLUMNS = tuple(ONE_RECORDS_Q.selected_columns.keys())
-ONE_SELECTED_NULL = [null().label(c) for c in ONE_COLUMNS]
-SUBJECT_AND_RECORDS_Q = union_all(  # a subject's row (its record columns NULL), then its records (subject NULL)
-    select(*ONE_SELECTED_NULL, subjects).where(s.subject_key == _KEY),
-    ONE_RECORDS_Q.with_only_columns(*ONE_SELECTED, *(null().label(c.name) for c in subjects.c)).order_by(None),
+SUBJECT_AND_RECORDS_Q = union_all(  # a subject's row as one JSON column (its record columns NULL), then its
+    select(*(null().label(c) for c in ONE_COLUMNS), JsonArray(*subjects.c).label("subject"))  # records
+    .where(s.subject_key == _KEY),                                                       # (subject NULL)
+    ONE_RECORDS_Q.with_only_columns(*ONE_SELECTED, null().label("subject")).order_by(None),
 ).order_by(nulls_first(literal_column("record_id")))
 MANY_RECORDS_Q = (select(*(c for c in ONE_SELECTED if c is not DISPUTED), r.subject_key)  # sorted, and their
                   .where(r.subject_key.in_(bindparam("keys", expanding=True)), r.reported_date < _DAY,  # objections
@@ -213,27 +233,23 @@ def subject_and_records(conn, key: str, before: dt.date) -> tuple[dict | None, d
     and its records as :func:`subject_records` gives them, from one statement (:data:`SUBJECT_AND_RECORDS_Q`
     on the driver's cursor: ``features.store.Prepared``)."""
     cursor = SUBJECT_AND_RECORDS.run(conn, {"key": key, "day": before})
-    rows, described = cursor.fetchall(), cursor.description
+    rows = cursor.fetchall()
     cursor.close()
-    n = len(ONE_COLUMNS)
-    if not rows or rows[0][n] is None:
+    if not rows or rows[0][-1] is None:
         return None, arrays(ONE_COLUMNS, [])
-    row = {c.name: v if convert is None else convert(v)
-           for c, convert, v in zip(subjects.c, _converters(conn.dialect, described[n:]), rows[0][n:])}
-    return row, arrays(ONE_COLUMNS, [t[:n] for t in rows[1:]])
+    return _json_row(rows[0][-1]), arrays(ONE_COLUMNS, rows[1:])
 
 
-def _converters(dialect, described) -> list:
-    """The result processors of the subjects table's columns (dates, booleans, ...) as SQLAlchemy applies
-    them to its own rows, given the driver's description of them; cached per dialect."""
-    found = _CONVERTERS.get(dialect.name)
-    if found is None:
-        found = _CONVERTERS[dialect.name] = [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
-                                             for c, d in zip(subjects.c, described)]
-    return found
+def _json_row(found) -> dict:
+    """A subject's row from :class:`JsonArray` (text, or a list if the driver parsed it) with the values
+    SQLAlchemy gives: dates, booleans, numbers of their column's type."""
+    values = json.loads(found) if isinstance(found, str) else found
+    return {name: v if v is None or to is None else to(v) for (name, to), v in zip(_SUBJECT_TYPES, values)}
 
 
-_CONVERTERS: dict[str, list] = {}
+_FROM_JSON = {dt.date: dt.date.fromisoformat, dt.datetime: dt.datetime.fromisoformat, bool: bool, float: float,
+              int: int}  # a JSON value as the column's Python type (text stays text)
+_SUBJECT_TYPES = [(c.name, _FROM_JSON.get(c.type.python_type)) for c in subjects.c]
 
 
 SUBJECT_AND_RECORDS = Prepared(SUBJECT_AND_RECORDS_Q)
@@ -266,27 +282,26 @@ def many_records(conn, keys: Iterable[str], before: dt.date) -> dict[str, np.nda
 
 
 NS_PER_DAY = 86_400 * 10**9
+NUMERIC = ("record_id", *DATES, *NUMBERS, "disputed")  # the columns :func:`arrays` reads as numbers
 
 
 def arrays(names: tuple[str, ...], rows: list) -> dict[str, np.ndarray]:
-    """Rows of records as one array per column: dates (given as days since 1970-01-01, :class:`EpochDay`)
-    datetime64[ns] (NaT if missing), amounts and values float (NaN), ``record_id`` int64, ``disputed`` (under
-    an open objection) bool, text as object arrays."""
-    table = np.array(rows, dtype=object).reshape(len(rows), len(names))  # one transposition in C
-    return {name: _array(name, table[:, j]) for j, name in enumerate(names)}
-
-
-def _array(name: str, values: np.ndarray) -> np.ndarray:
-    if name in DATES:
-        days = values.astype(float)
-        missing = np.isnan(days)
-        ns = np.where(missing, 0.0, days).astype(np.int64) * NS_PER_DAY
-        ns[missing] = np.iinfo(np.int64).min  # NaT
-        return ns.view("datetime64[ns]")
-    if name in NUMBERS:
-        return values.astype(float)
-    if name == "record_id":
-        return values.astype(np.int64)
-    if name == "disputed":
-        return values.astype(bool)
-    return values
+    """Rows of records (their first ``len(names)`` columns) as one array per column: dates (given as days
+    since 1970-01-01, :class:`EpochDay`) datetime64[ns] (NaT if missing), amounts and values float (NaN),
+    ``record_id`` int64, ``disputed`` (under an open objection) bool, text as object arrays. The numbers are
+    read as one float block, the dates made from it at once."""
+    columns = list(zip(*rows)) or [()] * len(names)
+    numeric = [n for n in names if n in NUMERIC]
+    block = np.array([columns[names.index(n)] for n in numeric], dtype=float).reshape(len(numeric), len(rows))
+    at = {n: i for i, n in enumerate(numeric)}
+    days = block[[at[n] for n in DATES]]
+    missing = np.isnan(days)
+    ns = np.where(missing, 0.0, days).astype(np.int64) * NS_PER_DAY
+    ns[missing] = np.iinfo(np.int64).min  # NaT
+    out = {n: np.array(columns[j], dtype=object) for j, n in enumerate(names) if n not in at}
+    out |= dict(zip(DATES, ns.view("datetime64[ns]")))
+    out |= {n: block[at[n]] for n in NUMBERS}
+    out["record_id"] = block[at["record_id"]].astype(np.int64)
+    if "disputed" in at:
+        out["disputed"] = block[at["disputed"]] != 0
+    return {n: out[n] for n in names}

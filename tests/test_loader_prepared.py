@@ -1,7 +1,8 @@
 """The hot path's statements on the driver's cursor (``features.store.Prepared``) read and write what
 SQLAlchemy's own execution does: one subject's row and records in one statement equal the two-statement
-reads (a subject without records, void, late and disputed records included; an unknown key is None), and
-an insert binds dates, times and booleans as SQLAlchemy does and returns the new id."""
+reads (dates, booleans and numbers of the row typed as SQLAlchemy types them; a subject without records,
+void, late and disputed records included; an unknown key is None), and an insert binds dates, times and
+booleans as SQLAlchemy does and returns the new id."""
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,8 @@ def test_one_statement_equals_the_two_statement_reads_and_inserts_bind_as_sqlalc
     with store.engine.begin() as conn:
         conn.execute(insert(subjects), [
             dict(subject_key=k, segment="sme", display_id=k, name="n", founded=dt.date(2010, 1, 1), sector="retail",
-                 coop_member=None, bad_check_override=False) for k in ("K1", "K2")])
+                 coop_member=None if k == "K2" else True, land_mu=2.0 if k == "K1" else None, members=3,
+                 bad_check_override=False) for k in ("K1", "K2")])
         conn.execute(insert(records), [
             _record(1, "K1", dt.date(2023, 1, 5), dt.date(2023, 2, 1), end_date=dt.date(2023, 3, 1)),
             _record(2, "K1", dt.date(2024, 1, 5), dt.date(2024, 2, 1), amount=None),
