@@ -14,6 +14,7 @@ the family's own format, ``model.json`` (segment, family, features, reference va
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -80,6 +81,12 @@ class GradeModel:
         """:meth:`grade_walk` as arrays (``Scale.outcome``), the policy rules reading ``inputs`` (feature name
         -> values, e.g. one subject's features): no frame."""
         return self.scale.outcome(walk.pd, inputs, score=walk.score if self.scale.by == "score" else None)
+
+    def outcome_one(self, inputs: Mapping[str, float], walk: Walk) -> dict:
+        """:meth:`outcome` of a walk of one row on plain values (``Scale.outcome_one``; ``inputs`` the rules'
+        features as floats)."""
+        score = walk.score[0] if self.scale.by == "score" and walk.score is not None else None
+        return self.scale.outcome_one(float(walk.pd[0]), inputs, score)
 
     def documents(self) -> dict[str, str]:
         """The version's JSON documents, name -> text (see the module docstring)."""

@@ -13,6 +13,7 @@ the factors that follow explain only the model's grade.
 """
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable, Mapping
 
@@ -48,6 +49,18 @@ def _used(model: GradeModel) -> np.ndarray:
     return np.array([j for j, f in enumerate(model.features) if f in used], dtype=np.intp)
 
 
+@_per_model
+def _position(model: GradeModel) -> dict[str, int]:
+    """Each feature's position in ``model.features``."""
+    return {f: j for j, f in enumerate(model.features)}
+
+
+@_per_model
+def _where(model: GradeModel) -> dict[str, int]:
+    """Each feature that can contribute by its position among those (``_used``)."""
+    return {model.features[u]: i for i, u in enumerate(_used(model))}
+
+
 def _column(X: pd.DataFrame, feature: str) -> list:
     """A feature's values as shown in a reason (labels, floats, None if missing or absent)."""
     if feature not in X:
@@ -68,15 +81,16 @@ def _static(model: GradeModel) -> list[dict]:
 
 
 def _top(risk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices of the ``k`` largest values per row, largest first, and those values."""
-    k = min(k, risk.shape[1])
-    if k < risk.shape[1]:
-        part = np.argpartition(-risk, k - 1, axis=1)[:, :k]
+    """Column indices of the ``k`` largest values per row (or of one row, 1-d), largest first, and those
+    values."""
+    k = min(k, risk.shape[-1])
+    if k < risk.shape[-1]:
+        part = np.argpartition(-risk, k - 1, axis=-1)[..., :k]
     else:
         part = np.broadcast_to(np.arange(k), risk.shape)
-    vals = np.take_along_axis(risk, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    vals = np.take_along_axis(risk, part, axis=-1)
+    order = np.argsort(-vals, axis=-1, kind="stable")
+    return np.take_along_axis(part, order, axis=-1), np.take_along_axis(vals, order, axis=-1)
 
 
 def explain(model: GradeModel, X: pd.DataFrame, k: int = 4, disputed: dict | None = None,
@@ -99,10 +113,31 @@ def explain_row(model: GradeModel, key: str, columns: Mapping, table: Table, k: 
     ``read_table`` gives them (one row), ``disputed`` its ``[(record_id, [features]), ...]``. The grade is
     a dict of plain values (``pd, score, model_grade, grade, override, record, since``)."""
     walk = model.estimator.walk(None, table)
-    out = model.outcome(columns, walk)
-    why = _reasons(model, [key], walk.contributions, out, k, {key: disputed} if disputed else None, table,
-                   lambda feature: [_plain(columns[feature][0]) if feature in columns else None])
-    return {name: values.tolist()[0] for name, values in out.items()}, why[0]
+    out = model.outcome_one({n: _number(columns[n][0]) for n in model.scale.inputs}, walk)
+    contrib, used, why = walk.contributions[0], _used(model), []
+    if k > 0 and len(used):  # as _reasons does for a batch, on plain values
+        sign, rule, (values, labels), every = RISK_SIGN[model.unit], out["override"], table, _static(model)
+        risk = sign * contrib[used]
+        if rule is not None and rule.feature in _where(model):  # told once, as the override
+            risk[_where(model)[rule.feature]] = -np.inf
+        idx, top = _top(risk, k)
+        for j, t in zip(idx.tolist()[:k - (rule is not None)], top.tolist()):
+            if t <= 0:
+                break
+            v, shown = values[0, used[j]], labels[used[j]]
+            why.append({**every[used[j]], "value": None if np.isnan(v) else float(v) if shown is None else
+                        shown[int(v)], "contribution": sign * t, "disputed_records": []})
+        if rule is not None:
+            value = _plain(columns[rule.feature][0]) if rule.feature in columns else None
+            why.insert(0, _rule_reason(model, rule, out["record"], out["since"], value, contrib))
+    for reason in why if disputed else ():
+        reason["disputed_records"] = [rid for rid, feats in disputed if reason["feature"] in feats]
+    return out, why
+
+
+def _number(value) -> float:
+    """A rule's input as the rules read it: a float, NaN if missing."""
+    return math.nan if pd.isna(value) else float(value)
 
 
 def _plain(value):
@@ -143,7 +178,7 @@ def _reasons(model: GradeModel, keys: list, contrib: np.ndarray, graded, k: int,
     risk = sign * contrib[:, used]
     rules = np.asarray(graded["override"], dtype=object)
     bound = np.flatnonzero(np.not_equal(rules, None))
-    where = {model.features[u]: i for i, u in enumerate(used)}
+    where = _where(model)
     for r in bound:  # the override's feature is told once, as the override
         if rules[r].feature in where:
             risk[r, where[rules[r].feature]] = -np.inf
@@ -160,27 +195,32 @@ def _reasons(model: GradeModel, keys: list, contrib: np.ndarray, graded, k: int,
         flat = [{**base[j], "value": v, "contribution": c, "disputed_records": []}
                 for j, v, c in zip(idx[keep].tolist(), shown[keep].tolist(), (sign * top[keep]).tolist())]
         out = [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
-    unit, shown_rule = model.unit, {}
+    shown_rule = {}
     record, since = np.asarray(graded["record"], dtype=float), np.asarray(graded["since"], dtype=float)
     for r in bound.tolist():
         rule = rules[r]
         if rule.feature not in shown_rule:
             shown_rule[rule.feature] = rule_values(rule.feature)
-        j = model.features.index(rule.feature) if rule.feature in model.features else None
-        ref = model.reference.get(rule.feature)
-        out[r].insert(0, {"feature": rule.feature, "en": rule.text("en", record[r], since[r]),
-                          "zh": rule.text("zh", record[r], since[r]), "value": shown_rule[rule.feature][r],
-                          "reference": None if ref is None else float(ref),
-                          "contribution": 0.0 if j is None else float(contrib[r, j]), "unit": unit,
-                          "override": True, "cap": rule.cap, "policy": rule.action,
-                          "record_id": None if np.isnan(record[r]) else int(record[r]),
-                          "authority": dict(rule.authority), "since": iso_day(since[r]), "disputed_records": []})
+        out[r].insert(0, _rule_reason(model, rule, float(record[r]), float(since[r]), shown_rule[rule.feature][r],
+                                      contrib[r]))
     if disputed:
         for r, key in enumerate(keys):
             if key in disputed:
                 for reason in out[r]:
                     reason["disputed_records"] = [rid for rid, feats in disputed[key] if reason["feature"] in feats]
     return out
+
+
+def _rule_reason(model: GradeModel, rule, record: float, since: float, value, contrib: np.ndarray) -> dict:
+    """The reason of a binding policy rule: its texts with the record and start day filled in, the
+    subject's value of its feature as shown and the feature's contribution (``contrib``: the row's)."""
+    j = _position(model).get(rule.feature)
+    ref = model.reference.get(rule.feature)
+    return {"feature": rule.feature, "en": rule.text("en", record, since), "zh": rule.text("zh", record, since),
+            "value": value, "reference": None if ref is None else float(ref),
+            "contribution": 0.0 if j is None else float(contrib[j]), "unit": model.unit, "override": True,
+            "cap": rule.cap, "policy": rule.action, "record_id": None if math.isnan(record) else int(record),
+            "authority": dict(rule.authority), "since": iso_day(since), "disputed_records": []}
 
 
 def _shown(values: np.ndarray, idx: np.ndarray, labels: list) -> np.ndarray:

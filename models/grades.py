@@ -14,11 +14,13 @@ rules and the authorities they name), so a trained model can keep that dict and 
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import datetime as dt
 import math
 import operator
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -56,6 +58,16 @@ class Rule:
 
     def binds(self, features: pd.DataFrame) -> np.ndarray:
         return _OPS[self.when](_numbers(features, self.feature), self.value)  # NaN never binds
+
+    def holds(self, inputs: Mapping[str, float]) -> bool:
+        """:meth:`binds` of one subject, its inputs plain floats (NaN never binds)."""
+        return _OPS[self.when](inputs[self.feature], self.value)
+
+    def begun(self, inputs: Mapping[str, float]) -> float:
+        """:meth:`start` of one subject, its inputs plain floats."""
+        if self.since is None:
+            return math.nan
+        return inputs[self.since] + self.value if self.since_plus_value_days else inputs[self.since]
 
     def record(self, features: pd.DataFrame) -> np.ndarray:
         return _numbers(features, self.evidence)
@@ -156,14 +168,16 @@ class Scale:
     def score(self, pd_: np.ndarray) -> np.ndarray:
         """Points from PD: offset + factor * ln(good:bad), clipped to the scale, rounded to integers."""
         p = np.clip(np.asarray(pd_, dtype=float), 1e-9, 1 - 1e-9)
-        offset = self.base_points - self.factor * math.log(self.base_odds)
-        raw = offset + self.factor * np.log((1 - p) / p)
+        raw = self.offset + self.factor * np.log((1 - p) / p)
         return np.clip(np.floor(raw + 0.5), self.min_score, self.max_score)
+
+    @cached_property
+    def offset(self) -> float:
+        return self.base_points - self.factor * math.log(self.base_odds)
 
     def pd_at_score(self, score: float) -> float:
         """The PD whose unclipped score is `score` (inverse of :meth:`score`)."""
-        offset = self.base_points - self.factor * math.log(self.base_odds)
-        return 1.0 / (1.0 + math.exp((score - offset) / self.factor))
+        return 1.0 / (1.0 + math.exp((score - self.offset) / self.factor))
 
     def grade(self, pd_: np.ndarray, score: np.ndarray | None = None) -> np.ndarray:
         """Grade of each subject from its PD (or score, for score-banded scales)."""
@@ -228,6 +242,41 @@ class Scale:
                     since[hit] = rule.start(inputs)[hit]
         return {"pd": pd_, "score": score, "model_grade": model_grade, "grade": np.array(order, dtype=object)[rank],
                 "override": binding, "record": record, "since": since}
+
+    def outcome_one(self, pd_: float, inputs: Mapping[str, float], score: float | None = None) -> dict:
+        """:meth:`outcome` of one subject on plain values (the same values; the rules' ``inputs`` plain floats,
+        NaN if missing): no arrays, for the one-subject path."""
+        p = min(max(pd_, 1e-9), 1 - 1e-9)
+        if score is None:  # numpy's log, as :meth:`score` takes it
+            score = float(math.floor(self.offset + self.factor * float(np.log((1 - p) / p)) + 0.5))
+        score = min(max(float(score), self.min_score), self.max_score)
+        if self.by == "pd":
+            rank = bisect.bisect_right(self._bounds, pd_)
+        else:
+            rank = next((i for i, lowest in enumerate(self._bounds) if score >= lowest), 0)
+        rank = min(rank, len(self.bands) - 1)
+        order = self.order
+        model_grade, binding, record, since = order[rank], None, math.nan, math.nan
+        for rule in self.caps:
+            if order.index(rule.cap) > rank and rule.holds(inputs):
+                rank, binding, record = order.index(rule.cap), rule, inputs[rule.evidence]
+        for rule in self.defaults:  # the first that holds is told; it beats every cap
+            if rule.holds(inputs):
+                rank, binding = order.index(self.default_grade), rule
+                record, since = inputs[rule.evidence], rule.begun(inputs)
+                break
+        return {"pd": pd_, "score": score, "model_grade": model_grade, "grade": order[rank], "override": binding,
+                "record": record, "since": since}
+
+    @cached_property
+    def _bounds(self) -> list[float]:
+        """The bands' PD bounds (``by = "pd"``) or lowest scores, best first."""
+        return [b["pd_below"] if self.by == "pd" else b["score_from"] for b in self.bands]
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """The features the rules read (condition, evidence, start day)."""
+        return tuple(dict.fromkeys(n for r in self.rules for n in (r.feature, r.evidence, r.since) if n))
 
     def label(self, grade: str, lang: str = "en") -> str:
         return self.labels.get(grade, {}).get(lang, grade)

@@ -166,12 +166,18 @@ def _graded(segment: str, drawn: list[dict]):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drawn=st.lists(subject, min_size=1, max_size=8))
 def test_every_defaulter_is_graded_default_and_no_one_beats_a_cap(segment, drawn):
+    """Defaulters are graded default, no one beats a cap, and the one-subject path (``Scale.outcome_one``,
+    plain floats) grades each subject as the batch does."""
     model, X, out, records = _graded(segment, drawn)
     scale = model.scale
     rank = {g: i for i, g in enumerate(scale.order)}
     for key, s in zip(X.index, drawn):
         default, facts = _truth(segment, s)
         row = out.loc[key]
+        one = scale.outcome_one(row["pd"], {n: float(X.at[key, n]) for n in scale.inputs})
+        assert [one[c] for c in ("score", "model_grade", "grade")] == row[["score", "model_grade", "grade"]].tolist()
+        assert one["override"] is row["override"] and np.allclose([one["record"], one["since"]],
+                                                                  [row["record"], row["since"]], equal_nan=True)
         if default:
             assert row["grade"] == scale.default_grade and row["override"].action == "default"
             shown = records.loc[records["record_id"] == row["record"]].iloc[0]
