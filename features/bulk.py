@@ -26,6 +26,7 @@ is what the share rule keeps it to. A small file, or one that adds nothing, lock
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +36,7 @@ from sqlalchemy import Boolean, Date, Float, Integer, Table
 from creditgrade.features.schemas import contract
 
 LOOKUP = 5_000  # keys per query (bound parameters stay under SQLite's limit)
+SQLITE_ROWS = 50  # rows per INSERT statement on SQLite (see ``Writer._sqlite``)
 _ARROW = ((Boolean, pa.bool_()), (Date, pa.date32()), (Float, pa.float64()), (Integer, pa.int64()))
 
 
@@ -42,6 +44,18 @@ def arrow_schema(columns) -> pa.Schema:
     """The Arrow schema of store columns (text for any other type)."""
     return pa.schema([(c.name, next((t for sql, t in _ARROW if isinstance(c.type, sql)), pa.string()))
                       for c in columns])
+
+
+@dataclass
+class Values:
+    """Rows' values as the SQLite driver binds them (dates as text): a row of ``rows`` a row, holding the
+    writer's columns at ``columns`` (those not all missing)."""
+
+    columns: list[int]
+    rows: np.ndarray
+
+    def __getitem__(self, which) -> Values:
+        return Values(self.columns, self.rows[which])
 
 
 def settle(conn) -> None:
@@ -123,30 +137,52 @@ class Writer:
         self.dropped, self.deferred = self.dropped + self.deferred, []
         self.dropped_keys, self.deferred_keys = self.dropped_keys + self.deferred_keys, []
 
-    def insert(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray | None, pa.Table]:
-        """Insert ``rows`` (columns in order, keys unique among them); return whether each row was inserted,
-        their ids (None for a table without an autoincrement key, or on PostgreSQL when not wanted) and the
-        stored rows that kept the others out, in their order."""
+    def values(self, rows: pa.Table) -> Values | None:
+        """SQLite: the rows' values for ``insert`` (a column all missing is left out); None on PostgreSQL, whose
+        COPY takes Arrow's CSV. No database work: a pipeline's worker makes the next chunk's while this one is
+        written."""
+        if not self.sqlite:
+            return None
+        n = rows.num_rows
+        columns = [i for i, col in enumerate(rows.columns) if col.null_count < n]
+        values = np.empty((n, len(columns)), object)
+        for j, i in enumerate(columns):
+            col = rows.column(i)
+            values[:, j] = (col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
+        return Values(columns, values)
+
+    def insert(self, rows: pa.Table, values: Values | None = None) -> tuple[np.ndarray, np.ndarray | None,
+                                                                         pa.Table]:
+        """Insert ``rows`` (columns in order, keys unique among them; ``values``: theirs, made by ``values``
+        when not given); return whether each row was inserted, their ids (None for a table without an
+        autoincrement key, or on PostgreSQL when not wanted) and the stored rows that kept the others out, in
+        their order."""
         if rows.num_rows == 0:
             return np.zeros(0, bool), None, self._table([])[1]
-        return self._sqlite(rows) if self.sqlite else self._postgresql(rows)
+        if not self.sqlite:
+            return self._postgresql(rows)
+        return self._sqlite(rows, self.values(rows) if values is None else values)
 
-    def _sqlite(self, rows: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    def _sqlite(self, rows: pa.Table, values: Values) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+        """Multi-row ``INSERT ... ON CONFLICT DO NOTHING`` statements of ``SQLITE_ROWS`` rows: a fifth less CPU
+        than one row a statement, and the driver lets go of the GIL once per statement rather than per row (a
+        pipeline's worker then runs between, not after, the database's steps)."""
         cur = self.driver.cursor()
         before = cur.execute(f"SELECT coalesce(max(rowid), 0) FROM {self._name}").fetchone()[0]
-        n = rows.num_rows
-        columns = [(col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
-                   if col.null_count < n else None for col in rows.columns]  # a column all missing is not sent
-        sent = [i for i, col in enumerate(columns) if col is not None]
-        quote = self.conn.dialect.identifier_preparer.quote
-        cur.executemany(f"INSERT INTO {self._name} ({', '.join(quote(self.names[i]) for i in sent)}) VALUES "
-                        f"({', '.join('?' * len(sent))}) ON CONFLICT DO NOTHING", zip(*(columns[i] for i in sent)))
-        if cur.rowcount:  # the file adds rows: the next chunks go in without the indexes put off
+        n, sent, flat = rows.num_rows, values.columns, values.rows
+        insert = (f"INSERT INTO {self._name} ({', '.join(self._quote(self.names[i]) for i in sent)}) VALUES "
+                  "{} ON CONFLICT DO NOTHING")
+        one, whole, added = f"({', '.join('?' * len(sent))})", n - n % SQLITE_ROWS, 0
+        for each, params in ((", ".join([one] * SQLITE_ROWS), flat[:whole].reshape(-1, SQLITE_ROWS * len(sent))),
+                             (one, flat[whole:])):
+            if len(params):
+                added += cur.executemany(insert.format(each), params.tolist()).rowcount
+        if added:  # the file adds rows: the next chunks go in without the indexes put off
             self._defer()
         inserted = np.ones(n, bool)
         kept_out, stored = self._table([])
-        if cur.rowcount < n:  # the rows kept out are those whose key was stored before (rowid up to ``before``)
-            keys = list(zip(*(columns[self.names.index(k)] for k in self.keys)))
+        if added < n:  # the rows kept out are those whose key was stored before (rowid up to ``before``)
+            keys = flat[:, [sent.index(self.names.index(k)) for k in self.keys]].tolist()
             kept_out, stored = self._table(self._stored(cur, keys, before))
             inserted[kept_out] = False
         ids = np.zeros(n, np.int64)

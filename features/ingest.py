@@ -26,6 +26,9 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -73,6 +76,20 @@ class _Problem:
     field: str | None
     rule: str
     raw: dict | None = None
+
+
+@dataclass
+class _Prepared:
+    """A chunk made ready for the store without asking it: its valid rows as store rows (None when the file
+    lacks a required column), their values for the writer, whether a key repeats among them, their subjects
+    (records and outcomes: the distinct keys, and each row's among them), and the chunk's problems so far."""
+
+    chunk: Chunk
+    problems: list[_Problem]
+    kept: pa.Table | None = None
+    values: bulk.Values | None = None
+    repeats: bool = False
+    subjects: tuple[list[str], pa.Array] | None = None
 
 
 class _Refused(Exception):
@@ -203,13 +220,30 @@ class _Batch:
         if missing:
             self._quarantine([_Problem(None, ",".join(missing), self.missing_rule)])
 
-    def add(self, chunk: Chunk, progress: Callable[[str], None] | None) -> None:
-        self.report.read += chunk.table.num_rows + len(chunk.bad_lines)
+    def prepare(self, chunk: Chunk) -> _Prepared:
+        """A chunk made ready for ``add`` without the database (``_ahead``'s worker runs it while the previous
+        chunk is written): its rows checked and made store rows, with their values for the writer."""
         problems = [_Problem(line, None, rule) for line, rule in chunk.bad_lines]
         if self.missing_rule:
             problems += [_Problem(line, None, self.missing_rule, r) for r, line in zip(chunk.rows(), chunk.lines)]
-        else:
-            self._store(chunk, self._keyed(chunk, problems), problems, progress)
+            return _Prepared(chunk, problems)
+        kept = self._checked(chunk, problems)
+        subjects = None
+        if self.table != "subjects":
+            coded = kept.column("subject_key").combine_chunks().dictionary_encode()
+            subjects = coded.dictionary.to_pylist(), coded.indices
+        return _Prepared(chunk, problems, kept, self.writer.values(kept.drop_columns(["position"])),
+                         bool(_repeated(kept, KEYS[self.table]).any()), subjects)
+
+    def add(self, prepared: _Prepared, progress: Callable[[str], None] | None) -> None:
+        """Store a prepared chunk: its rows of known subjects not stored yet, and its problems in quarantine."""
+        chunk, problems, kept, values = prepared.chunk, prepared.problems, prepared.kept, prepared.values
+        self.report.read += chunk.table.num_rows + len(chunk.bad_lines)
+        if kept is not None:
+            known = self._known(chunk, kept, prepared.subjects, problems)
+            if not known.all():
+                kept, values = kept.filter(pa.array(known)), None if values is None else values[known]
+            self._store(chunk, kept, values, prepared.repeats, problems, progress)
         self._quarantine(problems)
 
     def close(self) -> None:
@@ -220,10 +254,10 @@ class _Batch:
             finished_at=dt.datetime.now(dt.timezone.utc), rows_read=report.read, rows_stored=report.stored,
             rows_duplicate=report.duplicates, rows_quarantined=report.quarantined))
 
-    def _keyed(self, chunk: Chunk, problems: list[_Problem]) -> pa.Table:
-        """Valid rows of the chunk as store rows in line order, with their ``position`` in the chunk; records and
-        outcomes of known subjects only. Rows that pass the fast column checks are taken whole; the others are
-        validated row by row (and quarantined with the row model's message when they fail)."""
+    def _checked(self, chunk: Chunk, problems: list[_Problem]) -> pa.Table:
+        """Valid rows of the chunk as store rows in line order, with their ``position`` in the chunk. Rows that
+        pass the fast column checks are taken whole; the others are validated row by row (and quarantined with
+        the row model's message when they fail)."""
         n = chunk.table.num_rows
         fast = FAST.get(self.table)
         passes, typed = fast(chunk.table) if fast else (np.zeros(n, bool), {})
@@ -239,18 +273,23 @@ class _Batch:
         if passes.any():  # fast rows alone are in line order already
             fast_rows = self._fast_rows(typed, np.flatnonzero(passes))
             kept = pa.concat_tables([fast_rows, kept]).sort_by("position") if kept.num_rows else fast_rows
-        if self.table == "subjects":
-            return kept
-        known = self._segments(set(pc.unique(kept.column("subject_key")).to_pylist()))
-        where = pc.index_in(kept.column("subject_key"), value_set=pa.array(list(known), pa.string()))
-        segment_of = pa.array(list(known.values()), pa.string()).take(where)
+        return kept
+
+    def _known(self, chunk: Chunk, kept: pa.Table, subjects: tuple[list[str], pa.Array] | None,
+               problems: list[_Problem]) -> np.ndarray:
+        """Whether each row's subject (``subjects``: the distinct keys, and each row's among them) is stored in
+        its segment (always for a subjects file); the others quarantined."""
+        if subjects is None:
+            return np.ones(kept.num_rows, bool)
+        keys, where = subjects
+        segment_of = pa.array(self._segments(keys), pa.string()).take(where)
         ok = pc.fill_null(pc.equal(segment_of, kept.column("segment")), False).to_numpy(zero_copy_only=False)
         for i in kept.column("position").filter(pa.array(~ok)).to_pylist():  # validated again for the message
             m = schemas.TABLES[self.table].model_validate(chunk.rows([i])[0])
             problems.append(_Problem(chunk.lines[i], "subject_id", f"unknown {m.segment} subject "
                                      f"{ids.redact(m.subject_id)}: ingest its subjects file first",
                                      m.model_dump(mode="json")))
-        return kept.filter(pa.array(ok))
+        return ok
 
     def _fast_rows(self, typed: dict[str, pa.Array], take: np.ndarray) -> pa.Table:
         """Store rows of the rows that passed the fast checks: their typed columns and subject key (a
@@ -270,9 +309,10 @@ class _Batch:
         columns["position"] = pa.array(take)
         return pa.table(columns).select(self.schema.names).cast(self.schema)
 
-    def _segments(self, keys: set[str]) -> dict[str, str]:
-        """The segment of each of these subjects that is stored (looked up once per file, up to ``KNOWN``)."""
-        missing = sorted(keys - self.known.keys())
+    def _segments(self, keys: list[str]) -> list[str | None]:
+        """The stored segment of each of these subjects, None if not stored (looked up once per file, up to
+        ``KNOWN``)."""
+        missing = sorted(set(keys) - self.known.keys())
         if len(self.known) + len(missing) > KNOWN:
             self.known = {}
             missing = sorted(keys)
@@ -280,13 +320,15 @@ class _Batch:
             q = select(subjects.c.subject_key, subjects.c.segment).where(
                 subjects.c.subject_key.in_(missing[start:start + LOOKUP]))
             self.known.update(self.conn.execute(q).all())
-        return {k: self.known[k] for k in keys if k in self.known}
+        return list(map(self.known.get, keys))
 
-    def _store(self, chunk: Chunk, kept: pa.Table, problems: list[_Problem], progress) -> None:
-        """Insert the rows not stored yet. A row sent twice in the file is quarantined; a row whose key is
-        stored already is counted as already stored when its content is the same, else quarantined as a conflict."""
+    def _store(self, chunk: Chunk, kept: pa.Table, values: bulk.Values | None, repeats: bool,
+               problems: list[_Problem], progress) -> None:
+        """Insert the rows not stored yet (``values``: the writer's, row for row; ``repeats``: whether a key may
+        repeat among them). A row sent twice in the file is quarantined; a row whose key is stored already is
+        counted as already stored when its content is the same, else quarantined as a conflict."""
         label, key_names = LABEL[self.table], list(KEYS[self.table])
-        repeated = kept.select(key_names).to_pandas().duplicated(keep=False).to_numpy()
+        repeated = _repeated(kept, key_names) if repeats else np.zeros(kept.num_rows, bool)
         first_seen: dict[tuple, tuple[dict, int]] = {}
         for row in kept.filter(pa.array(repeated)).to_pylist():  # rare: rows whose key repeats within the chunk
             key, line = tuple(row[c] for c in key_names), chunk.lines[row.pop("position")]
@@ -300,7 +342,10 @@ class _Batch:
                                      _json(row)))
         firsts = {line for _, line in first_seen.values()}
         lines = np.array(chunk.lines)[kept.column("position").to_numpy()] if kept.num_rows else np.zeros(0, int)
-        fresh = kept.filter(pa.array(~repeated | np.isin(lines, list(firsts))))
+        sent = ~repeated | np.isin(lines, list(firsts))
+        fresh = kept.filter(pa.array(sent))
+        if values is not None and not sent.all():
+            values = values[sent]
         if not fresh.num_rows:
             return
         if progress:
@@ -308,7 +353,7 @@ class _Batch:
         self.attempted += fresh.num_rows
         positions = fresh.column("position").to_numpy()
         fresh = fresh.drop_columns(["position"])
-        inserted, row_ids, stored = self.writer.insert(fresh)
+        inserted, row_ids, stored = self.writer.insert(fresh, values)
         self._added(fresh.filter(pa.array(inserted)), row_ids[inserted] if row_ids is not None else None)
         if inserted.all():
             return
@@ -360,6 +405,30 @@ class _Batch:
         self.report.quarantined += len({p.line for p in problems if p.line is not None})
         self.report.reasons.update(re.sub(r"\d+", "N", p.rule if not p.field or p.rule.startswith(f"{p.field}:")
                                           else f"{p.field}: {p.rule}") for p in problems)
+
+
+def _ahead(prepare: Callable[[Chunk], _Prepared], chunks: Iterator[Chunk]) -> Iterator[_Prepared]:
+    """``prepare`` of each chunk, the next chunk read and prepared by a worker thread while the caller writes
+    this one, so that the database's work (which lets go of the GIL) and the next chunk's overlap; at most two
+    chunks are in flight. An error in the worker is raised here, the same exception; the worker is joined on
+    every way out (the end, its error, or ``close`` after the caller's)."""
+    def step() -> _Prepared | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else prepare(chunk)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest") as worker:
+        pending = worker.submit(step)
+        try:
+            while (prepared := pending.result()) is not None:
+                pending = worker.submit(step)
+                yield prepared
+        finally:
+            pending.cancel()
+
+
+def _repeated(rows: pa.Table, keys) -> np.ndarray:
+    """Whether each row's key is another's too."""
+    return rows.select(list(keys)).to_pandas().duplicated(keep=False).to_numpy()
 
 
 def _hashed(numbers: pa.Array, where: pa.Array) -> pa.Array:
@@ -421,8 +490,9 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
             try:
                 with conn.begin():
                     batch = _Batch(conn, path, sha256, source, table, report, allow_bad_check, on_records)
-                    for chunk in source.chunks:
-                        batch.add(chunk, progress)
+                    with closing(_ahead(batch.prepare, source.chunks)) as prepared:
+                        for chunk in prepared:
+                            batch.add(chunk, progress)
                     batch.close()
                     freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
             finally:
