@@ -84,13 +84,17 @@ def _top(risk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices of the ``k`` largest values per row (or of one row, 1-d), largest first, and those
     values."""
     k = min(k, risk.shape[-1])
-    if k < risk.shape[-1]:
-        part = np.argpartition(-risk, k - 1, axis=-1)[..., :k]
+    if risk.ndim == 1:  # one row: the same steps, indexed directly (take_along_axis costs more than they do)
+        part = np.argpartition(-risk, k - 1)[:k] if k < len(risk) else np.arange(k)
+        order = np.argsort(-risk[part], kind="stable")
+        return part[order], risk[part[order]]
+    if k < risk.shape[1]:
+        part = np.argpartition(-risk, k - 1, axis=1)[:, :k]
     else:
         part = np.broadcast_to(np.arange(k), risk.shape)
-    vals = np.take_along_axis(risk, part, axis=-1)
-    order = np.argsort(-vals, axis=-1, kind="stable")
-    return np.take_along_axis(part, order, axis=-1), np.take_along_axis(vals, order, axis=-1)
+    vals = np.take_along_axis(risk, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
 def explain(model: GradeModel, X: pd.DataFrame, k: int = 4, disputed: dict | None = None,
