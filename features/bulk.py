@@ -36,7 +36,7 @@ from sqlalchemy import Boolean, Date, Float, Integer, Table
 from creditgrade.features.schemas import contract
 
 LOOKUP = 5_000  # keys per query (bound parameters stay under SQLite's limit)
-SQLITE_ROWS = 50  # rows per INSERT statement on SQLite (see ``Writer._sqlite``)
+SQLITE_ROWS = 100  # rows per INSERT statement on SQLite (see ``Writer._sqlite``)
 _ARROW = ((Boolean, pa.bool_()), (Date, pa.date32()), (Float, pa.float64()), (Integer, pa.int64()))
 
 
