@@ -107,10 +107,9 @@ def _numbers(features, name: str) -> np.ndarray:
     return np.asarray(pd.to_numeric(column, errors="coerce"), dtype=float)
 
 
-def _inputs(features: pd.DataFrame, rules) -> dict[str, np.ndarray]:
-    """The rules' inputs read from ``features`` once, as :func:`_numbers` (inputs are numbers), taken by
-    position: on a frame of one row, selecting columns by name costs more than grading it."""
-    names = list(dict.fromkeys(n for r in rules for n in (r.feature, r.evidence, r.since) if n))
+def _inputs(features: pd.DataFrame, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The rules' inputs ``names`` read from ``features`` once, as :func:`_numbers` (inputs are numbers), taken
+    by position: on a frame of one row, selecting columns by name costs more than grading it."""
     position = dict(zip(features.columns.tolist(), range(features.shape[1])))  # cheaper than get_indexer
     for name in names:
         if name not in position:
@@ -173,6 +172,7 @@ class Scale:
 
     @cached_property
     def offset(self) -> float:
+        """The score at even odds (good:bad 1:1) before rounding and clipping."""
         return self.base_points - self.factor * math.log(self.base_odds)
 
     def pd_at_score(self, score: float) -> float:
@@ -207,7 +207,7 @@ class Scale:
         or None), with the rule's evidence record id (``record``) and start day (``since``, days since
         1970-01-01). ``score`` replaces the PD-derived score (a scorecard's points total), clipped to the
         scale. Without ``features`` no rule is applied."""
-        inputs = _inputs(features, [*self.caps, *self.defaults]) if features is not None else None
+        inputs = _inputs(features, self.inputs) if features is not None else None
         out = self.outcome(pd_, inputs, score)
         index = pd.RangeIndex(len(out["pd"])) if features is None else features.index
         return pd.DataFrame({k: pd.Series(v, index=index, dtype=object, copy=False) if v.dtype == object else v
@@ -275,8 +275,9 @@ class Scale:
 
     @cached_property
     def inputs(self) -> tuple[str, ...]:
-        """The features the rules read (condition, evidence, start day)."""
-        return tuple(dict.fromkeys(n for r in self.rules for n in (r.feature, r.evidence, r.since) if n))
+        """The features the rules read (condition, evidence, start day), the caps' first."""
+        return tuple(dict.fromkeys(n for r in (*self.caps, *self.defaults) for n in (r.feature, r.evidence, r.since)
+                                   if n))
 
     def label(self, grade: str, lang: str = "en") -> str:
         return self.labels.get(grade, {}).get(lang, grade)
