@@ -2,7 +2,9 @@
 
 Each file is one transaction: its valid rows are stored, its bad rows quarantined with file, line, field
 and rule, and a batch row counts them (stored + already stored + quarantined = read). Rows are read,
-validated and stored a chunk at a time, so memory does not grow with the file. A file that cannot be read,
+validated and stored a chunk at a time, so memory does not grow with the file; a worker thread reads and
+checks the next chunk while the current one is written (``_ahead``: at most two chunks in flight, an error
+of the worker raised in the file's transaction like any other). A file that cannot be read,
 or whose header names a prohibited field or cannot be told apart, is refused whole: nothing of it is
 stored, the refusal is recorded (never a value of the file) and the command exits non-zero. A crash
 part-way leaves nothing.
