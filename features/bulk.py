@@ -149,12 +149,13 @@ class Writer:
         values = np.empty((n, len(columns)), object)
         for j, i in enumerate(columns):
             col = rows.column(i).combine_chunks()
-            if pa.types.is_date32(col.type):  # a day as text once, shared by its rows (a third of the time)
-                coded = col.dictionary_encode()
-                days = np.array([*coded.dictionary.cast(pa.string()).to_pylist(), None], object)
-                values[:, j] = days[coded.indices.fill_null(len(days) - 1).to_numpy()]
+            coded = col.dictionary_encode()
+            if len(coded.dictionary) * 2 <= n:  # a value made once, shared by its rows (less memory and GIL)
+                distinct = coded.dictionary.cast(pa.string()) if pa.types.is_date32(col.type) else coded.dictionary
+                lookup = np.array([*distinct.to_pylist(), None], object)
+                values[:, j] = lookup[coded.indices.fill_null(len(lookup) - 1).to_numpy()]
             else:
-                values[:, j] = col.to_pylist()
+                values[:, j] = (col.cast(pa.string()) if pa.types.is_date32(col.type) else col).to_pylist()
         return Values(columns, values)
 
     def insert(self, rows: pa.Table, values: Values | None = None) -> tuple[np.ndarray, np.ndarray | None,
