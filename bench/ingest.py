@@ -28,7 +28,9 @@ machine, which a load of 3-4 is not (the process's CPU about equalled its wall t
 - SQLite, 3 interleaved rounds (each its own process) of the code before this change, the pipeline, and the
   anchor: before 0.39x by wall and CPU; the pipeline 0.41x by wall (one round at 9.2 s, the others 6.2-6.5 s
   against the anchor's 3.0 s), 0.55x by the writer's CPU; the pipeline's process CPU 5.7-5.9 s against 6.3-7.8
-  s before (multi-row statements: executemany 2.0-2.2 s of CPU per million rows against 3.5-3.7 s).
+  s before (multi-row statements: executemany 2.0-2.2 s of CPU per million rows against 3.5-3.7 s). Two more
+  rounds at load 3.4: before 0.42x, the pipeline 0.47x by wall (6.37-6.38 s against 2.96-2.98 s), 0.61x by
+  the writer's CPU (4.47-4.59 s).
 - PostgreSQL, two bench runs: ingest 92,039 / 109,411 rows/s (10.87 / 9.14 s wall, 2.27 / 1.92 s client CPU,
   writer 1.00 / 0.87 s) against the bare COPY into the minimal table's 143,453 / 170,590 rows/s: 0.64x / 0.64x
   (0.48x quiet before the pipeline); 1.74x / 1.83x the bare COPY into the store's table. Interleaved at load
