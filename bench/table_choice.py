@@ -115,9 +115,8 @@ standard error (it was chosen whenever its in-sample inner AUC was higher).
   the tuned LightGBM's (the blend put all its weight on it, shrink 0: the EBM's and the scorecard's inner
   AUCs ~0.779 and ~0.766 against ~0.785; chosen as the blend in folds 0, 1 and 4, as LightGBM alone in 2-3).
   Fold 0's tuned LightGBM 0.7905 and fold 1's 0.7687 equal the figures before the change (bag/8, above):
-  the change does not touch the LightGBM, it stops the blend from mis-weighing it. CPU a fold 222-427 s
-  when the machine was quiet (1,195 s for fold 0 at load 6-15); the EBM's fit with its out-of-fold figures
-  7-13 s wall quiet
+  the change does not touch the LightGBM, it stops the blend from mis-weighing it. CPU a fold 222-503 s
+  (1,195 s for fold 0 at load 6-15); the EBM's fit with its out-of-fold figures 7-13 s wall when quiet
   (one fit of 8 bags). Our folds differ by 0.027 among themselves (fold 1 the hardest for every model), so the
   5-fold mean's standard error (~0.005) is about the gap to TabArena's 0.791 on its own splits.
   Generic causes ruled out by measurement so far: more trials (20), TabArena's search space, the protected
