@@ -17,6 +17,13 @@ PostgreSQL (when ``CREDITGRADE_DB_URL`` names one): the same ingest into a datab
 the one named (dropped at the end), against a bare ``COPY`` (psycopg's ``cursor.copy``) of the same tuples
 into the same tables.
 
+Measured 2026-11-29 15:37-16:01 on a quiet machine (load 0.2-1.9), --rows 1000000, after the ingest pipeline:
+SQLite, 5 bench runs: 0.44x / 0.52x / 0.48x / 0.54x / 0.52x the minimal table by wall (median 0.52x; the anchor
+330,866-355,012 rows/s, the ingest 154,779-191,384), by the writer's CPU 0.47-0.60x; 1.31-1.71x the store's
+own table's bare executemany. PostgreSQL 15, 3 runs: 0.39x / 0.63x / 0.62x the bare COPY into the minimal
+table (the first run's anchor 230,384 rows/s, the others 199,675 and about the same; ingest 89,049 then
+125,546 rows/s), 1.21x / 1.68x / 2.00x the bare COPY into the store's table.
+
 Measured 2026-11-29 15:10-15:15, LOADED (load 3-4 on 2 cores), --rows 1000000 --no-rerun, after the ingest
 pipeline (``features/ingest.py``: a worker thread reads, checks and makes the values of the next chunk while
 the current one is written) and SQLite's 100-row INSERT statements. "writer" is the CPU of the thread that

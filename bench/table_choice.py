@@ -44,6 +44,10 @@ second fold ("1 of 5 folds measured"): chosen (blend 0.6 EBM + 0.4 LightGBM, one
 The same run on a quiet machine (2026-11-29, load 1-2, OMP_NUM_THREADS=2): 6 min 42 s wall, 744 s CPU, peak
 RSS 541 MiB, all 5 folds measured (8-24 trials a fold): scorecard 0.8001, EBM 0.8180, LightGBM 0.8189, chosen
 (blend in every fold) 0.8190: within the issue's 10 minutes.
+Again after every candidate shared one set of inner folds and the shrunk blend (quiet, 2026-11-29 15:46,
+load 1-2, OMP_NUM_THREADS=2, `--synthetic 150000`): 404 s wall for the generic mode, 7 min 06 s with the anchor
+fit, 750 s CPU, peak RSS 614 MiB, 5 of 5 folds (9-25 trials a fold): scorecard 0.8001, EBM 0.8180, LightGBM
+0.8187, chosen (blend in every fold) 0.8188: within the 10 minutes.
 Taiwan, the tuned LightGBM alone on outer folds 0 and 1 (20 trials, one thread, the same columns): outer AUC
 0.7899 and 0.7693 (inner 0.7824, 0.7901: the folds differ by 0.02, more than any setting does), 128 and 58 s
 CPU; TabArena's LightGBM space instead (learning rate 0.005-0.1, 2-200 leaves, minimum leaf 1-64, L1 and L2,
