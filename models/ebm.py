@@ -139,12 +139,14 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
         mono = self.monotone or {}
         ordered = {j: mono[name] > 0 for j, (name, kind) in enumerate(zip(X.columns, types))
                    if kind == "continuous" and mono.get(name, 0) and ebm.bin_weights_[j][1:-1].sum() > 0}
-        bagged = [[np.asarray(s[k], dtype=float) for s in ebm.bagged_scores_] for k in range(len(ebm.bagged_intercept_))]
+        cross_fitted = bags is not None and bool(splits)  # one bag per inner fold: its shapes before monotonize
+        bagged = [[np.asarray(s[k], dtype=float) for s in ebm.bagged_scores_]
+                  for k in range(len(ebm.bagged_intercept_))] if cross_fitted else []
         intercepts = list(np.ravel(ebm.bagged_intercept_))
         for j, increasing in ordered.items():  # a feature never present has no range to order
             ebm.monotonize(j, increasing=increasing)
         self._keep(ebm, list(X.columns), types)
-        if bags is not None and splits:
+        if cross_fitted:
             self.oof_decision_ = np.full(len(y), np.nan)
             for k, (_, valid) in enumerate(splits):
                 scores = [_isotonic(s, ebm.bin_weights_[j], ordered[j]) if j in ordered else s
