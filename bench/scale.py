@@ -43,10 +43,9 @@ import pandas as pd
 os.environ.setdefault("CREDITGRADE_ID_KEY", "bench-key")
 
 from creditgrade.features.distributed import map_partitions, partition_features  # noqa: E402
-from creditgrade.features.catalog import feature_names  # noqa: E402
 from creditgrade.features.export import export  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
-from creditgrade.training.distributed import fit_lightgbm, training_set  # noqa: E402
+from creditgrade.training.distributed import fit_lightgbm, model_inputs, training_matrix  # noqa: E402
 
 PART = 100_000
 TARGET = 10_000_000
@@ -93,27 +92,34 @@ def _grade_task(folder, entry, segment, as_of, model):
 
 
 def run(out: Path, workers: int, as_of: pd.Timestamp) -> dict:
+    """The three phases on a LocalCluster of ``workers``, each phase's figures printed as it ends (a run
+    stopped part way still tells what it got), with the workers' peak RSS so far."""
     from dask.distributed import Client, LocalCluster
 
-    names = feature_names("sme")
+    columns, categories = model_inputs("sme")
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        figures = {}
+        figures = {"workers": workers}
+
+        def ended(phase, t0):
+            figures[phase] = time.perf_counter() - t0
+            figures["peak_rss_mib"] = max(client.run(_peak_rss).values()) / 2**20
+            print(f"  {workers} worker(s) {phase}: {figures[phase]:.1f} s, peak RSS per worker so far "
+                  f"{figures['peak_rss_mib']:,.0f} MiB, load {os.getloadavg()[0]:.1f}", flush=True)
+
         t0 = time.perf_counter()
-        rows = sum(len(f) for f, _ in map_partitions(client, out, "sme", partition_features, as_of))
-        figures["features"] = time.perf_counter() - t0
+        figures["rows"] = sum(len(f) for f, _ in map_partitions(client, out, "sme", partition_features, as_of))
+        ended("features", t0)
         t0 = time.perf_counter()
-        train = training_set(client, out, "sme")
-        figures["training_rows"] = len(train)
-        model = fit_lightgbm(client, train, names)
-        figures["training"] = time.perf_counter() - t0
+        X, y = training_matrix(client, out, "sme")
+        model = fit_lightgbm(client, X, y, columns, categories)
+        figures["training_rows"] = len(y.compute_chunk_sizes())
+        ended("training", t0)
         t0 = time.perf_counter()
         shared = client.scatter(model, broadcast=True)
-        graded = sum(n for n, _ in map_partitions(client, out, "sme", _grade_task, as_of, shared))
-        figures["grading"] = time.perf_counter() - t0
-        peaks = client.run(_peak_rss)
-    return {"workers": workers, "rows": rows, "graded": graded, **figures,
-            "peak_rss_mib": max(peaks.values()) / 2**20}
+        figures["graded"] = sum(n for n, _ in map_partitions(client, out, "sme", _grade_task, as_of, shared))
+        ended("grading", t0)
+    return figures
 
 
 def main():
@@ -122,20 +128,24 @@ def main():
     ap.add_argument("--partition", type=int, default=25_000, help="subjects per partition")
     ap.add_argument("--as-of", default="2024-06-30")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts, run in this order")
     ap.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "creditgrade-bench")
     args = ap.parse_args()
     t0 = time.perf_counter()
     out = population(args.workdir, args.smes, args.seed, args.partition)
     print(f"population and export ready in {time.perf_counter() - t0:.0f} s: {out}")
     parts = len(list((out / "sme").glob("part-*")))
-    results = [run(out, w, pd.Timestamp(args.as_of)) for w in (1, 2)]
+    print(f"{parts} partitions")
+    results = [run(out, w, pd.Timestamp(args.as_of)) for w in args.workers]
     table = pd.DataFrame(results).set_index("workers")
     print(table.round(1).to_string())
     for phase in ("features", "training", "grading"):
-        one, two = table.loc[1, phase], table.loc[2, phase]
-        projected = two * 2 / parts * (TARGET / args.partition) / 2
-        print(f"{phase:9s} speed-up with 2 workers {one / two:.2f}x; projected for {TARGET:,} SMEs on 2 workers "
-              f"{projected / 60:.0f} min ({two * 2 / parts:.1f} s per partition of {args.partition:,})")
+        cost = table[phase] * table.index / parts  # seconds per partition, from each worker count
+        speed_up = f"speed-up with 2 workers {table.loc[1, phase] / table.loc[2, phase]:.2f}x; " \
+            if {1, 2} <= set(table.index) else ""
+        print(f"{phase:9s} {speed_up}projected for {TARGET:,} SMEs on 2 workers "
+              f"{cost.iloc[-1] * TARGET / args.partition / 2 / 60:.0f} min ({cost.iloc[-1]:.1f} s per partition "
+              f"of {args.partition:,} with {table.index[-1]} worker(s))")
     print(f"machine load (1, 5, 15 min): {os.getloadavg()}")
 
 

@@ -116,14 +116,6 @@ def map_partitions(client, out, segment: str, task, *args) -> list:
     return client.gather(submit_partitions(client, out, segment, task, *args))
 
 
-def map_partitions_lazily(client, out, segment: str, task, *args):
-    """:func:`submit_partitions` as a Dask DataFrame whose partitions stay on the workers (each task returns a
-    pandas DataFrame)."""
-    import dask.dataframe as dd
-
-    return dd.from_delayed(submit_partitions(client, out, segment, task, *args))
-
-
 def build_features(client, out, segment: str, as_of, *, with_disputed: bool = False):
     """:func:`features.build.build_features` of the export under ``out``, one task per partition."""
     day, _ = checked_as_of(read_manifest(out, segment), as_of)

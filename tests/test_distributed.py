@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -148,17 +149,26 @@ def test_export_command(exported, tmp_path, monkeypatch, capsys):
     assert "at least 1 subject" in capsys.readouterr().err
 
 
-def test_the_training_set_built_on_the_cluster_equals_the_local_one(exported, client):
+def test_the_training_matrix_built_on_the_cluster_is_the_local_training_set_s_model_inputs(exported, client):
+    """LightGBM's matrix holds the model inputs only (not the policy inputs the segment pipeline leaves out),
+    in float32, a category as its code: row for row the local training set's."""
     from creditgrade.features.build import build_training_set
-    from creditgrade.training.distributed import training_set
+    from creditgrade.features.catalog import feature_names
+    from creditgrade.training.distributed import as_matrix, model_inputs, training_matrix
 
     store, out, _ = exported
-    gathered = training_set(client, out, "household").compute()
-    local = build_training_set(store, "household")
-    key = ["as_of", "subject_key"]
-    assert len(local) > 0
-    assert_frame_equal(gathered.reset_index().sort_values(key, ignore_index=True),
-                       local.reset_index().sort_values(key, ignore_index=True))
+    columns, categories = model_inputs("practitioner")
+    assert set(feature_names("practitioner")) - set(columns) and list(categories) == ["profession"]
+    X, y = client.compute(training_matrix(client, out, "practitioner"), sync=True)
+    assert X.dtype == np.float32 and X.flags.c_contiguous
+    local = build_training_set(store, "practitioner")
+    expected = local[columns].apply(lambda c: c.cat.codes.where(c.cat.codes >= 0) if c.dtype == "category" else c)
+    rows = [pd.DataFrame(m.astype(np.float32), columns=columns).assign(defaulted=d)
+            for m, d in ((X, y), (expected.to_numpy(), local["defaulted"].to_numpy()))]
+    assert len(rows[1]) > 0 and rows[1]["profession"].notna().any()
+    assert_frame_equal(*(r.sort_values([*columns, "defaulted"], ignore_index=True) for r in rows))
+    assert np.isnan(as_matrix(pd.DataFrame({"size": pd.Categorical(["small", None], ["micro", "small"])}),
+                              ["size"])).tolist() == [[False], [True]]
 
 
 def _classification(n: int, seed: int = 0) -> pd.DataFrame:
@@ -177,22 +187,25 @@ def _classification(n: int, seed: int = 0) -> pd.DataFrame:
 
 def test_lightgbm_trained_on_the_cluster_is_within_0_005_auc_of_the_local_fit(client):
     """The data-parallel fit differs from the local one only in bin bounds, each worker binning from its own
-    rows (training.distributed). On these 20,000 rows (1,172 test positives) bins from a random half of the
-    rows move the local AUC by at most 0.0006 (5 seeds) and the Dask fit was 0.0002-0.0019 from it (5 runs).
-    On the sample's households (24 test positives) half-row bins move the local AUC by up to 0.037, so a
-    0.005 bound means nothing there."""
-    import dask.dataframe as dd
+    rows (training.distributed), and in binning float32 values. On these 20,000 rows (1,172 test positives)
+    bins from a random half of the rows move the local AUC by at most 0.0006 (5 seeds) and the Dask fit was
+    0.0002-0.0019 from it (5 runs). On the sample's households (24 test positives) half-row bins move the
+    local AUC by up to 0.037, so a 0.005 bound means nothing there. The Dask model, fitted on the float32
+    matrix, predicts from the DataFrame (its categorical column too) as the local one does."""
+    import dask.array as da
     import lightgbm as lgb
     from sklearn.metrics import roc_auc_score
 
-    from creditgrade.training.distributed import PARAMS, fit_lightgbm
+    from creditgrade.training.distributed import PARAMS, as_matrix, fit_lightgbm
 
     rows = _classification(30_000)
     train, test = rows.iloc[:20_000], rows.iloc[20_000:]
     names = [c for c in rows.columns if c != "defaulted"]
-    spread = dd.from_pandas(train, npartitions=4)
-    dask_model = fit_lightgbm(client, spread, names)
+    X = da.from_array(as_matrix(train, names), chunks=(5_000, -1))
+    y = da.from_array(train["defaulted"].to_numpy(), chunks=5_000)
+    dask_model = fit_lightgbm(client, X, y, names, {"x2": ["low", "mid", "high"]})
     local_model = lgb.LGBMClassifier(**PARAMS, n_jobs=1).fit(train[names], train["defaulted"])
+    assert dask_model.booster_.pandas_categorical == local_model.booster_.pandas_categorical
     aucs = [roc_auc_score(test["defaulted"], m.predict_proba(test[names])[:, 1]) for m in (dask_model, local_model)]
     assert aucs[1] > 0.85
     assert abs(aucs[0] - aucs[1]) <= 0.005, aucs
