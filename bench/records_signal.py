@@ -84,7 +84,7 @@ from creditgrade.features.build import build_training_set  # noqa: E402
 from creditgrade.features.catalog import catalog, model_feature_names  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
 from creditgrade.models.grades import Scale, config  # noqa: E402
-from creditgrade.training.choose import choose  # noqa: E402
+from creditgrade.training.choose import choose, fitting_split  # noqa: E402
 from creditgrade.training.pipeline import KINDS, fit_grade_model, split_by_date, without_defaulters  # noqa: E402
 
 SEGMENTS = ("sme", "household", "practitioner")
@@ -162,9 +162,11 @@ def measure(pop: dict, segment: str, kinds=KINDS, without=(), with_ceiling: bool
            "oracle_all": _auc(data.defaulted, oracle_pd(data)), "oracle_test": _auc(test.defaulted, oracle_pd(test))}
     if with_ceiling:
         out["ceiling"] = ceiling(split, segment, blank, oracle_pd, ceiling_dates)
-    out["test_auc"] = {kind: _auc(test.defaulted, fit_grade_model(kind, segment, split).pd(test)) for kind in kinds}
+    out["test_auc"] = {}
     if kinds:
         choice = choose(kinds, split, lambda kind, inner: fit_grade_model(kind, segment, inner))
+        out["test_auc"] = {kind: _auc(test.defaulted, fit_grade_model(kind, segment, fitting_split(
+            split, choice.windows[kind])).pd(test)) for kind in kinds}
         out["choice"] = choice
         out["chosen_test"] = out["test_auc"][choice.kind]
         out["lift"] = lift(out["chosen_test"], out["oracle_test"])
@@ -226,7 +228,9 @@ def main(argv=None) -> int:
         if args.kinds:
             print("    choice on validation (mean AUC over the folds): "
                   + ", ".join(f"{k} {v:.3f}" for k, v in r["choice"].valid_auc.items())
-                  + "".join(f"; beats {k} in {100 * v:.0f} % of resamples" for k, v in r["choice"].beats.items()))
+                  + "".join(f"; beats {k} in {100 * v:.0f} % of resamples" for k, v in r["choice"].beats.items())
+                  + "; training windows (as-of dates, 0 all): "
+                  + ", ".join(f"{k} {w}" for k, w in r["choice"].windows.items()))
         if r["blanked"]:
             print(f"    blanked {len(r['blanked'])}: {' '.join(r['blanked'])}")
         if args.top:

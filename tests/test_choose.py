@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.training.choose import choice_folds, choose, config, decide
+from creditgrade.training.choose import choice_folds, choose, config, decide, fitting_split
 from creditgrade.training.pipeline import Split
 
 SETTINGS = {**config(), "folds": 2, "held_out_dates": 2, "resamples": 50, "confidence": 0.8,
@@ -90,3 +90,51 @@ def test_too_few_validation_dates_is_a_clear_error(split):
     one = Split(split.train, split.valid[split.valid.as_of == split.valid.as_of.min()], split.test)
     with pytest.raises(CreditgradeError, match="at least 2 validation as-of dates"):
         choose(["simple"], one, lambda kind, inner: Fixed(1.0), SETTINGS)
+
+
+QUARTERS = [str(d.date()) for d in pd.date_range("2018-03-31", periods=13, freq="QE")]
+
+
+def _drifting(flipped: int, seed: int = 4) -> Split:
+    """Twelve dates of training and validation, then one test date; on the first ``flipped`` dates the signal
+    meant the opposite (a shock period)."""
+    rows = _rows(QUARTERS, 200, seed)
+    early = rows["as_of"].isin(pd.to_datetime(QUARTERS[:flipped]))
+    rows.loc[early, "signal"] *= -1
+    dates = pd.to_datetime(QUARTERS)
+    return Split(rows[rows.as_of < dates[8]], rows[(rows.as_of >= dates[8]) & (rows.as_of < dates[12])],
+                 rows[rows.as_of == dates[12]])
+
+
+@dataclass
+class Learnt:
+    """A 'model' that learns the signal's sign and size from its training rows only."""
+    slope: float
+
+    def pd(self, rows: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-self.slope * rows["signal"].to_numpy()))
+
+
+def _learn(kind, inner) -> Learnt:
+    return Learnt(float(np.corrcoef(inner.train["signal"], inner.train["defaulted"])[0, 1]))
+
+
+def test_a_family_trained_on_a_shock_period_takes_the_window_after_it():
+    choice = choose(["simple"], _drifting(flipped=4), _learn, {**SETTINGS, "windows": [0, 2]})
+    assert choice.windows == {"simple": 2}
+    assert choice.valid_auc["simple"] > 0.7
+
+
+def test_without_drift_the_longest_window_is_kept():
+    choice = choose(["simple"], _drifting(flipped=0), _learn, {**SETTINGS, "windows": [0, 2]})
+    assert choice.windows == {"simple": 0}
+
+
+def test_the_final_fit_holds_out_the_dates_before_the_test_and_trains_on_its_window():
+    split = _drifting(flipped=0)
+    fitted = fitting_split(split, 3, SETTINGS)
+    month = lambda rows: sorted(rows.as_of.dt.strftime("%Y-%m").unique())  # noqa: E731
+    assert month(fitted.valid) == ["2020-09", "2020-12"]
+    assert month(fitted.train) == ["2019-12", "2020-03", "2020-06"]
+    assert fitted.test is split.test
+    assert month(fitting_split(split, 0, SETTINGS).train)[0] == "2018-03"

@@ -42,31 +42,49 @@ class Choice:
     choice_from: str
     choice_to: str
     beats: dict[str, float] = dataclasses.field(default_factory=dict)  # share of resamples the leader wins, per family preferred to it
+    windows: dict[str, int] = dataclasses.field(default_factory=dict)  # each family's training window (as-of dates, 0 all)
 
     def chose(self, family: str) -> bool:
         """Whether the family of that name is the one chosen."""
         return family == self.kind
 
 
-def choice_folds(split, folds: int, held_out_dates: int) -> list:
+def window_rows(data: pd.DataFrame, before, held_out_dates: int, window: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, validation) rows of ``data`` dated before ``before``: the ``held_out_dates`` latest dates as
+    validation, the ``window`` dates before them as training (every earlier date if 0, or if fewer)."""
+    dates = sorted(d for d in data["as_of"].unique() if d < before)
+    if len(dates) < held_out_dates + 1:
+        raise CreditgradeError("choosing a family needs training dates before the validation dates")
+    held = dates[-held_out_dates]
+    first = dates[max(0, len(dates) - held_out_dates - window)] if window else dates[0]
+    as_of = data["as_of"]
+    return data[(as_of >= first) & (as_of < held)], data[(as_of >= held) & (as_of < before)]
+
+
+def choice_folds(split, folds: int, held_out_dates: int, window: int = 0) -> list:
     """Inner splits, one per consecutive group of ``split``'s validation dates: that group as the test, the
-    ``held_out_dates`` dates before it as validation, every earlier date (training and validation) as training."""
+    ``held_out_dates`` dates before it as validation, the ``window`` dates before those (every earlier date of
+    training and validation if 0) as training."""
     data = pd.concat([split.train, split.valid])
-    dates = sorted(data["as_of"].unique())
     valid_dates = sorted(split.valid["as_of"].unique())
     if len(valid_dates) < folds:
         raise CreditgradeError(f"choosing a family needs at least {folds} validation as-of dates, "
                                f"found {len(valid_dates)}")
     out = []
     for group in np.array_split(np.asarray(valid_dates), folds):
-        start = dates.index(group[0])
-        if start < held_out_dates + 1:
-            raise CreditgradeError("choosing a family needs training dates before the validation dates")
-        held = dates[start - held_out_dates]
-        out.append(dataclasses.replace(split, train=data[data["as_of"] < held],
-                                       valid=data[(data["as_of"] >= held) & (data["as_of"] < group[0])],
-                                       test=data[data["as_of"].isin(group)]))
+        train, valid = window_rows(data, group[0], held_out_dates, window)
+        out.append(dataclasses.replace(split, train=train, valid=valid, test=data[data["as_of"].isin(group)]))
     return out
+
+
+def fitting_split(split, window: int, settings: dict | None = None):
+    """``split`` as a chosen family is finally fitted: the same test, validation on the ``held_out_dates`` dates
+    just before it and training on the ``window`` dates before those (every earlier date if 0), as each
+    choice fold was fitted."""
+    cfg = settings or config()
+    train, valid = window_rows(pd.concat([split.train, split.valid]), split.test["as_of"].min(),
+                               cfg["held_out_dates"], window)
+    return dataclasses.replace(split, train=train, valid=valid)
 
 
 def _mean_auc(ys: list[np.ndarray], scores: list[np.ndarray], weights: list[np.ndarray] | None = None) -> float:
@@ -99,20 +117,35 @@ def decide(scores: dict[str, float], beats: Callable[[str, str], float], prefere
 
 
 def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = None) -> Choice:
-    """The family of ``kinds`` chosen on the validation dates; ``fit(kind, inner_split)`` returns a model
-    with ``pd(rows)``, fitted on ``inner_split.train`` and ``.valid`` only."""
+    """The family of ``kinds``, and each family's training window, chosen on the validation dates;
+    ``fit(kind, inner_split)`` returns a model with ``pd(rows)``, fitted on ``inner_split.train`` and ``.valid``
+    only. A family's window is the longest of ``windows`` that the leader among them does not clearly beat
+    (the same rule as families, longer windows preferred: more dates, steadier fits)."""
     cfg = settings or config()
-    folds = choice_folds(split, cfg["folds"], cfg["held_out_dates"])
-    ys = [f.test["defaulted"].to_numpy() for f in folds]
+    folds: dict[int, list] = {}
+    for window in cfg["windows"]:
+        inner = choice_folds(split, cfg["folds"], cfg["held_out_dates"], window)
+        starts = [f.train["as_of"].min() for f in inner]
+        if all(starts != [f.train["as_of"].min() for f in other] for other in folds.values()):
+            folds[window] = inner  # a window reaching past the first date in every fold is an earlier one
+    ys = [f.test["defaulted"].to_numpy() for f in next(iter(folds.values()))]
     if any(len(np.unique(y)) < 2 for y in ys):
         raise CreditgradeError("every group of validation dates needs defaulted and non-defaulted subjects "
                                "to choose a family")
-    pds = {kind: [np.asarray(fit(kind, f).pd(f.test)) for f in folds] for kind in kinds}
-    scores = {kind: _mean_auc(ys, pds[kind]) for kind in kinds}
-    kind, shares = decide(scores, lambda a, b: beat_share(ys, pds[a], pds[b], cfg["resamples"]),
-                          cfg["preference"], cfg["confidence"])
-    return Choice(kind, scores, str(folds[0].test["as_of"].min().date()), str(folds[-1].test["as_of"].max().date()),
-                  shares)
+    pds = {(kind, w): [np.asarray(fit(kind, f).pd(f.test)) for f in inner] for kind in kinds for w, inner in folds.items()}
+
+    def beats(first: tuple, second: tuple) -> float:
+        return beat_share(ys, pds[first], pds[second], cfg["resamples"])
+
+    windows = {kind: decide({w: _mean_auc(ys, pds[kind, w]) for w in folds},
+                            lambda a, b, kind=kind: beats((kind, a), (kind, b)), list(folds), cfg["confidence"])[0]
+               for kind in kinds}
+    scores = {kind: _mean_auc(ys, pds[kind, windows[kind]]) for kind in kinds}
+    kind, shares = decide(scores, lambda a, b: beats((a, windows[a]), (b, windows[b])), cfg["preference"],
+                          cfg["confidence"])
+    first = next(iter(folds.values()))
+    return Choice(kind, scores, str(first[0].test["as_of"].min().date()), str(first[-1].test["as_of"].max().date()),
+                  shares, windows)
 
 
 def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
@@ -121,6 +154,7 @@ def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
     for kind, version in versions.items():
         tags = {"choice": "chosen" if choice.chose(kind) else "candidate",
                 "choice_valid_auc": f"{choice.valid_auc[kind]:.6f}",
-                "choice_dates": f"{choice.choice_from}..{choice.choice_to}"}
+                "choice_dates": f"{choice.choice_from}..{choice.choice_to}",
+                "choice_window": str(choice.windows.get(kind, 0))}
         for key, value in tags.items():
             client.set_model_version_tag(model_name(segment), version, key, value)

@@ -1,8 +1,10 @@
 """Train a segment's models out of time, evaluate, log to MLflow, register, and move the champion.
 
 As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
-``val_dates`` before them the validation set (early stopping, tree size and calibration of LightGBM), the
-rest the training set. Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
+``val_dates`` before them the validation dates on which each family and its training window are chosen
+(``training.choose``), the rest the training set. Each family is then fitted as the choice folds were: the
+latest dates before the test held out (early stopping, tree size and calibration of LightGBM), its window of
+dates before them as training. Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
 are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
 catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that does
 not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it
@@ -30,7 +32,7 @@ from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
 from creditgrade.models.registry import (CHAMPION, code_version, configure, experiment_id, fingerprint, load_version,
                                          log_grade_model, model_name, register_version, registered_as)
-from creditgrade.training.choose import choose, record
+from creditgrade.training.choose import choose, fitting_split, record
 from creditgrade.training.evaluate import auc, evaluate
 from creditgrade.training.evaluate_report import report_markdown
 
@@ -202,9 +204,10 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     results = []
     for kind in kinds:
         say(f"{segment}: fitting {kind} 训练模型")
-        model = fit_grade_model(kind, segment, split, seed, policy)
+        fitted = fitting_split(split, choice.windows[kind])
+        model = fit_grade_model(kind, segment, fitted, seed, policy)
         say(f"{segment}: evaluating {kind} out of time 跨时间评估")
-        report = evaluate_model(model, split)
+        report = evaluate_model(model, fitted)
         say(f"{segment}: logging {kind} to MLflow 登记模型")
         version, run_id, new = register(model, report, split.test, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
