@@ -160,11 +160,11 @@ def test_the_training_matrix_built_on_the_cluster_is_the_local_training_set_s_mo
     columns, categories = model_inputs("practitioner")
     assert set(feature_names("practitioner")) - set(columns) and list(categories) == ["profession"]
     X, y = client.compute(training_matrix(client, out, "practitioner"), sync=True)
-    assert X.dtype == np.float32 and X.flags.c_contiguous
+    assert list(X.columns) == columns and X.to_numpy().dtype == np.float32 and X.to_numpy().flags.c_contiguous
     local = build_training_set(store, "practitioner")
     expected = local[columns].apply(lambda c: c.cat.codes.where(c.cat.codes >= 0) if c.dtype == "category" else c)
-    rows = [pd.DataFrame(m.astype(np.float32), columns=columns).assign(defaulted=d)
-            for m, d in ((X, y), (expected.to_numpy(), local["defaulted"].to_numpy()))]
+    rows = [pd.DataFrame(m, columns=columns).astype(np.float32).assign(defaulted=d)
+            for m, d in ((X.to_numpy(), y), (expected.to_numpy(), local["defaulted"].to_numpy()))]
     assert len(rows[1]) > 0 and rows[1]["profession"].notna().any()
     assert_frame_equal(*(r.sort_values([*columns, "defaulted"], ignore_index=True) for r in rows))
     assert np.isnan(as_matrix(pd.DataFrame({"size": pd.Categorical(["small", None], ["micro", "small"])}),
