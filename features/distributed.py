@@ -78,21 +78,20 @@ def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timest
     return features_at(read_partition(folder, entry), segment, as_of, with_disputed)
 
 
-def partition_training_set(folder: Path, entry: dict, segment: str, dates: list[pd.Timestamp],
-                           horizon: int = 12) -> pd.DataFrame:
-    """One partition's rows of ``features.build.build_training_set``: features at each date joined with the
-    outcome at that date and horizon (columns ``defaulted`` and ``as_of``)."""
+def partition_training_rows(folder: Path, entry: dict, segment: str, dates: list[pd.Timestamp],
+                            horizon: int = 12):
+    """One partition's rows of ``features.build.build_training_set``, a date at a time (so a caller need not
+    hold them all): features at each date joined with the outcome at that date and horizon (columns
+    ``defaulted`` and ``as_of``)."""
     frames = read_partition(folder, entry)
     outcomes = frames["outcomes"]
     outcomes = outcomes[outcomes["horizon_months"] == horizon]
-    parts = []
     for day in dates:
         features, _ = features_at(frames, segment, day)
         labels = outcomes.loc[outcomes["as_of"] == day].set_index("subject_key")["defaulted"]
         part = features.join(labels.astype("int64"), how="inner")
         part.insert(len(features.columns), "as_of", pd.Timestamp(day).as_unit("ns"))  # the outcomes' unit
-        parts.append(part)
-    return pd.concat(parts)
+        yield part
 
 
 def checked_as_of(manifest: dict, as_of) -> tuple[pd.Timestamp, Freshness]:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from creditgrade.features.catalog import catalog, model_feature_names
-from creditgrade.features.distributed import RETRIES, partition_training_set
+from creditgrade.features.distributed import RETRIES, partition_training_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
 
@@ -57,16 +57,16 @@ def as_matrix(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = 
 
 
 def _worker_matrix(folder: Path, entries: list[dict], segment: str, dates, horizon: int, columns: list[str]):
-    """The training rows of ``entries``, partition after partition, in one float32 matrix made once: its
+    """The training rows of ``entries``, a partition and a date at a time, in one float32 matrix made once: its
     rows are bounded by subjects x dates, and the pages past the rows written are never touched, so they
     take no memory."""
     bound = sum(e["rows"]["subjects"] for e in entries) * len(dates)
     matrix, labels, n = np.empty((bound, len(columns)), dtype=np.float32), np.empty(bound, dtype=np.int64), 0
     for entry in entries:
-        rows = partition_training_set(folder, entry, segment, dates, horizon)
-        as_matrix(rows, columns, matrix[n:n + len(rows)])
-        labels[n:n + len(rows)] = rows["defaulted"].to_numpy()
-        n += len(rows)
+        for rows in partition_training_rows(folder, entry, segment, dates, horizon):
+            as_matrix(rows, columns, matrix[n:n + len(rows)])
+            labels[n:n + len(rows)] = rows["defaulted"].to_numpy()
+            n += len(rows)
     return pd.DataFrame(matrix[:n], columns=columns, copy=False), labels[:n]
 
 
@@ -93,7 +93,7 @@ def training_matrix(client, out, segment: str, horizon: int = 12):
     X = dd.from_delayed([p[0] for p in parts], meta=pd.DataFrame(columns=columns, dtype=np.float32),
                         verify_meta=False)
     y = da.concatenate([da.from_delayed(p[1], (np.nan,), np.int64) for p in parts])
-    return X, y
+    return client.persist([X, y])  # X and y kept as keys of their own: the tuples are released, not counted twice
 
 
 def model_inputs(segment: str) -> tuple[list[str], dict[str, list[str]]]:
