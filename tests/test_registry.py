@@ -52,7 +52,7 @@ def test_train_command_prints_its_report_without_mlflow_notices(tmp_path):
     out = subprocess.run([sys.executable, "-c", TRAIN], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("sme          scorecard version 1: ") and out.stdout.count("\n") == 1
-    assert "out-of-time AUC" in out.stdout
+    assert "out-of-time AUC" in out.stdout and "training window " in out.stdout
     assert out.stderr == ""  # no "Created version", no "Successfully registered model", no INFO lines
 
 

@@ -212,7 +212,7 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
         version, run_id, new = register(model, report, split.test, oracle_auc)
         results.append(TrainResult(segment, kind, version, run_id,
                                    {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
-                                    "valid_auc": choice.valid_auc[kind],
+                                    "valid_auc": choice.valid_auc[kind], "window": choice.windows[kind],
                                     "default_rate_monotone": report.get("default_rate_monotone")}, new=new,
                                    chosen=choice.chose(kind)))
     record(choice, segment, {r.kind: r.version for r in results})
