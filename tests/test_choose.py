@@ -138,3 +138,20 @@ def test_the_final_fit_holds_out_the_dates_before_the_test_and_trains_on_its_win
     assert month(fitted.train) == ["2019-12", "2020-03", "2020-06"]
     assert fitted.test is split.test
     assert month(fitting_split(split, 0, SETTINGS).train)[0] == "2018-03"
+
+
+def test_with_no_held_out_dates_the_window_reaches_the_test_and_the_family_holds_out_its_own_rows():
+    settings = {**SETTINGS, "held_out_dates": 0, "windows": [0, 2]}
+    split = _drifting(flipped=5)  # the first fold's longest window is mostly the shock period
+    fitted = fitting_split(split, 2, settings)
+    assert fitted.valid.empty
+    assert sorted(fitted.train.as_of.dt.strftime("%Y-%m").unique()) == ["2020-09", "2020-12"]
+    seen = []
+
+    def fit(kind, inner):
+        seen.append((inner.valid.empty, inner.train.as_of.max(), inner.test.as_of.min()))
+        return _learn(kind, inner)
+
+    choice = choose(["simple"], split, fit, settings)
+    assert choice.windows == {"simple": 2}
+    assert all(empty and last < first for empty, last, first in seen)

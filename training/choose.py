@@ -51,14 +51,15 @@ class Choice:
 
 def window_rows(data: pd.DataFrame, before, held_out_dates: int, window: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training, validation) rows of ``data`` dated before ``before``: the ``held_out_dates`` latest dates as
-    validation, the ``window`` dates before them as training (every earlier date if 0, or if fewer)."""
+    validation (none if 0: a family then holds out rows of its own), the ``window`` dates before them as
+    training (every earlier date if 0, or if fewer)."""
     dates = sorted(d for d in data["as_of"].unique() if d < before)
     if len(dates) < held_out_dates + 1:
         raise CreditgradeError("choosing a family needs training dates before the validation dates")
-    held = dates[-held_out_dates]
-    first = dates[max(0, len(dates) - held_out_dates - window)] if window else dates[0]
+    fit_dates = dates[:len(dates) - held_out_dates]
     as_of = data["as_of"]
-    return data[(as_of >= first) & (as_of < held)], data[(as_of >= held) & (as_of < before)]
+    return (data[as_of.isin(fit_dates[-window:] if window else fit_dates)],
+            data[as_of.isin(dates[len(fit_dates):])])
 
 
 def choice_folds(split, folds: int, held_out_dates: int, window: int = 0) -> list:

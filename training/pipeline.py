@@ -2,9 +2,9 @@
 
 As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
 ``val_dates`` before them the validation dates on which each family and its training window are chosen
-(``training.choose``), the rest the training set. Each family is then fitted as the choice folds were: the
-latest dates before the test held out (early stopping, tree size and calibration of LightGBM), its window of
-dates before them as training. Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
+(``training.choose``), the rest the training set. Each family is then fitted as the choice folds were: on its
+window of the latest dates before the test (without the dates held out, if ``training/choice.toml`` holds out
+any; otherwise the family holds out rows of its own for early stopping, tree size and calibration). Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
 are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
 catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that does
 not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it
@@ -91,15 +91,17 @@ def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, s
 
 
 def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy: dict | None = None) -> GradeModel:
-    """Fit one family on the model inputs (training rows, and the validation rows it uses as it will); the
-    model keeps ``policy`` (default: the grades file's, now)."""
+    """Fit one family on the model inputs (training rows, and the validation rows it uses as it will, if any:
+    without, it holds out rows of its own); the model keeps ``policy`` (default: the grades file's, now)."""
     policy = policy or config(segment)
     columns = model_feature_names(segment)
     est = make_estimator(kind, segment, columns, seed, Scale.from_config(policy))
     train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
-    est.fit(train[columns], train["defaulted"].to_numpy(), valid[columns], valid["defaulted"].to_numpy())
+    held_out = (valid[columns], valid["defaulted"].to_numpy()) if len(valid) else (None, None)
+    est.fit(train[columns], train["defaulted"].to_numpy(), *held_out)
     numeric = train[columns].select_dtypes("number")
-    info = dict(train_from=str(split.train.as_of.min().date()), train_to=str(split.valid.as_of.max().date()),
+    info = dict(train_from=str(split.train.as_of.min().date()),
+                train_to=str(pd.concat([split.train.as_of, split.valid.as_of]).max().date()),
                 test_from=str(split.test.as_of.min().date()), test_to=str(split.test.as_of.max().date()),
                 rows_train=len(split.train) + len(split.valid), rows_test=len(split.test))
     return GradeModel(segment, kind, est, columns, reference=numeric.median().to_dict(), info=info, policy=policy)
