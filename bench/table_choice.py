@@ -146,6 +146,9 @@ patches to models/tuning.py or the inputs measured the same way and not kept.
   * integer columns with at most 12 distinct values in the training part read as categories (X3, X6-X11;
     decided on the training rows only):         0.7891  0.7693    83 / 106 s
   ensemble pool 10 (every trial may join Caruana's selection): 0.7905  0.7688   101 / 120 s
+  40 trials, pool 10 (`--trials 40 --param ensemble=10`): 0.7907  0.7687   278 / 184 s (inner 0.7847 /
+                                                0.7907 against 0.7838 / 0.7892: the search finds more inside,
+                                                the outer folds do not follow)
   Every change is within 0.0015 of the setting as configured on each fold, and none is better on both: the
   tuned LightGBM is saturated on these columns; none of them is kept. The blend cannot add either: on the
   outer folds of the run above (every candidate on the same 8 inner folds), the tuned LightGBM's log-odds
