@@ -337,7 +337,8 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
     data = build_training_set(frames, segment)
     split = split_by_date(data)
-    train = pd.concat([split.train, split.valid])
+    window = pd.Timestamp(gm.info["train_from"]), pd.Timestamp(gm.info["train_to"])  # the dates it was fitted on
+    train = data[data.as_of.between(*window)]
     test, latest = split.test, data[data.as_of == data.as_of.max()]
     y = test["defaulted"].to_numpy()
     graded = gm.grade(test)
