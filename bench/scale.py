@@ -5,7 +5,7 @@ workers, from an export (``features.export``) of a generated population.
     .venv/bin/python -m bench.scale --smes 1000000     # the issue's size (generation alone takes long)
 
 For each worker count: wall time of each phase, peak RSS per worker (the worker process's own peak, VmHWM,
-read after the phases), the speed-up of 2 workers over 1, and a projection to 10 M SMEs from the
+read as each phase ends and printed with it), the speed-up of 2 workers over 1, and a projection to 10 M SMEs from the
 measured cost per partition (phase seconds x workers / partitions, times the partitions 10 M would need,
 divided by the workers). Population parts are generated once and cached under --workdir (never in git).
 The anchor is the same work with 1 worker in the same run.
@@ -27,7 +27,24 @@ the records of each batch's first partition only, and are withdrawn):
   workers: features 16 min, training 225 min, grading 15 min.
 - 20,000 SMEs, partitions of 5,000, 321,445 training rows: features 3.2 / 2.6, training 43.8 / 32.2,
   grading 4.2 / 2.0, 1,515 / 1,468 MiB: speed-ups 1.21x, 1.36x, 2.10x.
-1 M SMEs not run (generation and the three phases would take about an hour here).
+Those figures are from before the training matrix (``training.distributed``): 126 features in float64, held
+four times per worker, about 3.7 KB per training row at 100,000 SMEs.
+
+Memory after the training matrix (109 model inputs in float32, each worker's rows held once), LOADED (load
+6-13 on 2 cores, others running), 2026-11-29:
+- same export (20,000 SMEs, partitions of 5,000, 321,445 rows), 1 worker, the training phase alone
+  (``training_set`` + ``fit_lightgbm`` before, ``training_matrix`` + ``fit_lightgbm`` after): peak 1,520 ->
+  677 MiB (4.96 -> 2.21 KB per training row; 235 MiB of it is the idle worker); whole bench 1 / 2 workers
+  734 / 652 MiB (1,515 / 1,468 quiet before).
+- 1,000,000 SMEs, partitions of 25,000 (40), about 15.97 M training rows (the export's 12-month outcomes),
+  ``nice -n 5 .venv/bin/python -m bench.scale --smes 1000000``, export cached in
+  /tmp/creditgrade-bench/export-sme1000000-s3-p25000 (generated and exported in 2,254 s loaded, 2.1 GB):
+  1 worker: features 227.9 s, training 2,634.0 s, grading 174.8 s, peak RSS 10,449 MiB (0.69 KB per
+  training row: 1 M SMEs fit 24 GiB with 1 worker; 2 workers hold half the rows each). 2 workers: features
+  124.1 s (1.84x, loaded), peak 1,997 MiB so far; the 2-worker training and grading were not run (the
+  session's time ran out). Projected for 10 M SMEs on 2 workers, from these per-partition costs and the
+  quiet 100,000-SME speed-ups: features about 21 min (2-worker 6.2 s per partition), training about
+  280 min (1-worker 65.9 s per partition / 1.57), grading about 20 min (1-worker 4.4 s per partition / 1.49).
 """
 from __future__ import annotations
 
