@@ -93,7 +93,7 @@ def training_matrix(client, out, segment: str, horizon: int = 12):
     X = dd.from_delayed([p[0] for p in parts], meta=pd.DataFrame(columns=columns, dtype=np.float32),
                         verify_meta=False)
     y = da.concatenate([da.from_delayed(p[1], (np.nan,), np.int64) for p in parts])
-    return client.persist([X, y])  # X and y kept as keys of their own: the tuples are released, not counted twice
+    return client.persist(X), client.persist(y)  # keys of their own: the tuples are released, not counted twice
 
 
 def model_inputs(segment: str) -> tuple[list[str], dict[str, list[str]]]:
