@@ -79,9 +79,8 @@ def choice_folds(split, folds: int, held_out_dates: int, window: int = 0) -> lis
 
 
 def fitting_split(split, window: int, settings: dict | None = None):
-    """``split`` as a chosen family is finally fitted: the same test, validation on the ``held_out_dates`` dates
-    just before it and training on the ``window`` dates before those (every earlier date if 0), as each
-    choice fold was fitted."""
+    """``split`` as a family is finally fitted, as each choice fold was: the same test, its ``window`` of the
+    latest dates before it as training (:func:`window_rows`, over training and validation dates)."""
     cfg = settings or config()
     train, valid = window_rows(pd.concat([split.train, split.valid]), split.test["as_of"].min(),
                                cfg["held_out_dates"], window)
@@ -129,7 +128,8 @@ def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = N
         starts = [f.train["as_of"].min() for f in inner]
         if all(starts != [f.train["as_of"].min() for f in other] for other in folds.values()):
             folds[window] = inner  # a window reaching past the first date in every fold is an earlier one
-    ys = [f.test["defaulted"].to_numpy() for f in next(iter(folds.values()))]
+    first = next(iter(folds.values()))
+    ys = [f.test["defaulted"].to_numpy() for f in first]
     if any(len(np.unique(y)) < 2 for y in ys):
         raise CreditgradeError("every group of validation dates needs defaulted and non-defaulted subjects "
                                "to choose a family")
@@ -144,7 +144,6 @@ def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = N
     scores = {kind: _mean_auc(ys, pds[kind, windows[kind]]) for kind in kinds}
     kind, shares = decide(scores, lambda a, b: beats((a, windows[a]), (b, windows[b])), cfg["preference"],
                           cfg["confidence"])
-    first = next(iter(folds.values()))
     return Choice(kind, scores, str(first[0].test["as_of"].min().date()), str(first[-1].test["as_of"].max().date()),
                   shares, windows)
 

@@ -2,14 +2,14 @@
 
 As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
 ``val_dates`` before them the validation dates on which each family and its training window are chosen
-(``training.choose``), the rest the training set. Each family is then fitted as the choice folds were: on its
-window of the latest dates before the test (without the dates held out, if ``training/choice.toml`` holds out
-any; otherwise the family holds out rows of its own for early stopping, tree size and calibration). Rows in default at their as-of date (a default rule of ``models/grades.toml`` holds)
-are left out of all three: a defaulter is graded by policy, not predicted. Models are fitted on the
-catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that does
-not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it
-was trained with. A model kind is a family of ``models.families``; the family is chosen on the validation
-dates (``training.choose``), never the test dates. The ``champion`` alias moves only after every step
+(``training.choose``, never on the test dates), the rest the training set. Each family is then fitted as the
+choice folds were: on its window of the latest dates before the test (before the dates held out, if
+``training/choice.toml`` holds out any; otherwise the family holds out rows of its own for early stopping,
+tree size and calibration). Rows in default at their as-of date (a default rule of ``models/grades.toml``
+holds) are left out: a defaulter is graded by policy, not predicted. Models are fitted on the catalogue's
+model inputs only (never the ``model = false`` policy inputs), with rows in an order that does not depend on
+subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it was trained
+with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after every step
 succeeded, only to the chosen family's model, and only if it beats the current champion's AUC on the same
 out-of-time rows.
 """
