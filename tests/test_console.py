@@ -173,6 +173,7 @@ def test_regulator_audit_models_objections_and_explanations(page, console, tmp_p
     page.fill("#subject_id", console.keys.practitioners[7])
     page.fill("#consent_ref", "C-REG-7")
     page.click("form button:has-text('解释')")
+    page.wait_for_selector(".grade-card")  # count() does not wait for the answer page (it failed once under load)
     assert page.locator(".grade-card").count() == 1
     assert console.keys.practitioners[7] not in page.content()   # identity numbers only masked
     shot(page, "regulator-explain")
