@@ -30,6 +30,7 @@ from creditgrade.features.catalog import catalog, model_feature_names
 from creditgrade.features.distributed import RETRIES, partition_training_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
+from creditgrade.models.estimator import codes
 
 PARAMS = dict(objective="binary", n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20,
               subsample=1.0, colsample_bytree=1.0, reg_lambda=1.0, verbose=-1, random_state=0)
@@ -49,10 +50,7 @@ def as_matrix(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = 
     as its codes (missing NaN): what LightGBM makes of the DataFrame, in float32."""
     matrix = np.empty((len(frame), len(columns)), dtype=np.float32) if out is None else out
     for j, name in enumerate(columns):
-        column = frame[name]
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.cat.codes.where(column.cat.codes >= 0)
-        matrix[:, j] = column.to_numpy(dtype=np.float32, na_value=np.nan)
+        matrix[:, j], _ = codes(frame[name])  # a column at a time: only one column is ever held in float64
     return matrix
 
 
