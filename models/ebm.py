@@ -23,10 +23,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
-from creditgrade.models.folds import inner_splits
+from creditgrade.models.folds import holdout, inner_splits
 
 FORMAT = "creditgrade.ebm/1"
 BAGGED_ROWS = 400_000
+BAG_HOLDOUT = 0.15  # of the rows (of the groups, if given) each bag stops early on, as InterpretML's default
 ONE_PROCESS_BELOW = 20_000  # rows: below this, starting a second process for the bags costs more than it saves
 _MISSING = "missing"
 _UNSEEN = "unseen"
@@ -79,7 +80,8 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
     time, preferably), or with ``inner_folds`` (:func:`~creditgrade.models.folds.inner_splits`) one bag per
     inner fold, trained on the others and stopped early on it, whose log-odds on its fold are kept as
     ``oof_decision_`` (cross-fit bagging: the out-of-fold figures cost no extra fit; made monotone per bag as
-    the final shapes are), or lets each bag hold out 15 % of the rows.
+    the final shapes are), or lets each bag hold out 15 % of the rows (of the ``groups``, if given: a
+    subject's rows at several dates on one side).
     """
 
     def __init__(self, monotone=None, interactions=0, outer_bags="auto", learning_rate=0.02, max_bins=256,
@@ -115,7 +117,7 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
             learning_rate=self.learning_rate, max_bins=self.max_bins, min_samples_leaf=self.min_samples_leaf,
             random_state=self.seed, n_jobs=1 if rows < ONE_PROCESS_BELOW else self.num_threads)
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None):
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None):
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(X, columns=[f"x{i}" for i in range(np.shape(X)[1])])
         y = np.asarray(y).astype(int)
@@ -125,11 +127,16 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
             bags = np.tile(mask[:, None], (1, self._bags(len(X) + len(X_val)))).astype(np.int8)
             X, y = pd.concat([X, X_val[X.columns]]), np.r_[y, np.asarray(y_val).astype(int)]
         elif self.inner_folds:
-            splits = inner_splits(y, self.seed, self.inner_folds)
+            splits = inner_splits(y, self.seed, self.inner_folds, groups)
             if len(splits) > 1:  # one bag per inner fold: trained on the others, stopped early on it
                 bags = np.zeros((len(y), len(splits)), np.int8)
                 for k, (train, valid) in enumerate(splits):
                     bags[train, k], bags[valid, k] = 1, -1
+        elif groups is not None:  # each bag stops early on its own share of the groups
+            bags = np.zeros((len(y), self._bags(len(y))), np.int8)
+            for k in range(bags.shape[1]):
+                train, valid = holdout(y, BAG_HOLDOUT, self.seed + k, groups)
+                bags[train, k], bags[valid, k] = 1, -1
         types = ["continuous" if _numeric(X[c]) else "nominal" for c in X.columns]
         frame = X.astype({c: float for c, t in zip(X.columns, types) if t == "continuous"})
         with warnings.catch_warnings():  # "missing values detected": the missing bin is kept and shown

@@ -65,9 +65,11 @@ class Estimator(ABC):
         categories) and grade scale (``models.grades.Scale``: points scaling), seeded with ``seed``."""
 
     @abstractmethod
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None) -> Self:
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None) -> Self:
         """Fit on ``X, y``; ``X_val, y_val`` are later held-out rows the family uses for early stopping and
-        calibration, or learns from as well if it has no use for held-out rows."""
+        calibration, or learns from as well if it has no use for held-out rows. Without them, a family that
+        holds out rows of its own keeps each of ``groups`` (a label per row of ``X``: one subject's rows at
+        several dates) on one side (:func:`~creditgrade.models.folds.holdout`)."""
 
     @abstractmethod
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:

@@ -2,22 +2,38 @@
 
 Every family fitted inside an outer fold (``training.candidates``) takes ``inner_folds`` and cuts the same
 folds from the same labels and seed, so that their out-of-fold log-odds are comparable and can be blended.
+With ``groups`` (one subject's rows at several as-of dates share a label) a group's rows are never split:
+rows of the same subject on both sides flatter a large model, whose early stopping then stops late.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 HOLDOUT_ABOVE = 50_000  # rows: above this, the first inner fold alone validates (a third of many rows)
 
 
-def inner_splits(y, seed: int, folds: int = 3) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified inner folds of the training rows; when there are many rows, one holdout of a third."""
+def inner_splits(y, seed: int, folds: int = 3, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified inner folds of the training rows (of their ``groups``, if given); when there are many rows,
+    one holdout of a third."""
     y = np.asarray(y)
     many = len(y) > HOLDOUT_ABOVE
-    splits = list(StratifiedKFold(3 if many else folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    splits = list(_folds(3 if many else folds, seed, groups).split(np.zeros(len(y)), y, groups))
     return splits[:1] if many else splits
+
+
+def holdout(y, share: float, seed: int, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (kept, held out): a stratified ``share`` of the rows, or with ``groups`` about that share of
+    the groups (stratified by their outcomes, every row of a group on one side)."""
+    y = np.asarray(y)
+    if groups is None:
+        return tuple(train_test_split(np.arange(len(y)), test_size=share, stratify=y, random_state=seed))
+    return next(_folds(max(2, round(1 / share)), seed, groups).split(np.zeros(len(y)), y, groups))
+
+
+def _folds(k: int, seed: int, groups):
+    return (StratifiedKFold if groups is None else StratifiedGroupKFold)(k, shuffle=True, random_state=seed)
 
 
 def covered_auc(y, decision) -> float:

@@ -18,9 +18,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 
 from creditgrade.models.estimator import Estimator, Table, Walk, read_table
+from creditgrade.models.folds import holdout
 
 ONE_THREAD_BELOW = 20_000  # rows: below this, a second thread costs more than it saves (and spins when shared)
 
@@ -33,7 +33,8 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
     Parameters: ``monotone`` maps feature name -> -1/0/1 (1 = higher value, higher PD);
     ``leaves_grid`` the tree sizes tried; the smallest model (trees x leaves) whose validation AUC is
     within ``auc_tolerance`` of the best is kept. ``fit`` takes an explicit validation set (out of
-    time, preferably) or holds out ``validation_share`` of the rows, stratified.
+    time, preferably) or holds out ``validation_share`` of the rows, stratified (of the ``groups``, if
+    given: a subject's rows at several dates on one side).
     """
 
     family = "lightgbm"
@@ -73,13 +74,13 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
             force_row_wise=True, num_threads=1 if rows < ONE_THREAD_BELOW else self.num_threads, verbosity=-1,
             max_bin=255)
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None):
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None):
         if self.monotone_method == "advanced":
             raise ValueError("monotone_method 'advanced' can break constraints; use 'basic' or 'intermediate'")
         y = np.asarray(y).astype(int)
         if X_val is None:
-            X, X_val, y, y_val = train_test_split(X, y, test_size=self.validation_share, stratify=y,
-                                                  random_state=self.seed)
+            kept, held = holdout(y, self.validation_share, self.seed, groups)
+            X, X_val, y, y_val = X.iloc[kept], X.iloc[held], y[kept], y[held]
         y_val = np.asarray(y_val).astype(int)
         self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         columns = list(X.columns)

@@ -106,8 +106,9 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
     def _lr(self):
         return LogisticRegression(C=self.C, solver="newton-cholesky", max_iter=self.max_iter)
 
-    def fit(self, X, y, X_val=None, y_val=None):
-        """Fit on ``X, y`` and, if given, the held-out ``X_val, y_val`` as well (a card has no use for them)."""
+    def fit(self, X, y, X_val=None, y_val=None, groups=None):
+        """Fit on ``X, y`` and, if given, the held-out ``X_val, y_val`` as well (a card has no use for them,
+        nor for ``groups``: it holds nothing out)."""
         if X_val is not None:
             X, y = pd.concat([X, X_val]), np.concatenate([np.asarray(y), np.asarray(y_val)])
         binner = MonotoneBinner(**{k: getattr(self, k) for k in MonotoneBinner().get_params()})

@@ -151,7 +151,7 @@ class TunedLGBMPD(LGBMPD):
                     force_row_wise=True, num_threads=1 if rows < ONE_THREAD_BELOW else self.num_threads,
                     verbosity=-1, max_bin=255)
 
-    def fit(self, X: pd.DataFrame, y, X_val=None, y_val=None):
+    def fit(self, X: pd.DataFrame, y, X_val=None, y_val=None, groups=None):
         import optuna
 
         if X_val is not None:
@@ -161,7 +161,7 @@ class TunedLGBMPD(LGBMPD):
         columns = list(X.columns)
         inner = X.set_axis([f"f{i}" for i in range(len(columns))], axis=1)
         data = lgb.Dataset(inner, y, params={"feature_pre_filter": False, "max_bin": 255}, free_raw_data=False)
-        splits = inner_splits(y, self.seed, self.inner_folds)
+        splits = inner_splits(y, self.seed, self.inner_folds, groups)
         refit = len(splits) == 1 if self.refit is None else self.refit
         tried = []  # per trial: auc, setting, rounds, out-of-fold margins, seconds, fold models (the best only)
 

@@ -167,7 +167,7 @@ def test_each_family_keeps_the_protocol(families_fitted):
 def test_two_identity_keys_train_the_same_model(monkeypatch):
     from creditgrade.features import ids
     from creditgrade.features.build import build_training_set
-    from creditgrade.training.pipeline import KINDS, fit_grade_model, key_free_order, split_by_date
+    from creditgrade.training.pipeline import KINDS, Split, fit_grade_model, key_free_order, split_by_date
 
     pop = generate(n_smes=10, n_households=10, n_practitioners=700, seed=4)
     installs = []
@@ -177,7 +177,8 @@ def test_two_identity_keys_train_the_same_model(monkeypatch):
             ids._key.cache_clear()
             frames = Frames.from_population(pop)
             stored = replace(frames, subjects=frames.subjects.sort_values("subject_key"))  # as features.loader reads
-            split = split_by_date(build_training_set(stored, "practitioner"))
+            dated = split_by_date(build_training_set(stored, "practitioner"))
+            split = Split(pd.concat([dated.train, dated.valid]), dated.valid.iloc[:0], dated.test)  # own holdout
             installs.append((split, {kind: fit_grade_model(kind, "practitioner", split) for kind in KINDS}))
     finally:
         monkeypatch.undo()

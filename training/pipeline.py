@@ -4,9 +4,9 @@ As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the
 ``val_dates`` before them the validation dates on which each family and its training window are chosen
 (``training.choose``, never on the test dates), the rest the training set. Each family is then fitted as the
 choice folds were: on its window of the latest dates before the test (before the dates held out, if
-``training/choice.toml`` holds out any; otherwise the family holds out rows of its own for early stopping,
-tree size and calibration). Rows in default at their as-of date (a default rule of ``models/grades.toml``
-holds) are left out: a defaulter is graded by policy, not predicted. Models are fitted on the catalogue's
+``training/choice.toml`` holds out any; otherwise the family holds out subjects of its own for early
+stopping, tree size and calibration). Rows in default at their as-of date (a default rule of
+``models/grades.toml`` holds) are left out: a defaulter is graded by policy, not predicted. Models are fitted on the catalogue's
 model inputs only (never the ``model = false`` policy inputs), with rows in an order that does not depend on
 subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it was trained
 with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after every step
@@ -83,6 +83,14 @@ def key_free_order(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return rows.iloc[np.lexsort((content, rows["as_of"].to_numpy()))]
 
 
+def subject_groups(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A label per row, shared by one subject's rows (``rows`` indexed by subject key, in date order) and free
+    of keys: the content hash of the subject's earliest row. Families that hold out rows of their own hold
+    out subjects by it, and the same records hold out the same subjects anywhere (see :func:`key_free_order`)."""
+    content = pd.Series(pd.util.hash_pandas_object(rows[[*columns, "defaulted"]], index=False).to_numpy())
+    return content.groupby(rows.index.to_numpy(), sort=False).transform("first").to_numpy()
+
+
 def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, scale: Scale | None = None):
     """A fresh estimator of that family, configured from the feature catalogue and the grade scale (the
     segment's scale in ``models/grades.toml`` if none is given)."""
@@ -92,13 +100,14 @@ def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, s
 
 def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy: dict | None = None) -> GradeModel:
     """Fit one family on the model inputs (training rows, and the validation rows it uses as it will, if any:
-    without, it holds out rows of its own); the model keeps ``policy`` (default: the grades file's, now)."""
+    without, it holds out subjects of its own, :func:`subject_groups`); the model keeps ``policy`` (default:
+    the grades file's, now)."""
     policy = policy or config(segment)
     columns = model_feature_names(segment)
     est = make_estimator(kind, segment, columns, seed, Scale.from_config(policy))
     train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
     held_out = (valid[columns], valid["defaulted"].to_numpy()) if len(valid) else (None, None)
-    est.fit(train[columns], train["defaulted"].to_numpy(), *held_out)
+    est.fit(train[columns], train["defaulted"].to_numpy(), *held_out, groups=subject_groups(train, columns))
     numeric = train[columns].select_dtypes("number")
     info = dict(train_from=str(split.train.as_of.min().date()),
                 train_to=str(pd.concat([split.train.as_of, split.valid.as_of]).max().date()),
