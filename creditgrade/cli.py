@@ -144,10 +144,15 @@ def _features_on_dask(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    if args.table and args.scheduler:
+        raise CreditgradeError("--table trains on one machine: it cannot be used with --scheduler / "
+                               "--table 仅在单机上训练，不能与 --scheduler 同用")
     if args.table:
         return _train_table(args)
     if not args.segment:
         raise CreditgradeError("give --segment sme|household|practitioner, or --table FILE --target COLUMN")
+    if args.scheduler:
+        return _train_on_dask(args)
     from creditgrade.features.store import Store
     from creditgrade.training.evaluate import read_oracle
     from creditgrade.training.pipeline import KINDS, train_segment
@@ -163,6 +168,30 @@ def _cmd_train(args) -> int:
         print(f"{r.segment:12s} {r.kind:9s} version {r.version}: validation AUC {r.metrics['valid_auc']:.4f}"
               f"{' (chosen 选定)' if r.chosen else ''}, training window {window}, out-of-time AUC {r.metrics['auc']:.4f} "
               f"KS {r.metrics['ks']:.4f}{extra}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"
+              f"{'  -> champion' if r.champion else ''}")
+    return 0
+
+
+def _train_on_dask(args) -> int:
+    from creditgrade.training.cluster import KINDS, check_kinds, train_on_cluster
+
+    kinds = KINDS if args.model == "both" else (args.model,)
+    check_kinds(kinds)
+    if args.oracle:
+        raise CreditgradeError("--oracle is not read with --scheduler / --scheduler 模式不读取 --oracle")
+    client = _dask_client(args)
+    try:
+        with steps(f"{args.segment}: training on Dask 在 Dask 上训练", args.quiet) as say:
+            results = train_on_cluster(client, args.export, args.segment, kinds, seed=args.seed, progress=say)
+    finally:
+        client.close()
+    for r in results:
+        m = r.metrics
+        sample = (f" (a sample of {m['sample']['subjects']} subjects, {m['sample']['partitions']} of "
+                  f"{m['sample']['of_partitions']} partitions 主体样本)" if "sample" in m else "")
+        print(f"{r.segment:12s} {r.kind:9s} version {r.version}: trained on {m['rows']} rows 训练{m['rows']}行{sample}, "
+              f"validation AUC {m['valid_auc']:.4f}{' (chosen 选定)' if r.chosen else ''}, out-of-time AUC "
+              f"{m['auc']:.4f} KS {m['ks']:.4f}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"
               f"{'  -> champion' if r.champion else ''}")
     return 0
 
@@ -402,7 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
-    p.add_argument("--model", choices=["scorecard", "lightgbm", "ebm", "both"], default="both")
+    p.add_argument("--model", choices=["scorecard", "lightgbm", "ebm", "both"], default="both",
+                   help="with --scheduler: scorecard, lightgbm or both (the two)")
+    p.add_argument("--scheduler", help="train on Dask: a scheduler address, or `local` for a LocalCluster "
+                                       "(LightGBM on the cluster, the scorecard on a sample; docs/DEPLOYMENT.md)")
+    p.add_argument("--export", type=Path, help="with --scheduler: the folder given to `creditgrade export --out`")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
     p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, Parquet)")
     p.add_argument("--target", help="generic mode: the target column")

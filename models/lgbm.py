@@ -203,6 +203,23 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
         model.classes_ = np.array([0, 1])
         return model
 
+    @classmethod
+    def from_booster(cls, booster: lgb.Booster, columns: list[str], calibration: tuple[float, float],
+                     monotone: dict[str, int], **params) -> LGBMPD:
+        """A fitted model from a booster fitted elsewhere (``training.cluster``: on a Dask cluster) on ``columns``
+        with ``monotone``'s constraints, and its Platt ``calibration`` (a, b); ``params`` record how it was
+        fitted (this class's parameters). It explains, saves and serves as a model :meth:`fit` made."""
+        model = cls(monotone=monotone, **params)
+        if model.monotone_method == "advanced":
+            raise ValueError("monotone_method 'advanced' can break constraints; use 'basic' or 'intermediate'")
+        model.booster_ = booster
+        model.calibration_ = (float(calibration[0]), float(calibration[1]))
+        model.size_trials_ = []  # one size, fitted as given: none tried
+        model.feature_names_in_ = np.array(list(columns), dtype=object)
+        model.n_features_in_ = len(columns)
+        model.classes_ = np.array([0, 1])
+        return model
+
 
 _BOOSTER_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ONE_ROW = threading.local()  # each serving thread's single-row configs, by booster

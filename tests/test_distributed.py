@@ -149,19 +149,39 @@ def test_export_command(exported, tmp_path, monkeypatch, capsys):
     assert "at least 1 subject" in capsys.readouterr().err
 
 
+def _defaulting_policy(segment: str) -> dict:
+    """The segment's policy with a default rule that holds at some as-of dates of the small population (any
+    payment past due), whose generator leaves no defaulter among the outcome rows."""
+    import copy
+
+    from creditgrade.models.grades import config
+
+    policy = copy.deepcopy(config(segment))
+    policy["rules"].append({**next(r for r in config("sme")["rules"] if r["action"] == "default"
+                                   and r["feature"] == "fin_dpd_current"), "segment": segment, "value": 1})
+    return policy
+
+
 def test_the_training_matrix_built_on_the_cluster_is_the_local_training_set_s_model_inputs(exported, client):
     """LightGBM's matrix holds the model inputs only (not the policy inputs the segment pipeline leaves out),
-    in float32, a category as its code: row for row the local training set's."""
+    in float32, a category as its code, of the dates asked for, without the rows in default at their as-of
+    date: row for row the local training set's as the segment pipeline keeps it (``without_defaulters``)."""
     from creditgrade.features.build import build_training_set
     from creditgrade.features.catalog import feature_names
-    from creditgrade.training.distributed import as_matrix, model_inputs, training_matrix
+    from creditgrade.models.grades import Scale
+    from creditgrade.training.distributed import as_matrix, model_inputs, outcome_dates, training_matrix
+    from creditgrade.training.pipeline import without_defaulters
 
     store, out, _ = exported
     columns, categories = model_inputs("practitioner")
     assert set(feature_names("practitioner")) - set(columns) and list(categories) == ["profession"]
-    X, y = client.compute(training_matrix(client, out, "practitioner"), sync=True)
+    policy, dates = _defaulting_policy("practitioner"), outcome_dates(out, "practitioner", 12)[3:]
+    X, y = client.compute(training_matrix(client, out, "practitioner", dates=dates, policy=policy), sync=True)
     assert list(X.columns) == columns and X.to_numpy().dtype == np.float32 and X.to_numpy().flags.c_contiguous
-    local = build_training_set(store, "practitioner")
+    every = build_training_set(store, "practitioner")
+    every = every[every["as_of"].isin(dates)]
+    local = without_defaulters(every, Scale.from_config(policy))
+    assert 0 < len(local) < len(every)  # some rows in default left out
     expected = local[columns].apply(lambda c: c.cat.codes.where(c.cat.codes >= 0) if c.dtype == "category" else c)
     rows = [pd.DataFrame(m, columns=columns).astype(np.float32).assign(defaulted=d)
             for m, d in ((X.to_numpy(), y), (expected.to_numpy(), local["defaulted"].to_numpy()))]
@@ -304,3 +324,67 @@ def test_warnings_scan_command_on_dask_needs_an_export(exported, monkeypatch, ca
     monkeypatch.setenv("CREDITGRADE_DB_URL", str(store.engine.url))
     assert main(["warnings", "scan", "--segment", "sme", "--as-of", AS_OF, "--scheduler", "local"]) == 2
     assert "--scheduler needs --export" in capsys.readouterr().err
+
+
+def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_local_one(exported, client, tmp_path,
+                                                                                       monkeypatch, capsys):
+    """`creditgrade train --scheduler`: LightGBM fitted on the cluster and the scorecard on the sample (here
+    the one partition), both registered; the LightGBM version loaded back grades and explains rows as a local
+    LightGBM model does (its PD the Platt-calibrated margin, TreeSHAP terms adding up to that log-odds), keeps
+    its monotone constraints, and the champion alias is on the family chosen."""
+    from dask.distributed import Client
+
+    from creditgrade.cli import main
+    from creditgrade.models import explain
+    from creditgrade.models.registry import load_version
+
+    store, out, _ = exported
+    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(distributed, "connect", lambda address: Client(client.scheduler.address))
+    assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
+    lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")}
+    assert "1 of 1 partitions" in lines["scorecard"] and list(lines) == ["scorecard", "lightgbm"]
+    assert [("(chosen" in line, "-> champion" in line) for line in lines.values()].count((True, True)) == 1
+    champion = load_version("practitioner")
+    assert "-> champion" in lines[champion.model.kind]
+    lightgbm = load_version("practitioner", lines["lightgbm"].split("version ")[1].split(":")[0]).model
+    trained = int(lines["lightgbm"].split("trained on ")[1].split()[0])
+    assert lightgbm.kind == "lightgbm" and lightgbm.info["rows_train"] > trained > 0  # and the validation rows
+    rows = build_features(store, "practitioner", AS_OF)
+    graded, reasons = explain.explain(lightgbm, rows)
+    est = lightgbm.estimator
+    a, b = est.calibration_
+    margin = a * est.booster_.predict(rows[lightgbm.features], raw_score=True) + b
+    np.testing.assert_allclose(graded["pd"], 1 / (1 + np.exp(-margin)), rtol=1e-9)
+    walk = est.walk(rows)
+    np.testing.assert_allclose(walk.contributions.sum(axis=1), margin, atol=1e-9)
+    assert all(len(r) > 0 for r in reasons[:5])
+    monotone = {f: s for f, s in est.monotone.items() if s and f in est.used_features_}
+    assert monotone
+    for feature, sign in monotone.items():
+        probe = pd.concat([rows.head(10)] * 25)
+        grid = np.linspace(rows[feature].min(), rows[feature].max(), 25)
+        probe[feature] = np.repeat(grid, 10)
+        steps = np.diff(est.decision_function(probe).reshape(25, 10), axis=0) * sign
+        assert (steps >= -1e-12).all(), feature
+
+
+def test_train_command_on_dask_refuses_what_it_cannot_do(monkeypatch, capsys):
+    from creditgrade.cli import main
+
+    monkeypatch.setattr(distributed, "connect", lambda address: pytest.fail("connected"))
+    for args, said in ((["--scheduler", "local"], "--scheduler needs --export"),
+                       (["--scheduler", "local", "--table", "t.csv", "--target", "y"], "--table trains on one machine"),
+                       (["--scheduler", "local", "--export", "x", "--model", "ebm"], "ebm cannot be trained on a Dask"),
+                       (["--scheduler", "local", "--export", "x", "--oracle", "o.parquet"], "--oracle is not read")):
+        assert main(["train", "--segment", "sme", *args]) == 2
+        assert said in capsys.readouterr().err
+
+
+def test_the_scorecard_s_sample_is_the_first_partitions_within_the_row_budget():
+    from creditgrade.training.cluster import sample_partitions
+
+    entries = [{"name": n, "rows": {"subjects": s}} for n, s in (("a", 60), ("b", 60), ("c", 30))]
+    assert [[e["name"] for e in sample_partitions(entries, 21, rows)] for rows in (1, 1260, 2519, 3150, 10**6)] == [
+        ["a"], ["a"], ["a"], ["a", "b", "c"], ["a", "b", "c"]]

@@ -31,13 +31,15 @@ from creditgrade.features.distributed import RETRIES, partition_training_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
 from creditgrade.models.estimator import codes
+from creditgrade.models.grades import Scale, config
 
 PARAMS = dict(objective="binary", n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20,
               subsample=1.0, colsample_bytree=1.0, reg_lambda=1.0, verbose=-1, random_state=0)
 """Fixed parameters: the Dask path trains the size chosen on one machine, it does not search."""
 
 
-def _dates(out, segment: str, horizon: int) -> list[pd.Timestamp]:
+def outcome_dates(out, segment: str, horizon: int) -> list[pd.Timestamp]:
+    """The export's as-of dates with outcomes at ``horizon`` months (its manifest's)."""
     dates = read_manifest(out, segment).get("outcome_dates", {}).get(str(horizon))
     if not dates:
         raise CreditgradeError(f"the {segment} export has no outcomes with a {horizon}-month horizon: ingest "
@@ -54,24 +56,37 @@ def as_matrix(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = 
     return matrix
 
 
-def _worker_matrix(folder: Path, entries: list[dict], segment: str, dates, horizon: int, columns: list[str]):
-    """The training rows of ``entries``, a partition and a date at a time, in one float32 matrix made once: its
-    rows are bounded by subjects x dates, and the pages past the rows written are never touched, so they
-    take no memory."""
+def partition_rows(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict):
+    """One partition's training rows at ``dates`` (:func:`features.distributed.partition_training_rows`), a date
+    at a time, without the rows in default at their as-of date by ``policy``'s default rules, as the segment
+    pipeline leaves them out (``training.pipeline.without_defaulters``, not imported: it would import MLflow
+    on every worker)."""
+    scale = Scale.from_config(policy)
+    for rows in partition_training_rows(folder, entry, segment, dates, horizon):
+        yield rows[~scale.in_default(rows)]
+
+
+def _worker_matrix(folder: Path, entries: list[dict], segment: str, dates, horizon: int, columns: list[str],
+                   policy: dict):
+    """The training rows of ``entries`` (:func:`partition_rows`), a partition and a date at a time, in one
+    float32 matrix made once: its rows are bounded by subjects x dates, and the pages past the rows written
+    are never touched, so they take no memory."""
     bound = sum(e["rows"]["subjects"] for e in entries) * len(dates)
     matrix, labels, n = np.empty((bound, len(columns)), dtype=np.float32), np.empty(bound, dtype=np.int64), 0
     for entry in entries:
-        for rows in partition_training_rows(folder, entry, segment, dates, horizon):
+        for rows in partition_rows(folder, entry, segment, dates, horizon, policy):
             as_matrix(rows, columns, matrix[n:n + len(rows)])
             labels[n:n + len(rows)] = rows["defaulted"].to_numpy()
             n += len(rows)
     return pd.DataFrame(matrix[:n], columns=columns, copy=False), labels[:n]
 
 
-def training_matrix(client, out, segment: str, horizon: int = 12):
-    """The export's training set (``features.build.build_training_set``'s rows, built on the workers
-    partition by partition) as ``(X, y)`` kept there: ``X`` a Dask DataFrame of the segment's model inputs
-    (:func:`model_inputs`) in float32 (:func:`as_matrix`), ``y`` a Dask array of ``defaulted``.
+def training_matrix(client, out, segment: str, horizon: int = 12, dates=None, policy: dict | None = None):
+    """The export's training set at ``dates`` (every date with outcomes if None) without the rows in default
+    at their as-of date by ``policy`` (the grades file's, now, if None): ``features.build.build_training_set``'s
+    rows less ``training.pipeline.without_defaulters``', built on the workers partition by partition, as
+    ``(X, y)`` kept there: ``X`` a Dask DataFrame of the segment's model inputs (:func:`model_inputs`) in
+    float32 (:func:`as_matrix`), ``y`` a Dask array of ``defaulted``.
 
     Each worker builds its share of the partitions into one matrix, which ``lightgbm.dask`` and LightGBM
     then read without a copy (a single float32 frame is concatenated and turned into an array as views), so
@@ -81,12 +96,14 @@ def training_matrix(client, out, segment: str, horizon: int = 12):
     import dask.dataframe as dd
 
     columns, _ = model_inputs(segment)
-    dates = _dates(out, segment, horizon)
+    dates = outcome_dates(out, segment, horizon) if dates is None else list(dates)
+    policy = config(segment) if policy is None else policy
     folder = Path(out).resolve() / segment
     entries = read_manifest(out, segment)["partitions"]
     workers = sorted(client.scheduler_info()["workers"])[:len(entries)]
     parts = [dask.delayed(client.submit(_worker_matrix, folder, entries[i::len(workers)], segment, dates, horizon,
-                                        columns, workers=[w], allow_other_workers=True, retries=RETRIES, pure=False))
+                                        columns, policy, workers=[w], allow_other_workers=True, retries=RETRIES,
+                                        pure=False))
              for i, w in enumerate(workers)]
     X = dd.from_delayed([p[0] for p in parts], meta=pd.DataFrame(columns=columns, dtype=np.float32),
                         verify_meta=False)

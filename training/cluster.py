@@ -1,0 +1,266 @@
+"""Train, evaluate and register a segment's models on a Dask cluster from an export (``creditgrade train
+--scheduler``): the segment pipeline (``training.pipeline``) for populations past one machine. No feature row
+is gathered but the scorecard's sample; the workers send back a label and a few values per row.
+
+- **Dates.** The export's outcome dates split as ``split_by_date`` splits them: the last 4 the out-of-time
+  test, the 4 before the validation dates, the rest the training dates (the same error with too few). Rows in
+  default at their as-of date are left out on the workers (``training.distributed.partition_rows``).
+- **LightGBM** is fitted on the cluster (``lightgbm.dask``, ``training.distributed``) on every training date,
+  with the catalogue's monotone constraints as ``LGBMPD.configured`` reads them (method "intermediate"), at the
+  fixed size of ``training.distributed.PARAMS``: ``lightgbm.dask`` takes an eval set but has no early stopping
+  (lightgbm-org/LightGBM#4189; with ``early_stopping_rounds`` its workers hang, #6351), so no size is chosen
+  here. It is Platt-calibrated on its margins on the validation dates, computed on the workers, and becomes an
+  ``LGBMPD`` (``LGBMPD.from_booster``) that explains, saves and serves as a locally fitted one.
+- **The scorecard** fits on one machine (``fit_grade_model``, holding out subjects of its own) on the training
+  dates of a sample of subjects: the first k partitions of the export, which hold subjects by a hash of their
+  keys, k the most whose subjects x as-of dates stay within ``sample_rows`` (``training/cluster.toml``), at
+  least one. The command prints how many subjects and rows it used.
+- **Choice.** Each family's PD on every validation row, on the workers; the family is chosen by
+  ``training.choose.decide`` on that one fold (validation AUC, preference order, paired bootstrap), as the
+  pipeline chooses on its folds.
+- **Out-of-time evaluation** on the test dates: graded on the workers (PD, score, model grade, label come
+  back), the current champion too on the same rows; ``training.evaluate.evaluate`` takes the PSI's feature
+  samples from the scorecard's sample (its training rows against its test rows) and the score PSI from the
+  sample's training scores against every test row's.
+- **Registration** with ``training.pipeline.register`` (input example: a few of the sample's test rows), each
+  version tagged with the choice (``training.choose.record``); the champion alias moves only to the chosen
+  family, only if it beats the current champion's AUC on the test rows.
+
+Not done on the cluster: no training window is chosen (every training date is used), one validation fold
+instead of the pipeline's choice folds, no size search for LightGBM, no EBM.
+"""
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+from sklearn.linear_model import LogisticRegression
+
+from creditgrade.features.distributed import RETRIES, map_partitions
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.features.export import read_manifest
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.grades import Scale, config
+from creditgrade.models.lgbm import LGBMPD
+from creditgrade.models.registry import CHAMPION, configure, load_version
+from creditgrade.training.choose import Choice, beat_share, decide, record
+from creditgrade.training.choose import config as choice_config
+from creditgrade.training.distributed import (PARAMS, fit_lightgbm, model_inputs, outcome_dates, partition_rows,
+                                              training_matrix)
+from creditgrade.training.evaluate import auc, evaluate
+from creditgrade.training.pipeline import (Split, TrainResult, fit_grade_model, make_estimator, promote, register,
+                                           split_by_date)
+
+KINDS = ("scorecard", "lightgbm")
+"""The families trained on a cluster (``train --scheduler --model both``)."""
+
+CONFIG_FILE = Path(__file__).with_name("cluster.toml")
+
+
+@cache
+def settings(path: Path = CONFIG_FILE) -> dict:
+    with Path(path).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@dataclass(frozen=True)
+class Dates:
+    train: list[pd.Timestamp]
+    valid: list[pd.Timestamp]
+    test: list[pd.Timestamp]
+
+
+def split_dates(dates) -> Dates:
+    """``training.pipeline.split_by_date``'s split of the as-of dates themselves."""
+    split = split_by_date(pd.DataFrame({"as_of": sorted(dates)}))
+    return Dates(*(list(part["as_of"]) for part in (split.train, split.valid, split.test)))
+
+
+def sample_partitions(entries: list[dict], dates: int, rows: int) -> list[dict]:
+    """The first partitions of a manifest whose subjects x ``dates`` stay within ``rows`` (at least one)."""
+    held = np.cumsum([e["rows"]["subjects"] * dates for e in entries])
+    return entries[:max(1, int(np.searchsorted(held, rows, side="right")))]
+
+
+def _partition_frame(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict) -> pd.DataFrame:
+    """One partition's training rows at ``dates``, every feature (``partition_rows``), in one frame."""
+    return pd.concat(list(partition_rows(folder, entry, segment, dates, horizon, policy)))
+
+
+def _graded(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict,
+            models: dict[str, tuple[GradeModel, tuple[str, ...]]]) -> pd.DataFrame:
+    """One partition's rows at ``dates`` (``partition_rows``): ``defaulted`` and, for each named model, the
+    columns asked of its grade (``name:column``); NaN for a model that cannot grade them (trained on other
+    features, as ``training.pipeline.champion_auc`` treats it)."""
+    parts = []
+    for rows in partition_rows(folder, entry, segment, dates, horizon, policy):
+        if rows.empty:
+            continue
+        part = {"defaulted": rows["defaulted"].to_numpy()}
+        for name, (model, columns) in models.items():
+            try:
+                graded = model.grade(rows)
+            except KeyError:
+                graded = pd.DataFrame(np.nan, index=rows.index, columns=list(columns))
+            part |= {f"{name}:{c}": graded[c].to_numpy() for c in columns}
+        parts.append(pd.DataFrame(part))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _grade_all(client, out, segment: str, dates, horizon: int, policy: dict, models: dict) -> pd.DataFrame:
+    """:func:`_graded` of every partition, the models sent to the workers once."""
+    [sent] = client.scatter([models], broadcast=True)
+    parts = [p for p in map_partitions(client, out, segment, _graded, dates, horizon, policy, sent) if len(p)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _both_classes(defaults: int, rows: int, en: str, zh: str) -> None:
+    if not 0 < defaults < rows:
+        raise CreditgradeError(f"{en} need defaulted and non-defaulted subjects / {zh}须同时包含违约与未违约主体")
+
+
+def _sample(client, out, segment: str, dates: Dates, horizon: int, policy: dict) -> tuple[Split, dict]:
+    """The scorecard's sample of subjects (module docstring) as a split by date, and what it holds."""
+    entries = read_manifest(out, segment)["partitions"]
+    every = [*dates.train, *dates.valid, *dates.test]
+    chosen = sample_partitions(entries, len(every), settings()["sample_rows"])
+    folder = Path(out).resolve() / segment
+    rows = pd.concat(client.gather([client.submit(_partition_frame, folder, e, segment, every, horizon, policy,
+                                                  retries=RETRIES, pure=False) for e in chosen]))
+    split = Split(*(rows[rows["as_of"].isin(d)] for d in (dates.train, dates.valid, dates.test)))
+    return split, {"subjects": int(split.train.index.nunique()), "partitions": len(chosen),
+                   "of_partitions": len(entries)}
+
+
+def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dict, seed: int) -> tuple[dict, int]:
+    """LightGBM fitted on the cluster on the training dates (module docstring): what
+    :func:`_lightgbm_model` takes, and the rows it was fitted on."""
+    columns, categories = model_inputs(segment)
+    est = make_estimator("lightgbm", segment, columns, seed, Scale.from_config(policy))
+    X, y = training_matrix(client, out, segment, horizon, dates.train, policy)
+    rows = len(X)
+    _both_classes(int(y.sum().compute()), rows, "the training dates", "训练期")
+    fitted = fit_lightgbm(client, X, y, columns, categories, random_state=seed,
+                          monotone_constraints=[int(est.monotone.get(c, 0)) for c in columns],
+                          monotone_constraints_method=est.monotone_method)
+    params = dict(leaves_grid=(PARAMS["num_leaves"],), learning_rate=PARAMS["learning_rate"],
+                  max_rounds=PARAMS["n_estimators"], early_stopping=0, min_child_samples=PARAMS["min_child_samples"],
+                  reg_lambda=PARAMS["reg_lambda"], feature_fraction=PARAMS["colsample_bytree"],
+                  monotone_method=est.monotone_method, seed=seed)  # LGBMPD's names for what it was fitted with
+    return dict(segment=segment, booster=fitted.booster_, columns=columns, monotone=est.monotone, params=params), rows
+
+
+def _lightgbm_model(fitted: dict, calibration: tuple[float, float], policy: dict, **provenance) -> GradeModel:
+    """The segment's LightGBM model from :func:`_lightgbm`'s booster and a Platt calibration (a, b)."""
+    est = LGBMPD.from_booster(fitted["booster"], fitted["columns"], calibration, fitted["monotone"], **fitted["params"])
+    return GradeModel(fitted["segment"], "lightgbm", est, fitted["columns"], policy=policy, **provenance)
+
+
+def _platt(pd_: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt calibration (a, b) of the margins of PDs ``pd_`` (the logistic of a margin) on labels ``y``."""
+    platt = LogisticRegression(C=1e6).fit(logit(pd_).reshape(-1, 1), y)
+    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
+
+
+def _champion(segment: str) -> GradeModel | None:
+    """The current champion's model, if there is one."""
+    try:
+        return load_version(segment, alias=CHAMPION).model
+    except CreditgradeError:
+        return None
+
+
+def check_kinds(kinds) -> None:
+    """Refuse a family that cannot be trained on a cluster."""
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise CreditgradeError(f"{', '.join(unknown)} cannot be trained on a Dask cluster (only {', '.join(KINDS)}) "
+                               f"/ 该模型族不支持在 Dask 集群上训练")
+
+
+def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, seed: int = 0,
+                     progress: Callable[[str], None] | None = None) -> list[TrainResult]:
+    """Train, evaluate, log and register each kind of ``kinds`` (of :data:`KINDS`) from the export of ``segment``
+    under ``out`` on the cluster of ``client`` (module docstring); then move the champion alias if the chosen
+    family beats it. ``metrics`` of each result: ``rows`` (trained on), ``valid_auc``, ``auc`` and ``ks`` (out of
+    time), ``default_rate_monotone``, and the scorecard's ``sample`` (subjects, partitions)."""
+    check_kinds(kinds)
+    say = progress or (lambda message: None)
+    configure()
+    policy = config(segment)  # one copy for the exclusion of defaulters and every model of this run
+    dates = split_dates(outcome_dates(out, segment, horizon))
+    say(f"{segment}: building the sample of subjects 构建主体样本")
+    sample, held = _sample(client, out, segment, dates, horizon, policy)
+    models, rows = {}, {}
+    if "scorecard" in kinds:
+        say(f"{segment}: fitting the scorecard on the sample 用样本训练评分卡")
+        _both_classes(int(sample.train["defaulted"].sum()), len(sample.train), "the training dates", "训练期")
+        models["scorecard"] = fit_grade_model("scorecard", segment, Split(sample.train, sample.train.iloc[:0],
+                                                                          sample.test), seed, policy)
+        models["scorecard"].info.update(sample_subjects=held["subjects"], sample_partitions=held["partitions"])
+        rows["scorecard"] = len(sample.train)
+    if "lightgbm" in kinds:
+        say(f"{segment}: fitting LightGBM on the cluster 在集群上训练 LightGBM")
+        lightgbm, rows["lightgbm"] = _lightgbm(client, out, segment, dates, horizon, policy, seed)
+        models["lightgbm"] = _lightgbm_model(lightgbm, (1.0, 0.0), policy)  # uncalibrated: its margins
+    say(f"{segment}: scoring the validation dates 验证期评分")
+    valid = _grade_all(client, out, segment, dates.valid, horizon, policy,
+                       {kind: (model, ("pd",)) for kind, model in models.items()})
+    y_valid = valid["defaulted"].to_numpy()
+    _both_classes(int(y_valid.sum()), len(y_valid), "the validation dates", "验证期")
+    if "lightgbm" in models:
+        info = dict(train_from=str(dates.train[0].date()), train_to=str(dates.valid[-1].date()),
+                    test_from=str(dates.test[0].date()), test_to=str(dates.test[-1].date()),
+                    rows_train=rows["lightgbm"] + len(valid))  # as the pipeline counts the rows it calibrates on
+        reference = sample.train[lightgbm["columns"]].select_dtypes("number").median().to_dict()
+        models["lightgbm"] = _lightgbm_model(lightgbm, _platt(valid["lightgbm:pd"].to_numpy(), y_valid), policy,
+                                             info=info, reference=reference)
+    choice = _choice(valid, list(models), dates)
+    say(f"{segment}: grading the test dates 跨时间检验期评级")
+    champion = _champion(segment)
+    graded = {kind: (model, ("pd", "score", "model_grade")) for kind, model in models.items()}
+    test = _grade_all(client, out, segment, dates.test, horizon, policy,
+                      graded | ({"champion": (champion, ("pd",))} if champion is not None else {}))
+    y_test = test["defaulted"].to_numpy()
+    _both_classes(int(y_test.sum()), len(y_test), "the test dates", "检验期")
+    results = []
+    for kind, model in models.items():
+        model.info.update(rows_test=len(test))
+        say(f"{segment}: logging {kind} to MLflow 登记模型")
+        report = evaluate(y_test, test[f"{kind}:pd"].to_numpy(), grade=test[f"{kind}:model_grade"].to_numpy(),
+                          grade_order=model.scale.order, features_train=sample.train[model.features],
+                          features_test=sample.test[model.features],
+                          score_train=model.grade(sample.train)["score"].to_numpy(),
+                          score_test=test[f"{kind}:score"].to_numpy())
+        version, run_id, new = register(model, report, sample.test.head(settings()["example_rows"]))
+        metrics = {"auc": report["auc"], "ks": report["ks"], "valid_auc": choice.valid_auc[kind], "rows": rows[kind],
+                   "default_rate_monotone": report.get("default_rate_monotone")}
+        if kind == "scorecard":
+            metrics["sample"] = held
+        results.append(TrainResult(segment, kind, version, run_id, metrics, new=new, chosen=choice.chose(kind)))
+    record(choice, segment, {r.kind: r.version for r in results})
+    champ = test["champion:pd"] if champion is not None else None
+    champ_auc = float("-inf") if champ is None or champ.isna().any() else auc(y_test, champ)
+    best = next(r for r in results if r.chosen)
+    if best.metrics["auc"] > champ_auc:
+        promote(segment, best.version)
+        best.champion = True
+    return results
+
+
+def _choice(valid: pd.DataFrame, kinds: list[str], dates: Dates) -> Choice:
+    """The family chosen on the validation rows by ``training.choose.decide`` (one fold)."""
+    cfg = choice_config()
+    y = valid["defaulted"].to_numpy()
+    pds = {kind: valid[f"{kind}:pd"].to_numpy() for kind in kinds}
+    scores = {kind: auc(y, pds[kind]) for kind in kinds}
+    kind, shares = decide(scores, lambda a, b: beat_share([y], [pds[a]], [pds[b]], cfg["resamples"]),
+                          cfg["preference"], cfg["confidence"])
+    return Choice(kind, scores, str(dates.valid[0].date()), str(dates.valid[-1].date()), shares,
+                  {k: 0 for k in kinds})
