@@ -187,8 +187,8 @@ def _train_on_dask(args) -> int:
         client.close()
     for r in results:
         m = r.metrics
-        sample = (f" (a sample of {m['sample']['subjects']} subjects, {m['sample']['partitions']} of "
-                  f"{m['sample']['of_partitions']} partitions 主体样本)" if "sample" in m else "")
+        sample = (f" (a sample of {m['sample']['subjects']} subjects, {m['sample']['share']:.1%} of them "
+                  f"主体抽样{m['sample']['subjects']}个)" if "sample" in m else "")
         print(f"{r.segment:12s} {r.kind:9s} version {r.version}: trained on {m['rows']} rows 训练{m['rows']}行{sample}, "
               f"validation AUC {m['valid_auc']:.4f}{' (chosen 选定)' if r.chosen else ''}, out-of-time AUC "
               f"{m['auc']:.4f} KS {m['ks']:.4f}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"

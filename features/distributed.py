@@ -80,10 +80,14 @@ def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timest
 
 def partition_training_rows(folder: Path, entry: dict, segment: str, dates: list[pd.Timestamp],
                             horizon: int = 12):
-    """One partition's rows of ``features.build.build_training_set``, a date at a time (so a caller need not
-    hold them all): features at each date joined with the outcome at that date and horizon (columns
-    ``defaulted`` and ``as_of``)."""
-    frames = read_partition(folder, entry)
+    """One partition's rows of ``features.build.build_training_set``, a date at a time (:func:`training_rows`)."""
+    return training_rows(read_partition(folder, entry), segment, dates, horizon)
+
+
+def training_rows(frames: dict[str, pd.DataFrame], segment: str, dates: list[pd.Timestamp], horizon: int = 12):
+    """The rows of ``features.build.build_training_set`` of a partition's frames (:func:`read_partition`), a date
+    at a time (so a caller need not hold them all): features at each date joined with the outcome at that date
+    and horizon (columns ``defaulted`` and ``as_of``)."""
     outcomes = frames["outcomes"]
     outcomes = outcomes[outcomes["horizon_months"] == horizon]
     for day in dates:

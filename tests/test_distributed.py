@@ -328,8 +328,8 @@ def test_warnings_scan_command_on_dask_needs_an_export(exported, monkeypatch, ca
 
 def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_local_one(exported, client, tmp_path,
                                                                                        monkeypatch, capsys):
-    """`creditgrade train --scheduler`: LightGBM fitted on the cluster and the scorecard on the sample (here
-    the one partition), both registered; the LightGBM version loaded back grades and explains rows as a local
+    """`creditgrade train --scheduler`: LightGBM fitted on the cluster and the scorecard on a sample of about
+    half the subjects (sample_rows 600 of 1,260 subjects x dates), both registered; the LightGBM version loaded back grades and explains rows as a local
     LightGBM model does (its PD the Platt-calibrated margin, TreeSHAP terms adding up to that log-odds), keeps
     its monotone constraints, and the champion alias is on the family chosen."""
     from dask.distributed import Client
@@ -337,14 +337,19 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     from creditgrade.cli import main
     from creditgrade.models import explain
     from creditgrade.models.registry import load_version
+    from creditgrade.training import cluster
 
     store, out, _ = exported
+    monkeypatch.setattr(cluster, "settings", lambda: {"sample_rows": 600, "example_rows": 5})
     monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(distributed, "connect", lambda address: Client(client.scheduler.address))
     assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")}
-    assert "1 of 1 partitions" in lines["scorecard"] and list(lines) == ["scorecard", "lightgbm"]
+    assert list(lines) == ["scorecard", "lightgbm"]
+    sampled = int(lines["scorecard"].split("a sample of ")[1].split()[0])
+    assert 10 < sampled < 40 and "47.6% of them" in lines["scorecard"]
+    assert int(lines["scorecard"].split("trained on ")[1].split()[0]) < int(lines["lightgbm"].split("trained on ")[1].split()[0])
     assert [("(chosen" in line, "-> champion" in line) for line in lines.values()].count((True, True)) == 1
     champion = load_version("practitioner")
     assert "-> champion" in lines[champion.model.kind]
@@ -382,9 +387,14 @@ def test_train_command_on_dask_refuses_what_it_cannot_do(monkeypatch, capsys):
         assert said in capsys.readouterr().err
 
 
-def test_the_scorecard_s_sample_is_the_first_partitions_within_the_row_budget():
-    from creditgrade.training.cluster import sample_partitions
+def test_the_scorecard_s_sample_is_a_random_share_of_subjects_within_the_row_budget():
+    """By hash of the key, not by its prefix (a region): the share of keys of every region is near the one
+    asked, a smaller share's subjects are in a larger share's sample, and the share keeps rows within budget."""
+    from creditgrade.training.cluster import sample_share
+    from creditgrade.training.distributed import in_sample
 
-    entries = [{"name": n, "rows": {"subjects": s}} for n, s in (("a", 60), ("b", 60), ("c", 30))]
-    assert [[e["name"] for e in sample_partitions(entries, 21, rows)] for rows in (1, 1260, 2519, 3150, 10**6)] == [
-        ["a"], ["a"], ["a"], ["a", "b", "c"], ["a", "b", "c"]]
+    keys = pd.Series([f"9141{region:04d}{n:010d}" for region in range(4) for n in range(5_000)])
+    small, large = in_sample(keys, 0.1), in_sample(keys, 0.3)
+    assert (small <= large).all() and (in_sample(keys, 0.1) == small).all()
+    assert all(abs(large[r * 5_000:(r + 1) * 5_000].mean() - 0.3) < 0.03 for r in range(4))
+    assert sample_share(1_000, 20, 5_000) == 0.25 and sample_share(100, 20, 5_000) == 1.0

@@ -12,9 +12,11 @@ is gathered but the scorecard's sample; the workers send back a label and a few 
   here. It is Platt-calibrated on its margins on the validation dates, computed on the workers, and becomes an
   ``LGBMPD`` (``LGBMPD.from_booster``) that explains, saves and serves as a locally fitted one.
 - **The scorecard** fits on one machine (``fit_grade_model``, holding out subjects of its own) on the training
-  dates of a sample of subjects: the first k partitions of the export, which hold subjects by a hash of their
-  keys, k the most whose subjects x as-of dates stay within ``sample_rows`` (``training/cluster.toml``), at
-  least one. The command prints how many subjects and rows it used.
+  dates of a random sample of subjects, built on the workers: in every partition, the subjects whose key
+  hashes into the sample (``training.distributed.in_sample``; not the first partitions: a partition is a
+  range of keys, and credit codes and household numbers begin with their region), a share that keeps
+  subjects x as-of dates within ``sample_rows`` (``training/cluster.toml``). The command prints how many
+  subjects and rows it used.
 - **Choice.** Each family's PD on every validation row, on the workers; the family is chosen by
   ``training.choose.decide`` on that one fold (validation AUC, preference order, paired bootstrap), as the
   pipeline chooses on its folds.
@@ -27,7 +29,9 @@ is gathered but the scorecard's sample; the workers send back a label and a few 
   family, only if it beats the current champion's AUC on the test rows.
 
 Not done on the cluster: no training window is chosen (every training date is used), one validation fold
-instead of the pipeline's choice folds, no size search for LightGBM, no EBM.
+instead of the pipeline's choice folds, no size search for LightGBM, no EBM. Two LightGBM fits of the same
+export can differ slightly (their bin bounds differed between runs on a small export), so a re-run
+registers a new version.
 """
 from __future__ import annotations
 
@@ -37,12 +41,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 
-from creditgrade.features.distributed import RETRIES, map_partitions
+from creditgrade.features.distributed import map_partitions
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
 from creditgrade.models.bundle import GradeModel
@@ -82,15 +87,16 @@ def split_dates(dates) -> Dates:
     return Dates(*(list(part["as_of"]) for part in (split.train, split.valid, split.test)))
 
 
-def sample_partitions(entries: list[dict], dates: int, rows: int) -> list[dict]:
-    """The first partitions of a manifest whose subjects x ``dates`` stay within ``rows`` (at least one)."""
-    held = np.cumsum([e["rows"]["subjects"] * dates for e in entries])
-    return entries[:max(1, int(np.searchsorted(held, rows, side="right")))]
+def sample_share(subjects: int, dates: int, rows: int) -> float:
+    """The share of ``subjects`` whose rows at ``dates`` as-of dates stay within ``rows`` (1: every subject)."""
+    return min(1.0, rows / max(1, subjects * dates))
 
 
-def _partition_frame(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict) -> pd.DataFrame:
-    """One partition's training rows at ``dates``, every feature (``partition_rows``), in one frame."""
-    return pd.concat(list(partition_rows(folder, entry, segment, dates, horizon, policy)))
+def _partition_frame(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict,
+                     share: float) -> pd.DataFrame:
+    """One partition's training rows at ``dates`` of its subjects in the sample, every feature
+    (``partition_rows``), in one frame."""
+    return pd.concat(list(partition_rows(folder, entry, segment, dates, horizon, policy, share)))
 
 
 def _graded(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict,
@@ -127,15 +133,11 @@ def _both_classes(defaults: int, rows: int, en: str, zh: str) -> None:
 
 def _sample(client, out, segment: str, dates: Dates, horizon: int, policy: dict) -> tuple[Split, dict]:
     """The scorecard's sample of subjects (module docstring) as a split by date, and what it holds."""
-    entries = read_manifest(out, segment)["partitions"]
     every = [*dates.train, *dates.valid, *dates.test]
-    chosen = sample_partitions(entries, len(every), settings()["sample_rows"])
-    folder = Path(out).resolve() / segment
-    rows = pd.concat(client.gather([client.submit(_partition_frame, folder, e, segment, every, horizon, policy,
-                                                  retries=RETRIES, pure=False) for e in chosen]))
+    share = sample_share(read_manifest(out, segment)["subjects"], len(every), settings()["sample_rows"])
+    rows = pd.concat(map_partitions(client, out, segment, _partition_frame, every, horizon, policy, share))
     split = Split(*(rows[rows["as_of"].isin(d)] for d in (dates.train, dates.valid, dates.test)))
-    return split, {"subjects": int(split.train.index.nunique()), "partitions": len(chosen),
-                   "of_partitions": len(entries)}
+    return split, {"subjects": int(split.train.index.nunique()), "share": share}
 
 
 def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dict, seed: int) -> tuple[dict, int]:
@@ -153,7 +155,17 @@ def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dic
                   max_rounds=PARAMS["n_estimators"], early_stopping=0, min_child_samples=PARAMS["min_child_samples"],
                   reg_lambda=PARAMS["reg_lambda"], feature_fraction=PARAMS["colsample_bytree"],
                   monotone_method=est.monotone_method, seed=seed)  # LGBMPD's names for what it was fitted with
-    return dict(segment=segment, booster=fitted.booster_, columns=columns, monotone=est.monotone, params=params), rows
+    return dict(segment=segment, booster=_without_addresses(fitted.booster_), columns=columns, monotone=est.monotone,
+                params=params), rows
+
+
+def _without_addresses(booster: lgb.Booster) -> lgb.Booster:
+    """The booster without the run's network parameters in its model string (``machines``,
+    ``local_listen_port``: the workers' addresses and random ports, no part of the model), so the same trees
+    are the same model to ``models.registry.fingerprint``."""
+    kept = [line for line in booster.model_to_string().splitlines()
+            if not line.startswith(("[machines:", "[local_listen_port:"))]
+    return lgb.Booster(model_str="\n".join(kept) + "\n")
 
 
 def _lightgbm_model(fitted: dict, calibration: tuple[float, float], policy: dict, **provenance) -> GradeModel:
@@ -189,7 +201,7 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
     """Train, evaluate, log and register each kind of ``kinds`` (of :data:`KINDS`) from the export of ``segment``
     under ``out`` on the cluster of ``client`` (module docstring); then move the champion alias if the chosen
     family beats it. ``metrics`` of each result: ``rows`` (trained on), ``valid_auc``, ``auc`` and ``ks`` (out of
-    time), ``default_rate_monotone``, and the scorecard's ``sample`` (subjects, partitions)."""
+    time), ``default_rate_monotone``, and the scorecard's ``sample`` (subjects, share)."""
     check_kinds(kinds)
     say = progress or (lambda message: None)
     configure()
@@ -203,7 +215,7 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
         _both_classes(int(sample.train["defaulted"].sum()), len(sample.train), "the training dates", "训练期")
         models["scorecard"] = fit_grade_model("scorecard", segment, Split(sample.train, sample.train.iloc[:0],
                                                                           sample.test), seed, policy)
-        models["scorecard"].info.update(sample_subjects=held["subjects"], sample_partitions=held["partitions"])
+        models["scorecard"].info.update(sample_subjects=held["subjects"], sample_share=held["share"])
         rows["scorecard"] = len(sample.train)
     if "lightgbm" in kinds:
         say(f"{segment}: fitting LightGBM on the cluster 在集群上训练 LightGBM")

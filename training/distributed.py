@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from creditgrade.features.catalog import catalog, model_feature_names
-from creditgrade.features.distributed import RETRIES, partition_training_rows
+from creditgrade.features.distributed import RETRIES, read_partition, training_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
 from creditgrade.models.estimator import codes
@@ -56,14 +56,25 @@ def as_matrix(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = 
     return matrix
 
 
-def partition_rows(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict):
-    """One partition's training rows at ``dates`` (:func:`features.distributed.partition_training_rows`), a date
-    at a time, without the rows in default at their as-of date by ``policy``'s default rules, as the segment
-    pipeline leaves them out (``training.pipeline.without_defaulters``, not imported: it would import MLflow
-    on every worker)."""
+def partition_rows(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict, share: float = 1.0):
+    """One partition's training rows at ``dates`` (``features.distributed.training_rows``), a date at a time,
+    without the rows in default at their as-of date by ``policy``'s default rules, as the segment pipeline
+    leaves them out (``training.pipeline.without_defaulters``, not imported: it would import MLflow on every
+    worker); of the subjects :func:`in_sample` keeps for ``share`` only, if below 1 (a subject's features are
+    its own records', so they are the same without the others)."""
+    frames = read_partition(folder, entry)
+    if share < 1:
+        frames = {name: frame[in_sample(frame["subject_key"], share)] for name, frame in frames.items()}
     scale = Scale.from_config(policy)
-    for rows in partition_training_rows(folder, entry, segment, dates, horizon):
+    for rows in training_rows(frames, segment, dates, horizon):
         yield rows[~scale.in_default(rows)]
+
+
+def in_sample(keys: pd.Series, share: float) -> np.ndarray:
+    """Whether each subject key is in a random sample of about ``share`` of all subjects: its (fixed, seedless)
+    pandas hash below that share of the hash range. Unlike a range of keys (a partition: credit codes and
+    household numbers begin with their region), it spreads over every region; the same keys, the same sample."""
+    return pd.util.hash_pandas_object(keys, index=False).to_numpy() / 2.0**64 < share
 
 
 def _worker_matrix(folder: Path, entries: list[dict], segment: str, dates, horizon: int, columns: list[str],
