@@ -69,9 +69,9 @@ CONFIG_FILE = Path(__file__).with_name("cluster.toml")
 
 
 @cache
-def settings(path: Path = CONFIG_FILE) -> dict:
-    with Path(path).open("rb") as fh:
-        return tomllib.load(fh)
+def settings() -> dict:
+    """``training/cluster.toml``: the scorecard's sample and the input example."""
+    return tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
