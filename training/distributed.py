@@ -1,6 +1,8 @@
 """LightGBM trained on a Dask cluster (``lightgbm.dask``) from an export's partitions (``features.export``):
-the training set is built on the workers, partition by partition, with the single-machine builder, and never
-gathered; the fitted booster comes back as an ordinary ``lightgbm.LGBMClassifier``.
+the training set is built on the workers, partition by partition, with the single-machine builder, less the
+rows in default at their as-of date (as the segment pipeline leaves them out), and never gathered; the fitted
+booster comes back as an ordinary ``lightgbm.LGBMClassifier``. ``training.cluster`` trains, evaluates and
+registers a segment's models with it (``creditgrade train --scheduler``).
 
 The fit takes the segment's model inputs (``model_feature_names``, as the segment pipeline does; policy
 inputs are not trained on) in float32 (:func:`as_matrix`; LightGBM bins from float32 itself), each worker's
