@@ -78,12 +78,6 @@ def partition_features(folder: Path, entry: dict, segment: str, as_of: pd.Timest
     return features_at(read_partition(folder, entry), segment, as_of, with_disputed)
 
 
-def partition_training_rows(folder: Path, entry: dict, segment: str, dates: list[pd.Timestamp],
-                            horizon: int = 12):
-    """One partition's rows of ``features.build.build_training_set``, a date at a time (:func:`training_rows`)."""
-    return training_rows(read_partition(folder, entry), segment, dates, horizon)
-
-
 def training_rows(frames: dict[str, pd.DataFrame], segment: str, dates: list[pd.Timestamp], horizon: int = 12):
     """The rows of ``features.build.build_training_set`` of a partition's frames (:func:`read_partition`), a date
     at a time (so a caller need not hold them all): features at each date joined with the outcome at that date
