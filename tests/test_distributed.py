@@ -329,9 +329,10 @@ def test_warnings_scan_command_on_dask_needs_an_export(exported, monkeypatch, ca
 def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_local_one(exported, client, tmp_path,
                                                                                        monkeypatch, capsys):
     """`creditgrade train --scheduler`: LightGBM fitted on the cluster and the scorecard on a sample of about
-    half the subjects (sample_rows 600 of 1,260 subjects x dates), both registered; the LightGBM version loaded back grades and explains rows as a local
-    LightGBM model does (its PD the Platt-calibrated margin, TreeSHAP terms adding up to that log-odds), keeps
-    its monotone constraints, and the champion alias is on the family chosen."""
+    half the subjects (sample_rows 600 of 1,260 subjects x dates), both registered; the LightGBM version loaded
+    back grades and explains rows as a local LightGBM model does (its PD the Platt-calibrated margin, TreeSHAP
+    terms adding up to that log-odds), keeps its monotone constraints, and the champion alias is on the family
+    chosen; a second run registers nothing."""
     from dask.distributed import Client
 
     from creditgrade.cli import main
@@ -349,13 +350,13 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     assert list(lines) == ["scorecard", "lightgbm"]
     sampled = int(lines["scorecard"].split("a sample of ")[1].split()[0])
     assert 10 < sampled < 40 and "47.6% of them" in lines["scorecard"]
-    assert int(lines["scorecard"].split("trained on ")[1].split()[0]) < int(lines["lightgbm"].split("trained on ")[1].split()[0])
+    trained = {kind: int(line.split("trained on ")[1].split()[0]) for kind, line in lines.items()}
+    assert 0 < trained["scorecard"] < trained["lightgbm"]
     assert [("(chosen" in line, "-> champion" in line) for line in lines.values()].count((True, True)) == 1
     champion = load_version("practitioner")
     assert "-> champion" in lines[champion.model.kind]
     lightgbm = load_version("practitioner", lines["lightgbm"].split("version ")[1].split(":")[0]).model
-    trained = int(lines["lightgbm"].split("trained on ")[1].split()[0])
-    assert lightgbm.kind == "lightgbm" and lightgbm.info["rows_train"] > trained > 0  # and the validation rows
+    assert lightgbm.kind == "lightgbm" and lightgbm.info["rows_train"] > trained["lightgbm"]  # and validation rows
     rows = build_features(store, "practitioner", AS_OF)
     graded, reasons = explain.explain(lightgbm, rows)
     est = lightgbm.estimator
@@ -373,6 +374,12 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
         probe[feature] = np.repeat(grid, 10)
         steps = np.diff(est.decision_function(probe).reshape(25, 10), axis=0) * sign
         assert (steps >= -1e-12).all(), feature
+    # again: the same trees (one partition, one worker) without the run's addresses are the same versions, and
+    # the champion, no better than itself, stays
+    assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
+    again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")]
+    assert len(again) == 2 and all("unchanged" in line and "-> champion" not in line for line in again)
+    assert load_version("practitioner").version == champion.version
 
 
 def test_train_command_on_dask_refuses_what_it_cannot_do(monkeypatch, capsys):
