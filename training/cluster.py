@@ -29,9 +29,9 @@ is gathered but the scorecard's sample; the workers send back a label and a few 
   family, only if it beats the current champion's AUC on the test rows.
 
 Not done on the cluster: no training window is chosen (every training date is used), one validation fold
-instead of the pipeline's choice folds, no size search for LightGBM, no EBM. Two LightGBM fits of the same
-export can differ slightly (their bin bounds differed between runs on a small export), so a re-run
-registers a new version.
+instead of the pipeline's choice folds, no size search for LightGBM, no EBM. When several workers hold rows,
+two LightGBM fits of the same export can differ slightly (their bin bounds differed between runs on a small
+export), so a re-run may register a new version; with one worker it registers nothing new.
 """
 from __future__ import annotations
 
