@@ -28,7 +28,7 @@ def _rows(dates: list[str], n: int, seed: int) -> pd.DataFrame:
 def split() -> Split:
     return Split(_rows(["2020-03-31", "2020-06-30", "2020-09-30"], 300, 1),
                  _rows(["2020-12-31", "2021-03-31", "2021-06-30", "2021-09-30"], 300, 2),
-                 _rows(["2021-12-31"], 300, 3))
+                 _rows(["2021-12-31"], 300, 3), horizon=3)  # a quarter's outcome is known at the next date
 
 
 @dataclass
@@ -95,15 +95,15 @@ def test_too_few_validation_dates_is_a_clear_error(split):
 QUARTERS = [str(d.date()) for d in pd.date_range("2018-03-31", periods=13, freq="QE")]
 
 
-def _drifting(flipped: int, seed: int = 4) -> Split:
+def _drifting(flipped: int, seed: int = 4, horizon: int = 3) -> Split:
     """Twelve dates of training and validation, then one test date; on the first ``flipped`` dates the signal
-    meant the opposite (a shock period)."""
+    meant the opposite (a shock period); outcomes over ``horizon`` months."""
     rows = _rows(QUARTERS, 200, seed)
     early = rows["as_of"].isin(pd.to_datetime(QUARTERS[:flipped]))
     rows.loc[early, "signal"] *= -1
     dates = pd.to_datetime(QUARTERS)
     return Split(rows[rows.as_of < dates[8]], rows[(rows.as_of >= dates[8]) & (rows.as_of < dates[12])],
-                 rows[rows.as_of == dates[12]])
+                 rows[rows.as_of == dates[12]], horizon)
 
 
 @dataclass
@@ -155,3 +155,21 @@ def test_with_no_held_out_dates_the_window_reaches_the_test_and_the_family_holds
     choice = choose(["simple"], split, fit, settings)
     assert choice.windows == {"simple": 2}
     assert all(empty and last < first for empty, last, first in seen)
+
+
+def test_no_training_outcome_overlaps_the_outcomes_of_the_dates_judged():
+    """With 12-month outcomes, a row dated less than a year before the first date judged is never trained on:
+    its outcome window overlaps theirs (mostly the same subjects)."""
+    settings = {**SETTINGS, "held_out_dates": 0, "windows": [0, 2]}
+    split = _drifting(flipped=0, horizon=12)
+    fitted = fitting_split(split, 2, settings)
+    assert sorted(fitted.train.as_of.dt.strftime("%Y-%m").unique()) == ["2019-12", "2020-03"]  # test 2021-03
+    seen = []
+
+    def fit(kind, inner):
+        seen.append((inner.train.as_of.max(), inner.test.as_of.min()))
+        return _learn(kind, inner)
+
+    choose(["simple"], split, fit, settings)
+    assert len(seen) == 4 and all(last + pd.DateOffset(months=12) <= first for last, first in seen)
+    assert all(last + pd.DateOffset(months=12) == first for last, first in seen)  # the latest known date

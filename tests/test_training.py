@@ -72,9 +72,9 @@ def test_champion_moves_only_when_beaten(first_run, frames):
     from creditgrade.models.registry import load_champion
     from creditgrade.training.pipeline import train_segment
 
-    before = load_champion("sme").version
-    again = train_segment(frames, "sme", kinds=("lightgbm",))     # same data, same seed: ties do not win
-    assert not again[0].champion and load_champion("sme").version == before
+    before = load_champion("sme")
+    again = train_segment(frames, "sme", kinds=(before.model.kind,))  # same data, same seed: ties do not win
+    assert not again[0].champion and not again[0].new and load_champion("sme").version == before.version
 
 
 def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatch):

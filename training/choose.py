@@ -1,8 +1,12 @@
 """Choose a segment's model family out of time, inside the training period: never on the test dates.
 
 Expanding out-of-time folds over every validation date (``training/choice.toml``): the validation dates
-are cut into consecutive groups, and each group is scored by every family fitted on all the dates before
-it (the last few held out for early stopping, size and calibration). A family's figure is its mean AUC
+are cut into consecutive groups, and each group is scored by every family fitted on the dates before it
+whose outcomes are known by then (as-of date + outcome horizon <= the group's first date; the last few
+held out for early stopping, size and calibration, if the file says so). A row's outcome window must not
+overlap the judged rows': they are mostly the same subjects, and a model that recognises a subject about
+to default scores well on its later rows without ranking anyone better in service, where the latest
+training outcome ends before the grade is asked for. A family's figure is its mean AUC
 over the folds. The leader is chosen unless a family earlier in the preference order (simpler to read)
 is not clearly worse: the leader must beat it in a share ``confidence`` of paired bootstrap resamples of
 the validation rows. One later half of four dates (the previous rule) is too few defaults to choose on:
@@ -49,13 +53,17 @@ class Choice:
         return family == self.kind
 
 
-def window_rows(data: pd.DataFrame, before, held_out_dates: int, window: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training, validation) rows of ``data`` dated before ``before``: the ``held_out_dates`` latest dates as
-    validation (none if 0: a family then holds out rows of its own), the ``window`` dates before them as
-    training (every earlier date if 0, or if fewer)."""
-    dates = sorted(d for d in data["as_of"].unique() if d < before)
+def window_rows(data: pd.DataFrame, before, held_out_dates: int, window: int,
+                horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training, validation) rows of ``data`` whose ``horizon``-month outcomes are known at ``before`` (as-of
+    date + horizon <= before: a row's outcome window never overlaps those of the dates judged, whose
+    subjects are mostly the same): the ``held_out_dates`` latest of those dates as validation (none if 0: a
+    family then holds out subjects of its own), the ``window`` dates before them as training (every earlier
+    date if 0, or if fewer)."""
+    dates = sorted(d for d in data["as_of"].unique() if d + pd.DateOffset(months=horizon) <= before)
     if len(dates) < held_out_dates + 1:
-        raise CreditgradeError("choosing a family needs training dates before the validation dates")
+        raise CreditgradeError(f"choosing a family needs training dates whose {horizon}-month outcomes are known "
+                               f"before the validation dates")
     fit_dates = dates[:len(dates) - held_out_dates]
     as_of = data["as_of"]
     return (data[as_of.isin(fit_dates[-window:] if window else fit_dates)],
@@ -63,9 +71,10 @@ def window_rows(data: pd.DataFrame, before, held_out_dates: int, window: int) ->
 
 
 def choice_folds(split, folds: int, held_out_dates: int, window: int = 0) -> list:
-    """Inner splits, one per consecutive group of ``split``'s validation dates: that group as the test, the
-    ``held_out_dates`` dates before it as validation, the ``window`` dates before those (every earlier date of
-    training and validation if 0) as training."""
+    """Inner splits, one per consecutive group of ``split``'s validation dates: that group as the test, and
+    before it, among the dates whose outcomes are known then (``split.horizon``, :func:`window_rows`), the
+    ``held_out_dates`` latest as validation, the ``window`` dates before those (every earlier date of training
+    and validation if 0) as training."""
     data = pd.concat([split.train, split.valid])
     valid_dates = sorted(split.valid["as_of"].unique())
     if len(valid_dates) < folds:
@@ -73,17 +82,18 @@ def choice_folds(split, folds: int, held_out_dates: int, window: int = 0) -> lis
                                f"found {len(valid_dates)}")
     out = []
     for group in np.array_split(np.asarray(valid_dates), folds):
-        train, valid = window_rows(data, group[0], held_out_dates, window)
+        train, valid = window_rows(data, group[0], held_out_dates, window, split.horizon)
         out.append(dataclasses.replace(split, train=train, valid=valid, test=data[data["as_of"].isin(group)]))
     return out
 
 
 def fitting_split(split, window: int, settings: dict | None = None):
     """``split`` as a family is finally fitted, as each choice fold was: the same test, its ``window`` of the
-    latest dates before it as training (:func:`window_rows`, over training and validation dates)."""
+    latest dates whose outcomes are known at the test's first date as training (:func:`window_rows`, over
+    training and validation dates)."""
     cfg = settings or config()
     train, valid = window_rows(pd.concat([split.train, split.valid]), split.test["as_of"].min(),
-                               cfg["held_out_dates"], window)
+                               cfg["held_out_dates"], window, split.horizon)
     return dataclasses.replace(split, train=train, valid=valid)
 
 

@@ -3,15 +3,15 @@
 As-of snapshots are split by date: the latest ``test_dates`` as-of dates are the out-of-time test, the
 ``val_dates`` before them the validation dates on which each family and its training window are chosen
 (``training.choose``, never on the test dates), the rest the training set. Each family is then fitted as the
-choice folds were: on its window of the latest dates before the test (before the dates held out, if
-``training/choice.toml`` holds out any; otherwise the family holds out subjects of its own for early
-stopping, tree size and calibration). Rows in default at their as-of date (a default rule of
-``models/grades.toml`` holds) are left out: a defaulter is graded by policy, not predicted. Models are fitted on the catalogue's
-model inputs only (never the ``model = false`` policy inputs), with rows in an order that does not depend on
-subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts it was trained
-with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after every step
-succeeded, only to the chosen family's model, and only if it beats the current champion's AUC on the same
-out-of-time rows.
+choice folds were: on its window of the latest dates whose outcomes are known at the test's first date (before
+the dates held out, if ``training/choice.toml`` holds out any; otherwise the family holds out subjects of its
+own for early stopping, tree size and calibration). Rows in default at their as-of date (a default rule of
+``models/grades.toml`` holds) are left out: a defaulter is graded by policy, not predicted. Models are fitted
+on the catalogue's model inputs only (never the ``model = false`` policy inputs), with rows in an order that
+does not depend on subject keys (:func:`key_free_order`), and each carries the scale, rules and reason texts
+it was trained with. A model kind is a family of ``models.families``. The ``champion`` alias moves only after
+every step succeeded, only to the chosen family's model, and only if it beats the current champion's AUC on
+the same out-of-time rows.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ from creditgrade.training.choose import choose, fitting_split, record
 from creditgrade.training.evaluate import auc, evaluate
 from creditgrade.training.evaluate_report import report_markdown
 
+HORIZON = 12  # months of the outcomes trained on (``build_training_set``'s horizon)
+
 KINDS = ("scorecard", "lightgbm", "ebm")
 """The families trained when none is named (``train --model both``: every candidate); any name of
 ``models.families`` can be."""
@@ -58,6 +60,7 @@ class Split:
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
+    horizon: int = HORIZON  # months: a row's outcome is known this long after its as-of date
 
 
 def without_defaulters(data: pd.DataFrame, scale: Scale) -> pd.DataFrame:
@@ -205,7 +208,7 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     frames = source if isinstance(source, Frames) else Frames.from_store(source, segment)
     say(f"{segment}: building features at every as-of date 构建各基准日特征")
     policy = config(segment)  # one copy for the exclusion of defaulters and every model of this run
-    data = without_defaulters(build_training_set(frames, segment), Scale.from_config(policy))
+    data = without_defaulters(build_training_set(frames, segment, horizon=HORIZON), Scale.from_config(policy))
     split = split_by_date(data)
     if split.test["defaulted"].nunique() < 2 or split.train["defaulted"].nunique() < 2:
         raise CreditgradeError(f"{segment}: train and test periods both need defaulted and non-defaulted subjects")
