@@ -173,10 +173,9 @@ def _cmd_train(args) -> int:
 
 
 def _train_on_dask(args) -> int:
-    from creditgrade.training.cluster import KINDS, check_kinds, train_on_cluster
+    from creditgrade.training.cluster import KINDS, train_on_cluster
 
     kinds = KINDS if args.model == "both" else (args.model,)
-    check_kinds(kinds)
     if args.oracle:
         raise CreditgradeError("--oracle is not read with --scheduler / --scheduler 模式不读取 --oracle")
     client = _dask_client(args)
@@ -432,9 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[quiet], help="train a segment's models (or CV on any table with --table)")
     p.add_argument("--segment", choices=SEGMENTS)
     p.add_argument("--model", choices=["scorecard", "lightgbm", "ebm", "both"], default="both",
-                   help="with --scheduler: scorecard, lightgbm or both (the two)")
+                   help="both: every family (with --scheduler, LightGBM on the cluster, the others on a sample)")
     p.add_argument("--scheduler", help="train on Dask: a scheduler address, or `local` for a LocalCluster "
-                                       "(LightGBM on the cluster, the scorecard on a sample; docs/DEPLOYMENT.md)")
+                                       "(LightGBM on the cluster, the other families on a sample; docs/DEPLOYMENT.md)")
     p.add_argument("--export", type=Path, help="with --scheduler: the folder given to `creditgrade export --out`")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
     p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, Parquet)")

@@ -17,6 +17,11 @@ FAMILIES = {
 }
 
 
+DATA_PARALLEL = "lightgbm"
+"""The family with a data-parallel learner (``lightgbm.dask``): ``creditgrade train --scheduler`` fits it on the
+cluster, and every other family on one machine on a sample of subjects."""
+
+
 def family(name: str) -> type[Estimator]:
     """The estimator class of the family ``name``."""
     if name not in FAMILIES:

@@ -328,8 +328,8 @@ def test_warnings_scan_command_on_dask_needs_an_export(exported, monkeypatch, ca
 
 def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_local_one(exported, client, tmp_path,
                                                                                        monkeypatch, capsys):
-    """`creditgrade train --scheduler`: LightGBM fitted on the cluster and the scorecard on a sample of about
-    half the subjects (sample_rows 600 of 1,260 subjects x dates), both registered; the LightGBM version loaded
+    """`creditgrade train --scheduler`: LightGBM fitted on the cluster, the scorecard and the EBM on a sample of
+    about half the subjects (sample_rows 600 of 1,260 subjects x dates), all registered; the LightGBM version loaded
     back grades and explains rows as a local LightGBM model does (its PD the Platt-calibrated margin, TreeSHAP
     terms adding up to that log-odds), keeps its monotone constraints, and the champion alias is on the family
     chosen; a second run registers nothing."""
@@ -347,11 +347,11 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     monkeypatch.setattr(distributed, "connect", lambda address: Client(client.scheduler.address))
     assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")}
-    assert list(lines) == ["scorecard", "lightgbm"]
+    assert list(lines) == ["scorecard", "lightgbm", "ebm"] and "a sample of" not in lines["lightgbm"]
     sampled = int(lines["scorecard"].split("a sample of ")[1].split()[0])
-    assert 10 < sampled < 40 and "47.6% of them" in lines["scorecard"]
+    assert 10 < sampled < 40 and all("47.6% of them" in lines[kind] for kind in ("scorecard", "ebm"))
     trained = {kind: int(line.split("trained on ")[1].split()[0]) for kind, line in lines.items()}
-    assert 0 < trained["scorecard"] < trained["lightgbm"]
+    assert 0 < trained["scorecard"] == trained["ebm"] < trained["lightgbm"]
     assert [("(chosen" in line, "-> champion" in line) for line in lines.values()].count((True, True)) == 1
     champion = load_version("practitioner")
     assert "-> champion" in lines[champion.model.kind]
@@ -378,7 +378,7 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     # the champion, no better than itself, stays
     assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
     again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")]
-    assert len(again) == 2 and all("unchanged" in line and "-> champion" not in line for line in again)
+    assert len(again) == 3 and all("unchanged" in line and "-> champion" not in line for line in again)
     assert load_version("practitioner").version == champion.version
 
 
@@ -388,7 +388,6 @@ def test_train_command_on_dask_refuses_what_it_cannot_do(monkeypatch, capsys):
     monkeypatch.setattr(distributed, "connect", lambda address: pytest.fail("connected"))
     for args, said in ((["--scheduler", "local"], "--scheduler needs --export"),
                        (["--scheduler", "local", "--table", "t.csv", "--target", "y"], "--table trains on one machine"),
-                       (["--scheduler", "local", "--export", "x", "--model", "ebm"], "ebm cannot be trained on a Dask"),
                        (["--scheduler", "local", "--export", "x", "--oracle", "o.parquet"], "--oracle is not read")):
         assert main(["train", "--segment", "sme", *args]) == 2
         assert said in capsys.readouterr().err

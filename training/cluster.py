@@ -1,6 +1,6 @@
 """Train, evaluate and register a segment's models on a Dask cluster from an export (``creditgrade train
 --scheduler``): the segment pipeline (``training.pipeline``) for populations past one machine. No feature row
-is gathered but the scorecard's sample; the workers send back a label and a few values per row.
+is gathered but the sample of subjects; the workers send back a label and a few values per row.
 
 - **Dates.** The export's outcome dates split as ``split_by_date`` splits them: the last 4 the out-of-time
   test, the 4 before the validation dates, the rest the training dates (the same error with too few). Rows in
@@ -11,7 +11,8 @@ is gathered but the scorecard's sample; the workers send back a label and a few 
   (lightgbm-org/LightGBM#4189; with ``early_stopping_rounds`` its workers hang, #6351), so no size is chosen
   here. It is Platt-calibrated on its margins on the validation dates, computed on the workers, and becomes an
   ``LGBMPD`` (``LGBMPD.from_booster``) that explains, saves and serves as a locally fitted one.
-- **The scorecard** fits on one machine (``fit_grade_model``, holding out subjects of its own) on the training
+- **Every other family** (the scorecard, the EBM: ``models.families.DATA_PARALLEL`` names the one fitted on
+  the cluster) fits on one machine (``fit_grade_model``, holding out subjects of its own) on the training
   dates of a random sample of subjects, built on the workers: in every partition, the subjects whose key
   hashes into the sample (``training.distributed.in_sample``; not the first partitions: a partition is a
   range of keys, and credit codes and household numbers begin with their region), a share that keeps
@@ -22,14 +23,14 @@ is gathered but the scorecard's sample; the workers send back a label and a few 
   pipeline chooses on its folds.
 - **Out-of-time evaluation** on the test dates: graded on the workers (PD, score, model grade, label come
   back), the current champion too on the same rows; ``training.evaluate.evaluate`` takes the PSI's feature
-  samples from the scorecard's sample (its training rows against its test rows) and the score PSI from the
+  samples from the sample of subjects (its training rows against its test rows) and the score PSI from the
   sample's training scores against every test row's.
 - **Registration** with ``training.pipeline.register`` (input example: a few of the sample's test rows), each
   version tagged with the choice (``training.choose.record``); the champion alias moves only to the chosen
   family, only if it beats the current champion's AUC on the test rows.
 
 Not done on the cluster: no training window is chosen (every training date is used), one validation fold
-instead of the pipeline's choice folds, no size search for LightGBM, no EBM. When several workers hold rows,
+instead of the pipeline's choice folds, no size search for LightGBM. When several workers hold rows,
 two LightGBM fits of the same export can differ slightly (their bin bounds differed between runs on a small
 export), so a re-run may register a new version; with one worker it registers nothing new.
 """
@@ -51,6 +52,7 @@ from creditgrade.features.distributed import map_partitions
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
 from creditgrade.models.bundle import GradeModel
+from creditgrade.models.families import DATA_PARALLEL
 from creditgrade.models.grades import Scale, config
 from creditgrade.models.lgbm import LGBMPD
 from creditgrade.models.registry import CHAMPION, configure, load_version
@@ -59,11 +61,9 @@ from creditgrade.training.choose import config as choice_config
 from creditgrade.training.distributed import (PARAMS, fit_lightgbm, model_inputs, outcome_dates, partition_rows,
                                               training_matrix)
 from creditgrade.training.evaluate import auc, evaluate
-from creditgrade.training.pipeline import (Split, TrainResult, fit_grade_model, make_estimator, promote, register,
-                                           split_by_date)
+from creditgrade.training.pipeline import (KINDS, Split, TrainResult, fit_grade_model, make_estimator, promote,
+                                           register, split_by_date)
 
-KINDS = ("scorecard", "lightgbm")
-"""The families trained on a cluster (``train --scheduler --model both``)."""
 
 CONFIG_FILE = Path(__file__).with_name("cluster.toml")
 
@@ -132,7 +132,8 @@ def _both_classes(defaults: int, rows: int, en: str, zh: str) -> None:
 
 
 def _sample(client, out, segment: str, dates: Dates, horizon: int, policy: dict) -> tuple[Split, dict]:
-    """The scorecard's sample of subjects (module docstring) as a split by date, and what it holds."""
+    """The sample of subjects the families other than the data-parallel one fit on (module docstring), as a
+    split by date, and what it holds."""
     every = [*dates.train, *dates.valid, *dates.test]
     share = sample_share(read_manifest(out, segment)["subjects"], len(every), settings()["sample_rows"])
     rows = pd.concat(map_partitions(client, out, segment, _partition_frame, every, horizon, policy, share))
@@ -144,7 +145,7 @@ def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dic
     """LightGBM fitted on the cluster on the training dates (module docstring): what
     :func:`_lightgbm_model` takes, and the rows it was fitted on."""
     columns, categories = model_inputs(segment)
-    est = make_estimator("lightgbm", segment, columns, seed, Scale.from_config(policy))
+    est = make_estimator(DATA_PARALLEL, segment, columns, seed, Scale.from_config(policy))
     X, y = training_matrix(client, out, segment, horizon, dates.train, policy)
     rows = len(X)
     _both_classes(int(y.sum().compute()), rows, "the training dates", "训练期")
@@ -171,7 +172,7 @@ def _without_addresses(booster: lgb.Booster) -> lgb.Booster:
 def _lightgbm_model(fitted: dict, calibration: tuple[float, float], policy: dict, **provenance) -> GradeModel:
     """The segment's LightGBM model from :func:`_lightgbm`'s booster and a Platt calibration (a, b)."""
     est = LGBMPD.from_booster(fitted["booster"], fitted["columns"], calibration, fitted["monotone"], **fitted["params"])
-    return GradeModel(fitted["segment"], "lightgbm", est, fitted["columns"], policy=policy, **provenance)
+    return GradeModel(fitted["segment"], DATA_PARALLEL, est, fitted["columns"], policy=policy, **provenance)
 
 
 def _platt(pd_: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -188,51 +189,43 @@ def _champion(segment: str) -> GradeModel | None:
         return None
 
 
-def check_kinds(kinds) -> None:
-    """Refuse a family that cannot be trained on a cluster."""
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise CreditgradeError(f"{', '.join(unknown)} cannot be trained on a Dask cluster (only {', '.join(KINDS)}) "
-                               f"/ 该模型族不支持在 Dask 集群上训练")
-
-
 def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, seed: int = 0,
                      progress: Callable[[str], None] | None = None) -> list[TrainResult]:
     """Train, evaluate, log and register each kind of ``kinds`` (of :data:`KINDS`) from the export of ``segment``
     under ``out`` on the cluster of ``client`` (module docstring); then move the champion alias if the chosen
     family beats it. ``metrics`` of each result: ``rows`` (trained on), ``valid_auc``, ``auc`` and ``ks`` (out of
     time), ``default_rate_monotone``, and the scorecard's ``sample`` (subjects, share)."""
-    check_kinds(kinds)
     say = progress or (lambda message: None)
     configure()
     policy = config(segment)  # one copy for the exclusion of defaulters and every model of this run
     dates = split_dates(outcome_dates(out, segment, horizon))
     say(f"{segment}: building the sample of subjects 构建主体样本")
     sample, held = _sample(client, out, segment, dates, horizon, policy)
-    models, rows = {}, {}
-    if "scorecard" in kinds:
-        say(f"{segment}: fitting the scorecard on the sample 用样本训练评分卡")
+    models, rows, lightgbm = {}, {}, None
+    for kind in kinds:
+        if kind == DATA_PARALLEL:
+            say(f"{segment}: fitting {kind} on the cluster 在集群上训练")
+            lightgbm, rows[kind] = _lightgbm(client, out, segment, dates, horizon, policy, seed)
+            models[kind] = _lightgbm_model(lightgbm, (1.0, 0.0), policy)  # uncalibrated: its margins
+            continue
+        say(f"{segment}: fitting {kind} on the sample 用样本训练")
         _both_classes(int(sample.train["defaulted"].sum()), len(sample.train), "the training dates", "训练期")
-        models["scorecard"] = fit_grade_model("scorecard", segment, Split(sample.train, sample.train.iloc[:0],
-                                                                          sample.test), seed, policy)
-        models["scorecard"].info.update(sample_subjects=held["subjects"], sample_share=held["share"])
-        rows["scorecard"] = len(sample.train)
-    if "lightgbm" in kinds:
-        say(f"{segment}: fitting LightGBM on the cluster 在集群上训练 LightGBM")
-        lightgbm, rows["lightgbm"] = _lightgbm(client, out, segment, dates, horizon, policy, seed)
-        models["lightgbm"] = _lightgbm_model(lightgbm, (1.0, 0.0), policy)  # uncalibrated: its margins
+        models[kind] = fit_grade_model(kind, segment, Split(sample.train, sample.train.iloc[:0], sample.test), seed,
+                                       policy)
+        models[kind].info.update(sample_subjects=held["subjects"], sample_share=held["share"])
+        rows[kind] = len(sample.train)
     say(f"{segment}: scoring the validation dates 验证期评分")
     valid = _grade_all(client, out, segment, dates.valid, horizon, policy,
                        {kind: (model, ("pd",)) for kind, model in models.items()})
     y_valid = valid["defaulted"].to_numpy()
     _both_classes(int(y_valid.sum()), len(y_valid), "the validation dates", "验证期")
-    if "lightgbm" in models:
+    if lightgbm is not None:
         info = dict(train_from=str(dates.train[0].date()), train_to=str(dates.valid[-1].date()),
                     test_from=str(dates.test[0].date()), test_to=str(dates.test[-1].date()),
-                    rows_train=rows["lightgbm"] + len(valid))  # as the pipeline counts the rows it calibrates on
+                    rows_train=rows[DATA_PARALLEL] + len(valid))  # as the pipeline counts the rows it calibrates on
         reference = sample.train[lightgbm["columns"]].select_dtypes("number").median().to_dict()
-        models["lightgbm"] = _lightgbm_model(lightgbm, _platt(valid["lightgbm:pd"].to_numpy(), y_valid), policy,
-                                             info=info, reference=reference)
+        models[DATA_PARALLEL] = _lightgbm_model(lightgbm, _platt(valid[f"{DATA_PARALLEL}:pd"].to_numpy(), y_valid),
+                                                policy, info=info, reference=reference)
     choice = _choice(valid, list(models), dates)
     say(f"{segment}: grading the test dates 跨时间检验期评级")
     champion = _champion(segment)
@@ -253,7 +246,7 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
         version, run_id, new = register(model, report, sample.test.head(settings()["example_rows"]))
         metrics = {"auc": report["auc"], "ks": report["ks"], "valid_auc": choice.valid_auc[kind], "rows": rows[kind],
                    "default_rate_monotone": report.get("default_rate_monotone")}
-        if kind == "scorecard":
+        if kind != DATA_PARALLEL:
             metrics["sample"] = held
         results.append(TrainResult(segment, kind, version, run_id, metrics, new=new, chosen=choice.chose(kind)))
     record(choice, segment, {r.kind: r.version for r in results})
