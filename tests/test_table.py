@@ -326,16 +326,16 @@ def test_every_candidate_is_judged_on_the_same_inner_folds(monkeypatch):
 
     calls = []
 
-    def spy(y, seed, n=3):
-        calls.append((np.asarray(y).tobytes(), seed, n))
-        return folds.inner_splits(y, seed, n)
+    def spy(y, seed, n=3, groups=None):
+        calls.append((np.asarray(y).tobytes(), seed, n, groups))
+        return folds.inner_splits(y, seed, n, groups)
 
     for module in (candidates, tuning, ebm):
         monkeypatch.setattr(module, "inner_splits", spy)
     df = credit_table(300)
     X, y = feature_frame(df, choose_columns(df, "bad")), df["bad"].to_numpy()
     choice = candidates.choose(X, y, X.iloc[:50], table_specs(X), scales()["sme"], seed=3, trials=1)
-    assert len(calls) == 3 and len(set(calls)) == 1 and calls[0][1:] == (3, 8)  # one set of folds for all
+    assert len(calls) == 3 and len(set(calls)) == 1 and calls[0][1:] == (3, 8, None)  # one set of folds for all
     assert {"scorecard", "ebm", "lightgbm"} <= set(choice.oof) and not np.isnan(np.stack(list(choice.oof.values()))).any()
     assert choice.chosen in choice.inner_auc and "shrunk" in choice.notes["blend"]
 
