@@ -41,15 +41,12 @@ Memory after the training matrix (109 model inputs in float32, each worker's row
   /tmp/creditgrade-bench/export-sme1000000-s3-p25000 (generated and exported in 2,254 s loaded, 2.1 GB):
   1 worker: features 227.9 s, training 2,634.0 s, grading 174.8 s, peak RSS 10,449 MiB (0.69 KB per
   training row: 1 M SMEs fit 24 GiB with 1 worker; 2 workers hold half the rows each).
-- Same export, 2 workers (``--workers 2``, 2026-11-29 evening, load 2.6-6 with other jobs on the 2 cores, so
-  the two runs are not a same-run pair): features 84.6 s, training 2,381.9 s, grading 107.3 s, peak RSS
-  5,561 MiB per worker (half the 1-worker peak: each worker holds half the rows). Against the 1-worker run
-  above: features 2.69x, training 1.11x, grading 1.63x; the features figure gains from a lighter load than
-  the 1-worker run's, the training figure loses to a heavier one during the 2-worker fit (data-parallel
-  LightGBM also exchanges every split's histograms between the two). Projected for 10 M SMEs on 2 workers
-  from these per-partition costs: features 14 min (4.2 s per partition), training 397 min (119.1 s), grading
-  18 min (5.4 s). The quiet 100,000-SME pair above (1.61x, 1.57x, 1.49x, same run) is the better speed-up
-  figure; a quiet same-run 1-worker / 2-worker pair at 1 M takes about 75 min.
+- Same export, quiet same-run pair (``.venv/bin/python -m bench.scale --smes 1000000``, 2026-11-29 20:43-21:38,
+  load 1.0-2.6, nothing else running), 15,971,786 training rows, 1 / 2 workers: features 142.1 / 71.3 s,
+  training 1,885.5 / 1,000.5 s, grading 117.7 / 67.7 s, peak RSS per worker 10,490 / 5,594 MiB: speed-ups
+  1.99x, 1.88x, 1.74x. Projected for 10 M SMEs on 2 workers: features 12 min (3.6 s per partition), training
+  167 min (50.0 s), grading 11 min (3.4 s). (An earlier 2-worker run alone, load 2.6-6: 84.6, 2,381.9 and
+  107.3 s.)
 """
 from __future__ import annotations
 
