@@ -74,9 +74,12 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
             force_row_wise=True, num_threads=1 if rows < ONE_THREAD_BELOW else self.num_threads, verbosity=-1,
             max_bin=255)
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None):
+    def _check_monotone_method(self) -> None:
         if self.monotone_method == "advanced":
             raise ValueError("monotone_method 'advanced' can break constraints; use 'basic' or 'intermediate'")
+
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None):
+        self._check_monotone_method()
         y = np.asarray(y).astype(int)
         if X_val is None:
             kept, held = holdout(y, self.validation_share, self.seed, groups)
@@ -210,8 +213,7 @@ class LGBMPD(ClassifierMixin, BaseEstimator, Estimator):
         with ``monotone``'s constraints, and its Platt ``calibration`` (a, b); ``params`` record how it was
         fitted (this class's parameters). It explains, saves and serves as a model :meth:`fit` made."""
         model = cls(monotone=monotone, **params)
-        if model.monotone_method == "advanced":
-            raise ValueError("monotone_method 'advanced' can break constraints; use 'basic' or 'intermediate'")
+        model._check_monotone_method()
         model.booster_ = booster
         model.calibration_ = (float(calibration[0]), float(calibration[1]))
         model.size_trials_ = []  # one size, fitted as given: none tried

@@ -82,15 +82,19 @@ def key_free_order(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``rows`` by as-of date, then by a hash of their ``columns`` and outcome: an order that does not depend
     on subject keys (keyed hashes of identity numbers, which differ between installations), so the same
     records train the same model anywhere. Rows equal in both are interchangeable to a model."""
-    content = pd.util.hash_pandas_object(rows[[*columns, "defaulted"]], index=False).to_numpy()
-    return rows.iloc[np.lexsort((content, rows["as_of"].to_numpy()))]
+    return rows.iloc[np.lexsort((_content(rows, columns), rows["as_of"].to_numpy()))]
+
+
+def _content(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A hash per row of its ``columns`` and outcome, not of its subject key."""
+    return pd.util.hash_pandas_object(rows[[*columns, "defaulted"]], index=False).to_numpy()
 
 
 def subject_groups(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """A label per row, shared by one subject's rows (``rows`` indexed by subject key, in date order) and free
     of keys: the content hash of the subject's earliest row. Families that hold out rows of their own hold
     out subjects by it, and the same records hold out the same subjects anywhere (see :func:`key_free_order`)."""
-    content = pd.Series(pd.util.hash_pandas_object(rows[[*columns, "defaulted"]], index=False).to_numpy())
+    content = pd.Series(_content(rows, columns))
     return content.groupby(rows.index.to_numpy(), sort=False).transform("first").to_numpy()
 
 
