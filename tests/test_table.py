@@ -99,7 +99,7 @@ def test_a_float_column_distinct_in_every_row_stays_a_feature():
 
 
 def test_only_special_codes_is_an_error_naming_the_column():
-    df = credit_table(50).assign(empty=-9.0)
+    df = credit_table(50).assign(empty=[-9.0, np.nan] * 25)  # not constant: missing in half the rows
     cols = choose_columns(df, "bad")
     with pytest.raises(CreditgradeError, match="column.s. empty have no values at all .or only special codes"):
         feature_frame(df, cols, special=(-9.0,))

@@ -1,5 +1,8 @@
-"""Which columns of an analyst's table are features: the target coded 0/1, protected attributes and
-identifiers left out with the reason for each (words and texts in ``table.toml``).
+"""Which columns of an analyst's table are features: the target coded 0/1; text columns read as numbers
+where (almost) all their values are numbers written as text ("13.5%", "12,345", "$1,200", "1,5" in a file
+of decimal commas, "?" for missing); protected attributes, identifiers, dates, empty and constant columns
+left out with the reason for each (words, markers, formats and texts in ``table.toml``). Each column is
+judged on its own values, never on the target's.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import pandas as pd
 from creditgrade.features.errors import CreditgradeError
 
 CONFIG_FILE = Path(__file__).with_name("table.toml")
+SAMPLE = 200  # the most frequent distinct values tried first: a column of words is rejected on them alone
 
 
 @cache
@@ -59,18 +63,115 @@ def _identifier(col: pd.Series) -> str | None:
     return None
 
 
+@cache
+def _number_pattern(mark: str) -> re.Pattern:
+    """A number written as text with ``mark`` as its decimal mark: sign, currency, thousands separators
+    (the other mark or a space, in groups of three), exponent and percent sign allowed."""
+    signs = "|".join(re.escape(s) for s in sorted(config()["reading"]["currency"], key=len, reverse=True))
+    sep = rf"[{',' if mark == '.' else '.'}\u00a0\u202f ]"
+    number = rf"(?P<whole>\d{{1,3}}(?:{sep}\d{{3}})+|\d*)(?:{re.escape(mark)}(?P<part>\d*))?(?P<exp>[eE][+-]?\d+)?"
+    return re.compile(rf"(?P<sign>[+-]?)\s*(?P<pre>{signs})?\s*(?P<sign2>[+-]?)\s*{number}\s*(?P<post>{signs})?\s*"
+                      rf"(?P<pct>%)?")
+
+
+def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, set[str]]:
+    """Each text as a number (NaN where it is not one) and the marks removed to read them."""
+    pattern, out, marks = _number_pattern(mark), np.full(len(texts), np.nan), set()
+    for i, text in enumerate(texts):
+        m = pattern.fullmatch(text)
+        if m is None or not (m["whole"] or m["part"]):
+            continue
+        whole = re.sub(r"\D", "", m["whole"])
+        out[i] = float(f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}") * (-1 if "-" in m["sign"] + m["sign2"] else 1)
+        marks.update(x for x in (m["pre"], m["post"], m["pct"], *re.sub(r"\d", "", m["whole"])) if x)
+    return out, marks
+
+
+def _enough(counts: pd.Series, ok: np.ndarray) -> bool:
+    """Whether the values where ``ok`` make (almost) all of ``counts`` (value -> rows)."""
+    return bool(counts[ok].sum() >= config()["reading"]["share"] * counts.sum())
+
+
+def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | None:
+    """A text column as numbers, with a note of what was removed and what became missing, when (almost) all
+    its values other than the missing markers are numbers with ``decimal`` (or else the other mark) as their
+    decimal mark; None otherwise (and for columns that are not text)."""
+    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+        return None
+    conf, words = config()["reading"], config()["read"]
+    present = col.notna().to_numpy()
+    text = col[present].astype(str).str.strip()
+    markers = text.isin(conf["missing"])
+    counts = text[~markers].value_counts()
+    for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
+        head, _ = _numbers(counts.index[:SAMPLE], mark)
+        if counts.iloc[:SAMPLE][np.isnan(head)].sum() > (1 - conf["share"]) * counts.sum():
+            continue
+        values, marks = _numbers(counts.index, mark)
+        if not _enough(counts, ~np.isnan(values)):
+            continue
+        numbers = np.full(len(col), np.nan)
+        numbers[present] = text.map(dict(zip(counts.index, values))).to_numpy(dtype=float)
+        note = [words["numbers"]]
+        if marks:
+            note.append(words["removed"].format(marks=" ".join(f"'{x}'" for x in sorted(marks))))
+        if mark == ",":
+            note.append(words["decimal_comma"])
+        if markers.any():
+            found = text[markers].value_counts()
+            note.append(words["missing"].format(markers=", ".join(f"'{k}' {v}" for k, v in found.items())))
+        if unreadable := int(counts[np.isnan(values)].sum()):
+            note.append(words["unreadable"].format(count=unreadable))
+        return pd.Series(numbers, index=col.index, name=col.name), "; ".join(note)
+    return None
+
+
+def _date(col: pd.Series) -> str | None:
+    """The format in which (almost) all of a column's values are dates, or None."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return str(col.dtype)
+    if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
+        return None
+    counts = col.dropna().astype(str).str.strip().value_counts()
+    for fmt in config()["reading"]["date_formats"]:
+        head = pd.to_datetime(counts.index[:SAMPLE], format=fmt, errors="coerce").notna()
+        if counts.iloc[:SAMPLE][~head].sum() > (1 - config()["reading"]["share"]) * counts.sum():
+            continue
+        if _enough(counts, pd.to_datetime(counts.index, format=fmt, errors="coerce").notna()):
+            return fmt
+    return None
+
+
+def _left_out(col: pd.Series) -> str | None:
+    """Why a column (as read) is not a feature: no values, one value in every row, dates, an identifier."""
+    reasons = config()["reasons"]
+    if col.isna().all():
+        return reasons["empty"]
+    if col.notna().all() and col.nunique() == 1:
+        return reasons["constant"]
+    if fmt := _date(col):
+        return reasons["date"].format(format=fmt)
+    if why := _identifier(col):
+        return reasons["identifier"].format(why=why)
+    return None
+
+
 @dataclass
 class Columns:
-    """The feature columns and, for every column left out, why."""
+    """The feature columns and, for every column left out, why; for every text column read as numbers,
+    its numbers (``values``) and a note of how they were read (``read``)."""
 
     features: list[str]
     excluded: dict[str, str] = field(default_factory=dict)
+    read: dict[str, str] = field(default_factory=dict)
+    values: dict[str, pd.Series] = field(default_factory=dict)
 
 
 def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
                    dictionary: dict[str, str] | None = None) -> Columns:
     """Features of ``df``: every column but the target, those named by ``exclude`` / ``protected``,
-    protected attributes by name or by the dictionary's meaning, and identifiers."""
+    protected attributes by name or by the dictionary's meaning, and those :func:`_left_out` says, each
+    judged as read (text as numbers where it is, by ``df.attrs["decimal"]``: ``table_read``'s mark)."""
     reasons = config()["reasons"]
     for option, names in (("--exclude", exclude), ("--protected", protected)):
         missing = [c for c in names if c not in df.columns]
@@ -78,7 +179,7 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
             raise CreditgradeError(f"{option}: column(s) {', '.join(missing)} not in the table")
     excluded = {c: reasons["exclude"] for c in exclude}
     excluded.update({c: reasons["option"] for c in protected})
-    words = protected_words()
+    words, read, values = protected_words(), {}, {}
     for c in df.columns:
         if c == target or c in excluded:
             continue
@@ -87,14 +188,18 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
             excluded[c] = reasons["name"].format(word=word)
         elif word := _hit(meaning, words):
             excluded[c] = reasons["dictionary"].format(meaning=meaning, word=word)
-        elif why := _identifier(df[c]):
-            excluded[c] = reasons["identifier"].format(why=why)
+        else:
+            numbers = read_numbers(df[c], df.attrs.get("decimal", "."))
+            if why := _left_out(df[c] if numbers is None else numbers[0]):
+                excluded[c] = why
+            elif numbers is not None:
+                values[c], read[c] = numbers
     excluded.pop(target, None)
     features = [c for c in df.columns if c != target and c not in excluded]
     if not features:
-        raise CreditgradeError("no feature columns left after removing the target, protected attributes and "
-                               "identifiers")
-    return Columns(features, excluded)
+        raise CreditgradeError("no feature columns left after removing the target, protected attributes, "
+                               "identifiers, dates, empty and constant columns")
+    return Columns(features, excluded, read, values)
 
 
 def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
@@ -123,9 +228,11 @@ def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
 
 
 def feature_frame(df: pd.DataFrame, columns: Columns, special=()) -> pd.DataFrame:
-    """Model inputs: text as categories, booleans as numbers; a column with no values, or with nothing but
-    special codes, is an error naming it."""
+    """Model inputs: text read as numbers where ``columns`` says, other text as categories, booleans as
+    numbers; a column with no values, or with nothing but special codes, is an error naming it."""
     X = df[columns.features].copy()
+    for c, numbers in columns.values.items():
+        X[c] = numbers
     codes = set(special)
     empty = [c for c in X.columns if X[c].isna().all() or X[c].dropna().isin(codes).all()]
     if empty:

@@ -1,25 +1,50 @@
-"""Reading an analyst's table: delimited text (delimiter sniffed, header optional), ARFF, Excel, Parquet.
+"""Reading an analyst's table: delimited text (encoding tried, delimiter sniffed, header optional), ARFF,
+Excel, Parquet.
 
 Columns keep their names as written (``Unnamed: 0``, ``a,b [x]``...); a file without a header line gets
-``A1, A2, ...`` (UCI's way of naming attributes). Every failure is a :class:`CreditgradeError` naming the
-file and the rule.
+``A1, A2, ...`` (UCI's way of naming attributes). Text is UTF-8 (with or without a BOM) or else GB18030 (a
+superset of GBK and GB2312, as most Chinese exports are written). A ``;``-delimited file whose numbers are
+not already read with a decimal point is marked as writing decimal commas (``DataFrame.attrs["decimal"]``):
+``table_columns`` reads its text columns as numbers by that mark. Every failure is a
+:class:`CreditgradeError` naming the file and the rule.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from creditgrade.features.errors import CreditgradeError
+from creditgrade.training.table_columns import config
 
 DELIMITERS = ",;\t| "
 SNIFF_BYTES = 64_000
+CHUNK_BYTES = 1 << 20
 
 
-def _delimiter(path: Path) -> str:
+def _encoding(path: Path) -> str:
+    """The first of the configured encodings in which the whole file decodes."""
+    tried = config()["reading"]["encodings"]
+    for encoding in tried:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(CHUNK_BYTES):
+                    decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise CreditgradeError(f"{path} is not text in any of the encodings tried ({', '.join(tried)}): save it as "
+                           f"UTF-8 / 文件不是所尝试的编码（{', '.join(tried)}）之一的文本：请另存为 UTF-8")
+
+
+def _delimiter(path: Path, encoding: str) -> str:
     """The delimiter of a text table, sniffed from its first lines (comma if the sniffer cannot tell)."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+    with path.open(newline="", encoding=encoding, errors="replace") as fh:
         sample = fh.read(SNIFF_BYTES)
     lines = sample.splitlines()[:-1] or sample.splitlines()
     try:
@@ -29,15 +54,27 @@ def _delimiter(path: Path) -> str:
 
 
 def _read_text(path: Path, header: bool) -> pd.DataFrame:
-    sep = _delimiter(path)
-    return pd.read_csv(path, sep=r"\s+" if sep == " " else sep, header=0 if header else None,
-                       engine="python" if sep == " " else "c")
+    encoding = _encoding(path)
+    sep = _delimiter(path, encoding)
+    df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, header=0 if header else None, encoding=encoding,
+                     engine="python" if sep == " " else "c")
+    df.attrs["decimal"] = "," if sep == ";" and not any(_fractions(df[c]) for c in df.columns) else "."
+    return df
+
+
+def _fractions(col: pd.Series) -> bool:
+    """Whether a column was read as numbers with a fractional part (so the file writes decimal points)."""
+    if not pd.api.types.is_float_dtype(col):
+        return False
+    values = col.to_numpy()
+    values = values[np.isfinite(values)]
+    return bool(np.any(values != np.round(values)))
 
 
 def _read_arff(path: Path, header: bool) -> pd.DataFrame:
     import arff
 
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    with path.open(encoding=_encoding(path)) as fh:
         doc = arff.load(fh)
     return pd.DataFrame(doc["data"], columns=[name for name, _ in doc["attributes"]])
 
@@ -65,6 +102,8 @@ def read_table(path: Path, header: bool = True) -> pd.DataFrame:
     reader = READERS.get(path.suffix.lower(), _read_text)
     try:
         df = reader(path, header)
+    except CreditgradeError:
+        raise
     except Exception as exc:  # each library has its own errors; all mean the same thing here
         kind = reader.__name__.removeprefix("_read_")
         raise CreditgradeError(f"{path} cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
