@@ -207,6 +207,8 @@ def _train_table(args) -> int:
     print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
     for column, why in result.excluded.items():
         print(f"  not used 未使用: {column}: {why}")
+    for column, how in result.read.items():
+        print(f"  text read as numbers 文本读作数值: {column}: {how}")
     print(f"  {result.only_check}")
     print(f"  outer {args.folds}-fold stratified CV AUC 外层交叉验证 AUC (each fold chooses on its training rows):")
     for kind, aucs in result.auc.items():

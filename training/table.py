@@ -49,6 +49,7 @@ class TableResult:
     seconds: float = 0.0
     only_check: str = ""
     folds: int = 0  # outer folds measured (fewer than asked when the budget ran out)
+    read: dict[str, str] = field(default_factory=dict)  # text columns read as numbers, and how
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
@@ -81,7 +82,7 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
         raise CreditgradeError(f"{folds}-fold CV with inner folds needs at least {2 * folds} rows of each class")
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
-                         only_check=config()["protected"]["only_check"])
+                         only_check=config()["protected"]["only_check"], read=columns.read)
     outer = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
     fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):

@@ -87,9 +87,16 @@ def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, set[str]]:
     return out, marks
 
 
-def _enough(counts: pd.Series, ok: np.ndarray) -> bool:
-    """Whether the values where ``ok`` make (almost) all of ``counts`` (value -> rows)."""
-    return bool(counts[ok].sum() >= config()["reading"]["share"] * counts.sum())
+def _read_all(counts: pd.Series, parse) -> tuple | None:
+    """``parse(texts)`` (values, NaN or NaT where a text does not read; and what else it tells) of the texts
+    of ``counts`` (text -> rows) when (almost) all rows read, else None. The most frequent ``SAMPLE`` texts
+    are tried first: a column of words is rejected on them alone."""
+    allowed = (1 - config()["reading"]["share"]) * counts.sum()
+    for texts in (counts.index[:SAMPLE], counts.index):
+        values, told = parse(texts)
+        if counts.iloc[:len(texts)][pd.isna(values)].sum() > allowed:
+            return None
+    return values, told
 
 
 def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | None:
@@ -104,15 +111,12 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
     markers = text.isin(conf["missing"])
     counts = text[~markers].value_counts()
     for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
-        head, _ = _numbers(counts.index[:SAMPLE], mark)
-        if counts.iloc[:SAMPLE][np.isnan(head)].sum() > (1 - conf["share"]) * counts.sum():
+        if (read := _read_all(counts, lambda texts: _numbers(texts, mark))) is None:
             continue
-        values, marks = _numbers(counts.index, mark)
-        if not _enough(counts, ~np.isnan(values)):
-            continue
+        values, marks = read
         numbers = np.full(len(col), np.nan)
         numbers[present] = text.map(dict(zip(counts.index, values))).to_numpy(dtype=float)
-        note = [words["numbers"]]
+        note = []
         if marks:
             note.append(words["removed"].format(marks=" ".join(f"'{x}'" for x in sorted(marks))))
         if mark == ",":
@@ -122,7 +126,7 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
             note.append(words["missing"].format(markers=", ".join(f"'{k}' {v}" for k, v in found.items())))
         if unreadable := int(counts[np.isnan(values)].sum()):
             note.append(words["unreadable"].format(count=unreadable))
-        return pd.Series(numbers, index=col.index, name=col.name), "; ".join(note)
+        return pd.Series(numbers, index=col.index, name=col.name), "; ".join(note or [words["numbers"]])
     return None
 
 
@@ -134,10 +138,7 @@ def _date(col: pd.Series) -> str | None:
         return None
     counts = col.dropna().astype(str).str.strip().value_counts()
     for fmt in config()["reading"]["date_formats"]:
-        head = pd.to_datetime(counts.index[:SAMPLE], format=fmt, errors="coerce").notna()
-        if counts.iloc[:SAMPLE][~head].sum() > (1 - config()["reading"]["share"]) * counts.sum():
-            continue
-        if _enough(counts, pd.to_datetime(counts.index, format=fmt, errors="coerce").notna()):
+        if _read_all(counts, lambda texts: (pd.to_datetime(texts, format=fmt, errors="coerce"), fmt)):
             return fmt
     return None
 

@@ -1,0 +1,103 @@
+"""Generic mode on files as analysts have them: GBK text, decimal commas, numbers written as text, missing
+markers, dates, empty and constant columns (issue 18). Each column is read on its own values."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.training.table_columns import binary_target, choose_columns, config, feature_frame
+from creditgrade.training.table_read import read_table
+
+
+def loans(n=120, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"income": np.round(np.exp(rng.normal(10, 1, n)), 2), "x": rng.normal(size=n),
+                         "grade": rng.choice(list("ABC"), n), "y": (rng.random(n) < 0.3).astype(int)})
+
+
+def read(df: pd.DataFrame, path, target="y", **csv):
+    df.to_csv(path, index=False, **csv)
+    got = read_table(path)
+    cols = choose_columns(got, target)
+    return got, cols, feature_frame(got, cols)
+
+
+def test_gbk_text_with_chinese_names_and_values_is_read_end_to_end(tmp_path):
+    df = loans().rename(columns={"income": "收入", "grade": "等级", "y": "违约"})
+    df["行业"] = np.resize(["制造业", "批发零售", "建筑业"], len(df))
+    got, cols, X = read(df, tmp_path / "gbk.csv", target="违约", encoding="gbk", sep=";")  # sniffed in GBK
+    assert list(got.columns) == list(df.columns) and cols.features == ["收入", "x", "等级", "行业"]
+    assert set(X["行业"].cat.categories) == {"制造业", "批发零售", "建筑业"} and X["收入"].tolist() == df["收入"].tolist()
+    assert binary_target(got, "违约").tolist() == df["违约"].tolist()
+    got, _, _ = read(df, tmp_path / "bom.csv", target="违约", encoding="utf-8-sig")
+    assert list(got.columns) == list(df.columns)
+
+
+def test_text_in_no_encoding_tried_is_a_clear_error_naming_them(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(b"a,b\n\x80,1\n")
+    with pytest.raises(CreditgradeError, match=r"odd.csv is not text in any of the encodings tried \(utf-8-sig, "
+                                               r"gb18030\).*请另存为 UTF-8"):
+        read_table(path)
+
+
+def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path):
+    df = loans()
+    got, cols, X = read(df, tmp_path / "euro.csv", sep=";", decimal=",")
+    assert got.attrs["decimal"] == "," and cols.features == ["income", "x", "grade"]
+    assert np.allclose(X["income"], df["income"]) and np.allclose(X["x"], df["x"])
+    assert "decimal comma / 小数逗号" in cols.read["x"]
+    df.to_csv(tmp_path / "dots.csv", index=False, sep=";")
+    got = read_table(tmp_path / "dots.csv")
+    assert got.attrs["decimal"] == "." and got["x"].dtype == float  # a ;-file of decimal points stays one
+
+
+def test_percent_thousands_and_currency_are_read_as_numbers_with_a_note(tmp_path):
+    df = loans().assign(rate=lambda d: [f" {v:.1f}%" for v in d["x"] + 12],
+                        amt=lambda d: [f"{v:,.0f}" for v in d["income"] * 10],
+                        fee=lambda d: [("$", "¥", "￥")[i % 3] + f"{v:,.2f}" for i, v in enumerate(d["income"])],
+                        term=lambda d: np.resize([" 36 months", " 60 months"], len(d)))
+    _, cols, X = read(df, tmp_path / "lc.csv")
+    assert cols.features == ["income", "x", "grade", "rate", "amt", "fee", "term"] and not cols.excluded
+    assert np.allclose(X["rate"], np.round(df["x"] + 12, 1)) and np.allclose(X["fee"], df["income"])
+    assert np.allclose(X["amt"], np.round(df["income"] * 10))
+    assert "'%'" in cols.read["rate"] and "','" in cols.read["amt"] and "'￥'" in cols.read["fee"]
+    assert X["term"].dtype == "category" and "term" not in cols.read  # words stay categories
+
+
+def test_missing_markers_in_a_numeric_column_are_missing_never_in_the_target_or_words(tmp_path):
+    assert {"?", "NA", "N/A", "n/a", "null", "NULL", "None", "-", "--", "", "#N/A", "nan", "."} <= set(
+        config()["reading"]["missing"])
+    df = loans().astype({"income": object})
+    df.loc[::10, "income"], df.loc[1::10, "income"], df.loc[2::10, "income"] = "?", " - ", "#N/A"
+    df["y"] = np.where(df["y"] == 1, "+", "-")  # UCI crx: '+' / '-' classes
+    df["kind"] = np.resize(["-", "a", "b"], len(df))  # '-' here is a category
+    got, cols, X = read(df, tmp_path / "crx.csv")
+    assert X["income"].isna().sum() == 36 and X["income"].dtype == float
+    assert "'?' 12" in cols.read["income"] and "'-' 12" in cols.read["income"]
+    assert set(X["kind"].cat.categories) == {"-", "a", "b"}
+    assert binary_target(got, "y", bad="+").sum() == (df["y"] == "+").sum()
+
+
+def test_dates_empty_and_constant_columns_are_left_out_with_their_reasons(tmp_path):
+    df = loans().assign(opened=lambda d: np.resize(["2015-01-01", "2015-01-01", "2016-03-31"], len(d)),
+                        us=lambda d: pd.date_range("2015-01-01", periods=len(d)).strftime("%m/%d/%Y"),
+                        empty=np.nan, marks="?", one=1, flag=lambda d: np.where(d.index % 2, "Y", None))
+    _, cols, X = read(df, tmp_path / "d.csv")
+    why = cols.excluded
+    assert "a date (%Y-%m-%d): not a feature; derive ages from it yourself / 日期" in why["opened"]  # values repeat
+    assert "a date (%m/%d/%Y)" in why["us"]
+    assert why["empty"] == why["marks"] == "no values at all / 没有任何取值"
+    assert why["one"] == "the same value in every row / 每行取值相同"
+    assert cols.features == ["income", "x", "grade", "flag"]  # one value or missing: that says something
+
+
+def test_cross_validation_reports_what_was_read_as_numbers(tmp_path):
+    from creditgrade.training.table import cross_validate
+
+    df = loans(120).assign(rate=lambda d: [f"{v:.2f}%" for v in d["x"] + 12])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    result = cross_validate(tmp_path / "t.csv", "y", folds=2, budget=0.0, families=("scorecard",))
+    assert result.read == {"rate": "removed / 去掉 '%'"} and "rate" in result.features
