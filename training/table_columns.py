@@ -18,7 +18,8 @@ import pandas as pd
 from creditgrade.features.errors import CreditgradeError
 
 CONFIG_FILE = Path(__file__).with_name("table.toml")
-SAMPLE = 200  # the most frequent distinct values tried first: a column of words is rejected on them alone
+SAMPLE, LOOSE = 1000, 5  # a column's first values, tried first: a column of words is rejected on them alone
+SEPARATORS = ",. \u00a0\u202f"  # thousands separators (in groups of three; ',' or '.': not the decimal mark)
 
 
 @cache
@@ -68,7 +69,7 @@ def _number_pattern(mark: str) -> re.Pattern:
     """A number written as text with ``mark`` as its decimal mark: sign, currency, thousands separators
     (the other mark or a space, in groups of three), exponent and percent sign allowed."""
     signs = "|".join(re.escape(s) for s in sorted(config()["reading"]["currency"], key=len, reverse=True))
-    sep = rf"[{',' if mark == '.' else '.'}\u00a0\u202f ]"
+    sep = f"[{re.escape(SEPARATORS.replace(mark, ''))}]"
     number = rf"(?P<whole>\d{{1,3}}(?:{sep}\d{{3}})+|\d*)(?:{re.escape(mark)}(?P<part>\d*))?(?P<exp>[eE][+-]?\d+)?"
     return re.compile(rf"(?P<sign>[+-]?)\s*(?P<pre>{signs})?\s*(?P<sign2>[+-]?)\s*{number}\s*(?P<post>{signs})?\s*"
                       rf"(?P<pct>%)?")
@@ -77,26 +78,29 @@ def _number_pattern(mark: str) -> re.Pattern:
 def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, set[str]]:
     """Each text as a number (NaN where it is not one) and the marks removed to read them."""
     pattern, out, marks = _number_pattern(mark), np.full(len(texts), np.nan), set()
-    for i, text in enumerate(texts):
+    drop = str.maketrans("", "", SEPARATORS)
+    for i, text in enumerate(texts.to_numpy(dtype=object)):
         m = pattern.fullmatch(text)
         if m is None or not (m["whole"] or m["part"]):
             continue
-        whole = re.sub(r"\D", "", m["whole"])
+        whole = m["whole"].translate(drop)
         out[i] = float(f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}") * (-1 if "-" in m["sign"] + m["sign2"] else 1)
-        marks.update(x for x in (m["pre"], m["post"], m["pct"], *re.sub(r"\d", "", m["whole"])) if x)
+        marks.update(x for x in (m["pre"], m["post"], m["pct"]) if x)
+        if len(whole) < len(m["whole"]):
+            marks.update(set(m["whole"]).difference(whole))
     return out, marks
 
 
-def _read_all(counts: pd.Series, parse) -> tuple | None:
-    """``parse(texts)`` (values, NaN or NaT where a text does not read; and what else it tells) of the texts
-    of ``counts`` (text -> rows) when (almost) all rows read, else None. The most frequent ``SAMPLE`` texts
-    are tried first: a column of words is rejected on them alone."""
-    allowed = (1 - config()["reading"]["share"]) * counts.sum()
-    for texts in (counts.index[:SAMPLE], counts.index):
-        values, told = parse(texts)
-        if counts.iloc[:len(texts)][pd.isna(values)].sum() > allowed:
+def _read_all(text: pd.Series, parse) -> tuple | None:
+    """``text``'s distinct values with their counts, and ``parse`` of them (values, NaN or NaT where a text
+    does not read; and what else it tells), when (almost) all of ``text`` reads; else None. The first
+    ``SAMPLE`` values are tried first: more than ``LOOSE`` times the share allowed unread there rejects it."""
+    lost = 1 - config()["reading"]["share"]
+    for counts, allowed in ((text.iloc[:SAMPLE].value_counts(), LOOSE * lost), (text.value_counts(), lost)):
+        values, told = parse(counts.index)
+        if counts[pd.isna(values)].sum() > allowed * counts.sum():
             return None
-    return values, told
+    return counts, values, told
 
 
 def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | None:
@@ -109,11 +113,10 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
     present = col.notna().to_numpy()
     text = col[present].astype(str).str.strip()
     markers = text.isin(conf["missing"])
-    counts = text[~markers].value_counts()
     for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
-        if (read := _read_all(counts, lambda texts: _numbers(texts, mark))) is None:
+        if (read := _read_all(text[~markers], lambda texts: _numbers(texts, mark))) is None:
             continue
-        values, marks = read
+        counts, values, marks = read
         numbers = np.full(len(col), np.nan)
         numbers[present] = text.map(dict(zip(counts.index, values))).to_numpy(dtype=float)
         note = []
@@ -136,9 +139,9 @@ def _date(col: pd.Series) -> str | None:
         return str(col.dtype)
     if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
         return None
-    counts = col.dropna().astype(str).str.strip().value_counts()
+    text = col.dropna().astype(str).str.strip()
     for fmt in config()["reading"]["date_formats"]:
-        if _read_all(counts, lambda texts: (pd.to_datetime(texts, format=fmt, errors="coerce"), fmt)):
+        if _read_all(text, lambda texts: (pd.to_datetime(texts, format=fmt, errors="coerce"), fmt)):
             return fmt
     return None
 
