@@ -16,11 +16,26 @@ HOLDOUT_ABOVE = 50_000  # rows: above this, the first inner fold alone validates
 
 def inner_splits(y, seed: int, folds: int = 3, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified inner folds of the training rows (of their ``groups``, if given); when there are many rows,
-    one holdout of a third."""
+    one holdout of a third (of a half with ``folds=2``)."""
     y = np.asarray(y)
     many = len(y) > HOLDOUT_ABOVE
-    splits = list(_folds(3 if many else folds, seed, groups).split(np.zeros(len(y)), y, groups))
+    splits = list(_folds(min(3, folds) if many else folds, seed, groups).split(np.zeros(len(y)), y, groups))
     return splits[:1] if many else splits
+
+
+def least_class(y) -> int:
+    """Rows of the rarer class (of a binary ``y``)."""
+    return int(np.bincount(np.asarray(y).astype(int), minlength=2).min())
+
+
+def nested_minimum(outer: int, inner: int = 2) -> int:
+    """Fewest rows of each class that ``outer`` stratified folds can split so that every test fold holds one
+    and every training part ``inner`` (one for each of ``inner`` folds: a fold without both classes has no
+    AUC), ``n >= outer`` and ``n - ceil(n / outer) >= inner``."""
+    n = outer
+    while n - -(-n // outer) < inner:
+        n += 1
+    return n
 
 
 def holdout(y, share: float, seed: int, groups=None) -> tuple[np.ndarray, np.ndarray]:

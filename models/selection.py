@@ -31,13 +31,20 @@ def gini_from_bins(bins):
 
 
 def vif(woe):
-    """Variance inflation factors of the columns of a 2-d array (capped at 1e12 when collinear)."""
+    """Variance inflation factors of the columns of a 2-d array (capped at 1e12 when collinear): the diagonal
+    of the inverse correlation matrix, ``1 / (1 - R^2)``, when it is well conditioned (one inversion instead
+    of a regression per column: wide tables); otherwise each column not in an exact linear dependency
+    regressed on the others, and the cap for those that are."""
     p = woe.shape[1]
     if p < 2:
         return np.ones(p)
     corr = np.nan_to_num(np.corrcoef(woe, rowvar=False))
-    out = np.empty(p)
-    for j in range(p):
+    values, vectors = np.linalg.eigh(corr)
+    null = values <= 1e-10 * max(values.max(), 1.0)
+    if not null.any():
+        return np.minimum(np.diag(np.linalg.inv(corr)), 1e12)
+    out = np.full(p, 1e12)
+    for j in np.flatnonzero(~(np.abs(vectors[:, null]) > 1e-6).any(axis=1)):
         others = np.delete(np.arange(p), j)
         r = corr[others, j]
         r2 = float(r @ np.linalg.lstsq(corr[np.ix_(others, others)], r, rcond=None)[0])

@@ -24,11 +24,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.models.families import FAMILIES
-from creditgrade.models.folds import covered_auc, inner_splits
+from creditgrade.models.folds import covered_auc, inner_splits, least_class
 from creditgrade.models.tuning import candidate, ensemble_selection
 from creditgrade.training.table_columns import config
 
 BLEND = "blend"
+FOLDS = "folds"  # the notes' key for the inner folds when the rarer class has too few rows for all of them
 BLEND_ROUNDS = 10  # the blend's weights go in tenths
 
 
@@ -134,14 +135,18 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
     """Fit every candidate on ``X, y``, judge it on inner folds, score ``X_test``; searches share what is
     left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
     deadline = time.perf_counter() + seconds
-    folds = config()["candidates"]["inner_folds"]
+    choice = Choice()
+    folds = min(config()["candidates"]["inner_folds"], least_class(y))
+    if folds < config()["candidates"]["inner_folds"]:
+        choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {least_class(y)} rows of its "
+                               f"rarer class, one at least for each fold / 内层 {folds} 折：训练部分较少的类别仅 "
+                               f"{least_class(y)} 行，每折至少一行")
     splits = inner_splits(y, seed, folds)
     estimators = {name: candidate(name, specs, scale, seed, seconds, trials) for name in (families or FAMILIES)}
     for est in estimators.values():  # a family that cross-fits itself does so on the same folds
         if "inner_folds" in est.get_params():
             est.set_params(inner_folds=folds)
     searched = [n for n, e in estimators.items() if "seconds" in e.get_params()]
-    choice = Choice()
     oof = choice.oof
     for name in sorted(estimators, key=lambda n: n in searched):
         start = time.perf_counter()
@@ -162,8 +167,14 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
             choice.notes[name] = (f"{trials} trials, {members} settings in the ensemble / "
                                   f"{trials} 次试验，集成 {members} 组参数")
     choice.chosen = max(oof, key=lambda n: choice.inner_auc[n])
-    if len(oof) >= 2:
-        blend = Blend.best(y, oof, folds, seed)
+    covered = ~np.isnan(np.column_stack(list(oof.values()))).any(axis=1)
+    blend_folds = min(folds, least_class(y[covered]))
+    if len(oof) >= 2 and blend_folds < 2:
+        choice.notes[BLEND] = (f"not tried: the rows the inner folds validate hold {least_class(y[covered])} of "
+                               f"the rarer class, too few to weigh a blend on two folds / 未尝试：内层验证行中较少的类别仅 "
+                               f"{least_class(y[covered])} 行，不足以在两折上确定混合权重")
+    elif len(oof) >= 2:
+        blend = Blend.best(y, oof, blend_folds, seed)
         choice.inner_auc[BLEND] = covered_auc(y, blend.decision)
         choice.outer[BLEND] = blend.mix(choice.outer)
         choice.notes[BLEND] = (f"weights 权重 {blend} (shrunk {blend.shrink:.2f} toward equal weights / "

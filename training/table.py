@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.features.catalog import FeatureSpec
 from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.folds import least_class, nested_minimum
 from creditgrade.models.grades import scales
 from creditgrade.training.candidates import choose
 from creditgrade.training.evaluate import auc
@@ -67,6 +68,24 @@ def table_specs(X: pd.DataFrame, directions: dict[str, int] | None = None) -> li
                         else None) for c in X.columns]
 
 
+def _check_classes(y: np.ndarray, folds: int) -> None:
+    """A clear error unless each class has rows enough for ``folds`` outer folds, each of whose training parts
+    can be cut into two inner folds with rows of both classes (``models.folds.nested_minimum``); a training
+    part with fewer rows of a class than the inner folds asked gets fewer of them (``training.candidates``)."""
+    need, have = nested_minimum(folds), least_class(y)
+    if have >= need:
+        return
+    fewer = max((k for k in range(2, folds) if nested_minimum(k) <= have), default=None)
+    advice = (f"use --folds {fewer} / 请改用 --folds {fewer}" if fewer else
+              f"no cross-validation is possible: at least {nested_minimum(2)} are needed / 无法交叉验证：至少需要 "
+              f"{nested_minimum(2)} 行")
+    raise CreditgradeError(
+        f"{folds}-fold nested CV needs at least {need} rows of each class (one in every outer test fold and two "
+        f"in every outer training part, for two inner folds with both classes); the rarer class has {have}: "
+        f"{advice} / {folds} 折嵌套交叉验证要求每个类别至少 {need} 行（每个外层测试折至少一行，每个外层训练部分至少两行，"
+        f"以便两个内层折都含两类）；较少的类别仅 {have} 行")
+
+
 def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), dictionary: Path | None = None,
                    header: bool = True, special=(), directions=None, folds: int = 5, seed: int = 0,
                    budget: float = DEFAULT_BUDGET, families=None, trials: int | None = None) -> TableResult:
@@ -78,8 +97,7 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     meanings = read_dictionary(Path(dictionary)) if dictionary else None
     columns = choose_columns(df, target, exclude, protected, meanings)
     X = feature_frame(df, columns, special)
-    if min(np.bincount(y)) < 2 * folds:
-        raise CreditgradeError(f"{folds}-fold CV with inner folds needs at least {2 * folds} rows of each class")
+    _check_classes(y, folds)
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
                          only_check=config()["protected"]["only_check"], read=columns.read)
