@@ -9,6 +9,10 @@ chosen by cross-validation over the out-of-fold rows with the one-standard-error
 unless a single candidate beats its cross-validated AUC by more than one standard error (near-equal
 candidates are blended, not picked between by luck).
 
+A wide table's training part keeps its columns of highest information value (``limits.screen_above`` in
+table.toml), ranked on its own rows; a training part with fewer rows of its rarer class than the inner folds
+asked gets one inner fold per such row (the AUC of a fold needs both classes).
+
 A family that takes ``special_values`` (the scorecard) bins the special codes itself; any other sees them
 as missing values, which LightGBM and the EBM keep apart as a bin of their own.
 """
@@ -23,6 +27,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from creditgrade.models.binning import MonotoneBinner
 from creditgrade.models.families import FAMILIES
 from creditgrade.models.folds import covered_auc, inner_splits, least_class
 from creditgrade.models.tuning import candidate, ensemble_selection
@@ -30,6 +35,7 @@ from creditgrade.training.table_columns import config
 
 BLEND = "blend"
 FOLDS = "folds"  # the notes' key for the inner folds when the rarer class has too few rows for all of them
+SCREEN = "columns"  # the notes' key for the columns a wide table's training part kept
 BLEND_ROUNDS = 10  # the blend's weights go in tenths
 
 
@@ -47,6 +53,16 @@ def _inputs(est, X: pd.DataFrame, special: tuple) -> pd.DataFrame:
         return X
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     return X.assign(**{c: X[c].mask(X[c].isin(special)) for c in numeric})
+
+
+def screen(X: pd.DataFrame, y: np.ndarray, specs: list, special: tuple) -> list[str]:
+    """The columns a training part keeps: all of them, or above ``limits.screen_above`` (table.toml) that many
+    of the highest information value on these rows (the scorecard's binning, special codes binned apart)."""
+    most = config()["limits"]["screen_above"]
+    if X.shape[1] <= most:
+        return list(X.columns)
+    binner = MonotoneBinner(directions={s.name: s.direction for s in specs}, special_values=list(special)).fit(X, y)
+    return sorted(X.columns, key=lambda c: (-binner.iv_[c], str(c)))[:most]
 
 
 def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
@@ -136,6 +152,12 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
     left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
     deadline = time.perf_counter() + seconds
     choice = Choice()
+    kept = screen(X, y, specs, special)
+    if len(kept) < X.shape[1]:
+        choice.notes[SCREEN] = (f"{len(kept)} of {X.shape[1]} kept, those of the highest information value on "
+                                f"this training part (a wide table) / 宽表：按本训练部分的信息值保留 {X.shape[1]} 列中的 "
+                                f"{len(kept)} 列")
+        X, X_test, specs = X[kept], X_test[kept], [s for s in specs if s.name in set(kept)]
     folds = min(config()["candidates"]["inner_folds"], least_class(y))
     if folds < config()["candidates"]["inner_folds"]:
         choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {least_class(y)} rows of its "

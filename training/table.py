@@ -75,10 +75,11 @@ def _check_classes(y: np.ndarray, folds: int) -> None:
     need, have = nested_minimum(folds), least_class(y)
     if have >= need:
         return
-    fewer = max((k for k in range(2, folds) if nested_minimum(k) <= have), default=None)
-    advice = (f"use --folds {fewer} / 请改用 --folds {fewer}" if fewer else
-              f"no cross-validation is possible: at least {nested_minimum(2)} are needed / 无法交叉验证：至少需要 "
-              f"{nested_minimum(2)} 行")
+    works = [k for k in range(2, have + 1) if nested_minimum(k) <= have]  # 3 folds need the fewest rows: 3
+    other = max((k for k in works if k < folds), default=min(works, default=0))
+    advice = (f"use --folds {other} / 请改用 --folds {other}" if other else
+              f"no cross-validation is possible: at least {nested_minimum(3)} are needed / 无法交叉验证：至少需要 "
+              f"{nested_minimum(3)} 行")
     raise CreditgradeError(
         f"{folds}-fold nested CV needs at least {need} rows of each class (one in every outer test fold and two "
         f"in every outer training part, for two inner folds with both classes); the rarer class has {have}: "

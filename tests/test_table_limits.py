@@ -1,0 +1,95 @@
+"""Generic mode on awkward shapes: few rows of a class (the nested design's minimum, fewer inner folds, no
+blend), wide tables (columns screened inside the training part), and the scorecard's VIF at width."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import StratifiedKFold
+
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.models import folds as folds_module
+from creditgrade.models.folds import nested_minimum
+from creditgrade.models.grades import scales
+from creditgrade.models.selection import vif
+from creditgrade.training.candidates import BLEND, FOLDS, SCREEN, choose, screen
+from creditgrade.training.table import POINTS_SCALE, cross_validate, table_specs
+from creditgrade.training.table_columns import config
+
+
+def rare_table(n: int, bads: int, columns: int = 2, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, columns)), columns=[f"c{j}" for j in range(columns)])
+    df["y"] = 0
+    df.loc[rng.choice(n, bads, replace=False), "y"] = 1
+    df["c0"] += df["y"]  # some signal
+    return df
+
+
+def test_nested_minimum_is_the_fewest_rows_stratified_folds_need():
+    """Every outer test fold gets a row of the class and every training part two; one row fewer fails."""
+    for outer in range(2, 11):
+        need = nested_minimum(outer)
+        for n in (need - 1, need):
+            y = np.r_[np.ones(n), np.zeros(10 * outer)].astype(int)
+            splits = list(StratifiedKFold(outer).split(y, y)) if n >= outer else []
+            works = bool(splits) and all(y[test].sum() >= 1 and y[train].sum() >= 2 for train, test in splits)
+            assert works == (n == need), (outer, n)
+
+
+def test_too_few_rows_of_a_class_is_a_clear_error_naming_fewer_folds(tmp_path):
+    path = tmp_path / "rare.csv"
+    rare_table(60, 4).to_csv(path, index=False)
+    with pytest.raises(CreditgradeError, match=r"at least 5 rows of each class.*use --folds 4 / 请改用 --folds 4"):
+        cross_validate(path, "y", folds=5, families=("scorecard",))
+    rare_table(60, 3).to_csv(path, index=False)  # two folds need four rows, three folds three
+    with pytest.raises(CreditgradeError, match="has 3: use --folds 3 / 请改用 --folds 3"):
+        cross_validate(path, "y", folds=2, families=("scorecard",))
+    rare_table(60, 2).to_csv(path, index=False)
+    with pytest.raises(CreditgradeError, match="no cross-validation is possible: at least 3"):
+        cross_validate(path, "y", folds=2, families=("scorecard",))
+
+
+@pytest.mark.parametrize("bads, outer", [(4, 2), (5, 2), (7, 3), (6, 5)])
+def test_few_bad_rows_get_fewer_inner_folds_with_a_note(tmp_path, bads, outer):
+    path = tmp_path / "rare.csv"
+    rare_table(80, bads).to_csv(path, index=False)
+    result = cross_validate(path, "y", folds=outer, families=("scorecard", "lightgbm"), budget=600, trials=1)
+    assert result.folds == outer and set(result.auc) == {"scorecard", "lightgbm", BLEND, "chosen"}
+    assert all(FOLDS in notes for notes in result.notes)
+
+
+def test_a_blend_with_too_few_validated_rows_is_skipped_with_a_note(monkeypatch):
+    """Above ``HOLDOUT_ABOVE`` rows one holdout validates: with two bad rows it holds one, too few to weigh a
+    blend on two folds."""
+    monkeypatch.setattr(folds_module, "HOLDOUT_ABOVE", 40)
+    df = rare_table(60, 2)
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    choice = choose(X, y, X, table_specs(X), scales()[POINTS_SCALE], families=("scorecard", "ebm"))
+    assert BLEND not in choice.outer and "not tried" in choice.notes[BLEND] and FOLDS in choice.notes
+
+
+def test_a_wide_training_part_keeps_its_most_informative_columns(monkeypatch):
+    monkeypatch.setitem(config()["limits"], "screen_above", most := 10)
+    df = rare_table(200, 60, columns=most + 5)
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    kept = screen(X, y, table_specs(X), ())
+    assert len(kept) == most and kept[0] == "c0"
+    assert screen(X.iloc[:, :most], y, table_specs(X.iloc[:, :most]), ()) == list(X.columns[:most])
+    choice = choose(X.iloc[:150], y[:150], X.iloc[150:], table_specs(X), scales()[POINTS_SCALE],
+                    families=("scorecard",))
+    assert f"{most} of {most + 5} kept" in choice.notes[SCREEN] and len(choice.outer["scorecard"]) == 50
+
+
+def test_vif_is_the_regression_on_the_other_columns_and_the_cap_for_a_dependency():
+    rng = np.random.default_rng(3)
+    woe = rng.normal(size=(200, 6))
+    woe[:, 5] += woe[:, 0]
+    corr = np.corrcoef(woe, rowvar=False)
+    for j in range(6):
+        others = np.delete(np.arange(6), j)
+        r2 = corr[others, j] @ np.linalg.solve(corr[np.ix_(others, others)], corr[others, j])
+        assert vif(woe)[j] == pytest.approx(1 / (1 - r2), rel=1e-9)
+    dependent = np.c_[woe, woe[:, 1] + woe[:, 2]]
+    factors = vif(dependent)
+    assert (factors[[1, 2, 6]] == 1e12).all() and (factors[[0, 3, 4, 5]] < 10).all()
