@@ -59,6 +59,20 @@ def test_few_bad_rows_get_fewer_inner_folds_with_a_note(tmp_path, bads, outer):
     assert all(FOLDS in notes for notes in result.notes)
 
 
+def test_any_training_part_with_two_rows_of_each_class_chooses_among_all_candidates():
+    """Property over the rows of the rarer class (2 to 12 of 40): every candidate and the blend are judged,
+    on one inner fold per such row while there are fewer than the folds asked."""
+    X = pd.DataFrame({"c0": np.random.default_rng(0).normal(size=40)})
+    asked = config()["candidates"]["inner_folds"]
+    for bads in range(2, 13):
+        y = np.r_[np.ones(bads), np.zeros(40 - bads)].astype(int)
+        choice = choose(X, y, X.iloc[:5], table_specs(X), scales()[POINTS_SCALE], families=("scorecard", "lightgbm"),
+                        trials=1)
+        assert set(choice.inner_auc) == {"scorecard", "lightgbm", BLEND}, bads
+        note = choice.notes.get(FOLDS, "")
+        assert note.startswith(f"{bads} inner folds") if bads < asked else not note, bads
+
+
 def test_a_blend_with_too_few_validated_rows_is_skipped_with_a_note(monkeypatch):
     """Above ``HOLDOUT_ABOVE`` rows one holdout validates: with two bad rows it holds one, too few to weigh a
     blend on two folds."""
