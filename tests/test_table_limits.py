@@ -83,16 +83,22 @@ def test_a_blend_with_too_few_validated_rows_is_skipped_with_a_note(monkeypatch)
     assert BLEND not in choice.outer and "not tried" in choice.notes[BLEND] and FOLDS in choice.notes
 
 
-def test_a_wide_training_part_keeps_its_most_informative_columns(monkeypatch):
+def test_a_wide_training_part_keeps_its_most_informative_columns_beyond_chance(monkeypatch):
+    """Twelve columns of decreasing signal and three of noise, at most ten kept: the strongest first, no noise;
+    of noise alone, only the best column (none beats chance)."""
     monkeypatch.setitem(config()["limits"], "screen_above", most := 10)
-    df = rare_table(200, 60, columns=most + 5)
+    df = rare_table(300, 90, columns=15)
+    for j in range(1, 12):
+        df[f"c{j}"] += (1.0 - j / 20) * df["y"]
     X, y = df.drop(columns="y"), df["y"].to_numpy()
     kept = screen(X, y, table_specs(X), ())
-    assert len(kept) == most and kept[0] == "c0"
+    assert len(kept) == most and kept[0] == "c0" and set(kept) <= {f"c{j}" for j in range(12)}
     assert screen(X.iloc[:, :most], y, table_specs(X.iloc[:, :most]), ()) == list(X.columns[:most])
-    choice = choose(X.iloc[:150], y[:150], X.iloc[150:], table_specs(X), scales()[POINTS_SCALE],
+    noise = rare_table(300, 90, columns=15, seed=1).drop(columns="y")  # another table's labels: noise here
+    assert len(screen(noise, y, table_specs(noise), ())) == 1
+    choice = choose(X.iloc[:240], y[:240], X.iloc[240:], table_specs(X), scales()[POINTS_SCALE],
                     families=("scorecard",))
-    assert f"{most} of {most + 5} kept" in choice.notes[SCREEN] and len(choice.outer["scorecard"]) == 50
+    assert " of 15 kept" in choice.notes[SCREEN] and len(choice.outer["scorecard"]) == 60
 
 
 def test_vif_is_the_regression_on_the_other_columns_and_the_cap_for_a_dependency():

@@ -9,7 +9,7 @@ chosen by cross-validation over the out-of-fold rows with the one-standard-error
 unless a single candidate beats its cross-validated AUC by more than one standard error (near-equal
 candidates are blended, not picked between by luck).
 
-A wide table's training part keeps its columns of highest information value (``limits.screen_above`` in
+A wide table's training part keeps its columns of highest information value beyond chance (``limits`` in
 table.toml), ranked on its own rows; a training part with fewer rows of its rarer class than the inner folds
 asked gets one inner fold per such row (the AUC of a fold needs both classes).
 
@@ -55,14 +55,21 @@ def _inputs(est, X: pd.DataFrame, special: tuple) -> pd.DataFrame:
     return X.assign(**{c: X[c].mask(X[c].isin(special)) for c in numeric})
 
 
-def screen(X: pd.DataFrame, y: np.ndarray, specs: list, special: tuple) -> list[str]:
-    """The columns a training part keeps: all of them, or above ``limits.screen_above`` (table.toml) that many
-    of the highest information value on these rows (the scorecard's binning, special codes binned apart)."""
-    most = config()["limits"]["screen_above"]
-    if X.shape[1] <= most:
+def screen(X: pd.DataFrame, y: np.ndarray, specs: list, special: tuple, seed: int = 0) -> list[str]:
+    """The columns a training part keeps: all of them, or above ``limits.screen_above`` (table.toml) at most
+    that many, by information value on these rows (the scorecard's binning, special codes binned apart), and
+    of those only the ones above the ``limits.screen_null_quantile`` of the values the same binning gives the
+    columns against the labels shuffled (at least the best column): a column kept for a value chance gives
+    holds on the inner folds too and flatters the candidates that use it."""
+    limits = config()["limits"]
+    if X.shape[1] <= limits["screen_above"]:
         return list(X.columns)
-    binner = MonotoneBinner(directions={s.name: s.direction for s in specs}, special_values=list(special)).fit(X, y)
-    return sorted(X.columns, key=lambda c: (-binner.iv_[c], str(c)))[:most]
+    binner = MonotoneBinner(directions={s.name: s.direction for s in specs}, special_values=list(special))
+    iv = binner.fit(X, y).iv_
+    chance = np.quantile(list(clone(binner).fit(X, np.random.default_rng(seed).permutation(y)).iv_.values()),
+                         limits["screen_null_quantile"])
+    ranked = sorted(X.columns, key=lambda c: (-iv[c], str(c)))
+    return ranked[:max(1, min(limits["screen_above"], sum(iv[c] > chance for c in ranked)))]
 
 
 def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
@@ -152,11 +159,11 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
     left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
     deadline = time.perf_counter() + seconds
     choice = Choice()
-    kept = screen(X, y, specs, special)
+    kept = screen(X, y, specs, special, seed)
     if len(kept) < X.shape[1]:
-        choice.notes[SCREEN] = (f"{len(kept)} of {X.shape[1]} kept, those of the highest information value on "
-                                f"this training part (a wide table) / 宽表：按本训练部分的信息值保留 {X.shape[1]} 列中的 "
-                                f"{len(kept)} 列")
+        choice.notes[SCREEN] = (f"{len(kept)} of {X.shape[1]} kept (a wide table): those of the highest information "
+                                f"value on this training part, beyond chance / 宽表：保留 {X.shape[1]} 列中本训练部分信息值"
+                                f"最高且超出随机水平的 {len(kept)} 列")
         X, X_test, specs = X[kept], X_test[kept], [s for s in specs if s.name in set(kept)]
     folds = min(config()["candidates"]["inner_folds"], least_class(y))
     if folds < config()["candidates"]["inner_folds"]:
