@@ -150,16 +150,18 @@ class Choice:
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     chosen: str = ""
-    fixed_seconds: float = 0.0  # what no budget cuts: every family's fit but the searches beyond their first trial
+    fixed_seconds: float = 0.0  # what no budget cuts: the screen, every family's fit but the searches beyond their first trial
 
 
 def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, scale, seed: int = 0,
            seconds: float = 60.0, special: tuple = (), families=None, trials: int | None = None) -> Choice:
     """Fit every candidate on ``X, y``, judge it on inner folds, score ``X_test``; searches share what is
     left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
-    deadline = time.perf_counter() + seconds
+    began = time.perf_counter()
+    deadline = began + seconds
     choice = Choice()
     kept = screen(X, y, specs, special, seed)
+    choice.fixed_seconds = time.perf_counter() - began  # the screen's
     if len(kept) < X.shape[1]:
         choice.notes[SCREEN] = (f"{len(kept)} of {X.shape[1]} kept (a wide table): those of the highest information "
                                 f"value on this training part, beyond chance / 宽表：保留 {X.shape[1]} 列中本训练部分信息值"
