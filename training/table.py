@@ -8,7 +8,8 @@ families leave, and a fold whose fixed costs (the other families, the first tria
 costliest fold so far took them) would overrun the budget is not started: the figures are then those of
 the folds measured (``TableResult.folds``; the first fold always runs). Protected attributes (by
 name, ``--protected`` or a data dictionary's meanings) and identifiers are never features; the result
-says which columns were left out and why.
+says which columns were left out and why. Each class needs a row in every outer test fold and two in every
+outer training part (``models.folds.nested_minimum``; a clear error names a --folds that works otherwise).
 """
 from __future__ import annotations
 
