@@ -37,9 +37,9 @@ def test_gbk_text_with_chinese_names_and_values_is_read_end_to_end(tmp_path):
 
 def test_text_in_no_encoding_tried_is_a_clear_error_naming_them(tmp_path):
     path = tmp_path / "odd.csv"
-    path.write_bytes(b"a,b\n\x80,1\n")
+    path.write_bytes(b"a,b\n\x81,1\n")  # no character in cp1252 either
     with pytest.raises(CreditgradeError, match=r"odd.csv is not text in any of the encodings tried \(utf-8-sig, "
-                                               r"gb18030\).*请另存为 UTF-8"):
+                                               r"gb18030, cp1252\).*请另存为 UTF-8"):
         read_table(path)
 
 

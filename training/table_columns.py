@@ -6,9 +6,11 @@ judged on its own values, never on the target's.
 """
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from creditgrade.features.errors import CreditgradeError
 CONFIG_FILE = Path(__file__).with_name("table.toml")
 SAMPLE, LOOSE = 1000, 5  # a column's first values, tried first: a column of words is rejected on them alone
 SEPARATORS = ",. \u00a0\u202f"  # thousands separators (in groups of three; ',' or '.': not the decimal mark)
+EXACT_DIGITS = 15  # significant digits a float64 always keeps (beyond, identity numbers: 18 digits, may not)
+NESTED = (list, tuple, dict, set, np.ndarray)  # values that are lists or records (Parquet lists and structs)
 
 
 @cache
@@ -67,28 +71,36 @@ def _identifier(col: pd.Series) -> str | None:
 @cache
 def _number_pattern(mark: str) -> re.Pattern:
     """A number written as text with ``mark`` as its decimal mark: sign, currency, thousands separators
-    (the other mark or a space, in groups of three), exponent and percent sign allowed."""
+    (the other mark or a space, in groups of three), exponent and percent sign allowed; in accounting
+    parentheses "(1,200)" it is negative."""
     signs = "|".join(re.escape(s) for s in sorted(config()["reading"]["currency"], key=len, reverse=True))
     sep = f"[{re.escape(SEPARATORS.replace(mark, ''))}]"
     number = rf"(?P<whole>\d{{1,3}}(?:{sep}\d{{3}})+|\d*)(?:{re.escape(mark)}(?P<part>\d*))?(?P<exp>[eE][+-]?\d+)?"
-    return re.compile(rf"(?P<sign>[+-]?)\s*(?P<pre>{signs})?\s*(?P<sign2>[+-]?)\s*{number}\s*(?P<post>{signs})?\s*"
-                      rf"(?P<pct>%)?")
+    return re.compile(rf"(?P<open>\()?\s*(?P<sign>[+-]?)\s*(?P<pre>{signs})?\s*(?P<sign2>[+-]?)\s*{number}\s*"
+                      rf"(?P<post>{signs})?\s*(?P<pct>%)?\s*(?(open)\)|)")
 
 
-def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, set[str]]:
-    """Each text as a number (NaN where it is not one) and the marks removed to read them."""
-    pattern, out, marks = _number_pattern(mark), np.full(len(texts), np.nan), set()
+def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], int]]:
+    """Each text as a number (NaN where it is not one); the marks removed to read them and how many numbers
+    the float changes (of more than ``EXACT_DIGITS`` significant digits, not written back the same)."""
+    pattern, out, marks, changed = _number_pattern(mark), np.full(len(texts), np.nan), set(), 0
     drop = str.maketrans("", "", SEPARATORS)
     for i, text in enumerate(texts.to_numpy(dtype=object)):
         m = pattern.fullmatch(text)
-        if m is None or not (m["whole"] or m["part"]):
+        signs = m and m["sign"] + m["sign2"]
+        if m is None or not (m["whole"] or m["part"]) or (m["open"] and signs):
             continue
         whole = m["whole"].translate(drop)
-        out[i] = float(f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}") * (-1 if "-" in m["sign"] + m["sign2"] else 1)
+        number = f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}"
+        out[i] = float(number) * (-1 if "-" in signs or m["open"] else 1)
+        if len(f"{whole}{m['part'] or ''}".strip("0")) > EXACT_DIGITS:
+            changed += Decimal(repr(float(number))) != Decimal(number)
         marks.update(x for x in (m["pre"], m["post"], m["pct"]) if x)
+        if m["open"]:
+            marks.add("()")
         if len(whole) < len(m["whole"]):
             marks.update(set(m["whole"]).difference(whole))
-    return out, marks
+    return out, (marks, changed)
 
 
 def _read_all(text: pd.Series, parse) -> tuple | None:
@@ -106,7 +118,8 @@ def _read_all(text: pd.Series, parse) -> tuple | None:
 def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | None:
     """A text column as numbers, with a note of what was removed and what became missing, when (almost) all
     its values other than the missing markers are numbers with ``decimal`` (or else the other mark) as their
-    decimal mark; None otherwise (and for columns that are not text)."""
+    decimal mark and read without losing anything (every number written back the same, as many distinct
+    numbers as distinct texts); None otherwise (and for columns that are not text)."""
     if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
         return None
     conf, words = config()["reading"], config()["read"]
@@ -116,11 +129,16 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
     for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
         if (read := _read_all(text[~markers], lambda texts: _numbers(texts, mark))) is None:
             continue
-        counts, values, marks = read
+        counts, values, (marks, changed) = read
+        readable = ~np.isnan(values)
+        if changed or len(np.unique(values[readable])) < readable.sum():
+            return None
         numbers = np.full(len(col), np.nan)
         numbers[present] = text.map(dict(zip(counts.index, values))).to_numpy(dtype=float)
         note = []
-        if marks:
+        if "()" in marks:
+            note.append(words["parentheses"])
+        if marks := marks - {"()"}:
             note.append(words["removed"].format(marks=" ".join(f"'{x}'" for x in sorted(marks))))
         if mark == ",":
             note.append(words["decimal_comma"])
@@ -147,10 +165,13 @@ def _date(col: pd.Series) -> str | None:
 
 
 def _left_out(col: pd.Series) -> str | None:
-    """Why a column (as read) is not a feature: no values, one value in every row, dates, an identifier."""
+    """Why a column (as read) is not a feature: no values, lists or records, one value in every row, dates,
+    an identifier."""
     reasons = config()["reasons"]
     if col.isna().all():
         return reasons["empty"]
+    if pd.api.types.is_object_dtype(col) and any(isinstance(v, NESTED) for v in col.dropna()):
+        return reasons["nested"]
     if col.notna().all() and col.nunique() == 1:
         return reasons["constant"]
     if fmt := _date(col):
@@ -158,6 +179,17 @@ def _left_out(col: pd.Series) -> str | None:
     if why := _identifier(col):
         return reasons["identifier"].format(why=why)
     return None
+
+
+def _meant(name: str, columns) -> str:
+    """A hint at the column meant by ``name`` (not in the table): the one column matching it but for case and
+    spaces, else difflib's close names; never taken silently."""
+    key = "".join(name.split()).casefold()
+    same = [c for c in columns if "".join(c.split()).casefold() == key]
+    close = same if len(same) == 1 else difflib.get_close_matches(name, list(columns), n=3)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(map(repr, close))}? / 是否指 {' 或 '.join(map(repr, close))}？)"
 
 
 @dataclass
@@ -180,7 +212,8 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     for option, names in (("--exclude", exclude), ("--protected", protected)):
         missing = [c for c in names if c not in df.columns]
         if missing:
-            raise CreditgradeError(f"{option}: column(s) {', '.join(missing)} not in the table")
+            named = ", ".join(c + _meant(c, df.columns) for c in missing)
+            raise CreditgradeError(f"{option}: column(s) {named} not in the table / 表中没有这些列")
     excluded = {c: reasons["exclude"] for c in exclude}
     excluded.update({c: reasons["option"] for c in protected})
     words, read, values = protected_words(), {}, {}
@@ -209,8 +242,9 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
 def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
     """The target as 0/1 (1 = bad); codings other than 0/1 (as numbers, text or booleans) need ``bad``."""
     if target not in df.columns:
-        raise CreditgradeError(f"target column {target!r} not in the table (columns: {', '.join(df.columns)}); "
-                               "a file without a header line needs --no-header (columns A1, A2, ...)")
+        raise CreditgradeError(f"target column {target!r}{_meant(target, df.columns)} not in the table (columns: "
+                               f"{', '.join(df.columns)}); a file without a header line needs --no-header (columns "
+                               "A1, A2, ...) / 表中没有目标列；没有表头行的文件请加 --no-header")
     y = df[target]
     if y.isna().any():
         raise CreditgradeError(f"target column {target!r} has {int(y.isna().sum())} missing values")

@@ -2,16 +2,19 @@
 Excel, Parquet.
 
 Columns keep their names as written (``Unnamed: 0``, ``a,b [x]``...); a file without a header line gets
-``A1, A2, ...`` (UCI's way of naming attributes). Text is UTF-8 (with or without a BOM) or else GB18030 (a
-superset of GBK and GB2312, as most Chinese exports are written). A ``;``-delimited file whose numbers are
-not already read with a decimal point is marked as writing decimal commas (``DataFrame.attrs["decimal"]``):
-``table_columns`` reads its text columns as numbers by that mark. Every failure is a
-:class:`CreditgradeError` naming the file and the rule.
+``A1, A2, ...`` (UCI's way of naming attributes). Text is UTF-8 (with or without a BOM), else GB18030 (a
+superset of GBK and GB2312, as most Chinese exports are written) unless most of its non-ASCII characters fall
+outside GB2312 (then Western text in cp1252 that happens to decode: "Zürich" would be "Z黵ich"), else cp1252.
+A ``;``-delimited file whose numbers are not already read with a decimal point is marked as writing decimal
+commas (``DataFrame.attrs["decimal"]``): ``table_columns`` reads its text columns as numbers by that mark.
+Every failure is a :class:`CreditgradeError` naming the file and the rule.
 """
 from __future__ import annotations
 
 import codecs
 import csv
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +26,54 @@ from creditgrade.training.table_columns import config
 DELIMITERS = ",;\t| "
 SNIFF_BYTES = 64_000
 CHUNK_BYTES = 1 << 20
+COUNT_CHARS = 100_000  # non-ASCII characters counted to judge an encoding
+NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _non_ascii(path: Path, encoding: str) -> Counter | None:
+    """The first ``COUNT_CHARS`` non-ASCII characters of ``path`` read in ``encoding``, counted; None unless
+    the whole file decodes."""
+    decoder, found = codecs.getincrementaldecoder(encoding)(), Counter()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                text = decoder.decode(chunk)
+                if found.total() < COUNT_CHARS:
+                    found.update(NON_ASCII.findall(text))
+            found.update(NON_ASCII.findall(decoder.decode(b"", final=True)))
+    except UnicodeDecodeError:
+        return None
+    return found
+
+
+def _common(found: Counter, subset: str) -> float:
+    """The share of the characters counted in ``found`` that the (common) ``subset`` encoding writes."""
+    def written(ch: str) -> bool:
+        try:
+            ch.encode(subset)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    return sum(n for ch, n in found.items() if written(ch)) / found.total() if found else 1.0
 
 
 def _encoding(path: Path) -> str:
-    """The first of the configured encodings in which the whole file decodes."""
-    tried = config()["reading"]["encodings"]
+    """The first of the configured encodings in which the whole file decodes and which is not doubted (most
+    of its non-ASCII characters outside the encoding's common subset); a doubted one only if no other
+    decodes."""
+    conf = config()["reading"]
+    tried, doubted = conf["encodings"], []
     for encoding in tried:
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            with path.open("rb") as fh:
-                while chunk := fh.read(CHUNK_BYTES):
-                    decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError:
+        if (found := _non_ascii(path, encoding)) is None:
             continue
+        subset = conf["common"].get(encoding)
+        if subset and _common(found, subset) < conf["common_share"]:
+            doubted.append(encoding)
+            continue
+        return encoding
+    if doubted:
+        return doubted[0]
     raise CreditgradeError(f"{path} is not text in any of the encodings tried ({', '.join(tried)}): save it as "
                            f"UTF-8 / 文件不是所尝试的编码（{', '.join(tried)}）之一的文本：请另存为 UTF-8")
 
