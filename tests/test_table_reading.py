@@ -101,3 +101,59 @@ def test_cross_validation_reports_what_was_read_as_numbers(tmp_path):
     df.to_csv(tmp_path / "t.csv", index=False)
     result = cross_validate(tmp_path / "t.csv", "y", folds=2, budget=0.0, families=("scorecard",))
     assert result.read == {"rate": "removed / 去掉 '%'"} and "rate" in result.features
+
+
+def test_lists_records_and_bytes_in_parquet_are_left_out_with_their_reasons(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 40
+    pq.write_table(pa.table({"x": np.arange(n) * 0.5, "lst": [[1, 2]] * n, "rec": [{"a": i % 3} for i in range(n)],
+                             "raw": [bytes([250 + i % 4, 255]) for i in range(n)], "y": np.arange(n) % 2}),
+                   tmp_path / "nested.parquet")
+    got = read_table(tmp_path / "nested.parquet")
+    cols = choose_columns(got, "y")
+    assert cols.features == ["x"] and list(feature_frame(got, cols).columns) == ["x"]
+    assert cols.excluded["lst"] == cols.excluded["rec"] == config()["reasons"]["nested"]
+    assert cols.excluded["raw"] == "binary values (bytes): not a feature / 二进制取值（字节）：不作为特征"
+
+
+def test_text_numbers_stay_text_when_a_float_would_lose_them(tmp_path):
+    df = loans(60).assign(big=lambda d: [str(2**70 + i) for i in range(len(d))],  # distinct, one float
+                          card=lambda d: np.resize(["98765432109876543210", "12345678901234567890"], len(d)),
+                          code=lambda d: np.resize(["$7", "07", "7"], len(d)),  # one number, three texts
+                          long=lambda d: [repr(v) for v in d["x"] / 3])  # 16-17 digits written back the same
+    _, cols, X = read(df, tmp_path / "big.csv")
+    assert cols.excluded["big"] == config()["reasons"]["identifier"].format(why="text")
+    assert set(X["card"].cat.categories) == {"98765432109876543210", "12345678901234567890"}  # distinct floats
+    assert set(X["code"].cat.categories) == {"$7", "07", "7"} and "code" not in cols.read
+    assert X["long"].tolist() == (df["x"] / 3).tolist()
+
+
+def test_accounting_parentheses_are_negative_numbers(tmp_path):
+    df = loans(60).assign(bal=lambda d: np.resize(["(1,200)", "3,400.50", "($75.00)", "(0.5)", "12"], len(d)))
+    _, cols, X = read(df, tmp_path / "paren.csv")
+    assert X["bal"].tolist()[:5] == [-1200, 3400.5, -75, -0.5, 12]
+    assert cols.read["bal"] == "(x) read as -x / 括号 (x) 读作 -x; removed / 去掉 '$' ','"
+
+
+def test_a_target_or_column_named_in_another_case_is_an_error_saying_which_was_meant():
+    df = loans(20).rename(columns={"y": "Y"})
+    with pytest.raises(CreditgradeError, match=r"target column 'y' \(did you mean 'Y'\? / 是否指 'Y'？\) not in"):
+        binary_target(df, "y")
+    with pytest.raises(CreditgradeError, match=r"--exclude: column\(s\) incme \(did you mean 'income'\?"):
+        choose_columns(df, "Y", exclude=["incme"])
+    with pytest.raises(CreditgradeError, match=r"target column 'zzz' not in the table"):
+        binary_target(df, "zzz")
+
+
+def test_western_text_in_cp1252_is_not_read_as_chinese(tmp_path):
+    df = loans(60).assign(city=lambda d: np.resize(["Zürich", "Málaga", "Kraków", "café 1"], len(d)))
+    got, cols, _ = read(df, tmp_path / "cp1252.csv", encoding="cp1252")
+    assert got["city"].tolist() == df["city"].tolist() and "city" in cols.features
+    df["city"] = np.resize(["Zürich", "Málaga", "Kraków"], len(df))  # decodes as GB18030 without an error
+    got, _, _ = read(df, tmp_path / "cp1252b.csv", encoding="cp1252")
+    assert got["city"].tolist() == df["city"].tolist()
+    df["city"] = np.resize(["朱镕基", "北京", "上海", "深圳"], len(df))  # 镕 is GBK, not GB2312
+    got, _, _ = read(df, tmp_path / "gbk.csv", encoding="gbk")
+    assert got["city"].tolist() == df["city"].tolist()

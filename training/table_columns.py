@@ -164,14 +164,23 @@ def _date(col: pd.Series) -> str | None:
     return None
 
 
+def _not_values(col: pd.Series) -> str | None:
+    """Why a column holds no values to judge: lists or records (Parquet lists and structs), or bytes."""
+    if not pd.api.types.is_object_dtype(col) or pd.api.types.infer_dtype(col, skipna=True) == "string":
+        return None
+    kinds = {type(v) for v in col.dropna()}
+    if any(issubclass(k, NESTED) for k in kinds):
+        return config()["reasons"]["nested"]
+    if any(issubclass(k, bytes) for k in kinds):
+        return config()["reasons"]["binary"]
+    return None
+
+
 def _left_out(col: pd.Series) -> str | None:
-    """Why a column (as read) is not a feature: no values, lists or records, one value in every row, dates,
-    an identifier."""
+    """Why a column (as read) is not a feature: no values, one value in every row, dates, an identifier."""
     reasons = config()["reasons"]
     if col.isna().all():
         return reasons["empty"]
-    if pd.api.types.is_object_dtype(col) and any(isinstance(v, NESTED) for v in col.dropna()):
-        return reasons["nested"]
     if col.notna().all() and col.nunique() == 1:
         return reasons["constant"]
     if fmt := _date(col):
@@ -225,6 +234,8 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
             excluded[c] = reasons["name"].format(word=word)
         elif word := _hit(meaning, words):
             excluded[c] = reasons["dictionary"].format(meaning=meaning, word=word)
+        elif why := _not_values(df[c]):
+            excluded[c] = why
         else:
             numbers = read_numbers(df[c], df.attrs.get("decimal", "."))
             if why := _left_out(df[c] if numbers is None else numbers[0]):
