@@ -131,9 +131,9 @@ def test_text_numbers_stay_text_when_a_float_would_lose_them(tmp_path):
 
 
 def test_accounting_parentheses_are_negative_numbers(tmp_path):
-    df = loans(60).assign(bal=lambda d: np.resize(["(1,200)", "3,400.50", "($75.00)", "(0.5)", "12"], len(d)))
+    df = loans(60).assign(bal=lambda d: np.resize(["(1,200)", "3,400.50", "($75.00)", "(-0.5)", "12"], len(d)))
     _, cols, X = read(df, tmp_path / "paren.csv")
-    assert X["bal"].tolist()[:5] == [-1200, 3400.5, -75, -0.5, 12]
+    assert X["bal"].tolist()[:5] == [-1200, 3400.5, -75, -0.5, 12]  # "(-0.5)": both marks say negative
     assert cols.read["bal"] == "(x) read as -x / 括号 (x) 读作 -x; removed / 去掉 '$' ','"
 
 

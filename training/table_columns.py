@@ -72,7 +72,7 @@ def _identifier(col: pd.Series) -> str | None:
 def _number_pattern(mark: str) -> re.Pattern:
     """A number written as text with ``mark`` as its decimal mark: sign, currency, thousands separators
     (the other mark or a space, in groups of three), exponent and percent sign allowed; in accounting
-    parentheses "(1,200)" it is negative."""
+    parentheses "(1,200)" it is negative (and in "(-1,200)", as some spreadsheets' formats write it)."""
     signs = "|".join(re.escape(s) for s in sorted(config()["reading"]["currency"], key=len, reverse=True))
     sep = f"[{re.escape(SEPARATORS.replace(mark, ''))}]"
     number = rf"(?P<whole>\d{{1,3}}(?:{sep}\d{{3}})+|\d*)(?:{re.escape(mark)}(?P<part>\d*))?(?P<exp>[eE][+-]?\d+)?"
@@ -88,7 +88,7 @@ def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], in
     for i, text in enumerate(texts.to_numpy(dtype=object)):
         m = pattern.fullmatch(text)
         signs = m and m["sign"] + m["sign2"]
-        if m is None or not (m["whole"] or m["part"]) or (m["open"] and signs):
+        if m is None or not (m["whole"] or m["part"]) or (m["open"] and "+" in signs):
             continue
         whole = m["whole"].translate(drop)
         number = f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}"
