@@ -1,8 +1,8 @@
 """Which columns of an analyst's table are features: the target coded 0/1; text columns read as numbers
-where (almost) all their values are numbers written as text ("13.5%", "12,345", "$1,200", "1,5" in a file
-of decimal commas, "?" for missing); protected attributes, identifiers, dates, empty and constant columns
-left out with the reason for each (words, markers, formats and texts in ``table.toml``). Each column is
-judged on its own values, never on the target's.
+where (almost) all their values are numbers written as text ("13.5%", "12,345", "$1,200", "(1,200)", "1,5" in
+a file of decimal commas, "?" for missing) and a float loses none of them; protected attributes, identifiers,
+dates, lists, records and bytes, empty and constant columns left out with the reason for each (words, markers,
+formats and texts in ``table.toml``). Each column is judged on its own values, never on the target's.
 """
 from __future__ import annotations
 
