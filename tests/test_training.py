@@ -110,7 +110,7 @@ def _table(tmp_path, df, name="t.csv"):
     (pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]}), "bad", "target column 'bad' not in the table"),
     (pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 2]}), "y", "not binary"),
     (pd.DataFrame({"x": [1, 2, 3], "y": [1, 1, 1]}), "y", "single class"),
-    (pd.DataFrame({"x": [np.nan] * 4, "z": [1, 2, 3, 4], "y": [0, 1, 0, 1]}), "y", "column(s) x have no values"),
+    (pd.DataFrame({"x": [np.nan] * 4, "z": [1, 2, 3, 4], "y": [0, 1, 0, 1]}), "y", "no feature columns left / 没有可用的特征列: x: no values at all"),
     (pd.DataFrame({"x": [1, 2], "y": ["good", "bad"]}), "y", "--bad VALUE"),
 ])
 def test_table_mode_errors_name_the_problem(tmp_path, frame, target, message):

@@ -245,8 +245,8 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     excluded.pop(target, None)
     features = [c for c in df.columns if c != target and c not in excluded]
     if not features:
-        raise CreditgradeError("no feature columns left after removing the target, protected attributes, "
-                               "identifiers, dates, empty and constant columns")
+        why = "; ".join(f"{c}: {reason}" for c, reason in excluded.items())
+        raise CreditgradeError(f"no feature columns left / 没有可用的特征列: {why}")
     return Columns(features, excluded, read, values)
 
 
