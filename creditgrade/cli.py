@@ -205,6 +205,8 @@ def _train_table(args) -> int:
                             special=args.special or (), folds=args.folds, seed=args.seed,
                             **({"budget": args.budget} if args.budget is not None else {}))
     print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
+    if result.encoding:
+        print(f"  read as 编码: {result.encoding}")
     for column, why in result.excluded.items():
         print(f"  not used 未使用: {column}: {why}")
     for column, how in result.read.items():

@@ -208,7 +208,7 @@ def test_cli_prints_exclusions_the_plain_statement_and_every_candidate(tmp_path)
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for text in ("not used 未使用: home: named by --protected", "not used 未使用: ID: an identifier",
-                 "names and data-dictionary meanings only", "lightgbm", "ebm", "scorecard", "blend", "chosen",
+                 "names and data-dictionary meanings only", "read as 编码: utf-8-sig", "lightgbm", "ebm", "scorecard", "blend", "chosen",
                  "fold 1 第 1 折: ", "settings in the ensemble", "次试验", "blend weights 权重 "):
         assert text in out.stdout
 

@@ -30,9 +30,9 @@ def test_gbk_text_with_chinese_names_and_values_is_read_end_to_end(tmp_path):
     got, cols, X = read(df, tmp_path / "gbk.csv", target="违约", encoding="gbk", sep=";")  # sniffed in GBK
     assert list(got.columns) == list(df.columns) and cols.features == ["收入", "x", "等级", "行业"]
     assert set(X["行业"].cat.categories) == {"制造业", "批发零售", "建筑业"} and X["收入"].tolist() == df["收入"].tolist()
-    assert binary_target(got, "违约").tolist() == df["违约"].tolist()
+    assert binary_target(got, "违约").tolist() == df["违约"].tolist() and got.attrs["encoding"] == "gb18030"
     got, _, _ = read(df, tmp_path / "bom.csv", target="违约", encoding="utf-8-sig")
-    assert list(got.columns) == list(df.columns)
+    assert list(got.columns) == list(df.columns) and got.attrs["encoding"] == "utf-8-sig"
 
 
 def test_text_in_no_encoding_tried_is_a_clear_error_naming_them(tmp_path):
@@ -153,7 +153,7 @@ def test_western_text_in_cp1252_is_not_read_as_chinese(tmp_path):
     assert got["city"].tolist() == df["city"].tolist() and "city" in cols.features
     df["city"] = np.resize(["Zürich", "Málaga", "Kraków"], len(df))  # decodes as GB18030 without an error
     got, _, _ = read(df, tmp_path / "cp1252b.csv", encoding="cp1252")
-    assert got["city"].tolist() == df["city"].tolist()
+    assert got["city"].tolist() == df["city"].tolist() and got.attrs["encoding"] == "cp1252"
     df["city"] = np.resize(["朱镕基", "北京", "上海", "深圳"], len(df))  # 镕 is GBK, not GB2312
     got, _, _ = read(df, tmp_path / "gbk.csv", encoding="gbk")
     assert got["city"].tolist() == df["city"].tolist()

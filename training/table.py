@@ -52,6 +52,7 @@ class TableResult:
     only_check: str = ""
     folds: int = 0  # outer folds measured (fewer than asked when the budget ran out)
     read: dict[str, str] = field(default_factory=dict)  # text columns read as numbers, and how
+    encoding: str | None = None  # the text encoding the file was read in (None: Excel, Parquet)
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
@@ -102,7 +103,8 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     _check_classes(y, folds)
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
-                         only_check=config()["protected"]["only_check"], read=columns.read)
+                         only_check=config()["protected"]["only_check"], read=columns.read,
+                         encoding=df.attrs.get("encoding"))
     outer = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
     fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):

@@ -95,6 +95,7 @@ def _read_text(path: Path, header: bool) -> pd.DataFrame:
     df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, header=0 if header else None, encoding=encoding,
                      engine="python" if sep == " " else "c")
     df.attrs["decimal"] = "," if sep == ";" and not any(_fractions(df[c]) for c in df.columns) else "."
+    df.attrs["encoding"] = encoding
     return df
 
 
@@ -110,9 +111,12 @@ def _fractions(col: pd.Series) -> bool:
 def _read_arff(path: Path, header: bool) -> pd.DataFrame:
     import arff
 
-    with path.open(encoding=_encoding(path)) as fh:
+    encoding = _encoding(path)
+    with path.open(encoding=encoding) as fh:
         doc = arff.load(fh)
-    return pd.DataFrame(doc["data"], columns=[name for name, _ in doc["attributes"]])
+    df = pd.DataFrame(doc["data"], columns=[name for name, _ in doc["attributes"]])
+    df.attrs["encoding"] = encoding
+    return df
 
 
 def _read_excel(path: Path, header: bool) -> pd.DataFrame:
