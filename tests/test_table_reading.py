@@ -157,3 +157,13 @@ def test_western_text_in_cp1252_is_not_read_as_chinese(tmp_path):
     df["city"] = np.resize(["朱镕基", "北京", "上海", "深圳"], len(df))  # 镕 is GBK, not GB2312
     got, _, _ = read(df, tmp_path / "gbk.csv", encoding="gbk")
     assert got["city"].tolist() == df["city"].tolist()
+
+
+def test_a_target_with_more_than_two_values_shows_them_but_never_long_numbers():
+    df = pd.DataFrame({"x": range(6), "y": ["0", "1", "0", "1", "\x00", "1"]})  # a NUL byte in one row
+    with pytest.raises(CreditgradeError, match=r"not binary: 3 distinct values \('1' x3, '0' x2, '\\x00' x1\)"):
+        binary_target(df, "y")
+    ids = pd.DataFrame({"x": range(3), "y": ["110101199003077777", "110101199003078888", "0"]})
+    with pytest.raises(CreditgradeError) as err:
+        binary_target(ids, "y")
+    assert "3 distinct values / " in str(err.value) and "1101" not in str(err.value)

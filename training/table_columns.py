@@ -250,6 +250,15 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     return Columns(features, excluded, read, values)
 
 
+def _shown(y: pd.Series, most: int = 5, longest: int = 12) -> str:
+    """The most common values of a column with their counts, for an error; none when some value is longer than
+    ``longest`` characters (an identity or card number must never be shown in clear)."""
+    counts = y.astype(str).value_counts()
+    if counts.index.str.len().max() > longest:
+        return ""
+    return " (" + ", ".join(f"{v!r} x{n}" for v, n in counts.iloc[:most].items()) + (", ..." if len(counts) > most else "") + ")"
+
+
 def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
     """The target as 0/1 (1 = bad); codings other than 0/1 (as numbers, text or booleans) need ``bad``."""
     if target not in df.columns:
@@ -258,22 +267,24 @@ def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
                                "A1, A2, ...) / 表中没有目标列；没有表头行的文件请加 --no-header")
     y = df[target]
     if y.isna().any():
-        raise CreditgradeError(f"target column {target!r} has {int(y.isna().sum())} missing values")
+        raise CreditgradeError(f"target column {target!r} has {int(y.isna().sum())} missing values: drop those rows "
+                               f"or fill them / 目标列有缺失值：请删除这些行或补全")
     values = set(y.unique().tolist())
     if len(values) < 2:
         raise CreditgradeError(f"target column {target!r} has a single class ({values.pop()!r}): "
-                               "a model needs both good and bad rows")
+                               "a model needs both good and bad rows / 目标列只有一个类别：模型需要好、坏两类样本")
     if len(values) > 2:
-        raise CreditgradeError(f"target column {target!r} is not binary: {len(values)} distinct values")
+        raise CreditgradeError(f"target column {target!r} is not binary: {len(values)} distinct values"
+                               f"{_shown(y)} / 目标列不是二分类")
     text = y.astype(str)
     if bad is not None:
         if str(bad) not in set(text):
-            raise CreditgradeError(f"--bad {bad!r} is not a value of {target!r} ({sorted(set(text))})")
+            raise CreditgradeError(f"--bad {bad!r} is not a value of {target!r}{_shown(y)} / --bad 不是目标列的取值")
         return (text == str(bad)).to_numpy(dtype=int)
     if set(text) <= {"0", "1", "0.0", "1.0", "True", "False"}:
         return text.isin(["1", "1.0", "True"]).to_numpy(dtype=int)
-    raise CreditgradeError(f"target column {target!r} has values {sorted(set(text))}, not 0/1: "
-                           "say which is bad with --bad VALUE")
+    raise CreditgradeError(f"target column {target!r} has values other than 0/1{_shown(y)}: say which is bad with "
+                           "--bad VALUE / 目标列取值不是 0/1：请用 --bad 指明哪个值表示违约")
 
 
 def feature_frame(df: pd.DataFrame, columns: Columns, special=()) -> pd.DataFrame:
