@@ -5,6 +5,7 @@ Errors a user can act on (``CreditgradeError``) print one line naming the proble
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from importlib.metadata import version
@@ -374,6 +375,34 @@ def _cmd_serve(args) -> int:
     os.execv(cmd[0], cmd)
 
 
+
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from ``lo`` to ``hi``, else a clear error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number / 不是整数") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not between {lo} and {hi} / 不在 {lo} 到 {hi} 之间")
+        return value
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds / 不是秒数") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds above 0 / 须为大于 0 的秒数")
+    return value
+
+
+SEED = _whole(0, 2**32 - 1)  # numpy's and LightGBM's seed range
+COUNT = _whole(0, 10**8)
+
 def build_parser() -> argparse.ArgumentParser:
     from creditgrade.features.schemas import SEGMENTS
     from creditgrade.serving.keys import ROLES
@@ -389,10 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_init_key)
 
     p = sub.add_parser("generate", parents=[quiet], help="generate a synthetic population")
-    p.add_argument("--smes", type=int, default=2000)
-    p.add_argument("--households", type=int, default=1500)
-    p.add_argument("--practitioners", type=int, default=800)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--smes", type=COUNT, default=2000)
+    p.add_argument("--households", type=COUNT, default=1500)
+    p.add_argument("--practitioners", type=COUNT, default=800)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--start", default="2019-01")
     p.add_argument("--end", default="2025-12")
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
@@ -421,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(for the Dask paths: --scheduler)")
     p.add_argument("--segment", required=True, choices=SEGMENTS)
     p.add_argument("--out", required=True, type=Path, help="folder; the export goes to OUT/SEGMENT")
-    p.add_argument("--partition-subjects", type=int, default=None, help="subjects per partition")
+    p.add_argument("--partition-subjects", type=_whole(1, 10**8), default=None, help="subjects per partition")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("grade", parents=[quiet], help="grade every subject of a segment on a Dask cluster from an "
@@ -448,10 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dictionary", help="generic mode: data dictionary (CSV: column, meaning); protected by meaning")
     p.add_argument("--no-header", action="store_true", help="generic mode: the file has no header line (A1, A2...)")
     p.add_argument("--special", nargs="*", type=float, help="generic mode: special codes (e.g. -7 -8 -9), own bins")
-    p.add_argument("--budget", type=float, help="generic mode: seconds for the whole search (default: a "
+    p.add_argument("--budget", type=_seconds, help="generic mode: seconds for the whole search (default: a "
                    "150,000-row table within 10 minutes on 2 cores)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--folds", type=_whole(2, 100), default=5, help="generic mode: outer folds (2 to 100)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("report", parents=[quiet],
@@ -512,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve grades over HTTP (BentoML) with each segment's champion")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=_whole(1, 65535), default=3000)
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -32,6 +32,8 @@ def nested_minimum(outer: int, inner: int = 2) -> int:
     """Fewest rows of each class that ``outer`` stratified folds can split so that every test fold holds one
     and every training part ``inner`` (one for each of ``inner`` folds: a fold without both classes has no
     AUC), ``n >= outer`` and ``n - ceil(n / outer) >= inner``."""
+    if outer < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, not {outer}")
     n = outer
     while n - -(-n // outer) < inner:
         n += 1

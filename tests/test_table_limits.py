@@ -113,3 +113,25 @@ def test_vif_is_the_regression_on_the_other_columns_and_the_cap_for_a_dependency
     dependent = np.c_[woe, woe[:, 1] + woe[:, 2]]
     factors = vif(dependent)
     assert (factors[[1, 2, 6]] == 1e12).all() and (factors[[0, 3, 4, 5]] < 10).all()
+
+
+def test_fewer_than_two_folds_is_a_clear_error_not_a_hang(tmp_path):
+    from creditgrade.training.table import cross_validate
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "y": [0, 1] * 20}).to_csv(path, index=False)
+    for folds in (1, 0):
+        with pytest.raises(CreditgradeError, match="at least 2 folds"):
+            cross_validate(path, "y", folds=folds)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--folds", "1"], "argument --folds: 1 is not between 2 and 100"),
+    (["--seed", "-1"], "argument --seed: -1 is not between 0 and 4294967295"),
+    (["--budget", "0"], "argument --budget: 0 is not a number of seconds above 0"),
+    (["--budget", "nan"], "argument --budget: nan is not a number of seconds above 0"),
+])
+def test_cli_rejects_out_of_range_numbers_naming_the_option(args, message, capsys):
+    from creditgrade.cli import main
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--table", "t.csv", "--target", "y", *args])
+    assert stop.value.code == 2 and message in capsys.readouterr().err

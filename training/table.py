@@ -74,6 +74,8 @@ def _check_classes(y: np.ndarray, folds: int) -> None:
     """A clear error unless each class has rows enough for ``folds`` outer folds, each of whose training parts
     can be cut into two inner folds with rows of both classes (``models.folds.nested_minimum``); a training
     part with fewer rows of a class than the inner folds asked gets fewer of them (``training.candidates``)."""
+    if folds < 2:
+        raise CreditgradeError(f"cross-validation needs at least 2 folds, not {folds} / 交叉验证至少需要 2 折")
     need, have = nested_minimum(folds), least_class(y)
     if have >= need:
         return
