@@ -50,6 +50,11 @@ Again after every candidate shared one set of inner folds and the shrunk blend (
 load 1-2, OMP_NUM_THREADS=2, `--synthetic 150000`): 404 s wall for the generic mode, 7 min 06 s with the anchor
 fit, 750 s CPU, peak RSS 614 MiB, 5 of 5 folds (9-25 trials a fold): scorecard 0.8001, EBM 0.8180, LightGBM
 0.8187, chosen (blend in every fold) 0.8188: within the 10 minutes.
+After the reading and limits work of 2026-11-29 night (GB18030/cp1252, numbers as text, the wide-table screen
+above 100 columns, the minimum rows per class; quiet, load 1-2, OMP_NUM_THREADS=2, `--synthetic 150000`): 400 s
+wall for the generic mode, 7 min 00 s with the anchor fit (13.0 s wall, 25.3 s CPU: the run is 30.9 anchors of
+wall), 752 s CPU, 5 of 5 folds (9-26 trials a fold): scorecard 0.8001, EBM 0.8180, LightGBM 0.8188, chosen
+(blend in every fold) 0.8189: unchanged, within the 10 minutes.
 Taiwan, the tuned LightGBM alone on outer folds 0 and 1 (20 trials, one thread, the same columns): outer AUC
 0.7899 and 0.7693 (inner 0.7824, 0.7901: the folds differ by 0.02, more than any setting does), 128 and 58 s
 CPU; TabArena's LightGBM space instead (learning rate 0.005-0.1, 2-200 leaves, minimum leaf 1-64, L1 and L2,
