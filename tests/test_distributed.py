@@ -145,8 +145,9 @@ def test_export_command(exported, tmp_path, monkeypatch, capsys):
     assert main(["export", "--segment", "practitioner", "--out", str(tmp_path), "--partition-subjects", "25"]) == 0
     assert "60 subjects" in capsys.readouterr().out
     assert len(read_manifest(tmp_path, "practitioner")["partitions"]) == 3
-    assert main(["export", "--segment", "sme", "--out", str(tmp_path), "--partition-subjects", "0"]) == 2
-    assert "at least 1 subject" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # refused as the option is parsed, naming it and its range
+        main(["export", "--segment", "sme", "--out", str(tmp_path), "--partition-subjects", "0"])
+    assert stop.value.code == 2 and "--partition-subjects: 0 is not between 1 and" in capsys.readouterr().err
 
 
 def _defaulting_policy(segment: str) -> dict:
