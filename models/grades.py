@@ -201,6 +201,10 @@ class Scale:
             hit |= rule.binds(features)
         return hit
 
+    def not_in_default(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``features`` that no default rule holds for: the rows a PD is learnt and judged on."""
+        return features[~self.in_default(features)]
+
     def apply(self, pd_: np.ndarray, features: pd.DataFrame | None = None,
               score: np.ndarray | None = None) -> pd.DataFrame:
         """Score, model grade, final grade and the binding rule per subject (``override``: the :class:`Rule`

@@ -65,7 +65,7 @@ class Split:
 
 def without_defaulters(data: pd.DataFrame, scale: Scale) -> pd.DataFrame:
     """The rows not in default at their own as-of date (by the scale's default rules)."""
-    return data[~scale.in_default(data)]
+    return scale.not_in_default(data)
 
 
 def split_by_date(data: pd.DataFrame, test_dates: int = 4, val_dates: int = 4) -> Split:

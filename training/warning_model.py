@@ -45,7 +45,7 @@ def fit_warning_model(frames: Frames, segment: str, grade: GradeModel, data: pd.
     graded snapshots."""
     data = with_history(frames, segment, grade, data)
     dev_from, dev_to = periods(data, grade)["dev"]
-    live = data[~grade.scale.in_default(data)]
+    live = grade.scale.not_in_default(data)
     rows = live[live["as_of"] <= dev_to]
     model = WarningModel.fit(segment, rows, labels(rows, model_config()["horizons"]), rows["as_of"] >= dev_from, seed)
     model.info = {"train_from": str(rows["as_of"].min().date()), "dev_from": str(dev_from.date()),
