@@ -375,7 +375,6 @@ def _cmd_serve(args) -> int:
     os.execv(cmd[0], cmd)
 
 
-
 def _whole(lo: int, hi: int):
     """An argparse type: a whole number from ``lo`` to ``hi``, else a clear error naming the range."""
     def parse(text: str) -> int:
@@ -402,6 +401,7 @@ def _seconds(text: str) -> float:
 
 SEED = _whole(0, 2**32 - 1)  # numpy's and LightGBM's seed range
 COUNT = _whole(0, 10**8)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from creditgrade.features.schemas import SEGMENTS

@@ -167,11 +167,12 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
                                 f"value on this training part, beyond chance / 宽表：保留 {X.shape[1]} 列中本训练部分信息值"
                                 f"最高且超出随机水平的 {len(kept)} 列")
         X, X_test, specs = X[kept], X_test[kept], [s for s in specs if s.name in set(kept)]
-    folds = min(config()["candidates"]["inner_folds"], least_class(y))
-    if folds < config()["candidates"]["inner_folds"]:
-        choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {least_class(y)} rows of its "
+    asked, rare = config()["candidates"]["inner_folds"], least_class(y)
+    folds = min(asked, rare)
+    if folds < asked:
+        choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {rare} rows of its "
                                f"rarer class, one at least for each fold / 内层 {folds} 折：训练部分较少的类别仅 "
-                               f"{least_class(y)} 行，每折至少一行")
+                               f"{rare} 行，每折至少一行")
     splits = inner_splits(y, seed, folds)
     estimators = {name: candidate(name, specs, scale, seed, seconds, trials) for name in (families or FAMILIES)}
     for est in estimators.values():  # a family that cross-fits itself does so on the same folds
@@ -199,11 +200,12 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
                                   f"{trials} 次试验，集成 {members} 组参数")
     choice.chosen = max(oof, key=lambda n: choice.inner_auc[n])
     covered = ~np.isnan(np.column_stack(list(oof.values()))).any(axis=1)
-    blend_folds = min(folds, least_class(y[covered]))
+    validated = least_class(y[covered])
+    blend_folds = min(folds, validated)
     if len(oof) >= 2 and blend_folds < 2:
-        choice.notes[BLEND] = (f"not tried: the rows the inner folds validate hold {least_class(y[covered])} of "
+        choice.notes[BLEND] = (f"not tried: the rows the inner folds validate hold {validated} of "
                                f"the rarer class, too few to weigh a blend on two folds / 未尝试：内层验证行中较少的类别仅 "
-                               f"{least_class(y[covered])} 行，不足以在两折上确定混合权重")
+                               f"{validated} 行，不足以在两折上确定混合权重")
     elif len(oof) >= 2:
         blend = Blend.best(y, oof, blend_folds, seed)
         choice.inner_auc[BLEND] = covered_auc(y, blend.decision)

@@ -61,8 +61,8 @@ def as_matrix(frame: pd.DataFrame, columns: list[str], out: np.ndarray | None = 
 def partition_rows(folder: Path, entry: dict, segment: str, dates, horizon: int, policy: dict, share: float = 1.0):
     """One partition's training rows at ``dates`` (``features.distributed.training_rows``), a date at a time,
     without the rows in default at their as-of date by ``policy``'s default rules (``Scale.not_in_default``,
-    as the segment pipeline leaves them out); of the subjects :func:`in_sample` keeps for ``share`` only, if below 1 (a subject's features are
-    its own records', so they are the same without the others)."""
+    as the segment pipeline leaves them out); of the subjects :func:`in_sample` keeps for ``share`` only, if
+    below 1 (a subject's features are its own records', so they are the same without the others)."""
     frames = read_partition(folder, entry)
     if share < 1:
         frames = {name: frame[in_sample(frame["subject_key"], share)] for name, frame in frames.items()}
