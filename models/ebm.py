@@ -13,7 +13,6 @@ are; ``bench/table_choice.py`` prints the calibration slope and intercept measur
 """
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -22,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
+from creditgrade.models.estimator import Additive, Estimator, Table, Walk, table_columns
 from creditgrade.models.folds import holdout, inner_splits
 
 FORMAT = "creditgrade.ebm/1"
@@ -68,7 +67,7 @@ def _bin_labels(term: dict) -> list[str]:
     return [_MISSING, *middle, _UNSEEN]
 
 
-class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
+class EBMPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
     """Explainable Boosting Machine PD model (the ``ebm`` family of :class:`~creditgrade.models.estimator.Estimator`).
 
     ``monotone`` maps feature -> -1/0/1; ``interactions`` is InterpretML's (0: none, so that every reason is
@@ -98,6 +97,7 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
 
     family = "ebm"
     unit = "log-odds"
+    document = FORMAT
 
     @classmethod
     def configured(cls, specs: list, scale=None, seed: int = 0) -> "EBMPD":
@@ -180,11 +180,6 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
         self.intercept_ = float(np.ravel(ebm.intercept_)[0])
         self._fitted_names(names)
 
-    def _fitted_names(self, names: list[str]) -> None:
-        self.feature_names_in_ = np.array(names, dtype=object)
-        self.n_features_in_ = len(names)
-        self.classes_ = np.array([0, 1])
-
     @property
     def used_features_(self) -> list[str]:
         """Features whose shape function is not flat zero."""
@@ -211,20 +206,6 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
         """Per-feature log-odds contributions plus ``bias``; each row sums exactly to the log-odds."""
         X = self._frame(X)
         return pd.DataFrame(self.walk(X).contributions, index=X.index, columns=[*self.feature_names_in_, "bias"])
-
-    def decision_function(self, X) -> np.ndarray:
-        """Log-odds of default: the row sums of :meth:`contributions`."""
-        return self.walk(X).contributions.sum(axis=1)
-
-    def predict_pd(self, X) -> np.ndarray:
-        return self.walk(X).pd
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = self.predict_pd(X)
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return (self.predict_pd(X) >= 0.5).astype(int)
 
     def boundaries(self) -> dict[str, list[tuple[float, bool]]]:
         """Each numeric bin edge (below means ``x < edge``)."""
@@ -254,17 +235,3 @@ class EBMPD(ClassifierMixin, BaseEstimator, Estimator):
                 "contributions": "log-odds (the feature's shape-function score; exact, additive)",
                 "details": {"intercept": self.intercept_, "shapes": self.shapes()}}
 
-    def to_json(self) -> str:
-        check_is_fitted(self, "terms_")
-        return json.dumps({"format": FORMAT, "params": self.get_params(), "intercept": self.intercept_,
-                           "terms": self.terms_})
-
-    @classmethod
-    def from_json(cls, text: str) -> "EBMPD":
-        doc = json.loads(text)
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} document")
-        model = cls(**doc["params"])
-        model.terms_, model.intercept_ = doc["terms"], float(doc["intercept"])
-        model._fitted_names([t["feature"] for t in model.terms_])
-        return model

@@ -27,11 +27,13 @@ path builds the table directly, never a frame).
 """
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import ClassVar, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
 UNITS = ("log-odds", "points")
 RISK_SIGN = {"log-odds": 1.0, "points": -1.0}
@@ -115,6 +117,56 @@ class Estimator(ABC):
     @abstractmethod
     def from_json(cls, text: str) -> Self:
         """The model :meth:`to_json` wrote, ready to predict."""
+
+
+class Additive:
+    """For a family whose :meth:`Estimator.walk` sums log-odds terms in one pass (the EBM, the logistic
+    regression): scikit-learn's classifier methods from that walk, the fitted names of its features, and its
+    JSON (``document`` names the format; ``terms_`` and ``intercept_`` are the model, plus what
+    :meth:`_extra` adds and :meth:`_restore` reads back)."""
+
+    document: ClassVar[str]
+
+    def to_json(self) -> str:
+        check_is_fitted(self, "terms_")
+        return json.dumps({"format": self.document, "params": self.get_params(), "intercept": self.intercept_,
+                           "terms": self.terms_, **self._extra()})
+
+    @classmethod
+    def from_json(cls, text: str):
+        doc = json.loads(text)
+        if doc.get("format") != cls.document:
+            raise ValueError(f"not a {cls.document} document")
+        model = cls(**doc["params"])
+        model.terms_, model.intercept_ = doc["terms"], float(doc["intercept"])
+        model._restore(doc)
+        model._fitted_names([t["feature"] for t in model.terms_])
+        return model
+
+    def _extra(self) -> dict:
+        return {}
+
+    def _restore(self, doc: dict) -> None:
+        """Read back what :meth:`_extra` wrote."""
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of default: the row sums of the contributions."""
+        return self.walk(X).contributions.sum(axis=1)
+
+    def predict_pd(self, X) -> np.ndarray:
+        return self.walk(X).pd
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.predict_pd(X)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_pd(X) >= 0.5).astype(int)
+
+    def _fitted_names(self, names: list[str]) -> None:
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.classes_ = np.array([0, 1])
 
 
 def codes(col: pd.Series) -> tuple[np.ndarray, list | None]:

@@ -14,6 +14,7 @@ FAMILIES = {
     "scorecard": "creditgrade.models.scorecard:Scorecard",
     "lightgbm": "creditgrade.models.lgbm:LGBMPD",
     "ebm": "creditgrade.models.ebm:EBMPD",
+    "logistic": "creditgrade.models.logistic:LogisticPD",
 }
 
 

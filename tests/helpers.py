@@ -99,6 +99,18 @@ def generated_oracle(n_smes: int, n_households: int, n_practitioners: int, seed:
     return _generated(n_smes, n_households, n_practitioners, seed)[1]
 
 
+@cache
+def practitioner_fit(kind: str):
+    """One family fitted out of time on 300 generated practitioners (cached), and the test rows."""
+    from creditgrade.features.build import build_training_set
+    from creditgrade.models.grades import Scale, config
+    from creditgrade.training.pipeline import fit_grade_model, split_by_date, without_defaulters
+
+    data = build_training_set(generated(0, 0, 300), "practitioner")
+    split = split_by_date(without_defaulters(data, Scale.from_config(config("practitioner"))))
+    return fit_grade_model(kind, "practitioner", split), split.test
+
+
 # ---------------------------------------------------------------- databases and the environment
 
 def _on_server(statement: str, url: str | None = None) -> list:

@@ -1,32 +1,29 @@
-"""The EBM as a segment family: fitted on a segment's catalogue out of time, its contributions add up exactly
-to the log-odds of the PD it grades with, its reasons are those contributions, and every feature the
-catalogue gives a direction has a monotone shape function in that direction."""
+"""The additive families in a segment (the EBM, the logistic regression): fitted on a segment's catalogue out
+of time, their contributions add up exactly to the log-odds of the PD they grade with and are their reasons;
+every feature the catalogue gives a direction has an EBM shape function monotone in that direction."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from creditgrade.features.build import build_training_set
 from creditgrade.features.catalog import catalog
 from creditgrade.models.explain import contributions, reasons
-from creditgrade.models.grades import Scale, config
-from creditgrade.training.pipeline import fit_grade_model, split_by_date, without_defaulters
-from helpers import generated
+from helpers import practitioner_fit
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    data = build_training_set(generated(0, 0, 300), "practitioner")
-    split = split_by_date(without_defaulters(data, Scale.from_config(config("practitioner"))))
-    return fit_grade_model("ebm", "practitioner", split), split.test
+    return practitioner_fit("ebm")
 
 
-def test_contributions_add_up_exactly_to_the_log_odds_and_are_the_reasons(fitted):
-    model, test = fitted
+@pytest.mark.parametrize("kind", ["ebm", "logistic"])
+def test_contributions_add_up_exactly_to_the_log_odds_and_are_the_reasons(kind):
+    model, test = practitioner_fit(kind)
     parts = contributions(model, test)
     p = model.pd(test)
     assert np.abs(parts.sum(axis=1).to_numpy() - np.log(p / (1 - p))).max() < 1e-9
     assert set(parts.columns) == {*model.features, "bias"}
+    assert parts.drop(columns="bias").abs().to_numpy().max() > 0.05  # features that move the PD
     given = [(i, r) for i, listed in enumerate(reasons(model, test.head(50), k=3)) for r in listed
              if not r.get("override")]
     assert given and all(r["unit"] == "log-odds" for _, r in given)
