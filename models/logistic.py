@@ -4,9 +4,9 @@ feature carries (where a scorecard's steps and a booster's splits only approxima
 Each numeric feature is clipped to its training quantiles (``clip``: a few extreme values cannot take
 the slope), its missing values filled with the clipped median and flagged by an indicator of their own
 (special codes the caller masks as missing get that indicator too), and standardised; each categorical
-feature is one indicator per training category (missing and unseen categories: none). scikit-learn's
-grid search picks the L2 strength by cross-validated log loss (folds of ``groups`` when given:
-a subject's rows on one side). A feature whose declared risk direction (``monotone``) its slope
+feature is one indicator per frequent training category, one for the others (rare, or unseen in
+training), one for missing. scikit-learn's grid search picks the L2 strength by cross-validated log loss
+(folds of ``groups`` when given: a subject's rows on one side). A feature whose declared risk direction (``monotone``) its slope
 contradicts loses the slope (its missing indicator stays) and the rest is refitted at the chosen strength.
 
 The fitted model is plain arrays. A feature's contribution is ``sum coef * (z - mean z over the training
@@ -30,6 +30,8 @@ from creditgrade.models.estimator import Additive, Estimator, Table, Walk, table
 FORMAT = "creditgrade.logistic/1"
 CV_FOLDS = 3  # for the L2 strength: the candidates' own inner folds judge the family as a whole
 GRID = 9  # what-if's steps along a slope: the training deciles (a linear model changes everywhere)
+MAX_CATEGORIES = 30  # indicators per categorical feature, the most frequent first (a dense design must fit)
+MIN_CATEGORY_ROWS = 10  # fewer rows cannot estimate a category's own coefficient: it joins "other"
 
 
 def _numeric(series: pd.Series) -> bool:
@@ -55,9 +57,10 @@ def _numeric_term(name: str, x: np.ndarray, clip: float) -> dict:
 
 
 def _nominal_term(name: str, series: pd.Series) -> dict:
-    seen = series.dropna().astype(str)
-    return {"feature": name, "type": "nominal", "categories": sorted(seen.unique().tolist()),
-            "missing": bool(series.isna().any())}
+    counts = series.dropna().astype(str).value_counts()
+    kept = counts[counts >= MIN_CATEGORY_ROWS].index[:MAX_CATEGORIES]
+    return {"feature": name, "type": "nominal", "categories": sorted(kept.tolist()),
+            "other": len(kept) < len(counts), "missing": bool(series.isna().any())}
 
 
 def _design(term: dict, series: pd.Series) -> np.ndarray:
@@ -71,6 +74,8 @@ def _design(term: dict, series: pd.Series) -> np.ndarray:
     else:
         text = series.astype(object).where(series.notna(), None).map(lambda v: None if v is None else str(v))
         columns = [(text == c).to_numpy(dtype=float) for c in term["categories"]]
+        if term.get("other"):  # a rare category, or one never met in training
+            columns.append((series.notna() & ~text.isin(term["categories"])).to_numpy(dtype=float))
     if term["missing"]:
         columns.append(series.isna().to_numpy(dtype=float))
     return np.column_stack(columns) if columns else np.empty((len(series), 0))

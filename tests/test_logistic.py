@@ -54,6 +54,19 @@ def test_recovers_a_linear_risk_through_outliers_missing_values_and_categories()
     assert np.isfinite(est.predict_pd(unseen)).all()
 
 
+def test_a_column_of_thousands_of_categories_gets_a_bounded_design():
+    X, y = _linear_table(6000, seed=3)
+    X["postcode"] = np.random.default_rng(3).integers(0, 3000, len(X)).astype(str)
+    X.loc[:999, "postcode"] = "100000"  # one frequent code that raises risk
+    y = np.r_[np.random.default_rng(4).random(1000) < 0.6, y[1000:]].astype(int)
+    est = LogisticPD().fit(X, y)
+    postcode = next(t for t in est.terms_ if t["feature"] == "postcode")
+    assert len(postcode["coef"]) <= 31 and postcode["other"]  # at most 30 codes and "other"
+    coef = dict(zip(postcode["categories"], postcode["coef"]))
+    assert coef["100000"] > postcode["coef"][-1] + 0.5  # the frequent code above the rest
+    assert np.isfinite(est.predict_pd(X.head(5).assign(postcode="never-seen"))).all()
+
+
 def test_a_slope_against_the_declared_direction_is_dropped_and_the_rest_kept():
     X, y = _linear_table(4000, seed=1)
     est = LogisticPD(monotone={"income": 1, "debt": 1}).fit(X, y)  # income truly lowers risk
