@@ -82,7 +82,7 @@ def test_a_slope_against_the_declared_direction_is_dropped_and_the_rest_kept():
 def test_generic_mode_judges_the_linear_family_beside_the_others(tmp_path):
     from creditgrade.training.table import cross_validate
 
-    X, y = _linear_table(2000, seed=2)
+    X, y = _linear_table(1200, seed=2)
     X.assign(bad=y).to_csv(tmp_path / "linear.csv", index=False)
     result = cross_validate(tmp_path / "linear.csv", "bad", folds=3, families=("scorecard", "logistic"))
     assert {"scorecard", "logistic", "blend", "chosen"} <= set(result.auc)
