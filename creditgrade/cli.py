@@ -203,7 +203,7 @@ def _train_table(args) -> int:
         raise CreditgradeError("--table needs --target COLUMN")
     result = cross_validate(Path(args.table), args.target, bad=args.bad, exclude=args.exclude or (),
                             protected=args.protected or (), dictionary=args.dictionary, header=not args.no_header,
-                            special=args.special or (), folds=args.folds, seed=args.seed,
+                            special=args.special or (), folds=args.folds, seed=args.seed, keep=args.keep or (),
                             **({"budget": args.budget} if args.budget is not None else {}))
     print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
     if result.encoding:
@@ -474,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad", help="generic mode: the target value meaning bad, if not 0/1")
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
     p.add_argument("--protected", nargs="*", help="generic mode: protected attributes, never features")
+    p.add_argument("--keep", nargs="*", help="generic mode: columns to use although alone they all but separate "
+                   "the target (by default left out as a leak of it)")
     p.add_argument("--dictionary", help="generic mode: data dictionary (CSV: column, meaning); protected by meaning")
     p.add_argument("--no-header", action="store_true", help="generic mode: the file has no header line (A1, A2...)")
     p.add_argument("--special", nargs="*", type=float, help="generic mode: special codes (e.g. -7 -8 -9), own bins")

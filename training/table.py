@@ -7,8 +7,9 @@ whole run: each outer fold gets an equal share of what is left, of which the sea
 families leave, and a fold whose fixed costs (the other families, the first trial and the refits, as the
 costliest fold so far took them) would overrun the budget is not started: the figures are then those of
 the folds measured (``TableResult.folds``; the first fold always runs). Protected attributes (by
-name, ``--protected`` or a data dictionary's meanings) and identifiers are never features; the result
-says which columns were left out and why. Each class needs a row in every outer test fold and two in every
+name, ``--protected`` or a data dictionary's meanings) and identifiers are never features, nor a column that
+alone all but separates the target (a leak of it, unless ``--keep`` names it); the result says which columns
+were left out and why. Each class needs a row in every outer test fold and two in every
 outer training part (``models.folds.nested_minimum``; a clear error names a --folds that works otherwise).
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from creditgrade.models.folds import least_class, nested_minimum
 from creditgrade.models.grades import scales
 from creditgrade.training.candidates import choose
 from creditgrade.training.evaluate import auc
-from creditgrade.training.table_columns import binary_target, choose_columns, config, feature_frame
+from creditgrade.training.table_columns import binary_target, choose_columns, config, feature_frame, leaks, no_features_left
 from creditgrade.training.table_read import read_dictionary, read_table
 
 CHOSEN = "chosen"
@@ -93,15 +94,21 @@ def _check_classes(y: np.ndarray, folds: int) -> None:
 
 def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), dictionary: Path | None = None,
                    header: bool = True, special=(), directions=None, folds: int = 5, seed: int = 0,
-                   budget: float = DEFAULT_BUDGET, families=None, trials: int | None = None) -> TableResult:
+                   budget: float = DEFAULT_BUDGET, families=None, trials: int | None = None, keep=()) -> TableResult:
     """Nested CV of the generic mode on the table in ``path`` (see the module docstring). Reproducible for a
-    seed while no search is cut short by ``budget``; ``trials`` caps each search (``models.tuning``)."""
+    seed while no search is cut short by ``budget``; ``trials`` caps each search (``models.tuning``); ``keep``
+    names columns the leak check (``table_columns.leaks``) must not leave out."""
     start = time.perf_counter()
     df = read_table(path, header=header)
     y = binary_target(df, target, bad)
     meanings = read_dictionary(Path(dictionary)) if dictionary else None
     columns = choose_columns(df, target, exclude, protected, meanings)
     X = feature_frame(df, columns, special)
+    leaked = leaks(X, y, keep)
+    if len(leaked) == X.shape[1]:
+        raise no_features_left({**columns.excluded, **leaked})
+    X = X.drop(columns=list(leaked))
+    columns.features, columns.excluded = list(X.columns), {**columns.excluded, **leaked}
     _check_classes(y, folds)
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,

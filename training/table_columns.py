@@ -2,7 +2,8 @@
 where (almost) all their values are numbers written as text ("13.5%", "12,345", "$1,200", "(1,200)", "1,5" in
 a file of decimal commas, "?" for missing) and a float loses none of them; protected attributes, identifiers,
 dates, lists, records and bytes, empty and constant columns left out with the reason for each (words, markers,
-formats and texts in ``table.toml``). Each column is judged on its own values, never on the target's.
+formats and texts in ``table.toml``). Each column is judged on its own values, never on the target's, but for
+one check (:func:`leaks`): a column that alone all but separates the target is a copy or a consequence of it.
 """
 from __future__ import annotations
 
@@ -245,9 +246,48 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     excluded.pop(target, None)
     features = [c for c in df.columns if c != target and c not in excluded]
     if not features:
-        why = "; ".join(f"{c}: {reason}" for c, reason in excluded.items())
-        raise CreditgradeError(f"no feature columns left / 没有可用的特征列: {why}")
+        raise no_features_left(excluded)
     return Columns(features, excluded, read, values)
+
+
+def no_features_left(excluded: dict[str, str]) -> CreditgradeError:
+    """The error for a table whose every column was left out, naming each and why."""
+    why = "; ".join(f"{c}: {reason}" for c, reason in excluded.items())
+    return CreditgradeError(f"no feature columns left / 没有可用的特征列: {why}")
+
+
+def _alone_auc(x: pd.Series, y: np.ndarray) -> float | None:
+    """Direction-free AUC of one column alone (missing values as one more value; a categorical column by its
+    categories' bad rates), or None for a categorical column with too few rows per category to judge."""
+    from sklearn.metrics import roc_auc_score
+
+    if isinstance(x.dtype, pd.CategoricalDtype):
+        codes = x.cat.codes.to_numpy()
+        if len(np.unique(codes)) * config()["leak"]["rows_per_category"] > len(y):
+            return None
+        score = pd.Series(y).groupby(codes).transform("mean").to_numpy()
+    else:
+        score = pd.to_numeric(x, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        seen = score[np.isfinite(score)]
+        if not len(seen):
+            return None
+        score = np.where(np.isnan(score), seen.min() - 1, score)
+    auc = roc_auc_score(y, score)
+    return max(auc, 1 - auc)
+
+
+def leaks(X: pd.DataFrame, y: np.ndarray, keep=()) -> dict[str, str]:
+    """The columns (not in ``keep``) whose AUC alone reaches ``leak.auc`` in table.toml, each with its reason:
+    no credit record ranks defaults that well by itself, a copy or a consequence of the outcome does."""
+    missing = [c for c in keep if c not in X.columns]
+    if missing:
+        named = ", ".join(c + _meant(c, X.columns) for c in missing)
+        raise CreditgradeError(f"--keep: column(s) {named} not among the feature columns / 这些列不在特征列中")
+    limit, found = config()["leak"]["auc"], {}
+    for c in X.columns:
+        if c not in keep and (auc := _alone_auc(X[c], y)) is not None and auc >= limit:
+            found[c] = config()["reasons"]["leak"].format(auc=auc)
+    return found
 
 
 def _shown(y: pd.Series, most: int = 5, longest: int = 12) -> str:

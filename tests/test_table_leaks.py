@@ -1,0 +1,57 @@
+"""Generic mode's one check against the target: a column that alone all but separates it is left out as a
+leak (a copy or a consequence of the outcome) unless --keep names it; and sex and race columns named by a
+value (HMDA's "male", "black", "hispan") are protected attributes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditgrade.features.errors import CreditgradeError
+from creditgrade.training.table import cross_validate
+from creditgrade.training.table_columns import choose_columns, leaks
+
+
+def _table(n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    strong = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(3 * strong - 1)))).astype(int)
+    decided = np.where(rng.random(n) < 0.005, 1 - y, y)  # the decision itself, a few rows recoded
+    X = pd.DataFrame({"strong": strong, "noise": rng.normal(size=n), "decision": decided.astype(float),
+                      "spend_after": np.where(y == 1, 0.0, rng.gamma(2.0, 50.0, n)),
+                      "branch": pd.Categorical(rng.integers(0, n // 3, n).astype(str))})
+    return X, y
+
+
+def test_a_copy_or_a_consequence_of_the_target_is_left_out_and_a_strong_column_is_not():
+    X, y = _table()
+    found = leaks(X, y)
+    assert set(found) == {"decision", "spend_after"}  # strong alone ~0.9: kept
+    assert "AUC 0.99" in found["decision"] or "AUC 1.000" in found["decision"]
+    assert "--keep" in found["decision"]
+    assert "branch" not in found  # 400 categories on 1,200 rows: their bad rates separate anything, not judged
+    assert set(leaks(X, y, keep=["spend_after"])) == {"decision"}
+    with pytest.raises(CreditgradeError, match="did you mean 'decision'"):
+        leaks(X, y, keep=["decison"])
+
+
+def test_generic_mode_reports_the_leak_and_refuses_a_table_of_nothing_else(tmp_path):
+    X, y = _table(600)
+    path = tmp_path / "t.csv"
+    X[["strong", "decision"]].assign(bad=y).to_csv(path, index=False)
+    result = cross_validate(path, "bad", folds=3, families=("scorecard",))
+    assert result.features == ["strong"] and "separates the target" in result.excluded["decision"]
+    assert result.mean("chosen") < 0.97  # the honest figure, not the leak's
+    kept = cross_validate(path, "bad", folds=3, families=("scorecard",), keep=["decision"])
+    assert kept.features == ["strong", "decision"] and "decision" not in kept.excluded
+    X[["decision"]].assign(bad=y).to_csv(path, index=False)
+    with pytest.raises(CreditgradeError, match="no feature columns left.*decision: alone it all but separates"):
+        cross_validate(path, "bad", folds=3, families=("scorecard",))
+
+
+def test_sex_and_race_columns_named_by_a_value_are_protected():
+    df = pd.DataFrame({"loanamt": [10.5, 20.0, 35.5, 20.0], "male": [1, 0, 1, 0], "black": [0, 1, 0, 0],
+                       "hispan": [0, 0, 1, 0], "White": [1, 0, 0, 1], "whitelisted": [0, 1, 1, 0], "bad": [0, 1, 0, 1]})
+    columns = choose_columns(df, "bad")
+    assert columns.features == ["loanamt", "whitelisted"]  # whole words only
+    assert all("protected" in columns.excluded[c] for c in ("male", "black", "hispan", "White"))
