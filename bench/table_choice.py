@@ -7,6 +7,7 @@ the same columns (protected attributes and identifiers left out). Also each cand
 fold (slope and intercept of logit(PD); 1 and 0 are calibrated) and TabArena 2025's tuned LightGBM.
 
     .venv/bin/python bench/table_choice.py [german taiwan polish] [--budget SECONDS] [--trials N] [--keep-protected]
+    .venv/bin/python bench/table_choice.py --file credit_data.csv --target Status --bad bad [--trials N]
     .venv/bin/python bench/table_choice.py --synthetic 150000   # time of the default budget on 2 cores
     .venv/bin/python bench/table_choice.py --synthetic 150000 --fold-costs   # one outer fold's fixed costs
     .venv/bin/python bench/table_choice.py taiwan --alone 0 1 --trials 10 [--param early_stopping=200 ...]
@@ -410,7 +411,14 @@ def main() -> None:
                         "outer folds (0-4) of each named dataset")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="with --alone: a "
                         "setting of the tuned LightGBM (a number), e.g. early_stopping=200 or ensemble=10")
+    parser.add_argument("--file", type=Path, help="another public file (with a header line), measured as the "
+                        "named ones are; with --target and, if the bad value is not 1, --bad")
+    parser.add_argument("--target")
+    parser.add_argument("--bad")
     args = parser.parse_args()
+    if args.file:
+        FILES[args.file.stem] = (args.file, args.target, args.bad, True)
+        args.names = [args.file.stem]
     params = {k: float(v) if "." in v else int(v) for k, _, v in (p.partition("=") for p in args.param)}
     with tempfile.TemporaryDirectory() as tmp:
         if args.alone:
