@@ -47,6 +47,9 @@ def test_generic_mode_reports_the_leak_and_refuses_a_table_of_nothing_else(tmp_p
     X[["decision"]].assign(bad=y).to_csv(path, index=False)
     with pytest.raises(CreditgradeError, match="no feature columns left.*decision: alone it all but separates"):
         cross_validate(path, "bad", folds=3, families=("scorecard",))
+    X[["decision"]].assign(bad=y, gender=y).to_csv(path, index=False)
+    with pytest.raises(CreditgradeError, match="--keep overrides the leak check only; gender is left out as its name"):
+        cross_validate(path, "bad", folds=3, families=("scorecard",), keep=["gender"])
 
 
 def test_sex_and_race_columns_named_by_a_value_are_protected():

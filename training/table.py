@@ -104,6 +104,10 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     meanings = read_dictionary(Path(dictionary)) if dictionary else None
     columns = choose_columns(df, target, exclude, protected, meanings)
     X = feature_frame(df, columns, special)
+    overruled = {c: columns.excluded[c] for c in keep if c in columns.excluded}
+    if overruled:
+        raise CreditgradeError("--keep overrides the leak check only; " + "; ".join(
+            f"{c} is left out as {why}" for c, why in overruled.items()) + " / --keep 仅用于泄漏检查，不能恢复上述列")
     leaked = leaks(X, y, keep)
     if len(leaked) == X.shape[1]:
         raise no_features_left({**columns.excluded, **leaked})
