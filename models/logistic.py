@@ -5,8 +5,9 @@ Each numeric feature is clipped to Tukey's fences of its training values, ``fenc
 beyond the quartiles (a few extreme values cannot take the slope; a feature of one common value, with no
 interquartile range, is not clipped), its missing values filled with the clipped median and flagged by an
 indicator of their own (special codes the caller masks as missing get that indicator too), and
-standardised; each categorical feature is one indicator per frequent training category, one for the others
-(rare, or unseen in training), one for missing. The L2 strength is the one of least cross-validated log
+standardised; each categorical feature is one indicator per frequent training category (at most
+``MAX_CATEGORIES``, fewer when many categorical features share ``MAX_INDICATORS``), one for the others (rare,
+or unseen in training), one for missing. The L2 strength is the one of least cross-validated log
 loss (folds of ``groups`` when given: a subject's rows on one side). A feature whose declared risk
 direction (``monotone``) its slope contradicts loses the slope (its missing indicator stays) and the rest is
 refitted at the chosen strength.
@@ -34,6 +35,7 @@ FORMAT = "creditgrade.logistic/1"
 CV_FOLDS = 3  # for the L2 strength: the candidates' own inner folds judge the family as a whole
 GRID = 9  # what-if's steps along a slope: the training deciles (a linear model changes everywhere)
 MAX_CATEGORIES = 30  # indicators per categorical feature, the most frequent first (a dense design must fit)
+MAX_INDICATORS = 600  # of all categorical features together: fewer per feature when there are many
 MIN_CATEGORY_ROWS = 10  # fewer rows cannot estimate a category's own coefficient: it joins "other"
 
 
@@ -61,9 +63,9 @@ def _numeric_term(name: str, x: np.ndarray, fence: float) -> dict:
             "scale": float(filled.std()), "missing": bool(np.isnan(x).any()), "grid": grid}
 
 
-def _nominal_term(name: str, series: pd.Series) -> dict:
+def _nominal_term(name: str, series: pd.Series, most: int) -> dict:
     counts = series.dropna().astype(str).value_counts()
-    kept = counts[counts >= MIN_CATEGORY_ROWS].index[:MAX_CATEGORIES]
+    kept = counts[counts >= MIN_CATEGORY_ROWS].index[:most]
     return {"feature": name, "type": "nominal", "categories": sorted(kept.tolist()),
             "other": len(kept) < len(counts), "missing": bool(series.isna().any())}
 
@@ -127,7 +129,9 @@ class LogisticPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
         y = np.asarray(y).astype(int)
         if X_val is not None:  # later rows: their subjects' groups are not given, so the folds ignore groups
             X, y, groups = pd.concat([X, X_val[X.columns]]), np.r_[y, np.asarray(y_val).astype(int)], None
-        self.terms_ = [_numeric_term(c, _values(X[c]), self.fence) if _numeric(X[c]) else _nominal_term(c, X[c])
+        nominal = [c for c in X.columns if not _numeric(X[c])]
+        most = max(1, min(MAX_CATEGORIES, MAX_INDICATORS // max(len(nominal), 1)))
+        self.terms_ = [_nominal_term(c, X[c], most) if c in nominal else _numeric_term(c, _values(X[c]), self.fence)
                        for c in X.columns]
         design = [_design(t, X[t["feature"]]) for t in self.terms_]
         Z = np.hstack(design)

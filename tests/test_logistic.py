@@ -65,6 +65,10 @@ def test_a_column_of_thousands_of_categories_gets_a_bounded_design():
     coef = dict(zip(postcode["categories"], postcode["coef"]))
     assert coef["100000"] > postcode["coef"][-1] + 0.5  # the frequent code above the rest
     assert np.isfinite(est.predict_pd(X.head(5).assign(postcode="never-seen"))).all()
+    rng = np.random.default_rng(5)  # 40 categorical columns share the indicators: 15 categories each at most
+    many = pd.DataFrame({f"c{j}": rng.integers(0, 40, 2000).astype(str) for j in range(40)})
+    terms = LogisticPD().fit(many, rng.integers(0, 2, 2000)).terms_
+    assert max(len(t["categories"]) for t in terms) == 15
 
 
 def test_a_slope_against_the_declared_direction_is_dropped_and_the_rest_kept():
