@@ -59,8 +59,10 @@ def _numeric_term(name: str, x: np.ndarray, fence: float) -> dict:
     fill = float(np.median(clipped))
     filled = np.where(np.isnan(x), fill, np.clip(x, lo, hi))
     grid = np.unique(np.quantile(clipped, np.linspace(0, 1, GRID + 2)[1:-1])).tolist()
-    return {"feature": name, "type": "numeric", "lo": lo, "hi": hi, "fill": fill, "mean": float(filled.mean()),
-            "scale": float(filled.std()), "missing": bool(np.isnan(x).any()), "grid": grid}
+    span = float(np.abs(filled).max()) or 1.0  # moments of values near float64's limit would overflow
+    return {"feature": name, "type": "numeric", "lo": lo, "hi": hi, "fill": fill,
+            "mean": span * float((filled / span).mean()), "scale": span * float((filled / span).std()),
+            "missing": bool(np.isnan(x).any()), "grid": grid}
 
 
 def _nominal_term(name: str, series: pd.Series, most: int) -> dict:

@@ -71,6 +71,13 @@ def test_a_column_of_thousands_of_categories_gets_a_bounded_design():
     assert max(len(t["categories"]) for t in terms) == 15
 
 
+def test_values_near_the_float_limit_keep_their_slope():
+    X, y = _linear_table(3000, seed=6)
+    est = LogisticPD().fit(X.assign(debt=X["debt"] * 1e300), y)
+    assert est.describe()["details"]["slopes"]["debt"] * 1e300 == pytest.approx(1.2, rel=0.2)
+    assert np.isfinite(est.predict_pd(X.assign(debt=X["debt"] * 1e300))).all()
+
+
 def test_a_slope_against_the_declared_direction_is_dropped_and_the_rest_kept():
     X, y = _linear_table(4000, seed=1)
     est = LogisticPD(monotone={"income": 1, "debt": 1}).fit(X, y)  # income truly lowers risk

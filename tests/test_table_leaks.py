@@ -31,6 +31,8 @@ def test_a_copy_or_a_consequence_of_the_target_is_left_out_and_a_strong_column_i
     assert "--keep" in found["decision"]
     assert "branch" not in found  # 400 categories on 1,200 rows: their bad rates separate anything, not judged
     assert set(leaks(X, y, keep=["spend_after"])) == {"decision"}
+    infinite = X.assign(decision=np.where(y == 1, np.inf, -np.inf), noise=X["noise"].where(X["noise"] < 2, np.inf))
+    assert set(leaks(infinite, y)) == {"decision", "spend_after"}  # infinite values rank at the ends
     with pytest.raises(CreditgradeError, match="did you mean 'decision'"):
         leaks(X, y, keep=["decison"])
 

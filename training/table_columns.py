@@ -267,11 +267,8 @@ def _alone_auc(x: pd.Series, y: np.ndarray) -> float | None:
             return None
         score = pd.Series(y).groupby(codes).transform("mean").to_numpy()
     else:
-        score = pd.to_numeric(x, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        seen = score[np.isfinite(score)]
-        if not len(seen):
-            return None
-        score = np.where(np.isnan(score), seen.min() - 1, score)
+        # ranks (infinite values at the ends), missing values below them all
+        score = pd.to_numeric(x, errors="coerce").astype(float).rank(method="dense").fillna(0).to_numpy()
     auc = roc_auc_score(y, score)
     return max(auc, 1 - auc)
 
