@@ -212,6 +212,9 @@ def _train_table(args) -> int:
         print(f"  not used 未使用: {column}: {why}")
     for column, how in result.read.items():
         print(f"  text read as numbers 文本读作数值: {column}: {how}")
+    if result.copies:
+        print(f"  {result.copies} rows repeat another row (every feature and the target): each set of copies stays on "
+              f"one side of every split / {result.copies} 行与其他行完全相同（全部特征与目标）：每组副本在每次划分中都在同一侧")
     print(f"  {result.only_check}")
     print(f"  outer {args.folds}-fold stratified CV AUC 外层交叉验证 AUC (each fold chooses on its training rows):")
     for kind, aucs in result.auc.items():

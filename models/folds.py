@@ -19,7 +19,7 @@ def inner_splits(y, seed: int, folds: int = 3, groups=None) -> list[tuple[np.nda
     one holdout of a third (of a half with ``folds=2``)."""
     y = np.asarray(y)
     many = len(y) > HOLDOUT_ABOVE
-    splits = list(_folds(min(3, folds) if many else folds, seed, groups).split(np.zeros(len(y)), y, groups))
+    splits = list(stratified_folds(min(3, folds) if many else folds, seed, groups).split(np.zeros(len(y)), y, groups))
     return splits[:1] if many else splits
 
 
@@ -46,10 +46,11 @@ def holdout(y, share: float, seed: int, groups=None) -> tuple[np.ndarray, np.nda
     y = np.asarray(y)
     if groups is None:
         return tuple(train_test_split(np.arange(len(y)), test_size=share, stratify=y, random_state=seed))
-    return next(_folds(max(2, round(1 / share)), seed, groups).split(np.zeros(len(y)), y, groups))
+    return next(stratified_folds(max(2, round(1 / share)), seed, groups).split(np.zeros(len(y)), y, groups))
 
 
-def _folds(k: int, seed: int, groups):
+def stratified_folds(k: int, seed: int, groups=None):
+    """``k`` shuffled stratified folds (of ``groups``, if given: a group's rows on one side)."""
     return (StratifiedKFold if groups is None else StratifiedGroupKFold)(k, shuffle=True, random_state=seed)
 
 

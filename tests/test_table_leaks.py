@@ -1,6 +1,6 @@
-"""Generic mode's one check against the target: a column that alone all but separates it is left out as a
-leak (a copy or a consequence of the outcome) unless --keep names it; and sex and race columns named by a
-value (HMDA's "male", "black", "hispan") are protected attributes."""
+"""Generic mode's honest figures: a column that alone all but separates the target is left out as a leak (a
+copy or a consequence of the outcome) unless --keep names it; copies of a row stay on one side of every
+split; and sex and race columns named by a value (HMDA's "male", "black", "hispan") are protected."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.training.table import cross_validate
+from creditgrade.models.folds import inner_splits, stratified_folds
+from creditgrade.training.table import copy_groups, cross_validate
 from creditgrade.training.table_columns import choose_columns, leaks
 
 
@@ -60,3 +61,18 @@ def test_sex_and_race_columns_named_by_a_value_are_protected():
     columns = choose_columns(df, "bad")
     assert columns.features == ["loanamt", "whitelisted"]  # whole words only
     assert all("protected" in columns.excluded[c] for c in ("male", "black", "hispan", "White"))
+
+
+def test_copies_of_a_row_stay_on_one_side_of_every_split(tmp_path):
+    X, y = _table(300)
+    X = X[["strong", "noise"]]
+    assert copy_groups(X, y) == (None, 0)
+    tripled, y3 = pd.concat([X] * 3, ignore_index=True), np.tile(y, 3)
+    groups, copies = copy_groups(tripled, y3)
+    assert copies == 600 and len(set(groups)) == 300
+    for train, test in stratified_folds(5, 0, groups).split(tripled, y3, groups):
+        assert not set(groups[train]) & set(groups[test])
+        inner = inner_splits(y3[train], 0, 4, groups[train])
+        assert all(not set(groups[train][a]) & set(groups[train][b]) for a, b in inner)
+    tripled.assign(bad=y3).to_csv(tmp_path / "t.csv", index=False)
+    assert cross_validate(tmp_path / "t.csv", "bad", folds=3, families=("scorecard",)).copies == 600

@@ -72,11 +72,11 @@ def screen(X: pd.DataFrame, y: np.ndarray, specs: list, special: tuple, seed: in
     return ranked[:max(1, min(limits["screen_above"], sum(iv[c] > chance for c in ranked)))]
 
 
-def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits) -> np.ndarray:
+def cross_fit(est, X: pd.DataFrame, y: np.ndarray, splits, groups=None) -> np.ndarray:
     """Out-of-fold log-odds of ``est`` on the inner folds (NaN on rows no fold validates)."""
     oof = np.full(len(y), np.nan)
     for train, valid in splits:
-        model = clone(est).fit(X.iloc[train], y[train])
+        model = clone(est).fit(X.iloc[train], y[train], groups=None if groups is None else groups[train])
         oof[valid] = logit(model.predict_pd(X.iloc[valid]))
     return oof
 
@@ -154,9 +154,11 @@ class Choice:
 
 
 def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, scale, seed: int = 0,
-           seconds: float = 60.0, special: tuple = (), families=None, trials: int | None = None) -> Choice:
+           seconds: float = 60.0, special: tuple = (), families=None, trials: int | None = None,
+           groups=None) -> Choice:
     """Fit every candidate on ``X, y``, judge it on inner folds, score ``X_test``; searches share what is
-    left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given)."""
+    left of ``seconds`` once the other families are fitted (and run at most ``trials`` each, if given).
+    Rows sharing a label of ``groups`` (copies of one row) stay on one side of every inner split."""
     began = time.perf_counter()
     deadline = began + seconds
     choice = Choice()
@@ -173,7 +175,7 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {rare} rows of its "
                                f"rarer class, one at least for each fold / 内层 {folds} 折：训练部分较少的类别仅 "
                                f"{rare} 行，每折至少一行")
-    splits = inner_splits(y, seed, folds)
+    splits = inner_splits(y, seed, folds, groups)
     estimators = {name: candidate(name, specs, scale, seed, seconds, trials) for name in (families or FAMILIES)}
     for est in estimators.values():  # a family that cross-fits itself does so on the same folds
         if "inner_folds" in est.get_params():
@@ -186,9 +188,9 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
         if name in searched:
             est.set_params(seconds=max(deadline - start, 0.0) / (len(searched) - searched.index(name)))
         train, test = _inputs(est, X, special), _inputs(est, X_test, special)
-        model = clone(est).fit(train, y)
+        model = clone(est).fit(train, y, groups=groups)
         found = getattr(model, "oof_decision_", None)
-        oof[name] = cross_fit(est, train, y, splits) if found is None else found
+        oof[name] = cross_fit(est, train, y, splits, groups) if found is None else found
         choice.outer[name] = logit(model.predict_pd(test))
         choice.inner_auc[name] = covered_auc(y, oof[name])
         choice.seconds[name] = time.perf_counter() - start

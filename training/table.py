@@ -9,8 +9,10 @@ costliest fold so far took them) would overrun the budget is not started: the fi
 the folds measured (``TableResult.folds``; the first fold always runs). Protected attributes (by
 name, ``--protected`` or a data dictionary's meanings) and identifiers are never features, nor a column that
 alone all but separates the target (a leak of it, unless ``--keep`` names it); the result says which columns
-were left out and why. Each class needs a row in every outer test fold and two in every
-outer training part (``models.folds.nested_minimum``; a clear error names a --folds that works otherwise).
+were left out and why. Rows equal in every feature and the target stay together in every split, outer and
+inner (copies on both sides flatter a model that remembers them). Each class needs a row in every outer test
+fold and two in every outer training part (``models.folds.nested_minimum``; a clear error names a --folds
+that works otherwise).
 """
 from __future__ import annotations
 
@@ -20,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from creditgrade.features.catalog import FeatureSpec
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.models.folds import least_class, nested_minimum
+from creditgrade.models.folds import least_class, nested_minimum, stratified_folds
 from creditgrade.models.grades import scales
 from creditgrade.training.candidates import choose
 from creditgrade.training.evaluate import auc
@@ -54,6 +55,7 @@ class TableResult:
     folds: int = 0  # outer folds measured (fewer than asked when the budget ran out)
     read: dict[str, str] = field(default_factory=dict)  # text columns read as numbers, and how
     encoding: str | None = None  # the text encoding the file was read in (None: Excel, Parquet)
+    copies: int = 0  # rows equal to an earlier row in every feature and the target (kept with it in every split)
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
@@ -92,6 +94,15 @@ def _check_classes(y: np.ndarray, folds: int) -> None:
         f"以便两个内层折都含两类）；较少的类别仅 {have} 行")
 
 
+def copy_groups(X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """A label per row shared by the rows equal in every feature and the target (None if no row repeats
+    another), and how many rows repeat an earlier one: copies on both sides of a split flatter the model
+    that remembers them, so every split keeps each set of copies on one side."""
+    labels = pd.factorize(pd.util.hash_pandas_object(X.assign(**{"\0target": y}), index=False))[0]
+    repeats = len(labels) - int(labels.max(initial=-1)) - 1
+    return (labels if repeats else None), repeats
+
+
 def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), dictionary: Path | None = None,
                    header: bool = True, special=(), directions=None, folds: int = 5, seed: int = 0,
                    budget: float = DEFAULT_BUDGET, families=None, trials: int | None = None, keep=()) -> TableResult:
@@ -118,7 +129,8 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
                          only_check=config()["protected"]["only_check"], read=columns.read,
                          encoding=df.attrs.get("encoding"))
-    outer = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
+    groups, result.copies = copy_groups(X, y)
+    outer = list(stratified_folds(folds, seed, groups).split(X, y, groups))
     fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):
         left = budget - (time.perf_counter() - start)
@@ -126,7 +138,7 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
             break
         choice = choose(X.iloc[train], y[train], X.iloc[test], specs, scale, seed=seed,
                         seconds=max(left, 0.0) / (folds - k), special=tuple(special), families=families,
-                        trials=trials)
+                        trials=trials, groups=None if groups is None else groups[train])
         for name, decision in [*choice.outer.items(), (CHOSEN, choice.outer[choice.chosen])]:
             result.auc.setdefault(name, []).append(auc(y[test], decision))
             result.decisions.setdefault(name, np.full(len(y), np.nan))[test] = decision
