@@ -211,7 +211,8 @@ from creditgrade.models.folds import inner_splits  # noqa: E402
 from creditgrade.models.tuning import candidate  # noqa: E402
 from creditgrade.training.candidates import _inputs, cross_fit  # noqa: E402
 from creditgrade.training.evaluate import auc  # noqa: E402
-from creditgrade.training.table import CHOSEN, DEFAULT_BUDGET, POINTS_SCALE, cross_validate, table_specs  # noqa: E402
+from creditgrade.models.folds import stratified_folds  # noqa: E402
+from creditgrade.training.table import CHOSEN, DEFAULT_BUDGET, POINTS_SCALE, copy_groups, cross_validate, table_specs  # noqa: E402
 from creditgrade.training.table_columns import binary_target, choose_columns, config, feature_frame  # noqa: E402
 from creditgrade.training.table_read import read_dictionary, read_table  # noqa: E402
 
@@ -246,9 +247,10 @@ ANCHORS = {"LGBMPD untuned": lgbm, "optbinning card": optbinning, "logistic defa
 
 
 def anchors(X: pd.DataFrame, y: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
-    """Each anchor's AUC per outer fold (the generic mode's folds)."""
+    """Each anchor's AUC per outer fold (the generic mode's folds: copies of a row on one side)."""
     out = {name: [] for name in ANCHORS}
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+    groups = copy_groups(X, y)[0]
+    for train, test in stratified_folds(5, seed, groups).split(X, y, groups):
         for name, fit in ANCHORS.items():
             out[name].append(auc(y[test], fit(X.iloc[train], y[train])(X.iloc[test])))
     return out
@@ -381,7 +383,8 @@ def alone(name: str, folds: list[int], trials: int | None, params: dict, folder:
     df = read_table(path, header=header)
     y = binary_target(df, target, bad)
     X = feature_frame(df, choose_columns(df, target, dictionary=read_dictionary(meanings) if meanings else None))
-    outer = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    groups = copy_groups(X, y)[0]
+    outer = list(stratified_folds(5, 0, groups).split(X, y, groups))
     for k in folds:
         train, test = outer[k]
         est = candidate("lightgbm", table_specs(X), scales()[POINTS_SCALE], seconds=1e9, trials=trials)
