@@ -36,6 +36,8 @@ def test_a_copy_or_a_consequence_of_the_target_is_left_out_and_a_strong_column_i
     assert set(leaks(infinite, y)) == {"decision", "spend_after"}  # infinite values rank at the ends
     with pytest.raises(CreditgradeError, match="did you mean 'decision'"):
         leaks(X, y, keep=["decison"])
+    few = np.r_[np.ones(10, dtype=int), np.zeros(500, dtype=int)]  # 10 bad rows: chance separates them
+    assert leaks(pd.DataFrame({"x": np.r_[np.arange(10) + 1000.0, np.arange(500.0)]}), few) == {}
 
 
 def test_generic_mode_reports_the_leak_and_refuses_a_table_of_nothing_else(tmp_path):

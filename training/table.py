@@ -115,6 +115,7 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     meanings = read_dictionary(Path(dictionary)) if dictionary else None
     columns = choose_columns(df, target, exclude, protected, meanings)
     X = feature_frame(df, columns, special)
+    _check_classes(y, folds)
     overruled = {c: columns.excluded[c] for c in keep if c in columns.excluded}
     if overruled:
         raise CreditgradeError("--keep overrides the leak check only; " + "; ".join(
@@ -124,7 +125,6 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
         raise no_features_left({**columns.excluded, **leaked})
     X = X.drop(columns=list(leaked))
     columns.features, columns.excluded = list(X.columns), {**columns.excluded, **leaked}
-    _check_classes(y, folds)
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
                          only_check=config()["protected"]["only_check"], read=columns.read,

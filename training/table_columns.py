@@ -275,12 +275,15 @@ def _alone_auc(x: pd.Series, y: np.ndarray) -> float | None:
 
 def leaks(X: pd.DataFrame, y: np.ndarray, keep=()) -> dict[str, str]:
     """The columns (not in ``keep``) whose AUC alone reaches ``leak.auc`` in table.toml, each with its reason:
-    no credit record ranks defaults that well by itself, a copy or a consequence of the outcome does."""
+    no credit record ranks defaults that well by itself, a copy or a consequence of the outcome does. None
+    when a class has fewer than ``leak.least_class`` rows."""
     missing = [c for c in keep if c not in X.columns]
     if missing:
         named = ", ".join(c + _meant(c, X.columns) for c in missing)
         raise CreditgradeError(f"--keep: column(s) {named} not among the feature columns / 这些列不在特征列中")
     limit, found = config()["leak"]["auc"], {}
+    if np.bincount(np.asarray(y, dtype=int), minlength=2).min() < config()["leak"]["least_class"]:
+        return found  # so few rows of a class that some column separates them by chance
     for c in X.columns:
         if c not in keep and (auc := _alone_auc(X[c], y)) is not None and auc >= limit:
             found[c] = config()["reasons"]["leak"].format(auc=auc)
