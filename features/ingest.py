@@ -495,6 +495,7 @@ def ingest_file(store: Store, path: Path, table: str | None = None, allow_bad_ch
                     with closing(_ahead(batch.prepare, source.chunks)) as prepared:
                         for chunk in prepared:
                             batch.add(chunk, progress)
+                            pa.default_memory_pool().release_unused()  # else its mimalloc keeps what chunks freed
                     batch.close()
                     freshness.advance(conn, batch.latest)  # the data watermarks move with the file's records
             finally:
