@@ -33,7 +33,6 @@ from typing import ClassVar, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
 
 UNITS = ("log-odds", "points")
 RISK_SIGN = {"log-odds": 1.0, "points": -1.0}
@@ -128,6 +127,8 @@ class Additive:
     document: ClassVar[str]
 
     def to_json(self) -> str:
+        from sklearn.utils.validation import check_is_fitted  # here: ingest and serving import this module, 68 MB
+
         check_is_fitted(self, "terms_")
         return json.dumps({"format": self.document, "params": self.get_params(), "intercept": self.intercept_,
                            "terms": self.terms_, **self._extra()})
