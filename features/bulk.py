@@ -38,7 +38,6 @@ from creditgrade.features.schemas import contract
 
 LOOKUP = 5_000  # keys per query (bound parameters stay under SQLite's limit)
 SQLITE_ROWS = 100  # rows per INSERT statement on SQLite (see ``Writer._sqlite``)
-SQLITE_SORT_MB = 8  # SQLite's page cache while indexes are rebuilt: its sorter keeps up to this much in memory
 _ARROW = ((Boolean, pa.bool_()), (Date, pa.date32()), (Float, pa.float64()), (Integer, pa.int64()))
 
 
@@ -117,13 +116,13 @@ class Writer:
         return self.conn.dialect.identifier_preparer.quote(name)
 
     def close(self) -> None:
-        """Build the dropped indexes again (after: SQLite with a ``SQLITE_SORT_MB`` page cache, which its sorter
-        also keeps up to in memory, spilling sorted runs to temporary files: the full cache and a sort of up to as
-        much again put the peak of a million-row file 35 MB higher for no faster build; PostgreSQL with
-        ``postgresql_maintenance_work_mem_mb`` for this transaction) and add the dropped foreign keys again
-        (PostgreSQL checks each by one join of the whole table; a row breaking one fails the file)."""
+        """Build the dropped indexes again (after: SQLite with a page cache of ``sqlite_sort_mb`` in sources.toml,
+        which its sorter also keeps up to in memory, spilling sorted runs to temporary files: the full cache and a
+        sort of up to as much again put the peak of a million-row file 35 MB higher for no faster build;
+        PostgreSQL with ``postgresql_maintenance_work_mem_mb`` for this transaction) and add the dropped foreign keys
+        again (PostgreSQL checks each by one join of the whole table; a row breaking one fails the file)."""
         if self.sqlite and self.dropped:  # ``settle`` gives the connection its own cache size back
-            self.driver.execute(f"PRAGMA cache_size = -{SQLITE_SORT_MB * 1024}")
+            self.driver.execute(f"PRAGMA cache_size = -{contract()['files']['sqlite_sort_mb'] * 1024}")
         elif self.dropped:
             memory = contract()["files"]["postgresql_maintenance_work_mem_mb"]
             self.driver.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
