@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from creditgrade.models.estimator import Additive, Estimator, Table, Walk, table_columns
+from creditgrade.models.estimator import Additive, Estimator, Table, Walk, is_numeric
 from creditgrade.models.folds import holdout, inner_splits
 
 FORMAT = "creditgrade.ebm/1"
@@ -30,10 +30,6 @@ BAG_HOLDOUT = 0.15  # of the rows (of the groups, if given) each bag stops early
 ONE_PROCESS_BELOW = 20_000  # rows: below this, starting a second process for the bags costs more than it saves
 _MISSING = "missing"
 _UNSEEN = "unseen"
-
-
-def _numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
 
 
 def _codes(term: dict, values: pd.Series) -> np.ndarray:
@@ -137,7 +133,7 @@ class EBMPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
             for k in range(bags.shape[1]):
                 train, valid = holdout(y, BAG_HOLDOUT, self.seed + k, groups)
                 bags[train, k], bags[valid, k] = 1, -1
-        types = ["continuous" if _numeric(X[c]) else "nominal" for c in X.columns]
+        types = ["continuous" if is_numeric(X[c]) else "nominal" for c in X.columns]
         frame = X.astype({c: float for c, t in zip(X.columns, types) if t == "continuous"})
         with warnings.catch_warnings():  # "missing values detected": the missing bin is kept and shown
             warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
@@ -186,16 +182,10 @@ class EBMPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
         check_is_fitted(self, "terms_")
         return [t["feature"] for t in self.terms_ if any(s != 0.0 for s in t["scores"])]
 
-    def _frame(self, X) -> pd.DataFrame:
-        check_is_fitted(self, "terms_")
-        if isinstance(X, pd.DataFrame):
-            return X
-        return pd.DataFrame(X, columns=list(self.feature_names_in_))
-
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """Each feature's shape-function score and the intercept as ``bias``; the PD is the logistic of the
         row sum (the bins read a frame: ``X``, or one made of ``table`` when ``X`` is None)."""
-        X = self._frame(X if X is not None else pd.DataFrame(table_columns(table, list(self.feature_names_in_))))
+        X = self._frame(X, table)
         out = np.empty((len(X), len(self.terms_) + 1))
         for j, t in enumerate(self.terms_):
             out[:, j] = np.asarray(t["scores"])[_codes(t, X[t["feature"]])]

@@ -169,6 +169,21 @@ class Additive:
         self.n_features_in_ = len(names)
         self.classes_ = np.array([0, 1])
 
+    def _frame(self, X, table: Table | None = None) -> pd.DataFrame:
+        """The rows a walk reads, by feature name: ``X`` (a frame, or an array in the fitted order), or a
+        frame made of ``table`` when ``X`` is None."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "terms_")
+        if X is None:
+            return pd.DataFrame(table_columns(table, list(self.feature_names_in_)))
+        return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=list(self.feature_names_in_))
+
+
+def is_numeric(col: pd.Series) -> bool:
+    """Whether a column is read as numbers (booleans too) rather than as categories."""
+    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+
 
 def codes(col: pd.Series) -> tuple[np.ndarray, list | None]:
     """A column as floats (categorical as codes, missing as NaN) and its category labels or None."""

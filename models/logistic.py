@@ -26,10 +26,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from creditgrade.models.estimator import Additive, Estimator, Table, Walk, table_columns
+from creditgrade.models.estimator import Additive, Estimator, Table, Walk, codes, is_numeric
+from creditgrade.models.folds import stratified_folds
 
 FORMAT = "creditgrade.logistic/1"
 CV_FOLDS = 3  # for the L2 strength: the candidates' own inner folds judge the family as a whole
@@ -37,14 +37,6 @@ GRID = 9  # what-if's steps along a slope: the training deciles (a linear model 
 MAX_CATEGORIES = 30  # indicators per categorical feature, the most frequent first (a dense design must fit)
 MAX_INDICATORS = 600  # of all categorical features together: fewer per feature when there are many
 MIN_CATEGORY_ROWS = 10  # fewer rows cannot estimate a category's own coefficient: it joins "other"
-
-
-def _numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-
-
-def _values(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _numeric_term(name: str, x: np.ndarray, fence: float) -> dict:
@@ -76,7 +68,7 @@ def _design(term: dict, series: pd.Series) -> np.ndarray:
     """The columns one term gives a feature's values: (value, missing) or one indicator per category
     (then missing); a flat value column where the feature has no spread."""
     if term["type"] == "numeric":
-        x = _values(series)
+        x = codes(series)[0]
         z = np.where(np.isnan(x), term["fill"], np.clip(x, term["lo"], term["hi"])) - term["mean"]
         z = z / term["scale"] if term["scale"] > 0 else np.zeros_like(z)
         columns = [z]
@@ -119,10 +111,10 @@ class LogisticPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
         if folds < 2:
             return []
         if groups is not None and len(set(groups)) >= folds:
-            splits = list(GroupKFold(folds).split(y, y, groups))
+            splits = list(stratified_folds(folds, self.seed, groups).split(y, y, groups))
             if all(len(set(y[part])) == 2 for split in splits for part in split):
                 return splits
-        return list(StratifiedKFold(folds, shuffle=True, random_state=self.seed).split(y, y))
+        return list(stratified_folds(folds, self.seed).split(y, y))
 
     def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None):
         """Fit on ``X, y`` and the held-out ``X_val, y_val`` too (the family has no use for held-out rows)."""
@@ -131,9 +123,9 @@ class LogisticPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
         y = np.asarray(y).astype(int)
         if X_val is not None:  # later rows: their subjects' groups are not given, so the folds ignore groups
             X, y, groups = pd.concat([X, X_val[X.columns]]), np.r_[y, np.asarray(y_val).astype(int)], None
-        nominal = [c for c in X.columns if not _numeric(X[c])]
+        nominal = [c for c in X.columns if not is_numeric(X[c])]
         most = max(1, min(MAX_CATEGORIES, MAX_INDICATORS // max(len(nominal), 1)))
-        self.terms_ = [_nominal_term(c, X[c], most) if c in nominal else _numeric_term(c, _values(X[c]), self.fence)
+        self.terms_ = [_nominal_term(c, X[c], most) if c in nominal else _numeric_term(c, codes(X[c])[0], self.fence)
                        for c in X.columns]
         design = [_design(t, X[t["feature"]]) for t in self.terms_]
         Z = np.hstack(design)
@@ -184,11 +176,7 @@ class LogisticPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """Each feature's ``coef * (z - mean z)`` summed over its columns, and ``bias``; the PD is the
         logistic of the row sum (``X``, or a frame made of ``table`` when ``X`` is None)."""
-        check_is_fitted(self, "terms_")
-        if X is None:
-            X = pd.DataFrame(table_columns(table, list(self.feature_names_in_)))
-        elif not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(X, columns=list(self.feature_names_in_))
+        X = self._frame(X, table)
         out = np.empty((len(X), len(self.terms_) + 1))
         bias = self.intercept_
         for j, t in enumerate(self.terms_):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.folds import covered_auc
 
 CONFIG_FILE = Path(__file__).with_name("table.toml")
 SAMPLE, LOOSE = 1000, 5  # a column's first values, tried first: a column of words is rejected on them alone
@@ -202,6 +203,14 @@ def _meant(name: str, columns) -> str:
     return f" (did you mean {' or '.join(map(repr, close))}? / 是否指 {' 或 '.join(map(repr, close))}？)"
 
 
+def _check_named(option: str, names, columns, where: str) -> None:
+    """Every column an option names is among ``columns``, else an error suggesting the column meant."""
+    missing = [c for c in names if c not in columns]
+    if missing:
+        named = ", ".join(c + _meant(c, columns) for c in missing)
+        raise CreditgradeError(f"{option}: column(s) {named} {where}")
+
+
 @dataclass
 class Columns:
     """The feature columns and, for every column left out, why; for every text column read as numbers,
@@ -220,10 +229,7 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     judged as read (text as numbers where it is, by ``df.attrs["decimal"]``: ``table_read``'s mark)."""
     reasons = config()["reasons"]
     for option, names in (("--exclude", exclude), ("--protected", protected)):
-        missing = [c for c in names if c not in df.columns]
-        if missing:
-            named = ", ".join(c + _meant(c, df.columns) for c in missing)
-            raise CreditgradeError(f"{option}: column(s) {named} not in the table / 表中没有这些列")
+        _check_named(option, names, df.columns, "not in the table / 表中没有这些列")
     excluded = {c: reasons["exclude"] for c in exclude}
     excluded.update({c: reasons["option"] for c in protected})
     words, read, values = protected_words(), {}, {}
@@ -259,8 +265,6 @@ def no_features_left(excluded: dict[str, str]) -> CreditgradeError:
 def _alone_auc(x: pd.Series, y: np.ndarray) -> float | None:
     """Direction-free AUC of one column alone (missing values as one more value; a categorical column by its
     categories' bad rates), or None for a categorical column with too few rows per category to judge."""
-    from sklearn.metrics import roc_auc_score
-
     if isinstance(x.dtype, pd.CategoricalDtype):
         codes = x.cat.codes.to_numpy()
         if len(np.unique(codes)) * config()["leak"]["rows_per_category"] > len(y):
@@ -269,7 +273,7 @@ def _alone_auc(x: pd.Series, y: np.ndarray) -> float | None:
     else:
         # ranks (infinite values at the ends), missing values below them all
         score = pd.to_numeric(x, errors="coerce").astype(float).rank(method="dense").fillna(0).to_numpy()
-    auc = roc_auc_score(y, score)
+    auc = covered_auc(y, score)
     return max(auc, 1 - auc)
 
 
@@ -277,10 +281,7 @@ def leaks(X: pd.DataFrame, y: np.ndarray, keep=()) -> dict[str, str]:
     """The columns (not in ``keep``) whose AUC alone reaches ``leak.auc`` in table.toml, each with its reason:
     no credit record ranks defaults that well by itself, a copy or a consequence of the outcome does. None
     when a class has fewer than ``leak.least_class`` rows."""
-    missing = [c for c in keep if c not in X.columns]
-    if missing:
-        named = ", ".join(c + _meant(c, X.columns) for c in missing)
-        raise CreditgradeError(f"--keep: column(s) {named} not among the feature columns / 这些列不在特征列中")
+    _check_named("--keep", keep, X.columns, "not among the feature columns / 这些列不在特征列中")
     limit, found = config()["leak"]["auc"], {}
     if np.bincount(np.asarray(y, dtype=int), minlength=2).min() < config()["leak"]["least_class"]:
         return found  # so few rows of a class that some column separates them by chance
