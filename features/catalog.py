@@ -3,7 +3,9 @@
 Monotone constraints, reason texts and the model card come from here; nothing restates it. A feature
 declared ``model = false`` is a policy input (the evidence record and start date behind a default or cap
 rule of ``models/grades.toml``): it is built into every feature matrix, so the grade rules see it wherever
-grades are made, but no model is trained on it (:func:`model_feature_names`).
+grades are made, but no model is trained on it (:func:`model_feature_names`). A feature of source ``peers``
+(:func:`peer_levels`) is a level against peers: no builder makes it and no feature matrix holds it; a
+segment's model learns it from its training rows (``models.peers``), so :func:`catalog` leaves it out.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.schemas import SEGMENTS
 
 CATALOG_FILE = Path(__file__).with_name("catalog.toml")
-SOURCES = ("tax", "safety", "quality", "labor", "finance", "lists", "profile")
+SOURCES = ("tax", "safety", "quality", "labor", "finance", "lists", "profile", "peers")
 DIRECTIONS = {"up": 1, "down": -1, "none": 0}
 
 
@@ -32,6 +34,8 @@ class FeatureSpec:
     actionable: bool
     categories: tuple[str, ...] | None = None
     model: bool = True
+    peer_of: str | None = None       # a level against peers: of this feature ...
+    peer_by: tuple[str, ...] = ()    # ... within the groups of these categorical features, coarsest first
 
     @property
     def categorical(self) -> bool:
@@ -60,8 +64,30 @@ def _specs() -> tuple[FeatureSpec, ...]:
         entry["segments"] = tuple(entry["segments"])
         if "categories" in entry:
             entry["categories"] = tuple(entry["categories"])
+        if (entry["source"] == "peers") != ("peer_of" in entry and bool(entry.get("peer_by"))):
+            raise ValueError(f"feature {name}: a peer level has source peers, peer_of and peer_by, and only it")
+        entry["peer_by"] = tuple(entry.get("peer_by", ()))
         specs.append(FeatureSpec(**entry))
+    _check_peers(specs)
     return tuple(specs)
+
+
+def _check_peers(specs: list[FeatureSpec]) -> None:
+    """Each peer level's feature is a number and its groups are categories, in every segment it serves."""
+    by_name = {s.name: s for s in specs}
+    for level in (s for s in specs if s.peer_of):
+        of, by = by_name.get(level.peer_of), [by_name.get(b) for b in level.peer_by]
+        if (of is None or of.categorical or of.source == "peers" or not set(level.segments) <= set(of.segments)
+                or any(b is None or not b.categorical or not set(level.segments) <= set(b.segments) for b in by)):
+            raise ValueError(f"feature {level.name}: peer_of must be a numeric feature and peer_by categorical "
+                             f"features of its segments in {CATALOG_FILE.name}")
+
+
+@cache
+def peer_min_rows() -> int:
+    """Rows with a positive value a group needs for its own median (``[peers] min_rows``)."""
+    with CATALOG_FILE.open("rb") as fh:
+        return int(tomllib.load(fh)["peers"]["min_rows"])
 
 
 def check_segment(segment: str) -> str:
@@ -71,11 +97,18 @@ def check_segment(segment: str) -> str:
 
 
 def catalog(segment: str | None = None) -> list[FeatureSpec]:
-    """The features of a segment (all features if None), in catalogue order."""
+    """The features the builders make for a segment (for all segments if None), in catalogue order."""
+    built = [s for s in _specs() if s.peer_of is None]
     if segment is None:
-        return list(_specs())
+        return built
     check_segment(segment)
-    return [s for s in _specs() if segment in s.segments]
+    return [s for s in built if segment in s.segments]
+
+
+def peer_levels(segment: str) -> list[FeatureSpec]:
+    """The segment's levels against peers (source ``peers``), in catalogue order."""
+    check_segment(segment)
+    return [s for s in _specs() if s.peer_of and segment in s.segments]
 
 
 def spec(name: str) -> FeatureSpec:

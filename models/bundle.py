@@ -26,7 +26,7 @@ import pandas as pd
 from creditgrade.features.catalog import catalog
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.models.estimator import Estimator, Walk
-from creditgrade.models.families import family
+from creditgrade.models.families import from_json
 from creditgrade.models.grades import Scale, config
 
 FORMAT = "creditgrade.grade-model/1"
@@ -115,7 +115,7 @@ class GradeModel:
         head = doc["model"]
         if head.get("format") != FORMAT:
             raise CreditgradeError(f"model.json is not a {FORMAT} document")
-        estimator = family(head["kind"]).from_json(Path(paths["estimator"]).read_text(encoding="utf-8"))
+        estimator = from_json(head["kind"], Path(paths["estimator"]).read_text(encoding="utf-8"))
         return cls(head["segment"], head["kind"], estimator, head["features"], reference=head["reference"],
                    info=head["info"], policy=doc["policy"], texts=doc["texts"])
 

@@ -5,6 +5,7 @@ asked for (a family's library is loaded only when that family is used).
 """
 from __future__ import annotations
 
+import json
 from importlib import import_module
 
 from creditgrade.features.errors import CreditgradeError
@@ -29,3 +30,13 @@ def family(name: str) -> type[Estimator]:
         raise CreditgradeError(f"unknown model kind {name!r}: expected one of {', '.join(FAMILIES)}")
     module, cls = FAMILIES[name].split(":")
     return getattr(import_module(module), cls)
+
+
+def from_json(kind: str, text: str) -> Estimator:
+    """A fitted estimator of the family ``kind`` from its JSON, with its levels against peers around it if it
+    was fitted with them (``models.peers``)."""
+    from creditgrade.models.peers import FORMAT, PeerLevels
+
+    if json.loads(text).get("format") == FORMAT:
+        return PeerLevels.from_json(text)
+    return family(kind).from_json(text)

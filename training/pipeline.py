@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from creditgrade.features.build import build_training_set
-from creditgrade.features.catalog import catalog, model_feature_names
+from creditgrade.features.catalog import catalog, model_feature_names, peer_levels, peer_min_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import Frames
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
+from creditgrade.models.peers import PeerLevels
 from creditgrade.models.registry import (CHAMPION, code_version, configure, experiment_id, fingerprint, load_version,
                                          log_grade_model, model_name, register_version, registered_as)
 from creditgrade.training.choose import choose, fitting_split, record
@@ -101,8 +102,16 @@ def subject_groups(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def make_estimator(kind: str, segment: str, columns: list[str], seed: int = 0, scale: Scale | None = None):
     """A fresh estimator of that family, configured from the feature catalogue and the grade scale (the
     segment's scale in ``models/grades.toml`` if none is given)."""
-    specs = {s.name: s for s in catalog(segment)}
+    specs = {s.name: s for s in catalog(segment) + peer_levels(segment)}
     return family(kind).configured([specs[c] for c in columns], scale or Scale.from_config(config(segment)), seed)
+
+
+def with_peer_levels(kind: str, segment: str, columns: list[str], seed: int, scale: Scale):
+    """:func:`make_estimator`, fed as well the segment's levels against peers whose inputs are among
+    ``columns`` (``models.peers``), if it has any."""
+    levels = [s for s in peer_levels(segment) if {s.peer_of, *s.peer_by} <= set(columns)]
+    est = make_estimator(kind, segment, [*columns, *(s.name for s in levels)], seed, scale)
+    return PeerLevels.around(est, levels, peer_min_rows()) if levels else est
 
 
 def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy: dict | None = None) -> GradeModel:
@@ -111,7 +120,7 @@ def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy
     the grades file's, now)."""
     policy = policy or config(segment)
     columns = model_feature_names(segment)
-    est = make_estimator(kind, segment, columns, seed, Scale.from_config(policy))
+    est = with_peer_levels(kind, segment, columns, seed, Scale.from_config(policy))
     train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
     held_out = (valid[columns], valid["defaulted"].to_numpy()) if len(valid) else (None, None)
     est.fit(train[columns], train["defaulted"].to_numpy(), *held_out, groups=subject_groups(train, columns))

@@ -1,0 +1,110 @@
+"""Levels against peers (``models.peers``): learned from the training rows, carried in the model's JSON, the
+same on the one-subject table path, folded into their feature's contribution, and mapped back for what-if."""
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditgrade.features.catalog import peer_levels, spec
+from creditgrade.models.bundle import GradeModel
+from creditgrade.models.estimator import read_table
+from creditgrade.models.explain import contributions
+from creditgrade.models.peers import PeerLevels
+from helpers import generated
+
+
+@cache
+def sme_fit(kind: str):
+    """One family fitted out of time on 300 generated SMEs (cached), and the test rows."""
+    from creditgrade.features.build import build_training_set
+    from creditgrade.models.grades import Scale, config
+    from creditgrade.training.pipeline import fit_grade_model, split_by_date, without_defaulters
+
+    data = build_training_set(generated(300, 0, 0), "sme")
+    split = split_by_date(without_defaulters(data, Scale.from_config(config("sme"))))
+    return fit_grade_model(kind, "sme", split), split
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "scorecard"])
+def test_a_segment_model_learns_the_levels_and_folds_them_into_their_feature(kind):
+    model, split = sme_fit(kind)
+    est = model.estimator
+    assert isinstance(est, PeerLevels) and est.family == kind
+    assert list(est.feature_names_in_) == model.features  # the catalogue's inputs, no level among them
+    levels = {lv["name"] for lv in est.levels}
+    assert levels == {s.name for s in peer_levels("sme")}
+    assert levels <= set(est.estimator.feature_names_in_)
+    parts = contributions(model, split.test)
+    assert list(parts.columns) == [*model.features, "bias"]
+    walk = est.walk(split.test[model.features])
+    margin = walk.score if est.unit == "points" else np.log(walk.pd / (1 - walk.pd))
+    assert np.abs(parts.sum(axis=1).to_numpy() - margin).max() < 1e-6
+    assert np.allclose(walk.pd, model.pd(split.test), atol=1e-9)
+    # the level's own contribution sits in its feature's: the inner walk's two columns add up to it
+    inner = est.estimator.walk(est.inputs_of(split.test[model.features]))
+    names = list(est.estimator.feature_names_in_)
+    for lv in est.levels:
+        both = inner.contributions[:, names.index(lv["of"])] + inner.contributions[:, names.index(lv["name"])]
+        assert np.allclose(parts[lv["of"]].to_numpy(), both)
+
+
+def test_medians_come_from_the_training_rows_with_coarser_groups_for_small_ones():
+    model, split = sme_fit("lightgbm")
+    est = model.estimator
+    seen = pd.concat([split.train, split.valid])
+    tax = seen[seen.tax_paid_12m > 0]
+    tables = {t["depth"]: t for t in est.medians_["tax_paid_12m_vs_peers"]}
+    overall = tables[0]["groups"][0][1]
+    assert overall == pytest.approx(float(np.median(np.log1p(tax.tax_paid_12m))))
+    counts = tax.groupby(["size", "sector"], observed=True).size()
+    kept = {tuple(k) for k, _ in tables[2]["groups"]}
+    assert kept == {k for k, n in counts.items() if n >= 30}
+    assert kept and len(kept) < len(counts)  # some groups too small: they take the coarser median
+    size, sector = next(iter(k for k, n in counts.items() if n < 30))
+    row = split.test[model.features].iloc[:1].copy()
+    row["size"], row["sector"], row["tax_paid_12m"] = size, sector, 5000.0
+    by_size = dict((k[0], m) for k, m in tables[1]["groups"])[size]
+    level = est._levels({c: row[c].astype(object).to_numpy() for c in est._read()})["tax_paid_12m_vs_peers"]
+    assert level[0] == pytest.approx(np.log1p(5000.0) - by_size)
+    row["tax_paid_12m"] = 0.0  # no level without a positive value
+    assert np.isnan(est._levels({c: row[c].astype(object).to_numpy() for c in est._read()})
+                    ["tax_paid_12m_vs_peers"][0])
+
+
+def test_the_version_carries_the_medians_and_grades_one_subject_the_same(tmp_path):
+    model, split = sme_fit("lightgbm")
+    loaded = GradeModel.load(model.save(tmp_path))
+    assert isinstance(loaded.estimator, PeerLevels)
+    assert loaded.estimator.medians_ == model.estimator.medians_
+    X = split.test[model.features]
+    assert np.array_equal(loaded.pd(split.test), model.pd(split.test))
+    one = X.iloc[[7]]
+    table_walk = loaded.estimator.walk(None, read_table(one, model.features))
+    assert np.allclose(table_walk.contributions, model.estimator.walk(X).contributions[[7]])
+    loaded.estimator.num_threads = 1  # serving's one-row setting reaches the family
+    assert loaded.estimator.estimator.num_threads == 1
+
+
+def test_boundaries_of_a_level_are_mapped_back_to_its_feature():
+    model, _ = sme_fit("lightgbm")
+    est = model.estimator
+    inner, outer = est.estimator.boundaries(), est.boundaries()
+    assert not {lv["name"] for lv in est.levels} & outer.keys()
+    used = [lv for lv in est.levels if inner.get(lv["name"])]
+    assert used, "the fitted trees split on no level"
+    lv = used[0]
+    t, _ = inner[lv["name"]][0]
+    overall = {d["depth"]: d for d in est.medians_[lv["name"]]}[0]["groups"][0][1]
+    assert any(v == pytest.approx(np.expm1(t + overall)) for v, _ in outer[lv["of"]])
+
+
+def test_catalogue_keeps_levels_out_of_the_feature_matrix():
+    from creditgrade.features.catalog import catalog, feature_names
+
+    names = {s.name for s in peer_levels("sme")}
+    assert names and not names & set(feature_names("sme")) and not names & {s.name for s in catalog()}
+    assert spec("tax_paid_12m_vs_peers").zh and spec("tax_paid_12m_vs_peers").peer_by == ("size", "sector")
+    assert peer_levels("household") == []
