@@ -101,6 +101,11 @@ class Estimator(ABC):
         """Per numeric feature, the values where the model's output may change: ``(value, strict)``, where
         below means ``x < value`` if strict, ``x <= value`` otherwise (split thresholds, bin edges)."""
 
+    def boundaries_of(self, X: pd.DataFrame) -> dict[str, list[tuple[float, bool]]]:
+        """:meth:`boundaries` for the one subject of ``X``, where they differ between subjects (a family's
+        own boundaries are everyone's)."""
+        return self.boundaries()
+
     @abstractmethod
     def describe(self) -> dict:
         """For the model card and the run's parameters: ``size`` (a dict of numbers, e.g. trees and

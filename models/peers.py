@@ -96,19 +96,25 @@ class PeerLevels(Estimator):
                                                    if len(g) >= (self.min_rows if depth else 1) and "" not in key]})
         return out
 
+    def _medians(self, level: dict, columns: dict) -> np.ndarray:
+        """The peers' median of ``level`` per row from ``columns`` (feature -> numbers, or labels with None
+        missing): its finest group kept, else a coarser one."""
+        n = len(columns[level["of"]])
+        median = np.full(n, np.nan)
+        for table in self.medians_[level["name"]]:
+            lookup = {tuple(key): m for key, m in table["groups"]}
+            keys = zip(*(columns[b] for b in level["by"][:table["depth"]])) if table["depth"] else [()] * n
+            found = np.array([lookup.get(tuple(k), np.nan) for k in keys], dtype=float)
+            median = np.where(np.isnan(median), found, median)
+        return median
+
     def _levels(self, columns: dict) -> dict[str, np.ndarray]:
-        """Each level per row from ``columns`` (feature -> numbers, or labels with None missing)."""
+        """Each level per row from ``columns`` (as :meth:`_medians` reads them)."""
         out = {}
         for lv in self.levels:
             value = np.asarray(columns[lv["of"]], dtype=float)
-            median = np.full(len(value), np.nan)
-            for table in self.medians_[lv["name"]]:
-                lookup = {tuple(key): m for key, m in table["groups"]}
-                keys = zip(*(columns[b] for b in lv["by"][:table["depth"]])) if table["depth"] else [()] * len(value)
-                found = np.array([lookup.get(tuple(k), np.nan) for k in keys], dtype=float)
-                median = np.where(np.isnan(median), found, median)
             with np.errstate(invalid="ignore"):
-                out[lv["name"]] = np.where(value > 0, np.log1p(np.maximum(value, 0.0)) - median, np.nan)
+                out[lv["name"]] = np.where(value > 0, np.log1p(np.maximum(value, 0.0)), np.nan) - self._medians(lv, columns)
         return out
 
     def inputs_of(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -151,12 +157,23 @@ class PeerLevels(Estimator):
 
     def boundaries(self) -> dict[str, list[tuple[float, bool]]]:
         """The family's boundaries; a level's, mapped back to its feature for every median it may use
-        (a superset: where the output may change for some group)."""
+        (a superset: where the output may change for some group; one subject's: :meth:`boundaries_of`)."""
+        return self._mapped({lv["name"]: sorted({m for t in self.medians_[lv["name"]] for _, m in t["groups"]})
+                             for lv in self.levels})
+
+    def boundaries_of(self, X: pd.DataFrame) -> dict[str, list[tuple[float, bool]]]:
+        """The boundaries of the subject of ``X`` (one row): a level's mapped back with its own peers' median."""
+        columns = _frame_columns(X, self._read())
+        return self._mapped({lv["name"]: [m for m in self._medians(lv, columns)[:1] if np.isfinite(m)]
+                             for lv in self.levels})
+
+    def _mapped(self, medians: dict[str, list[float]]) -> dict[str, list[tuple[float, bool]]]:
+        """The family's boundaries of the inputs, and each level's at ``log(1 + x) - m`` for each of its
+        ``medians`` m as values x of its feature."""
         inner = self.estimator.boundaries()
-        out = {f: list(b) for f, b in inner.items() if f in set(self.feature_names_in_)}
+        out = {f: list(inner[f]) for f in self.feature_names_in_ if f in inner}
         for lv in self.levels:
-            medians = {m for table in self.medians_[lv["name"]] for _, m in table["groups"]}
-            mapped = [(float(np.expm1(t + m)), strict) for t, strict in inner.get(lv["name"], []) for m in medians]
+            mapped = [(float(np.expm1(t + m)), strict) for t, strict in inner.get(lv["name"], []) for m in medians[lv["name"]]]
             out.setdefault(lv["of"], []).extend(b for b in mapped if b[0] > 0 and np.isfinite(b[0]))
         return {f: sorted(set(b)) for f, b in out.items()}
 

@@ -26,10 +26,10 @@ MAX_CANDIDATES = 8
 BEAM = 5
 
 
-def _boundaries(model: GradeModel) -> dict[str, list[tuple[float, bool]]]:
-    """Per feature: (value, strict) where the model's output (``Estimator.boundaries``) or a policy rule may
-    change; below means ``x < value`` when strict, ``x <= value`` otherwise."""
-    out = {f: list(bounds) for f, bounds in model.estimator.boundaries().items()}
+def _boundaries(model: GradeModel, x: pd.DataFrame) -> dict[str, list[tuple[float, bool]]]:
+    """Per feature: (value, strict) where the model's output for the subject ``x`` (``Estimator.boundaries_of``)
+    or a policy rule may change; below means ``x < value`` when strict, ``x <= value`` otherwise."""
+    out = {f: list(bounds) for f, bounds in model.estimator.boundaries_of(x[model.features]).items()}
     for rule in model.scale.rules:
         if rule.when in (">=", ">"):
             out.setdefault(rule.feature, []).append((float(rule.value), rule.when == ">="))
@@ -55,7 +55,7 @@ def _nice(b: float, strict: bool, below: bool, whole: bool) -> float:
 def _candidates(model: GradeModel, x: pd.DataFrame) -> dict[str, list[float]]:
     """Values to try per actionable feature, nearest to the current value first."""
     out = {}
-    for f, bounds in _boundaries(model).items():
+    for f, bounds in _boundaries(model, x).items():
         if f not in x:
             continue
         s = spec(f)

@@ -89,16 +89,36 @@ def test_the_version_carries_the_medians_and_grades_one_subject_the_same(tmp_pat
 
 
 def test_boundaries_of_a_level_are_mapped_back_to_its_feature():
-    model, _ = sme_fit("lightgbm")
+    model, split = sme_fit("lightgbm")
     est = model.estimator
     inner, outer = est.estimator.boundaries(), est.boundaries()
     assert not {lv["name"] for lv in est.levels} & outer.keys()
     used = [lv for lv in est.levels if inner.get(lv["name"])]
     assert used, "the fitted trees split on no level"
     lv = used[0]
-    t, _ = inner[lv["name"]][0]
-    overall = {d["depth"]: d for d in est.medians_[lv["name"]]}[0]["groups"][0][1]
-    assert any(v == pytest.approx(np.expm1(t + overall)) for v, _ in outer[lv["of"]])
+    tables = {d["depth"]: d for d in est.medians_[lv["name"]]}
+    medians = {m for t in tables.values() for _, m in t["groups"]}
+    expected = {round(float(np.expm1(t + m)), 6) for t, _ in inner[lv["name"]] for m in medians} - {0.0}
+    assert expected and expected <= {round(v, 6) for v, _ in outer[lv["of"]]}
+    # one subject's: its own peers' median only
+    row = split.test[model.features].iloc[[0]]
+    mine = est._medians(lv, {c: row[c].astype(object).to_numpy() for c in est._read()})[0]
+    own = est.boundaries_of(row)[lv["of"]]
+    assert {round(np.expm1(t + mine), 6) for t, _ in inner[lv["name"]]} <= {round(v, 6) for v, _ in own}
+    assert len(own) < len(outer[lv["of"]])
+
+
+def test_what_if_moves_a_feature_through_its_level():
+    from creditgrade.models.whatif import what_would_change
+
+    model, split = sme_fit("lightgbm")
+    graded = model.grade(split.test)
+    worse = split.test[graded["grade"].to_numpy() != model.scale.order[0]].iloc[:40]
+    answers = [what_would_change(model, worse.iloc[[i]]) for i in range(len(worse))]
+    reached = [a for a in answers if a["reachable"]]
+    assert {c["feature"] for a in reached for c in a["changes"]} & {lv["of"] for lv in model.estimator.levels}
+    order = model.scale.order
+    assert all(order.index(a["new_grade"]) < order.index(a["grade"]) for a in reached)  # re-scored by the model
 
 
 def test_catalogue_keeps_levels_out_of_the_feature_matrix():
