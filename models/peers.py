@@ -1,13 +1,14 @@
 """Levels against peers: a family's estimator fed, beside the catalogue's inputs, where a firm stands
-against the firms of its size and sector, with the medians learned from its training rows.
+against the firms of its size and sector at the date, with the medians learned from its training rows.
 
 A firm's size and sector set the scale of its tax paid and insured headcount; within them the level follows
 its condition. The catalogue declares each level (``features.catalog.peer_levels``: ``peer_of`` a feature,
-``peer_by`` the categorical features that make its groups). :class:`PeerLevels` learns, per group, the
-median of ``log(1 + value)`` over the training rows with a positive value, and gives its family each row's
-level: ``log(1 + value)`` minus its group's median (missing where the value is not positive). A group with
-fewer than ``min_rows`` such rows (or a category never trained on) takes the median of the group without
-its last ``peer_by`` feature, then of every row.
+``peer_by`` the categorical features that make its groups). :class:`PeerLevels` learns, per group and as-of
+date, the median of ``log(1 + value)`` over the training rows with a positive value, and gives its family
+each row's level: ``log(1 + value)`` minus its group's median at the row's date (missing where the value is
+not positive), so a year when every firm paid less (a lockdown) moves no level. It keeps the latest training
+date's medians for what it grades. A group with fewer than ``min_rows`` such rows (or a category never
+trained on) takes the median of the group without its last ``peer_by`` feature, then of every row.
 
 The medians travel in the model's JSON, so every path that grades (a batch, one subject, an export, a
 what-if) feeds the catalogue's inputs as before and gets the same levels. A level's contribution is added to
@@ -69,14 +70,28 @@ class PeerLevels(Estimator):
 
     # ------------------------------------------------------------ learning and applying the medians
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None) -> PeerLevels:
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None,
+            dates=None) -> PeerLevels:
         """Learn the medians from ``X`` and ``X_val`` (rows before the dates judged; no outcome is read),
-        then fit the family on the inputs and their levels."""
+        then fit the family on the inputs and their levels. ``dates``: each row's as-of date (of ``X``, then
+        of ``X_val``); given, a row's level is against its peers at its own date, and the model keeps the
+        latest date's medians for what it grades; without, every row's is against all rows'."""
         self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         seen = X if X_val is None else pd.concat([X, X_val[list(X.columns)]])
-        self.medians_ = {lv["name"]: self._learn(lv, _frame_columns(seen, [lv["of"], *lv["by"]])) for lv in self.levels}
-        held = None if X_val is None else self.inputs_of(X_val)
-        self.estimator.fit(self.inputs_of(X), y, held, y_val, groups=groups)
+        columns = _frame_columns(seen, self._read())
+        when = np.zeros(len(seen)) if dates is None else np.concatenate([np.asarray(d) for d in dates])
+        if len(when) != len(seen):
+            raise ValueError(f"{len(when)} dates for {len(seen)} rows")
+        levels = {lv["name"]: np.full(len(seen), np.nan) for lv in self.levels}
+        for day in np.unique(when):  # ascending: the medians kept are the latest date's
+            at = np.flatnonzero(when == day)
+            part = {c: v[at] for c, v in columns.items()}
+            self.medians_ = {lv["name"]: self._learn(lv, part) for lv in self.levels}
+            for name, values in self._levels(part).items():
+                levels[name][at] = values
+        frame = self._joined(seen, levels)
+        held = None if X_val is None else frame.iloc[len(X):]
+        self.estimator.fit(frame.iloc[:len(X)], y, held, y_val, groups=groups)
         return self
 
     def _learn(self, level: dict, columns: dict) -> list[dict]:
@@ -117,11 +132,14 @@ class PeerLevels(Estimator):
                 out[lv["name"]] = np.where(value > 0, np.log1p(np.maximum(value, 0.0)), np.nan) - self._medians(lv, columns)
         return out
 
-    def inputs_of(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``X``'s inputs with the levels appended (the family's input frame)."""
-        levels = self._levels(_frame_columns(X, self._read()))
+    def _joined(self, X: pd.DataFrame, levels: dict[str, np.ndarray]) -> pd.DataFrame:
+        """``X``'s inputs with ``levels`` appended (the family's input frame)."""
         return pd.concat([X[list(self.feature_names_in_)].reset_index(drop=True),
                           pd.DataFrame(levels)], axis=1).set_axis(X.index)
+
+    def inputs_of(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X``'s inputs with their levels against the medians kept (the family's input frame)."""
+        return self._joined(X, self._levels(_frame_columns(X, self._read())))
 
     def _read(self) -> list[str]:
         """The inputs the levels read."""

@@ -51,27 +51,59 @@ def test_a_segment_model_learns_the_levels_and_folds_them_into_their_feature(kin
         assert np.allclose(parts[lv["of"]].to_numpy(), both)
 
 
-def test_medians_come_from_the_training_rows_with_coarser_groups_for_small_ones():
+def test_medians_kept_are_the_latest_training_date_s_with_coarser_groups_for_small_ones():
     model, split = sme_fit("lightgbm")
     est = model.estimator
     seen = pd.concat([split.train, split.valid])
-    tax = seen[seen.tax_paid_12m > 0]
+    latest = seen[(seen.as_of == seen.as_of.max()) & (seen.tax_paid_12m > 0)]
     tables = {t["depth"]: t for t in est.medians_["tax_paid_12m_vs_peers"]}
     overall = tables[0]["groups"][0][1]
-    assert overall == pytest.approx(float(np.median(np.log1p(tax.tax_paid_12m))))
-    counts = tax.groupby(["size", "sector"], observed=True).size()
+    assert overall == pytest.approx(float(np.median(np.log1p(latest.tax_paid_12m))))
+    counts = latest.groupby(["size", "sector"], observed=True).size()
     kept = {tuple(k) for k, _ in tables[2]["groups"]}
     assert kept == {k for k, n in counts.items() if n >= 30}
-    assert kept and len(kept) < len(counts)  # some groups too small: they take the coarser median
+    assert len(kept) < len(counts)  # some groups too small: they take the coarser median
     size, sector = next(iter(k for k, n in counts.items() if n < 30))
     row = split.test[model.features].iloc[:1].copy()
-    row["size"], row["sector"], row["tax_paid_12m"] = size, sector, 5000.0
-    by_size = dict((k[0], m) for k, m in tables[1]["groups"])[size]
-    level = est._levels({c: row[c].astype(object).to_numpy() for c in est._read()})["tax_paid_12m_vs_peers"]
-    assert level[0] == pytest.approx(np.log1p(5000.0) - by_size)
+    for name, label in (("size", size), ("sector", sector)):
+        row[name] = pd.Categorical([label], categories=row[name].cat.categories)
+    row["tax_paid_12m"] = 5000.0
+    by_size = {k[0]: m for k, m in tables[1]["groups"]}.get(size, overall)
+    level = est.inputs_of(row)["tax_paid_12m_vs_peers"].iloc[0]
+    assert level == pytest.approx(np.log1p(5000.0) - by_size)
     row["tax_paid_12m"] = 0.0  # no level without a positive value
-    assert np.isnan(est._levels({c: row[c].astype(object).to_numpy() for c in est._read()})
-                    ["tax_paid_12m_vs_peers"][0])
+    assert np.isnan(est.inputs_of(row)["tax_paid_12m_vs_peers"].iloc[0])
+
+
+def test_each_training_row_is_levelled_against_its_own_date_s_peers():
+    from creditgrade.models.logistic import LogisticPD
+
+    fitted = {}
+
+    class Recording(LogisticPD):
+        def fit(self, X, y, X_val=None, y_val=None, groups=None):
+            fitted["X"], fitted["X_val"] = X, X_val
+            return super().fit(X, y, X_val, y_val, groups)
+
+    rng = np.random.default_rng(0)
+    n = 400
+    size = pd.Categorical(rng.choice(["small", "large"], n), categories=["small", "large"])
+    day = np.repeat(np.array(["2022-12-31", "2023-12-31"], dtype="datetime64[ns]"), n // 2)
+    scale = np.where(size == "large", 100.0, 10.0) * np.where(day == day[-1], 2.0, 1.0)  # the peers double
+    X = pd.DataFrame({"tax": scale * np.exp(rng.normal(0, 0.1, n)), "size": size})
+    y = rng.random(n) < 0.3
+    est = PeerLevels(Recording(), [{"name": "tax_vs_peers", "of": "tax", "by": ["size"]}], min_rows=30)
+    est.fit(X.iloc[:300], y[:300], X.iloc[300:], y[300:], dates=(day[:300], day[300:]))
+    levels = pd.concat([fitted["X"], fitted["X_val"]])["tax_vs_peers"]
+    assert levels.abs().max() < 0.5  # each row against its own date's peers: no step between the dates
+    pooled = PeerLevels(Recording(), est.levels, min_rows=30)
+    pooled.fit(X.iloc[:300], y[:300], X.iloc[300:], y[300:])
+    assert pd.concat([fitted["X"], fitted["X_val"]])["tax_vs_peers"].abs().max() > 0.3  # against all rows
+    latest = {k[0]: m for k, m in {t["depth"]: t for t in est.medians_["tax_vs_peers"]}[1]["groups"]}
+    last = X[day == day[-1]]
+    assert latest["large"] == pytest.approx(np.median(np.log1p(last.tax[last["size"] == "large"])))
+    with pytest.raises(ValueError, match="dates for"):
+        est.fit(X, y, dates=(day[:10],))
 
 
 def test_the_version_carries_the_medians_and_grades_one_subject_the_same(tmp_path):

@@ -123,7 +123,8 @@ def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy
     est = with_peer_levels(kind, segment, columns, seed, Scale.from_config(policy))
     train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
     held_out = (valid[columns], valid["defaulted"].to_numpy()) if len(valid) else (None, None)
-    est.fit(train[columns], train["defaulted"].to_numpy(), *held_out, groups=subject_groups(train, columns))
+    dated = {"dates": (train["as_of"].to_numpy(), valid["as_of"].to_numpy())} if isinstance(est, PeerLevels) else {}
+    est.fit(train[columns], train["defaulted"].to_numpy(), *held_out, groups=subject_groups(train, columns), **dated)
     numeric = train[columns].select_dtypes("number")
     info = dict(train_from=str(split.train.as_of.min().date()),
                 train_to=str(pd.concat([split.train.as_of, split.valid.as_of]).max().date()),
