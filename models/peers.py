@@ -72,27 +72,44 @@ class PeerLevels(Estimator):
 
     def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame | None = None, y_val=None, groups=None,
             dates=None) -> PeerLevels:
-        """Learn the medians from ``X`` and ``X_val`` (rows before the dates judged; no outcome is read),
-        then fit the family on the inputs and their levels. ``dates``: each row's as-of date (of ``X``, then
-        of ``X_val``); given, a row's level is against its peers at its own date, and the model keeps the
-        latest date's medians for what it grades; without, every row's is against all rows'."""
-        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
+        """Learn the medians from ``X`` and ``X_val`` (rows before the dates judged; no outcome is read,
+        :meth:`learn`), then fit the family on the inputs and their levels. ``dates``: each row's as-of date
+        (of ``X``, then of ``X_val``); without, every row is levelled against all rows."""
         seen = X if X_val is None else pd.concat([X, X_val[list(X.columns)]])
-        columns = _frame_columns(seen, self._read())
-        when = np.zeros(len(seen)) if dates is None else np.concatenate([np.asarray(d) for d in dates])
-        if len(when) != len(seen):
-            raise ValueError(f"{len(when)} dates for {len(seen)} rows")
-        levels = {lv["name"]: np.full(len(seen), np.nan) for lv in self.levels}
-        for day in np.unique(when):  # ascending: the medians kept are the latest date's
-            at = np.flatnonzero(when == day)
-            part = {c: v[at] for c, v in columns.items()}
-            self.medians_ = {lv["name"]: self._learn(lv, part) for lv in self.levels}
-            for name, values in self._levels(part).items():
-                levels[name][at] = values
-        frame = self._joined(seen, levels)
+        frame = self.learn(seen, None if dates is None else np.concatenate([np.asarray(d) for d in dates]))
         held = None if X_val is None else frame.iloc[len(X):]
         self.estimator.fit(frame.iloc[:len(X)], y, held, y_val, groups=groups)
         return self
+
+    def learn(self, X: pd.DataFrame, dates=None) -> pd.DataFrame:
+        """Learn each date's medians from ``X``'s rows at that date (``dates``: one per row; None: all rows
+        as one date), keep the latest date's to grade with, and return ``X``'s inputs with each row's level
+        against its own date's peers (the family's training frame)."""
+        self.feature_names_in_ = np.array([c for c in X.columns if c != "as_of"], dtype=object)
+        when = np.zeros(len(X)) if dates is None else np.asarray(dates)
+        if len(when) != len(X):
+            raise ValueError(f"{len(when)} dates for {len(X)} rows")
+        columns = _frame_columns(X, self._read())
+        self.dated_ = {}
+        for day in np.unique(when):  # ascending: the medians kept are the latest date's
+            at = when == day
+            self.dated_[day] = self.medians_ = {lv["name"]: self._learn(lv, {c: v[at] for c, v in columns.items()})
+                                                for lv in self.levels}
+        return self.inputs_at(X, when)
+
+    def inputs_at(self, X: pd.DataFrame, dates) -> pd.DataFrame:
+        """``X``'s inputs with each row's level against the medians :meth:`learn` found at its date in
+        ``dates`` (the latest date's for a date it did not see): how a training set is levelled where it
+        is built in parts (``training.cluster``)."""
+        when = np.asarray(dates)
+        columns = _frame_columns(X, self._read())
+        levels = {lv["name"]: np.full(len(X), np.nan) for lv in self.levels}
+        for day in np.unique(when):
+            at = when == day
+            part = self._levels({c: v[at] for c, v in columns.items()}, self.dated_.get(day, self.medians_))
+            for name, values in part.items():
+                levels[name][at] = values
+        return self._joined(X, levels)
 
     def _learn(self, level: dict, columns: dict) -> list[dict]:
         """Medians of ``log(1 + value)`` per group of the first ``d`` ``by`` features, from all of them down
@@ -111,25 +128,26 @@ class PeerLevels(Estimator):
                                                    if len(g) >= (self.min_rows if depth else 1) and "" not in key]})
         return out
 
-    def _medians(self, level: dict, columns: dict) -> np.ndarray:
+    def _medians(self, level: dict, columns: dict, medians: dict | None = None) -> np.ndarray:
         """The peers' median of ``level`` per row from ``columns`` (feature -> numbers, or labels with None
-        missing): its finest group kept, else a coarser one."""
+        missing) in ``medians`` (the kept ones if None): its finest group kept, else a coarser one."""
         n = len(columns[level["of"]])
         median = np.full(n, np.nan)
-        for table in self.medians_[level["name"]]:
+        for table in (self.medians_ if medians is None else medians)[level["name"]]:
             lookup = {tuple(key): m for key, m in table["groups"]}
             keys = zip(*(columns[b] for b in level["by"][:table["depth"]])) if table["depth"] else [()] * n
             found = np.array([lookup.get(tuple(k), np.nan) for k in keys], dtype=float)
             median = np.where(np.isnan(median), found, median)
         return median
 
-    def _levels(self, columns: dict) -> dict[str, np.ndarray]:
-        """Each level per row from ``columns`` (as :meth:`_medians` reads them)."""
+    def _levels(self, columns: dict, medians: dict | None = None) -> dict[str, np.ndarray]:
+        """Each level per row from ``columns`` against ``medians`` (as :meth:`_medians` reads them)."""
         out = {}
         for lv in self.levels:
             value = np.asarray(columns[lv["of"]], dtype=float)
             with np.errstate(invalid="ignore"):
-                out[lv["name"]] = np.where(value > 0, np.log1p(np.maximum(value, 0.0)), np.nan) - self._medians(lv, columns)
+                out[lv["name"]] = (np.where(value > 0, np.log1p(np.maximum(value, 0.0)), np.nan)
+                                   - self._medians(lv, columns, medians))
         return out
 
     def _joined(self, X: pd.DataFrame, levels: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -192,6 +192,51 @@ def test_the_training_matrix_built_on_the_cluster_is_the_local_training_set_s_mo
                               ["size"])).tolist() == [[False], [True]]
 
 
+def test_sme_lightgbm_on_the_cluster_is_levelled_against_peers_as_the_pipeline_levels(exported, client, tmp_path,
+                                                                                       monkeypatch):
+    """The SMEs' levels against peers (``models.peers``) on the cluster: the training matrix holds each row's
+    levels at its own date, as the local training set levelled by the same medians; the registered LightGBM
+    carries the latest date's medians, and grades and explains through them (contributions add up, a level's
+    folded into its feature's)."""
+    from creditgrade.features.build import build_training_set
+    from creditgrade.models import explain
+    from creditgrade.models.grades import Scale, config
+    from creditgrade.models.peers import PeerLevels
+    from creditgrade.models.registry import load_version
+    from creditgrade.training import cluster
+    from creditgrade.training.distributed import model_inputs, outcome_dates, training_matrix
+    from creditgrade.training.pipeline import with_peer_levels, without_defaulters
+
+    store, out, _ = exported
+    columns, _ = model_inputs("sme")
+    policy, dates = config("sme"), outcome_dates(out, "sme", 12)
+    local = without_defaulters(build_training_set(store, "sme"), Scale.from_config(policy))
+    levels = with_peer_levels("lightgbm", "sme", columns, 0, Scale.from_config(policy))
+    expected = levels.learn(local[columns], local["as_of"].to_numpy())
+    names = [lv["name"] for lv in levels.levels]
+    assert names and expected[names].notna().any().all()
+    X, _ = client.compute(training_matrix(client, out, "sme", dates=dates, policy=policy, levels=levels), sync=True)
+    assert list(X.columns) == [*columns, *names]
+    got = X[names].astype(float).sort_values(names, ignore_index=True)
+    assert_frame_equal(got, expected[names].astype(np.float32).astype(float).sort_values(names, ignore_index=True))
+
+    monkeypatch.setattr(cluster, "settings", lambda: {"sample_rows": 10**6, "example_rows": 5})  # every subject
+    monkeypatch.setenv("CREDITGRADE_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    [result] = cluster.train_on_cluster(client, out, "sme", kinds=("lightgbm",))
+    model = load_version("sme", result.version).model
+    assert isinstance(model.estimator, PeerLevels) and model.features == columns
+    assert set(names) <= set(model.estimator.estimator.booster_.feature_name())
+    train = local[local["as_of"] < sorted(dates)[-8]]  # the training dates, as split_by_date leaves them
+    latest = train[(train.as_of == train.as_of.max()) & (train.tax_paid_12m > 0)]
+    overall = {t["depth"]: t for t in model.estimator.medians_["tax_paid_12m_vs_peers"]}[0]["groups"][0][1]
+    assert overall == pytest.approx(float(np.median(np.log1p(latest.tax_paid_12m))))
+    rows = build_features(store, "sme", AS_OF)
+    graded, _ = explain.explain(model, rows)
+    parts = explain.contributions(model, rows)
+    np.testing.assert_allclose(1 / (1 + np.exp(-parts.sum(axis=1))), graded["pd"], atol=1e-9)
+
+
 def _classification(n: int, seed: int = 0) -> pd.DataFrame:
     """Credit-like rows: 10 % positive, 5 % of labels flipped; like the catalogue's features, most take few
     values (counts, flags, rounded ratios), three are continuous, one is missing at times and one is a

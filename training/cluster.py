@@ -10,7 +10,8 @@ is gathered but the sample of subjects; the workers send back a label and a few 
   fixed size of ``training.distributed.PARAMS``: ``lightgbm.dask`` takes an eval set but has no early stopping
   (lightgbm-org/LightGBM#4189; with ``early_stopping_rounds`` its workers hang, #6351), so no size is chosen
   here. It is Platt-calibrated on its margins on the validation dates, computed on the workers, and becomes an
-  ``LGBMPD`` (``LGBMPD.from_booster``) that explains, saves and serves as a locally fitted one.
+  ``LGBMPD`` (``LGBMPD.from_booster``) that explains, saves and serves as a locally fitted one. Its levels
+  against peers (``models.peers``) take each training date's medians from the sample of subjects below.
 - **Every other family** (the scorecard, the EBM: ``models.families.DATA_PARALLEL`` names the one fitted on
   the cluster) fits on one machine (``fit_grade_model``, holding out subjects of its own) on the training
   dates of a random sample of subjects, built on the workers: in every partition, the subjects whose key
@@ -36,6 +37,7 @@ export), so a re-run may register a new version; with one worker it registers no
 """
 from __future__ import annotations
 
+import copy
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,14 +57,15 @@ from creditgrade.models.bundle import GradeModel
 from creditgrade.models.families import DATA_PARALLEL
 from creditgrade.models.grades import Scale, config
 from creditgrade.models.lgbm import LGBMPD
+from creditgrade.models.peers import PeerLevels
 from creditgrade.models.registry import CHAMPION, configure, load_version
 from creditgrade.training.choose import Choice, beat_share, decide, record
 from creditgrade.training.choose import config as choice_config
 from creditgrade.training.distributed import (PARAMS, fit_lightgbm, model_inputs, outcome_dates, partition_rows,
                                               training_matrix)
 from creditgrade.training.evaluate import auc, evaluate
-from creditgrade.training.pipeline import (KINDS, Split, TrainResult, fit_grade_model, make_estimator, promote,
-                                           register, split_by_date)
+from creditgrade.training.pipeline import (KINDS, Split, TrainResult, fit_grade_model, promote, register,
+                                           split_by_date, with_peer_levels)
 
 
 CONFIG_FILE = Path(__file__).with_name("cluster.toml")
@@ -141,23 +144,30 @@ def _sample(client, out, segment: str, dates: Dates, horizon: int, policy: dict)
     return split, {"subjects": int(split.train.index.nunique()), "share": share}
 
 
-def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dict, seed: int) -> tuple[dict, int]:
+def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dict, seed: int,
+              sample: pd.DataFrame) -> tuple[dict, int]:
     """LightGBM fitted on the cluster on the training dates (module docstring): what
-    :func:`_lightgbm_model` takes, and the rows it was fitted on."""
+    :func:`_lightgbm_model` takes, and the rows it was fitted on. Levels against peers (``models.peers``)
+    take each date's medians from the ``sample`` of subjects' training rows."""
     columns, categories = model_inputs(segment)
-    est = make_estimator(DATA_PARALLEL, segment, columns, seed, Scale.from_config(policy))
-    X, y = training_matrix(client, out, segment, horizon, dates.train, policy)
+    est = with_peer_levels(DATA_PARALLEL, segment, columns, seed, Scale.from_config(policy))
+    levels = est if isinstance(est, PeerLevels) else None
+    if levels is not None:
+        levels.learn(sample[columns], sample["as_of"].to_numpy())
+        est = levels.estimator
+    X, y = training_matrix(client, out, segment, horizon, dates.train, policy, levels)
     rows = len(X)
     _both_classes(int(y.sum().compute()), rows, "the training dates", "训练期")
-    fitted = fit_lightgbm(client, X, y, columns, categories, random_state=seed,
-                          monotone_constraints=[int(est.monotone.get(c, 0)) for c in columns],
+    fit_columns = [*columns, *([] if levels is None else [lv["name"] for lv in levels.levels])]
+    fitted = fit_lightgbm(client, X, y, fit_columns, categories, random_state=seed,
+                          monotone_constraints=[int(est.monotone.get(c, 0)) for c in fit_columns],
                           monotone_constraints_method=est.monotone_method)
     params = dict(leaves_grid=(PARAMS["num_leaves"],), learning_rate=PARAMS["learning_rate"],
                   max_rounds=PARAMS["n_estimators"], early_stopping=0, min_child_samples=PARAMS["min_child_samples"],
                   reg_lambda=PARAMS["reg_lambda"], feature_fraction=PARAMS["colsample_bytree"],
                   monotone_method=est.monotone_method, seed=seed)  # LGBMPD's names for what it was fitted with
-    return dict(segment=segment, booster=_without_addresses(fitted.booster_), columns=columns, monotone=est.monotone,
-                params=params), rows
+    return dict(segment=segment, booster=_without_addresses(fitted.booster_), columns=columns, fit_columns=fit_columns,
+                monotone=est.monotone, params=params, levels=levels), rows
 
 
 def _without_addresses(booster: lgb.Booster) -> lgb.Booster:
@@ -170,8 +180,14 @@ def _without_addresses(booster: lgb.Booster) -> lgb.Booster:
 
 
 def _lightgbm_model(fitted: dict, calibration: tuple[float, float], policy: dict, **provenance) -> GradeModel:
-    """The segment's LightGBM model from :func:`_lightgbm`'s booster and a Platt calibration (a, b)."""
-    est = LGBMPD.from_booster(fitted["booster"], fitted["columns"], calibration, fitted["monotone"], **fitted["params"])
+    """The segment's LightGBM model from :func:`_lightgbm`'s booster and a Platt calibration (a, b), inside its
+    levels against peers if it was fitted with them."""
+    est = LGBMPD.from_booster(fitted["booster"], fitted["fit_columns"], calibration, fitted["monotone"],
+                              **fitted["params"])
+    if fitted["levels"] is not None:  # a copy each: the uncalibrated model and the calibrated one differ
+        wrapped = copy.copy(fitted["levels"])
+        wrapped.estimator = est
+        est = wrapped
     return GradeModel(fitted["segment"], DATA_PARALLEL, est, fitted["columns"], policy=policy, **provenance)
 
 
@@ -205,7 +221,7 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
     for kind in kinds:
         if kind == DATA_PARALLEL:
             say(f"{segment}: fitting {kind} on the cluster 在集群上训练")
-            lightgbm, rows[kind] = _lightgbm(client, out, segment, dates, horizon, policy, seed)
+            lightgbm, rows[kind] = _lightgbm(client, out, segment, dates, horizon, policy, seed, sample.train)
             models[kind] = _lightgbm_model(lightgbm, (1.0, 0.0), policy)  # uncalibrated: its margins
             continue
         say(f"{segment}: fitting {kind} on the sample 用样本训练")

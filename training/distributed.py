@@ -79,26 +79,30 @@ def in_sample(keys: pd.Series, share: float) -> np.ndarray:
 
 
 def _worker_matrix(folder: Path, entries: list[dict], segment: str, dates, horizon: int, columns: list[str],
-                   policy: dict):
+                   policy: dict, levels=None):
     """The training rows of ``entries`` (:func:`partition_rows`), a partition and a date at a time, in one
     float32 matrix made once: its rows are bounded by subjects x dates, and the pages past the rows written
-    are never touched, so they take no memory."""
+    are never touched, so they take no memory. ``levels``: a ``models.peers.PeerLevels`` that learned its
+    medians; each row's levels at its date are added."""
     bound = sum(e["rows"]["subjects"] for e in entries) * len(dates)
     matrix, labels, n = np.empty((bound, len(columns)), dtype=np.float32), np.empty(bound, dtype=np.int64), 0
     for entry in entries:
         for rows in partition_rows(folder, entry, segment, dates, horizon, policy):
-            as_matrix(rows, columns, matrix[n:n + len(rows)])
+            inputs = rows if levels is None else levels.inputs_at(rows, rows["as_of"].to_numpy())
+            as_matrix(inputs, columns, matrix[n:n + len(rows)])
             labels[n:n + len(rows)] = rows["defaulted"].to_numpy()
             n += len(rows)
     return pd.DataFrame(matrix[:n], columns=columns, copy=False), labels[:n]
 
 
-def training_matrix(client, out, segment: str, horizon: int = 12, dates=None, policy: dict | None = None):
+def training_matrix(client, out, segment: str, horizon: int = 12, dates=None, policy: dict | None = None,
+                    levels=None):
     """The export's training set at ``dates`` (every date with outcomes if None) without the rows in default
     at their as-of date by ``policy`` (the grades file's, now, if None): ``features.build.build_training_set``'s
     rows less ``training.pipeline.without_defaulters``', built on the workers partition by partition, as
     ``(X, y)`` kept there: ``X`` a Dask DataFrame of the segment's model inputs (:func:`model_inputs`) in
-    float32 (:func:`as_matrix`), ``y`` a Dask array of ``defaulted``.
+    float32 (:func:`as_matrix`), ``y`` a Dask array of ``defaulted``. ``levels``: a ``models.peers.PeerLevels``
+    that learned its medians (from a sample): its levels are added to the inputs, each row's at its date.
 
     Each worker builds its share of the partitions into one matrix, which ``lightgbm.dask`` and LightGBM
     then read without a copy (a single float32 frame is concatenated and turned into an array as views), so
@@ -108,13 +112,14 @@ def training_matrix(client, out, segment: str, horizon: int = 12, dates=None, po
     import dask.dataframe as dd
 
     columns, _ = model_inputs(segment)
+    columns += [] if levels is None else [lv["name"] for lv in levels.levels]
     dates = outcome_dates(out, segment, horizon) if dates is None else list(dates)
     policy = config(segment) if policy is None else policy
     folder = Path(out).resolve() / segment
     entries = read_manifest(out, segment)["partitions"]
     workers = sorted(client.scheduler_info()["workers"])[:len(entries)]
     parts = [dask.delayed(client.submit(_worker_matrix, folder, entries[i::len(workers)], segment, dates, horizon,
-                                        columns, policy, workers=[w], allow_other_workers=True, retries=RETRIES,
+                                        columns, policy, levels, workers=[w], allow_other_workers=True, retries=RETRIES,
                                         pure=False))
              for i, w in enumerate(workers)]
     X = dd.from_delayed([p[0] for p in parts], meta=pd.DataFrame(columns=columns, dtype=np.float32),
