@@ -133,12 +133,23 @@ class PeerLevels(Estimator):
         missing) in ``medians`` (the kept ones if None): its finest group kept, else a coarser one."""
         n = len(columns[level["of"]])
         median = np.full(n, np.nan)
-        for table in (self.medians_ if medians is None else medians)[level["name"]]:
-            lookup = {tuple(key): m for key, m in table["groups"]}
-            keys = zip(*(columns[b] for b in level["by"][:table["depth"]])) if table["depth"] else [()] * n
+        for depth, lookup in self._lookups(self.medians_ if medians is None else medians)[level["name"]]:
+            keys = zip(*(columns[b] for b in level["by"][:depth])) if depth else [()] * n
             found = np.array([lookup.get(tuple(k), np.nan) for k in keys], dtype=float)
             median = np.where(np.isnan(median), found, median)
         return median
+
+    def _lookups(self, medians: dict) -> dict[str, list[tuple[int, dict]]]:
+        """``medians`` as ``(depth, {group: median})`` per level, finest first (made once for the kept ones:
+        one subject's walk reads them)."""
+        kept = getattr(self, "_kept", None)
+        if kept is not None and kept[0] is medians:
+            return kept[1]
+        out = {name: [(t["depth"], {tuple(k): m for k, m in t["groups"]}) for t in tables]
+               for name, tables in medians.items()}
+        if medians is getattr(self, "medians_", None):
+            self._kept = (medians, out)
+        return out
 
     def _levels(self, columns: dict, medians: dict | None = None) -> dict[str, np.ndarray]:
         """Each level per row from ``columns`` against ``medians`` (as :meth:`_medians` reads them)."""
@@ -175,7 +186,8 @@ class PeerLevels(Estimator):
         """The family's walk over the inputs and levels, each level's contribution added to its feature's."""
         names = list(self.feature_names_in_)
         values, labels = read_table(X, names) if table is None else table
-        levels = self._levels(table_columns((values, labels), names))
+        read = [names.index(c) for c in self._read()]
+        levels = self._levels(table_columns((values[:, read], [labels[j] for j in read]), self._read()))
         inner = self.estimator.walk(None, (np.column_stack([values, *levels.values()]),
                                            [*labels, *[None] * len(levels)]))
         c = inner.contributions
