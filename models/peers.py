@@ -226,10 +226,12 @@ class PeerLevels(Estimator):
         return {f: sorted(set(b)) for f, b in out.items()}
 
     def describe(self) -> dict:
-        """The family's description, plus the groups and medians of each level."""
+        """The family's description, plus each level's peers under ``details["peer_levels"]``: its feature,
+        groups, and per group kept (finest first) the peers' median value of the feature (``exp(median) - 1``)."""
         inner = self.estimator.describe()
         details = {lv["name"]: {"of": lv["of"], "by": lv["by"],
-                                "groups": {str(t["depth"]): len(t["groups"]) for t in self.medians_[lv["name"]]}}
+                                "medians": [{"group": dict(zip(lv["by"], key)), "median": float(np.expm1(m))}
+                                            for t in self.medians_[lv["name"]] for key, m in t["groups"]]}
                    for lv in self.levels}
         return {**inner, "summary": f"{inner['summary']}; levels against peers of "
                                     f"{', '.join(lv['of'] for lv in self.levels)}",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "shapes", "roc-ks",
+SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "shapes", "peer-levels", "roc-ks",
             "calibration", "default-rate", "validation", "psi", "distribution", "features")
 PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibration", "default-rate", "psi",
            "distribution")
@@ -34,6 +34,8 @@ def test_review_pack_has_every_section_and_plot_and_is_logged(trained_env, tmp_p
     for sid in PLOTTED:
         assert '<img src="data:image/png;base64,' in sections[sid], sid
     assert sections["dependence"].count("<img ") >= 2
+    peers = sections["peer-levels"]  # the SMEs' levels: each group's median, the coarser ones, all firms
+    assert all(w in peers for w in ("tax_paid_12m_vs_peers", "size=small, sector=", "size=micro<", "all 全部"))
     assert all(f"By {g}" in sections["distribution"] for g in ("district", "sector", "size"))
     card = sections["model-card"]
     assert champion.version in card and champion.run_id in card and "Intended use" in card and "Limits" in card
@@ -62,7 +64,7 @@ def test_review_pack_of_a_scorecard_household_model(trained_env, tmp_path):
     text = write_review_pack(store, "household", tmp_path / "h.html", load_version("household", version)).read_text()
     store.dispose()
     sections = _sections(text)
-    assert list(sections) == list(SECTIONS)
+    assert list(sections) == [s for s in SECTIONS if s != "peer-levels"]  # households have no levels against peers
     assert "points relative to the best bin" in sections["shap-summary"]
     assert "By township_code" in sections["distribution"] and "name 名称" in sections["distribution"]
 

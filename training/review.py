@@ -189,6 +189,21 @@ def _shapes(model: GradeModel) -> str:
                        "up exactly to its log-odds."), _table(table), *plots)
 
 
+def _peer_levels(model: GradeModel) -> str:
+    """The peers each level against peers is measured against (``describe()["details"]["peer_levels"]``): per
+    group, the peers' median value at the latest training date; nothing if the model has no such level."""
+    levels = model.estimator.describe().get("details", {}).get("peer_levels")
+    if not levels:
+        return ""
+    rows = [{"level 水平": names(name), "peers 同类": ", ".join(f"{k}={v}" for k, v in m["group"].items()) or "all 全部",
+             "peers' median 同类中位数": round(m["median"], 2)}
+            for name, lv in levels.items() for m in lv["medians"]]
+    return _section("peer-levels", "同类比较 Levels against peers",
+                    _p("每个水平 = log(1+值) − 同类在训练末期的 log(1+值) 中位数；同类不足时用更粗的分组。 Each level is "
+                       "log(1 + value) minus its peers' median of that at the latest training date; a group with too "
+                       "few rows takes a coarser group's median."), _table(pd.DataFrame(rows)))
+
+
 def _roc_ks(y: np.ndarray, pd_: np.ndarray) -> str:
     fpr, tpr, _ = roc_curve(y, pd_)
     auc, ks = ev.auc(y, pd_), ev.ks(y, pd_)
@@ -354,7 +369,7 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     glob, summary, dependence = _explanations(gm, sample)
     calibration, default = _by_grade(y, graded, order)
     body = [
-        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence, _shapes(gm),
+        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence, _shapes(gm), _peer_levels(gm),
         _roc_ks(y, graded["pd"].to_numpy()), calibration, default,
         _section("validation", "Band validation: Jeffreys test per as-of date and grade 等级PD回溯检验",
                  validation_html(validation)),
