@@ -71,8 +71,12 @@ def test_medians_kept_are_the_latest_training_date_s_with_coarser_groups_for_sma
     by_size = {k[0]: m for k, m in tables[1]["groups"]}.get(size, overall)
     level = est.inputs_of(row)["tax_paid_12m_vs_peers"].iloc[0]
     assert level == pytest.approx(np.log1p(5000.0) - by_size)
+    row["size"] = pd.Categorical([None], categories=row["size"].cat.categories)  # no group: every firm's median
+    assert est.inputs_of(row)["tax_paid_12m_vs_peers"].iloc[0] == pytest.approx(np.log1p(5000.0) - overall)
     row["tax_paid_12m"] = 0.0  # no level without a positive value
     assert np.isnan(est.inputs_of(row)["tax_paid_12m_vs_peers"].iloc[0])
+    with pytest.raises(ValueError, match="peer-levels"):
+        PeerLevels.from_json('{"format": "creditgrade.lgbm/1"}')
 
 
 def test_each_training_row_is_levelled_against_its_own_date_s_peers():
