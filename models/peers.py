@@ -85,7 +85,7 @@ class PeerLevels(Estimator):
         """Learn each date's medians from ``X``'s rows at that date (``dates``: one per row; None: all rows
         as one date), keep the latest date's to grade with, and return ``X``'s inputs with each row's level
         against its own date's peers (the family's training frame)."""
-        self.feature_names_in_ = np.array([c for c in X.columns if c != "as_of"], dtype=object)
+        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
         when = np.zeros(len(X)) if dates is None else np.asarray(dates)
         if len(when) != len(X):
             raise ValueError(f"{len(when)} dates for {len(X)} rows")
