@@ -142,7 +142,7 @@ def families_fitted():
 
 def test_each_family_keeps_the_protocol(families_fitted):
     from creditgrade.models.estimator import RISK_SIGN, UNITS
-    from creditgrade.models.families import family
+    from creditgrade.models.families import from_json
 
     models, X = families_fitted
     for kind, model in models.items():
@@ -159,7 +159,7 @@ def test_each_family_keeps_the_protocol(families_fitted):
         unused = [j for j, f in enumerate(model.features) if f not in est.used_features_]
         assert not walk.contributions[:, unused].any()
         assert (RISK_SIGN[est.unit] * walk.contributions[:, :-1]).max() > 0  # some feature raises some risk
-        again = family(kind).from_json(est.to_json())
+        again = from_json(kind, est.to_json())  # the family's own document, or its levels against peers around it
         np.testing.assert_array_equal(again.walk(X).contributions, walk.contributions)
         assert again.to_json() == est.to_json() and again.describe()["summary"] == est.describe()["summary"]
 
