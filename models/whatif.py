@@ -23,6 +23,7 @@ from creditgrade.models.bundle import GradeModel
 WHOLE_UNITS = {"count", "days", "months", "persons", "flag", "level", "years"}
 NON_NEGATIVE = WHOLE_UNITS | {"CNY", "mu", "ratio"}
 MAX_CANDIDATES = 8
+ZERO = 1e-9  # a boundary nearer 0 than this splits zero from the rest (LightGBM's zero threshold is 1e-35)
 BEAM = 5
 
 
@@ -42,6 +43,7 @@ def _nice(b: float, strict: bool, below: bool, whole: bool) -> float:
         if below:
             return float(math.ceil(b) - 1 if strict else math.floor(b))
         return float(math.ceil(b) if strict else math.floor(b) + 1)
+    b = 0.0 if abs(b) < ZERO else b
     digits = 2 - (math.floor(math.log10(abs(b))) if b else -1)
     step = 10.0 ** -digits
     v = round((math.floor(b / step) if below else math.ceil(b / step)) * step, digits)

@@ -198,3 +198,12 @@ def test_one_row_without_a_frame_equals_the_frame_path(models, segment):
             assert [out[c] for c in ("score", "model_grade", "grade")] == [expected[c] for c in
                                                                            ("score", "model_grade", "grade")]
             assert out["override"] is expected["override"] and reasons_ == why[i], kind
+
+
+def test_a_boundary_at_lightgbm_s_zero_threshold_proposes_zero():
+    """LightGBM splits zero from the rest at 1e-35: the value to propose below it is 0, not 1e-35."""
+    from creditgrade.models.whatif import _nice
+
+    assert _nice(1e-35, False, True, False) == 0.0
+    assert _nice(1e-35, False, False, False) == 0.001
+    assert _nice(2512.3, False, True, False) == 2510.0  # other boundaries as before
