@@ -48,9 +48,15 @@ class FeatureSpec:
 
 
 @cache
-def _specs() -> tuple[FeatureSpec, ...]:
+def _raw() -> dict:
+    """``catalog.toml`` as read, once."""
     with CATALOG_FILE.open("rb") as fh:
-        raw = tomllib.load(fh)
+        return tomllib.load(fh)
+
+
+@cache
+def _specs() -> tuple[FeatureSpec, ...]:
+    raw = _raw()
     specs, seen = [], set()
     for entry in raw["feature"]:
         entry = dict(entry)
@@ -83,11 +89,9 @@ def _check_peers(specs: list[FeatureSpec]) -> None:
                              f"features of its segments in {CATALOG_FILE.name}")
 
 
-@cache
 def peer_min_rows() -> int:
     """Rows with a positive value a group needs for its own median (``[peers] min_rows``)."""
-    with CATALOG_FILE.open("rb") as fh:
-        return int(tomllib.load(fh)["peers"]["min_rows"])
+    return int(_raw()["peers"]["min_rows"])
 
 
 def check_segment(segment: str) -> str:

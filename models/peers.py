@@ -64,8 +64,13 @@ class PeerLevels(Estimator):
     def num_threads(self, value: int) -> None:
         self.estimator.num_threads = value
 
+    @property
+    def level_names(self) -> list[str]:
+        """The levels' names: the inputs the family takes after the catalogue's."""
+        return [lv["name"] for lv in self.levels]
+
     def get_params(self, deep: bool = True) -> dict:
-        return {**self.estimator.get_params(deep), "peer_levels": ",".join(lv["name"] for lv in self.levels),
+        return {**self.estimator.get_params(deep), "peer_levels": ",".join(self.level_names),
                 "peer_min_rows": self.min_rows}
 
     # ------------------------------------------------------------ learning and applying the medians
@@ -184,10 +189,10 @@ class PeerLevels(Estimator):
 
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """The family's walk over the inputs and levels, each level's contribution added to its feature's."""
-        names = list(self.feature_names_in_)
+        names, read = list(self.feature_names_in_), self._read()
         values, labels = read_table(X, names) if table is None else table
-        read = [names.index(c) for c in self._read()]
-        levels = self._levels(table_columns((values[:, read], [labels[j] for j in read]), self._read()))
+        at = [names.index(c) for c in read]
+        levels = self._levels(table_columns((values[:, at], [labels[j] for j in at]), read))
         inner = self.estimator.walk(None, (np.column_stack([values, *levels.values()]),
                                            [*labels, *[None] * len(levels)]))
         c = inner.contributions
@@ -221,7 +226,8 @@ class PeerLevels(Estimator):
         inner = self.estimator.boundaries()
         out = {f: list(inner[f]) for f in self.feature_names_in_ if f in inner}
         for lv in self.levels:
-            mapped = [(float(np.expm1(t + m)), strict) for t, strict in inner.get(lv["name"], []) for m in medians[lv["name"]]]
+            mapped = [(float(np.expm1(t + m)), strict)
+                      for t, strict in inner.get(lv["name"], []) for m in medians[lv["name"]]]
             out.setdefault(lv["of"], []).extend(b for b in mapped if b[0] > 0 and np.isfinite(b[0]))
         return {f: sorted(set(b)) for f, b in out.items()}
 

@@ -213,7 +213,7 @@ def test_sme_lightgbm_on_the_cluster_is_levelled_against_peers_as_the_pipeline_l
     local = without_defaulters(build_training_set(store, "sme"), Scale.from_config(policy))
     levels = with_peer_levels("lightgbm", "sme", columns, 0, Scale.from_config(policy))
     expected = levels.learn(local[columns], local["as_of"].to_numpy())
-    names = [lv["name"] for lv in levels.levels]
+    names = levels.level_names
     assert names and expected[names].notna().any().all()
     X, _ = client.compute(training_matrix(client, out, "sme", dates=dates, policy=policy, levels=levels), sync=True)
     assert list(X.columns) == [*columns, *names]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "shapes", "peer-levels", "roc-ks",
-            "calibration", "default-rate", "validation", "psi", "distribution", "features")
+SECTIONS = ("summary", "model-card", "global-importance", "shap-summary", "dependence", "shapes", "peer-levels",
+            "roc-ks", "calibration", "default-rate", "validation", "psi", "distribution", "features")
 PLOTTED = ("global-importance", "shap-summary", "dependence", "roc-ks", "calibration", "default-rate", "psi",
            "distribution")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "review_explanations.ipynb"

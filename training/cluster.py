@@ -158,7 +158,7 @@ def _lightgbm(client, out, segment: str, dates: Dates, horizon: int, policy: dic
     X, y = training_matrix(client, out, segment, horizon, dates.train, policy, levels)
     rows = len(X)
     _both_classes(int(y.sum().compute()), rows, "the training dates", "训练期")
-    fit_columns = [*columns, *([] if levels is None else [lv["name"] for lv in levels.levels])]
+    fit_columns = [*columns, *([] if levels is None else levels.level_names)]
     fitted = fit_lightgbm(client, X, y, fit_columns, categories, random_state=seed,
                           monotone_constraints=[int(est.monotone.get(c, 0)) for c in fit_columns],
                           monotone_constraints_method=est.monotone_method)

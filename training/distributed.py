@@ -112,7 +112,7 @@ def training_matrix(client, out, segment: str, horizon: int = 12, dates=None, po
     import dask.dataframe as dd
 
     columns, _ = model_inputs(segment)
-    columns += [] if levels is None else [lv["name"] for lv in levels.levels]
+    columns += [] if levels is None else levels.level_names
     dates = outcome_dates(out, segment, horizon) if dates is None else list(dates)
     policy = config(segment) if policy is None else policy
     folder = Path(out).resolve() / segment

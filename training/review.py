@@ -195,7 +195,8 @@ def _peer_levels(model: GradeModel) -> str:
     levels = model.estimator.describe().get("details", {}).get("peer_levels")
     if not levels:
         return ""
-    rows = [{"level 水平": names(name), "peers 同类": ", ".join(f"{k}={v}" for k, v in m["group"].items()) or "all 全部",
+    rows = [{"level 水平": names(name),
+             "peers 同类": ", ".join(f"{k}={v}" for k, v in m["group"].items()) or "all 全部",
              "peers' median 同类中位数": round(m["median"], 2)}
             for name, lv in levels.items() for m in lv["medians"]]
     return _section("peer-levels", "同类比较 Levels against peers",
@@ -369,7 +370,8 @@ def write_review_pack(source, segment: str, out_path, model: GradeModel | Loaded
     glob, summary, dependence = _explanations(gm, sample)
     calibration, default = _by_grade(y, graded, order)
     body = [
-        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence, _shapes(gm), _peer_levels(gm),
+        _summary(gm, loaded, data, checks), _model_card(gm, loaded, data), glob, summary, dependence, _shapes(gm),
+        _peer_levels(gm),
         _roc_ks(y, graded["pd"].to_numpy()), calibration, default,
         _section("validation", "Band validation: Jeffreys test per as-of date and grade 等级PD回溯检验",
                  validation_html(validation)),
