@@ -157,6 +157,7 @@ from creditgrade.features import ids  # noqa: E402
 from creditgrade.features.build import build_training_set  # noqa: E402
 from creditgrade.features.catalog import catalog, model_feature_names  # noqa: E402
 from creditgrade.features.frames import Frames  # noqa: E402
+from creditgrade.models.blend import FAMILY as BLEND, mixed_pd  # noqa: E402
 from creditgrade.models.grades import Scale, config  # noqa: E402
 from creditgrade.training.choose import choose, fitting_split  # noqa: E402
 from creditgrade.training.pipeline import KINDS, fit_grade_model, split_by_date, without_defaulters  # noqa: E402
@@ -239,8 +240,11 @@ def measure(pop: dict, segment: str, kinds=KINDS, without=(), with_ceiling: bool
     out["test_auc"] = {}
     if kinds:
         choice = choose(kinds, split, lambda kind, inner: fit_grade_model(kind, segment, inner))
-        out["test_auc"] = {kind: _auc(test.defaulted, fit_grade_model(kind, segment, fitting_split(
-            split, choice.windows[kind])).pd(test)) for kind in kinds}
+        test_pd = {kind: fit_grade_model(kind, segment, fitting_split(split, choice.windows[kind])).pd(test)
+                   for kind in kinds}
+        if choice.blend:  # the blend the pipeline registers (training.pipeline.blend_model): equal weights
+            test_pd[BLEND] = mixed_pd([test_pd[k] for k in choice.blend], [1 / len(choice.blend)] * len(choice.blend))
+        out["test_auc"] = {kind: _auc(test.defaulted, p) for kind, p in test_pd.items()}
         out["choice"] = choice
         out["chosen_test"] = out["test_auc"][choice.kind]
         out["lift"] = lift(out["chosen_test"], out["oracle_test"])
@@ -285,12 +289,13 @@ def main(argv=None) -> int:
         pop = generate(**sizes, seed=args.seed)
         what = f"generate({', '.join(f'{k}={v}' for k, v in sizes.items())}, seed={args.seed})"
     print(f"# {what}" + (f"; without {' '.join(args.without)}" if args.without else ""))
-    head = ("segment", "rows", "dflt%", "test%", "oracle", "or.test", *args.kinds, "chosen", "lift%")
-    print(("{:<13}{:>8}{:>7}{:>7}{:>8}{:>8}" + "{:>11}" * len(args.kinds) + "{:>11}{:>7}").format(*head)
+    head = ("segment", "rows", "dflt%", "test%", "oracle", "or.test", *args.kinds, BLEND, "chosen", "lift%")
+    print(("{:<13}{:>8}{:>7}{:>7}{:>8}{:>8}" + "{:>11}" * (len(args.kinds) + 1) + "{:>11}{:>7}").format(*head)
           + "   best feature in-time / out-of-time")
     for seg in args.segments:
         r = measure(pop, seg, args.kinds, args.without, args.ceiling or bool(args.ceiling_dates), args.ceiling_dates)
         aucs = "".join(f"{r['test_auc'][k]:>11.3f}" for k in args.kinds)
+        aucs += f"{r['test_auc'][BLEND]:>11.3f}" if BLEND in r["test_auc"] else f"{'-':>11}"
         chosen = f"{r['choice'].kind:>11}{100 * r['lift']:>7.1f}" if args.kinds else f"{'-':>11}{'-':>7}"
         print(f"{seg:<13}{r['rows']:>8,}{100 * r['default_rate']:>7.2f}{100 * r['test_default_rate']:>7.2f}"
               f"{r['oracle_all']:>8.3f}{r['oracle_test']:>8.3f}{aucs}{chosen}"
@@ -304,7 +309,8 @@ def main(argv=None) -> int:
                   + ", ".join(f"{k} {v:.3f}" for k, v in r["choice"].valid_auc.items())
                   + "".join(f"; beats {k} in {100 * v:.0f} % of resamples" for k, v in r["choice"].beats.items())
                   + "; training windows (as-of dates, 0 all): "
-                  + ", ".join(f"{k} {w}" for k, w in r["choice"].windows.items()))
+                  + ", ".join(f"{k} {w}" for k, w in r["choice"].windows.items())
+                  + (f"; blend of {' + '.join(r['choice'].blend)}" if r["choice"].blend else ""))
         if r["blanked"]:
             print(f"    blanked {len(r['blanked'])}: {' '.join(r['blanked'])}")
         if args.top:

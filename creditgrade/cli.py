@@ -164,8 +164,9 @@ def _cmd_train(args) -> int:
         results = train_segment(Store(), args.segment, kinds, oracle=oracle, progress=say)
     for r in results:
         extra = f" oracle AUC {r.metrics['oracle_auc']:.4f}" if r.metrics.get("oracle_auc") else ""
-        window = (f"{r.metrics['window']} as-of dates 训练窗口{r.metrics['window']}个基准日" if r.metrics["window"]
-                  else "every as-of date 训练窗口为全部基准日")
+        window = r.metrics["window"]
+        window = ("each member's 各成员的训练窗口" if window is None
+                  else f"{window} as-of dates 训练窗口{window}个基准日" if window else "every as-of date 训练窗口为全部基准日")
         print(f"{r.segment:12s} {r.kind:9s} version {r.version}: validation AUC {r.metrics['valid_auc']:.4f}"
               f"{' (chosen 选定)' if r.chosen else ''}, training window {window}, out-of-time AUC {r.metrics['auc']:.4f} "
               f"KS {r.metrics['ks']:.4f}{extra}{'' if r.new else '  (unchanged: nothing registered 未变，未登记)'}"

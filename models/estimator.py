@@ -12,7 +12,8 @@ listed by name in ``models.families``. Nothing outside ``models/`` asks which fa
   points lost), ``bias`` the best possible score; a row sums to the family's :meth:`Estimator.own_score`.
   A negative value raises risk. :data:`RISK_SIGN` turns either into "higher raises risk".
 * :meth:`Estimator.walk` gives contributions, PD and own score from ONE pass over the model (one tree walk,
-  one binning); everything else may be built from it.
+  one binning); everything else may be built from it. :meth:`Estimator.log_odds_walk` gives the same pass
+  in log-odds whatever the unit (a family in points overrides it).
 * Features: ``feature_names_in_`` the columns it was fitted on, in order (contribution columns follow it);
   ``used_features_`` those that can contribute (split on, kept by the card); a feature not used
   contributes 0.
@@ -84,6 +85,13 @@ class Estimator(ABC):
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """Contributions, PD and own score from one pass (see :class:`Walk`), reading ``table`` if given
         (``X`` may then be None)."""
+
+    def log_odds_walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
+        """:meth:`walk` with contributions in log-odds whatever the family's unit: each row sums to logit(PD)
+        (how a blend adds up its members, ``models.blend``). A family in points overrides it."""
+        if self.unit != "log-odds":
+            raise NotImplementedError(f"{type(self).__name__} gives no log-odds contributions")
+        return self.walk(X, table)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Contributions per feature plus ``bias`` (in ``unit``), one row per row of ``X``; each row sums to

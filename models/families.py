@@ -33,10 +33,11 @@ def family(name: str) -> type[Estimator]:
 
 
 def from_json(kind: str, text: str) -> Estimator:
-    """A fitted estimator of the family ``kind`` from its JSON, with its levels against peers around it if it
-    was fitted with them (``models.peers``)."""
-    from creditgrade.models.peers import FORMAT, PeerLevels
+    """A fitted estimator from its JSON: a blend of members (``models.blend``), a family's estimator with its
+    levels against peers around it (``models.peers``), or the family ``kind``'s own document."""
+    from creditgrade.models.blend import FORMAT as BLEND, Blend
+    from creditgrade.models.peers import FORMAT as PEERS, PeerLevels
 
-    if json.loads(text).get("format") == FORMAT:
-        return PeerLevels.from_json(text)
-    return family(kind).from_json(text)
+    wrappers = {BLEND: Blend, PEERS: PeerLevels}
+    document = json.loads(text).get("format")
+    return wrappers[document].from_json(text) if document in wrappers else family(kind).from_json(text)

@@ -189,12 +189,20 @@ class PeerLevels(Estimator):
 
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """The family's walk over the inputs and levels, each level's contribution added to its feature's."""
+        return self._folded(self.estimator.walk, X, table)
+
+    def log_odds_walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
+        """:meth:`walk` in log-odds (the family's :meth:`~Estimator.log_odds_walk`), levels folded the same way."""
+        return self._folded(self.estimator.log_odds_walk, X, table)
+
+    def _folded(self, walk, X: pd.DataFrame, table: Table | None) -> Walk:
+        """``walk`` (one of the family's) over the inputs and levels, each level's contribution added to its
+        feature's."""
         names, read = list(self.feature_names_in_), self._read()
         values, labels = read_table(X, names) if table is None else table
         at = [names.index(c) for c in read]
         levels = self._levels(table_columns((values[:, at], [labels[j] for j in at]), read))
-        inner = self.estimator.walk(None, (np.column_stack([values, *levels.values()]),
-                                           [*labels, *[None] * len(levels)]))
+        inner = walk(None, (np.column_stack([values, *levels.values()]), [*labels, *[None] * len(levels)]))
         c = inner.contributions
         folded = np.concatenate([c[:, :len(names)], c[:, -1:]], axis=1)
         for j, lv in enumerate(self.levels):

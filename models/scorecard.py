@@ -232,6 +232,18 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
         out[:, -1] = self.base_points_ + best.sum()
         return Walk(out, pd_, self.base_points_ + points.sum(axis=1))
 
+    def log_odds_walk(self, X, table: Table | None = None) -> Walk:
+        """Each input feature's ``coef * WOE`` (0 for a feature the card dropped) and the intercept as bias:
+        the unrounded linear predictor the PD comes from, split by feature; the score is the card's points."""
+        rows = X if table is None else table_columns(table, self.input_features_)
+        codes = self._codes(rows)
+        woe = self._lookup(codes, "woe")
+        out = np.zeros((len(codes), len(self.input_features_) + 1))
+        out[:, [self.input_features_.index(c) for c in self.selection_["kept"]]] = woe * np.asarray(self.coef_)
+        out[:, -1] = self.intercept_
+        points = self._lookup(codes, "points").astype(np.int64)
+        return Walk(out, _pd(self._lp(codes)), self.base_points_ + points.sum(axis=1))
+
     @property
     def used_features_(self):
         kept = set(self.selection_["kept"])

@@ -13,7 +13,7 @@ from creditgrade.training.choose import choice_folds, choose, config, decide, fi
 from creditgrade.training.pipeline import Split
 
 SETTINGS = {**config(), "folds": 2, "held_out_dates": 2, "resamples": 50, "confidence": 0.8,
-            "preference": ["simple", "middle", "complex"]}
+            "preference": ["simple", "middle", "complex", "blend"], "blend_members": 2}
 
 
 def _rows(dates: list[str], n: int, seed: int) -> pd.DataFrame:
@@ -75,6 +75,45 @@ def test_a_near_tie_keeps_the_preferred_family(split):
     choice = choose(["complex", "simple"], split, lambda kind, inner: models[kind], SETTINGS)
     assert choice.kind == "simple"
     assert abs(choice.valid_auc["complex"] - choice.valid_auc["simple"]) < 0.01
+
+
+def _two_signals(dates: list[str], n: int, seed: int) -> pd.DataFrame:
+    """Rows whose default follows the signal and the noise column alike."""
+    frame = _rows(dates, n, seed)
+    frame["defaulted"] = (frame["signal"] + frame["noise"] + np.random.default_rng(seed + 10).normal(size=len(frame))
+                          > 2.0).astype(int)
+    return frame
+
+
+def test_a_blend_of_the_best_two_is_judged_from_their_scores_and_chosen_when_it_clearly_beats_them():
+    """'left' reads the signal, 'right' the noise column, 'blind' neither: default follows both, so the
+    blend of the best two (left and right, equal weights in log-odds) ranks clearly better than either."""
+    split = Split(_two_signals(["2020-03-31", "2020-06-30", "2020-09-30"], 400, 1),
+                  _two_signals(["2020-12-31", "2021-03-31", "2021-06-30", "2021-09-30"], 400, 2),
+                  _two_signals(["2021-12-31"], 400, 3), horizon=3)
+    models = {"left": Fixed(1.0), "right": Fixed(0.0, noise=1.0), "blind": Fixed(0.0)}
+    fitted = []
+
+    def fit(kind, inner):
+        fitted.append(kind)
+        return models[kind]
+
+    settings = {**SETTINGS, "preference": ["blind", "left", "right", "blend"]}
+    choice = choose(["blind", "left", "right"], split, fit, settings)
+    assert "blend" not in fitted  # judged from its members' scores, no fit of its own
+    assert set(choice.blend) == {"left", "right"} and choice.kind == "blend"
+    assert choice.valid_auc["blend"] > max(choice.valid_auc["left"], choice.valid_auc["right"]) + 0.03
+    assert choice.beats == {"blind": 1.0, "left": 1.0, "right": 1.0}
+    assert "blend" not in choose(["blind", "left", "right"], split, fit, {**settings, "blend_members": 0}).valid_auc
+
+
+def test_a_blend_that_is_not_clearly_better_leaves_the_family_chosen(split):
+    """Two families reading the same signal: their blend ranks as they do, so the preferred family stays."""
+    models = {"simple": Fixed(1.0), "complex": Fixed(1.0, noise=0.02)}
+    choice = choose(["simple", "complex"], split, lambda kind, inner: models[kind], SETTINGS)
+    assert set(choice.blend) == {"simple", "complex"}
+    assert abs(choice.valid_auc["blend"] - choice.valid_auc["simple"]) < 0.01
+    assert choice.kind == "simple"
 
 
 def test_decide_falls_back_to_the_most_preferred_family_not_clearly_beaten():

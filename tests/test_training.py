@@ -41,7 +41,7 @@ def first_run(mlflow_home, frames):
 def test_both_kinds_registered_and_chosen_is_champion(first_run, mlflow_home):
     from creditgrade.models.registry import configure, load_champion, model_name
 
-    assert [r.kind for r in first_run] == ["scorecard", "lightgbm"]
+    assert [r.kind for r in first_run] == ["scorecard", "lightgbm", "blend"]  # the blend of the two, judged too
     assert all(0.5 < r.metrics["auc"] <= 1 for r in first_run)
     champion = [r for r in first_run if r.champion]  # the family chosen on validation dates, not on the test
     assert len(champion) == 1 and champion[0].chosen and [r for r in first_run if r.chosen] == champion
@@ -53,6 +53,9 @@ def test_both_kinds_registered_and_chosen_is_champion(first_run, mlflow_home):
     assert float(tags["oot_auc"]) == pytest.approx(champion[0].metrics["auc"], abs=1e-6)
     assert tags["choice"] == "chosen" and float(tags["choice_valid_auc"]) == pytest.approx(
         champion[0].metrics["valid_auc"], abs=1e-6)
+    blend = configure().get_model_version(model_name("sme"), first_run[-1].version).tags
+    assert set(blend["blend_members"].split(",")) == {"scorecard", "lightgbm"}
+    assert float(blend["choice_valid_auc"]) == pytest.approx(first_run[-1].metrics["valid_auc"], abs=1e-6)
 
 
 def test_pyfunc_returns_pd_score_and_grade(first_run, frames):
@@ -73,8 +76,9 @@ def test_champion_moves_only_when_beaten(first_run, frames):
     from creditgrade.training.pipeline import train_segment
 
     before = load_champion("sme")
-    again = train_segment(frames, "sme", kinds=(before.model.kind,))  # same data, same seed: ties do not win
-    assert not again[0].champion and not again[0].new and load_champion("sme").version == before.version
+    again = train_segment(frames, "sme", kinds=("scorecard", "lightgbm"))  # same data, same seed: ties do not win
+    assert [r.kind for r in again] == [r.kind for r in first_run] and before.model.kind in {r.kind for r in again}
+    assert not any(r.champion or r.new for r in again) and load_champion("sme").version == before.version
 
 
 def test_failed_training_leaves_champion_untouched(first_run, frames, monkeypatch):

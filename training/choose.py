@@ -13,6 +13,10 @@ the validation rows. One later half of four dates (the previous rule) is too few
 on the committed sample it chose the scorecard where LightGBM ranked the test dates better. The pipeline
 then fits the chosen family on the whole split like the others; only it may become the champion. Each
 registered version carries the choice as tags.
+
+Beside the families, a blend of the best ``blend_members`` of them on the folds (each at its own window, equal
+weights in log-odds: ``models.blend``) is judged on the same folds from their scores, with no fit of its own.
+It is the last in the preference order: chosen only if it clearly beats every family.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from creditgrade.features.errors import CreditgradeError
+from creditgrade.models.blend import FAMILY as BLEND, mixed_pd
 from creditgrade.models.registry import configure, model_name
 
 CONFIG_FILE = Path(__file__).with_name("choice.toml")
@@ -47,6 +52,7 @@ class Choice:
     choice_to: str
     beats: dict[str, float] = dataclasses.field(default_factory=dict)  # share of resamples the leader wins, per family preferred to it
     windows: dict[str, int] = dataclasses.field(default_factory=dict)  # each family's training window (as-of dates, 0 all)
+    blend: tuple[str, ...] = ()  # the families the blend candidate mixes (valid_auc[BLEND]), best first; () none
 
     def chose(self, family: str) -> bool:
         """Whether the family of that name is the one chosen."""
@@ -152,10 +158,17 @@ def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = N
                             lambda a, b, kind=kind: beats((kind, a), (kind, b)), list(folds), cfg["confidence"])[0]
                for kind in kinds}
     scores = {kind: _mean_auc(ys, pds[kind, windows[kind]]) for kind in kinds}
-    kind, shares = decide(scores, lambda a, b: beats((a, windows[a]), (b, windows[b])), cfg["preference"],
+    members = tuple(sorted(kinds, key=lambda k: -scores[k])[:cfg["blend_members"]])  # stable: ties as tried
+    if len(members) >= 2:
+        pds[BLEND, None] = [mixed_pd([pds[m, windows[m]][i] for m in members], [1 / len(members)] * len(members))
+                            for i in range(len(ys))]
+        scores[BLEND] = _mean_auc(ys, pds[BLEND, None])
+    else:
+        members = ()
+    kind, shares = decide(scores, lambda a, b: beats((a, windows.get(a)), (b, windows.get(b))), cfg["preference"],
                           cfg["confidence"])
     return Choice(kind, scores, str(first[0].test["as_of"].min().date()), str(first[-1].test["as_of"].max().date()),
-                  shares, windows)
+                  shares, windows, members)
 
 
 def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
@@ -166,5 +179,7 @@ def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
                 "choice_valid_auc": f"{choice.valid_auc[kind]:.6f}",
                 "choice_dates": f"{choice.choice_from}..{choice.choice_to}",
                 "choice_window": str(choice.windows.get(kind, 0))}
+        if kind == BLEND:
+            tags["blend_members"] = ",".join(choice.blend)
         for key, value in tags.items():
             client.set_model_version_tag(model_name(segment), version, key, value)

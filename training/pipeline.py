@@ -27,6 +27,7 @@ from creditgrade.features.build import build_training_set
 from creditgrade.features.catalog import catalog, model_feature_names, peer_levels, peer_min_rows
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.frames import Frames
+from creditgrade.models.blend import Blend
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.families import family
 from creditgrade.models.grades import Scale, config
@@ -229,20 +230,17 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
     oracle_auc = _oracle_auc(oracle, split.test)
     say(f"{segment}: choosing a family on the validation dates 按验证期选择模型族")
     choice = choose(kinds, split, lambda kind, inner: fit_grade_model(kind, segment, inner, seed, policy))
-    results = []
+    results, models = [], {}
     for kind in kinds:
         say(f"{segment}: fitting {kind} 训练模型")
         fitted = fitting_split(split, choice.windows[kind])
-        model = fit_grade_model(kind, segment, fitted, seed, policy)
-        say(f"{segment}: evaluating {kind} out of time 跨时间评估")
-        report = evaluate_model(model, fitted)
-        say(f"{segment}: logging {kind} to MLflow 登记模型")
-        version, run_id, new = register(model, report, split.test, oracle_auc)
-        results.append(TrainResult(segment, kind, version, run_id,
-                                   {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
-                                    "valid_auc": choice.valid_auc[kind], "window": choice.windows[kind],
-                                    "default_rate_monotone": report.get("default_rate_monotone")}, new=new,
-                                   chosen=choice.chose(kind)))
+        models[kind] = fit_grade_model(kind, segment, fitted, seed, policy)
+        results.append(_registered(models[kind], fitted, choice, oracle_auc, say))
+    if choice.blend:
+        say(f"{segment}: blending {' + '.join(choice.blend)} 融合模型")
+        model = blend_model([models[k] for k in choice.blend])
+        results.append(_registered(model, fitting_split(split, choice.windows[choice.blend[0]]), choice, oracle_auc,
+                                   say))
     record(choice, segment, {r.kind: r.version for r in results})
     _, champ_auc = champion_auc(segment, split)
     best = next(r for r in results if r.chosen)
@@ -250,6 +248,31 @@ def train_segment(source, segment: str, kinds=KINDS, oracle: pd.DataFrame | None
         promote(segment, best.version)
         best.champion = True
     return results
+
+
+def blend_model(models: list[GradeModel]) -> GradeModel:
+    """The fitted ``models`` (one segment's, same features) mixed with equal weights in log-odds
+    (``models.blend``): provenance from the first, its training period from the earliest start."""
+    first = models[0]
+    est = Blend([m.estimator for m in models], [1 / len(models)] * len(models))
+    info = {**first.info, "train_from": min(m.info["train_from"] for m in models),
+            "blend": ",".join(m.kind for m in models)}
+    return GradeModel(first.segment, est.family, est, first.features, reference=first.reference, info=info,
+                      policy=first.policy, texts=first.texts)
+
+
+def _registered(model: GradeModel, fitted: Split, choice, oracle_auc: float | None, say) -> TrainResult:
+    """Evaluate ``model`` out of time on ``fitted`` (its training split), register it, and report it."""
+    kind, segment = model.kind, model.segment
+    say(f"{segment}: evaluating {kind} out of time 跨时间评估")
+    report = evaluate_model(model, fitted)
+    say(f"{segment}: logging {kind} to MLflow 登记模型")
+    version, run_id, new = register(model, report, fitted.test, oracle_auc)
+    return TrainResult(segment, kind, version, run_id,
+                       {"auc": report["auc"], "ks": report["ks"], "oracle_auc": oracle_auc,
+                        "valid_auc": choice.valid_auc[kind], "window": choice.windows.get(kind),
+                        "default_rate_monotone": report.get("default_rate_monotone")}, new=new,
+                       chosen=choice.chose(kind))
 
 
 def promote(segment: str, version: str) -> None:
