@@ -99,13 +99,13 @@ class Blend(Estimator):
         return _union(m.boundaries_of(X) for m in self.members)
 
     def describe(self) -> dict:
-        """Each member's description under ``details["members"]``, their details (shape functions, levels
-        against peers) merged, and the weights."""
+        """Each member's description and weight under ``details["members"]``; a detail every member gives
+        alike (levels against peers learned from the same dates) is the blend's too. A member's own (an EBM's
+        shape functions, a card's bins) is not: the blend's contributions are not those values."""
         inner = [m.describe() for m in self.members]
         names = [f"{w:.2f} {m.family}" for m, w in zip(self.members, self.weights)]
-        details: dict = {}
-        for d in inner:
-            details.update({k: v for k, v in d.get("details", {}).items() if k not in details})
+        given = [d.get("details", {}) for d in inner]
+        details = {k: v for k, v in given[0].items() if all(k in g and g[k] == v for g in given[1:])}
         monotone = {f: "; ".join(f"{m.family}: {d['monotone'][f]}" for m, d in zip(self.members, inner)
                                  if f in d["monotone"]) for f in self.feature_names_in_}
         return {"size": {f"{m.family}_{k}": v for m, d in zip(self.members, inner) for k, v in d["size"].items()},

@@ -81,3 +81,14 @@ def test_mixed_pd_is_the_logistic_of_the_weighted_log_odds():
     p, q = np.array([0.1, 0.5, 0.9]), np.array([0.3, 0.5, 0.2])
     out = mixed_pd([p, q], [0.25, 0.75])
     assert np.allclose(_logit(out), 0.25 * _logit(p) + 0.75 * _logit(q))
+
+
+def test_the_description_keeps_shared_details_and_each_member_s_own(blended):
+    model, card, trees, _ = blended
+    described = model.estimator.describe()
+    assert described["details"]["peer_levels"] == card.estimator.describe()["details"]["peer_levels"]
+    assert "selection" not in described["details"]  # the card's own selection is not the blend's
+    members = described["details"]["members"]
+    assert [(m["family"], m["weight"]) for m in members] == [("scorecard", 0.5), ("lightgbm", 0.5)]
+    assert members[0]["details"]["selection"] == card.estimator.describe()["details"]["selection"]
+    assert "0.50 scorecard + 0.50 lightgbm" in described["summary"]
