@@ -393,11 +393,14 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     monkeypatch.setattr(distributed, "connect", lambda address: Client(client.scheduler.address))
     assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")}
-    assert list(lines) == ["scorecard", "lightgbm", "ebm"] and "a sample of" not in lines["lightgbm"]
+    assert list(lines) == ["scorecard", "lightgbm", "ebm", "blend"] and "a sample of" not in lines["lightgbm"]
     sampled = int(lines["scorecard"].split("a sample of ")[1].split()[0])
     assert 10 < sampled < 40 and all("47.6% of them" in lines[kind] for kind in ("scorecard", "ebm"))
     trained = {kind: int(line.split("trained on ")[1].split()[0]) for kind, line in lines.items()}
     assert 0 < trained["scorecard"] == trained["ebm"] < trained["lightgbm"]
+    blend = load_version("practitioner", lines["blend"].split("version ")[1].split(":")[0]).model
+    assert [m.family for m in blend.estimator.members] == blend.info["blend"].split(",")
+    assert trained["blend"] == max(trained[m.family] for m in blend.estimator.members)
     assert [("(chosen" in line, "-> champion" in line) for line in lines.values()].count((True, True)) == 1
     champion = load_version("practitioner")
     assert "-> champion" in lines[champion.model.kind]
@@ -424,7 +427,7 @@ def test_train_command_on_dask_registers_a_model_that_grades_and_explains_as_a_l
     # the champion, no better than itself, stays
     assert main(["train", "--segment", "practitioner", "--scheduler", "local", "--export", str(out)]) == 0
     again = [line for line in capsys.readouterr().out.splitlines() if line.startswith("practitioner")]
-    assert len(again) == 3 and all("unchanged" in line and "-> champion" not in line for line in again)
+    assert len(again) == 4 and all("unchanged" in line and "-> champion" not in line for line in again)
     assert load_version("practitioner").version == champion.version
 
 

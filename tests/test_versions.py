@@ -109,8 +109,8 @@ from creditgrade.models.registry import load_version
 
 X, out, segment, versions = pd.read_parquet(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 graded = [load_version(segment, v).model for v in versions]
-assert {type(m.estimator).__module__ for m in graded} == {"creditgrade.models.gbm_renamed",
-                                                          "creditgrade.models.card_renamed"}
+leaves = [e for m in graded for e in getattr(m.estimator, "members", [m.estimator])]  # a blend's members too
+assert {type(e).__module__ for e in leaves} == {"creditgrade.models.gbm_renamed", "creditgrade.models.card_renamed"}
 pd.concat([m.grade(X).drop(columns="override").assign(version=v) for m, v in zip(graded, versions)]).to_parquet(out)
 """
 

@@ -158,17 +158,26 @@ def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = N
                             lambda a, b, kind=kind: beats((kind, a), (kind, b)), list(folds), cfg["confidence"])[0]
                for kind in kinds}
     scores = {kind: _mean_auc(ys, pds[kind, windows[kind]]) for kind in kinds}
-    members = tuple(sorted(kinds, key=lambda k: -scores[k])[:cfg["blend_members"]])  # stable: ties as tried
-    if len(members) >= 2:
-        pds[BLEND, None] = [mixed_pd([pds[m, windows[m]][i] for m in members], [1 / len(members)] * len(members))
-                            for i in range(len(ys))]
+    members = blended(scores, cfg["blend_members"])
+    if members:
+        pds[BLEND, None] = blend_pds([pds[m, windows[m]] for m in members])
         scores[BLEND] = _mean_auc(ys, pds[BLEND, None])
-    else:
-        members = ()
     kind, shares = decide(scores, lambda a, b: beats((a, windows.get(a)), (b, windows.get(b))), cfg["preference"],
                           cfg["confidence"])
     return Choice(kind, scores, str(first[0].test["as_of"].min().date()), str(first[-1].test["as_of"].max().date()),
                   shares, windows, members)
+
+
+def blended(scores: dict[str, float], count: int) -> tuple[str, ...]:
+    """The ``count`` families of best ``scores`` (ties in the order tried) that a blend candidate mixes, or ()
+    if fewer than two."""
+    members = tuple(sorted(scores, key=lambda k: -scores[k])[:count])
+    return members if len(members) >= 2 else ()
+
+
+def blend_pds(pds: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per fold, the PD of the equal-weight blend of the members' PDs on it (``pds[member][fold]``)."""
+    return [mixed_pd(list(fold), [1 / len(pds)] * len(pds)) for fold in zip(*pds)]
 
 
 def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:

@@ -21,7 +21,8 @@ is gathered but the sample of subjects; the workers send back a label and a few 
   subjects and rows it used.
 - **Choice.** Each family's PD on every validation row, on the workers; the family is chosen by
   ``training.choose.decide`` on that one fold (validation AUC, preference order, paired bootstrap), as the
-  pipeline chooses on its folds.
+  pipeline chooses on its folds; the blend of the best two (``models.blend``, LightGBM's PD calibrated) is judged
+  on the same fold, fitted from those members, and graded on the workers like them.
 - **Out-of-time evaluation** on the test dates: graded on the workers (PD, score, model grade, label come
   back), the current champion too on the same rows; ``training.evaluate.evaluate`` takes the PSI's feature
   samples from the sample of subjects (its training rows against its test rows) and the score PSI from the
@@ -47,25 +48,26 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.special import logit
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
 from creditgrade.features.distributed import map_partitions
 from creditgrade.features.errors import CreditgradeError
 from creditgrade.features.export import read_manifest
+from creditgrade.models.blend import FAMILY as BLEND
 from creditgrade.models.bundle import GradeModel
 from creditgrade.models.families import DATA_PARALLEL
 from creditgrade.models.grades import Scale, config
 from creditgrade.models.lgbm import LGBMPD
 from creditgrade.models.peers import PeerLevels
 from creditgrade.models.registry import CHAMPION, configure, load_version
-from creditgrade.training.choose import Choice, beat_share, decide, record
+from creditgrade.training.choose import Choice, beat_share, blend_pds, blended, decide, record
 from creditgrade.training.choose import config as choice_config
 from creditgrade.training.distributed import (PARAMS, fit_lightgbm, model_inputs, outcome_dates, partition_rows,
                                               training_matrix)
 from creditgrade.training.evaluate import auc, evaluate
-from creditgrade.training.pipeline import (KINDS, Split, TrainResult, fit_grade_model, promote, register,
-                                           split_by_date, with_peer_levels)
+from creditgrade.training.pipeline import (KINDS, Split, TrainResult, blend_model, fit_grade_model, promote,
+                                           register, split_by_date, with_peer_levels)
 
 
 CONFIG_FILE = Path(__file__).with_name("cluster.toml")
@@ -240,9 +242,13 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
                     test_from=str(dates.test[0].date()), test_to=str(dates.test[-1].date()),
                     rows_train=rows[DATA_PARALLEL] + len(valid))  # as the pipeline counts the rows it calibrates on
         reference = sample.train[lightgbm["columns"]].select_dtypes("number").median().to_dict()
-        models[DATA_PARALLEL] = _lightgbm_model(lightgbm, _platt(valid[f"{DATA_PARALLEL}:pd"].to_numpy(), y_valid),
-                                                policy, info=info, reference=reference)
+        a, b = _platt(valid[f"{DATA_PARALLEL}:pd"].to_numpy(), y_valid)
+        models[DATA_PARALLEL] = _lightgbm_model(lightgbm, (a, b), policy, info=info, reference=reference)
+        valid[f"{DATA_PARALLEL}:pd"] = expit(a * logit(valid[f"{DATA_PARALLEL}:pd"].to_numpy()) + b)  # as it grades
     choice = _choice(valid, list(models), dates)
+    if choice.blend:
+        models[BLEND] = blend_model([models[k] for k in choice.blend])
+        rows[BLEND] = max(rows[k] for k in choice.blend)
     say(f"{segment}: grading the test dates 跨时间检验期评级")
     champion = _champion(segment)
     graded = {kind: (model, ("pd", "score", "model_grade")) for kind, model in models.items()}
@@ -281,7 +287,11 @@ def _choice(valid: pd.DataFrame, kinds: list[str], dates: Dates) -> Choice:
     y = valid["defaulted"].to_numpy()
     pds = {kind: valid[f"{kind}:pd"].to_numpy() for kind in kinds}
     scores = {kind: auc(y, pds[kind]) for kind in kinds}
+    members = blended(scores, cfg["blend_members"])
+    if members:
+        [pds[BLEND]] = blend_pds([[pds[m]] for m in members])
+        scores[BLEND] = auc(y, pds[BLEND])
     kind, shares = decide(scores, lambda a, b: beat_share([y], [pds[a]], [pds[b]], cfg["resamples"]),
                           cfg["preference"], cfg["confidence"])
     return Choice(kind, scores, str(dates.valid[0].date()), str(dates.valid[-1].date()), shares,
-                  {k: 0 for k in kinds})
+                  {k: 0 for k in kinds}, members)
