@@ -310,7 +310,8 @@ def main(argv=None) -> int:
                   + "".join(f"; beats {k} in {100 * v:.0f} % of resamples" for k, v in r["choice"].beats.items())
                   + "; training windows (as-of dates, 0 all): "
                   + ", ".join(f"{k} {w}" for k, w in r["choice"].windows.items())
-                  + (f"; blend of {' + '.join(r['choice'].blend)}" if r["choice"].blend else ""))
+                  + (f"; blend of {' + '.join(r['choice'].blend)} beats the family chosen without it in "
+                     f"{100 * r['choice'].blend_beats:.0f} % of resamples" if r["choice"].blend else ""))
         if r["blanked"]:
             print(f"    blanked {len(r['blanked'])}: {' '.join(r['blanked'])}")
         if args.top:

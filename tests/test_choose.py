@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from creditgrade.features.errors import CreditgradeError
-from creditgrade.training.choose import choice_folds, choose, config, decide, fitting_split
+from creditgrade.training.choose import choice_folds, choose, config, decide, fitting_split, pick
 from creditgrade.training.pipeline import Split
 
 SETTINGS = {**config(), "folds": 2, "held_out_dates": 2, "resamples": 50, "confidence": 0.8,
-            "preference": ["simple", "middle", "complex", "blend"], "blend_members": 2}
+            "preference": ["simple", "middle", "complex"], "blend_members": 2}
 
 
 def _rows(dates: list[str], n: int, seed: int) -> pd.DataFrame:
@@ -98,12 +98,12 @@ def test_a_blend_of_the_best_two_is_judged_from_their_scores_and_chosen_when_it_
         fitted.append(kind)
         return models[kind]
 
-    settings = {**SETTINGS, "preference": ["blind", "left", "right", "blend"]}
+    settings = {**SETTINGS, "preference": ["blind", "left", "right"]}
     choice = choose(["blind", "left", "right"], split, fit, settings)
     assert "blend" not in fitted  # judged from its members' scores, no fit of its own
-    assert set(choice.blend) == {"left", "right"} and choice.kind == "blend"
+    assert set(choice.blend) == {"left", "right"} and choice.kind == "blend" and choice.blend_beats == 1.0
     assert choice.valid_auc["blend"] > max(choice.valid_auc["left"], choice.valid_auc["right"]) + 0.03
-    assert choice.beats == {"blind": 1.0, "left": 1.0, "right": 1.0}
+    assert "blend" not in choice.beats  # the families' own choice is unchanged by the blend
     assert "blend" not in choose(["blind", "left", "right"], split, fit, {**settings, "blend_members": 0}).valid_auc
 
 
@@ -113,7 +113,24 @@ def test_a_blend_that_is_not_clearly_better_leaves_the_family_chosen(split):
     choice = choose(["simple", "complex"], split, lambda kind, inner: models[kind], SETTINGS)
     assert set(choice.blend) == {"simple", "complex"}
     assert abs(choice.valid_auc["blend"] - choice.valid_auc["simple"]) < 0.01
-    assert choice.kind == "simple"
+    assert choice.kind == "simple" and choice.blend_beats < 0.8
+
+
+def test_a_blend_that_leads_without_clearly_beating_the_family_does_not_move_the_choice():
+    """The blend leads 'middle' and 'complex' without clearly beating 'middle', which is not clearly beaten by
+    'complex' either: the families' choice ('simple' clearly beaten by both, so 'middle') stands, as without a blend."""
+    ys = [np.repeat([0, 1], 200)]
+    gen = np.random.default_rng(5)
+    base = ys[0] + gen.normal(size=400)
+    pds = {"simple": [1 / (1 + np.exp(-(ys[0] + 3 * gen.normal(size=400))))],
+           "middle": [1 / (1 + np.exp(-base))],
+           "complex": [1 / (1 + np.exp(-(base + 0.05 * gen.normal(size=400))))]}
+    settings = {**SETTINGS, "resamples": 100}
+    alone = pick(ys, pds, {**settings, "blend_members": 0})
+    picked = pick(ys, pds, settings)
+    assert alone.kind == picked.kind == "middle" and alone.shares == picked.shares
+    assert max(picked.scores, key=picked.scores.get) == "blend" and picked.blend_beats < 0.8
+    assert alone.members == () and alone.blend_beats is None
 
 
 def test_decide_falls_back_to_the_most_preferred_family_not_clearly_beaten():

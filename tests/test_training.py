@@ -54,7 +54,7 @@ def test_both_kinds_registered_and_chosen_is_champion(first_run, mlflow_home):
     assert tags["choice"] == "chosen" and float(tags["choice_valid_auc"]) == pytest.approx(
         champion[0].metrics["valid_auc"], abs=1e-6)
     blend = configure().get_model_version(model_name("sme"), first_run[-1].version).tags
-    assert set(blend["blend_members"].split(",")) == {"scorecard", "lightgbm"}
+    assert set(blend["blend_members"].split(",")) == {"scorecard", "lightgbm"} and 0 <= float(blend["blend_beats"]) <= 1
     assert float(blend["choice_valid_auc"]) == pytest.approx(first_run[-1].metrics["valid_auc"], abs=1e-6)
 
 

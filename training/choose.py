@@ -16,7 +16,8 @@ registered version carries the choice as tags.
 
 Beside the families, a blend of the best ``blend_members`` of them on the folds (each at its own window, equal
 weights in log-odds: ``models.blend``) is judged on the same folds from their scores, with no fit of its own.
-It is the last in the preference order: chosen only if it clearly beats every family.
+It replaces the family chosen only if it beats that family in a share ``confidence`` of the resamples
+(:func:`pick`); a blend that merely leads neither wins nor moves the choice among the families.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class Choice:
     beats: dict[str, float] = dataclasses.field(default_factory=dict)  # share of resamples the leader wins, per family preferred to it
     windows: dict[str, int] = dataclasses.field(default_factory=dict)  # each family's training window (as-of dates, 0 all)
     blend: tuple[str, ...] = ()  # the families the blend candidate mixes (valid_auc[BLEND]), best first; () none
+    blend_beats: float | None = None  # share of resamples the blend beats the family chosen without it
 
     def chose(self, family: str) -> bool:
         """Whether the family of that name is the one chosen."""
@@ -157,15 +159,37 @@ def choose(kinds: Sequence[str], split, fit: Callable, settings: dict | None = N
     windows = {kind: decide({w: _mean_auc(ys, pds[kind, w]) for w in folds},
                             lambda a, b, kind=kind: beats((kind, a), (kind, b)), list(folds), cfg["confidence"])[0]
                for kind in kinds}
-    scores = {kind: _mean_auc(ys, pds[kind, windows[kind]]) for kind in kinds}
-    members = blended(scores, cfg["blend_members"])
+    picked = pick(ys, {kind: pds[kind, windows[kind]] for kind in kinds}, cfg)
+    return Choice(picked.kind, picked.scores, str(first[0].test["as_of"].min().date()),
+                  str(first[-1].test["as_of"].max().date()), picked.shares, windows, picked.members, picked.blend_beats)
+
+
+@dataclass(frozen=True)
+class Picked:
+    kind: str
+    scores: dict[str, float]  # mean AUC over the folds: each family's, then the blend's if there is one
+    shares: dict[str, float]  # decide's: the share of resamples the leading family wins, per family preferred to it
+    members: tuple[str, ...]  # the blend candidate's families, () none
+    blend_beats: float | None  # the share of resamples the blend beats the family chosen without it
+
+
+def pick(ys: list[np.ndarray], pds: dict[str, list[np.ndarray]], cfg: dict) -> Picked:
+    """The family :func:`decide` picks from each family's PDs per fold (``pds``, labels ``ys``); then the
+    blend of the ``blend_members`` best (:func:`blended`), chosen instead only if it beats that family in
+    ``confidence`` of the resamples. A blend that leads without clearly beating the family stays out, and
+    never moves the choice among the families."""
+    scores = {kind: _mean_auc(ys, p) for kind, p in pds.items()}
+
+    def beats(first: str, second: str) -> float:
+        return beat_share(ys, pds[first], pds[second], cfg["resamples"])
+
+    kind, shares = decide(scores, beats, cfg["preference"], cfg["confidence"])
+    members, share = blended(scores, cfg["blend_members"]), None
     if members:
-        pds[BLEND, None] = blend_pds([pds[m, windows[m]] for m in members])
-        scores[BLEND] = _mean_auc(ys, pds[BLEND, None])
-    kind, shares = decide(scores, lambda a, b: beats((a, windows.get(a)), (b, windows.get(b))), cfg["preference"],
-                          cfg["confidence"])
-    return Choice(kind, scores, str(first[0].test["as_of"].min().date()), str(first[-1].test["as_of"].max().date()),
-                  shares, windows, members)
+        pds = {**pds, BLEND: blend_pds([pds[m] for m in members])}
+        scores[BLEND], share = _mean_auc(ys, pds[BLEND]), beats(BLEND, kind)
+        kind = BLEND if share >= cfg["confidence"] else kind
+    return Picked(kind, scores, shares, members, share)
 
 
 def blended(scores: dict[str, float], count: int) -> tuple[str, ...]:
@@ -189,6 +213,6 @@ def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
                 "choice_dates": f"{choice.choice_from}..{choice.choice_to}",
                 "choice_window": str(choice.windows.get(kind, 0))}
         if kind == BLEND:
-            tags["blend_members"] = ",".join(choice.blend)
+            tags.update(blend_members=",".join(choice.blend), blend_beats=f"{choice.blend_beats:.3f}")
         for key, value in tags.items():
             client.set_model_version_tag(model_name(segment), version, key, value)

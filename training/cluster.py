@@ -20,9 +20,9 @@ is gathered but the sample of subjects; the workers send back a label and a few 
   subjects x as-of dates within ``sample_rows`` (``training/cluster.toml``). The command prints how many
   subjects and rows it used.
 - **Choice.** Each family's PD on every validation row, on the workers; the family is chosen by
-  ``training.choose.decide`` on that one fold (validation AUC, preference order, paired bootstrap), as the
-  pipeline chooses on its folds; the blend of the best two (``models.blend``, LightGBM's PD calibrated) is judged
-  on the same fold, fitted from those members, and graded on the workers like them.
+  ``training.choose.pick`` on that one fold (validation AUC, preference order, paired bootstrap; then the blend
+  of the best two, LightGBM's PD calibrated, if it clearly beats the family), as the pipeline chooses on its
+  folds; the blend (``models.blend``) is made of those members and graded on the workers like them.
 - **Out-of-time evaluation** on the test dates: graded on the workers (PD, score, model grade, label come
   back), the current champion too on the same rows; ``training.evaluate.evaluate`` takes the PSI's feature
   samples from the sample of subjects (its training rows against its test rows) and the score PSI from the
@@ -61,7 +61,7 @@ from creditgrade.models.grades import Scale, config
 from creditgrade.models.lgbm import LGBMPD
 from creditgrade.models.peers import PeerLevels
 from creditgrade.models.registry import CHAMPION, configure, load_version
-from creditgrade.training.choose import Choice, beat_share, blend_pds, blended, decide, record
+from creditgrade.training.choose import Choice, pick, record
 from creditgrade.training.choose import config as choice_config
 from creditgrade.training.distributed import (PARAMS, fit_lightgbm, model_inputs, outcome_dates, partition_rows,
                                               training_matrix)
@@ -282,16 +282,9 @@ def train_on_cluster(client, out, segment: str, kinds=KINDS, horizon: int = 12, 
 
 
 def _choice(valid: pd.DataFrame, kinds: list[str], dates: Dates) -> Choice:
-    """The family chosen on the validation rows by ``training.choose.decide`` (one fold)."""
+    """The family chosen on the validation rows by ``training.choose.pick`` (one fold)."""
     cfg = choice_config()
     y = valid["defaulted"].to_numpy()
-    pds = {kind: valid[f"{kind}:pd"].to_numpy() for kind in kinds}
-    scores = {kind: auc(y, pds[kind]) for kind in kinds}
-    members = blended(scores, cfg["blend_members"])
-    if members:
-        [pds[BLEND]] = blend_pds([[pds[m]] for m in members])
-        scores[BLEND] = auc(y, pds[BLEND])
-    kind, shares = decide(scores, lambda a, b: beat_share([y], [pds[a]], [pds[b]], cfg["resamples"]),
-                          cfg["preference"], cfg["confidence"])
-    return Choice(kind, scores, str(dates.valid[0].date()), str(dates.valid[-1].date()), shares,
-                  {k: 0 for k in kinds}, members)
+    picked = pick([y], {kind: [valid[f"{kind}:pd"].to_numpy()] for kind in kinds}, cfg)
+    return Choice(picked.kind, picked.scores, str(dates.valid[0].date()), str(dates.valid[-1].date()), picked.shares,
+                  {k: 0 for k in kinds}, picked.members, picked.blend_beats)
