@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from creditgrade.models.blend import Blend, mixed_pd
@@ -92,3 +93,25 @@ def test_the_description_keeps_shared_details_and_each_member_s_own(blended):
     assert [(m["family"], m["weight"]) for m in members] == [("scorecard", 0.5), ("lightgbm", 0.5)]
     assert members[0]["details"]["selection"] == card.estimator.describe()["details"]["selection"]
     assert "0.50 scorecard + 0.50 lightgbm" in described["summary"]
+
+
+def test_a_blend_grades_explains_and_answers_what_if_as_any_model(blended):
+    from creditgrade.models.explain import explain, explain_row
+    from creditgrade.models.whatif import what_would_change
+
+    model, _, _, split = blended
+    rows = split.test.head(40)
+    graded, reasons = explain(model, rows)
+    pd.testing.assert_frame_equal(graded, model.grade(rows))
+    for why in reasons:  # log-odds: a model's reason raises risk, the strongest first (a binding rule's first)
+        model_reasons = [r["contribution"] for r in why if not r.get("override")]
+        assert model_reasons == sorted(model_reasons, reverse=True) and all(c > 0 for c in model_reasons)
+    assert all(r["unit"] == "log-odds" for why in reasons for r in why)
+    key = rows.index[0]
+    one, why = explain_row(model, key, {c: [rows.iloc[0][c]] for c in rows.columns}, read_table(rows.head(1), model.features))
+    assert one["grade"] == graded["grade"].iloc[0] and [r["feature"] for r in why] == [r["feature"] for r in reasons[0]]
+    worst = rows.iloc[[int(np.argmax(model.pd(rows)))]]
+    answer = what_would_change(model, worst)
+    assert answer["reachable"] and answer["changes"]
+    moved = worst.assign(**{c["feature"]: c["to"] for c in answer["changes"]})
+    assert model.grade(moved)["grade"].iloc[0] == answer["new_grade"] == answer["target_grade"]
