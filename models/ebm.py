@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from creditgrade.models.estimator import Additive, Estimator, Table, Walk, is_numeric
+from creditgrade.models.estimator import Additive, Estimator, Table, Walk, is_numeric, table_columns
 from creditgrade.models.folds import holdout, inner_splits
 
 FORMAT = "creditgrade.ebm/1"
@@ -44,6 +44,19 @@ def _codes(term: dict, values: pd.Series) -> np.ndarray:
     present = values.notna().to_numpy()
     return np.array([lookup.get(str(v), unseen) if p else 0 for v, p in zip(values.tolist(), present)],
                     dtype=np.intp)
+
+
+def _table_codes(term: dict, col: np.ndarray, labels: list | None, compiled: tuple) -> np.ndarray:
+    """:func:`_codes` of a :data:`Table` column (floats, NaN missing; or codes into ``labels``), without a
+    frame where the column is as the term reads it (numbers for a continuous term, labels for a nominal one)."""
+    _, cuts, lookup = compiled
+    if cuts is not None and labels is None:
+        return np.where(np.isnan(col), 0, np.searchsorted(cuts, col, side="right") + 1)
+    if lookup is not None and labels is not None:
+        unseen = len(term["scores"]) - 1
+        by_code = np.array([lookup.get(str(label), unseen) for label in labels] + [0], dtype=np.intp)
+        return by_code[np.where(np.isnan(col), -1, col).astype(np.intp)]
+    return _codes(term, pd.Series(table_columns((col.reshape(-1, 1), [labels]), ["x"])["x"]))
 
 
 def _isotonic(scores: np.ndarray, weights: np.ndarray, increasing: bool) -> np.ndarray:
@@ -184,13 +197,32 @@ class EBMPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
 
     def walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
         """Each feature's shape-function score and the intercept as ``bias``; the PD is the logistic of the
-        row sum (the bins read a frame: ``X``, or one made of ``table`` when ``X`` is None)."""
-        X = self._frame(X, table)
-        out = np.empty((len(X), len(self.terms_) + 1))
-        for j, t in enumerate(self.terms_):
-            out[:, j] = np.asarray(t["scores"])[_codes(t, X[t["feature"]])]
+        row sum. The bins read ``table`` if given (its matrix directly: one subject's serving path), else ``X``."""
+        if table is not None:
+            check_is_fitted(self, "terms_")
+            values, labels = table
+            n, codes = len(values), [_table_codes(t, values[:, j], labels[j], compiled)
+                                     for j, (t, compiled) in enumerate(zip(self.terms_, self._compiled()))]
+        else:
+            X = self._frame(X)
+            n, codes = len(X), [_codes(t, X[t["feature"]]) for t in self.terms_]
+        out = np.empty((n, len(self.terms_) + 1))
+        for j, (c, (scores, _, _)) in enumerate(zip(codes, self._compiled())):
+            out[:, j] = scores[c]
         out[:, -1] = self.intercept_
         return Walk(out, 1.0 / (1.0 + np.exp(-out.sum(axis=1))), None)
+
+    def _compiled(self) -> list[tuple[np.ndarray, np.ndarray | None, dict | None]]:
+        """Per term its scores and cuts as arrays and its category lookup, made once per fitted model (one
+        subject's walk would otherwise rebuild them for every term)."""
+        kept = getattr(self, "_kept", None)
+        if kept is None or kept[0] is not self.terms_:
+            kept = self._kept = (self.terms_, [
+                (np.asarray(t["scores"], dtype=float),
+                 np.asarray(t["cuts"], dtype=float) if t["type"] == "continuous" else None,
+                 None if t["type"] == "continuous" else {c: i + 1 for i, c in enumerate(t["categories"])})
+                for t in self.terms_])
+        return kept[1]
 
     def contributions(self, X) -> pd.DataFrame:
         """Per-feature log-odds contributions plus ``bias``; each row sums exactly to the log-odds."""

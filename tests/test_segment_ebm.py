@@ -40,3 +40,30 @@ def test_shapes_are_monotone_where_the_catalogue_declares_a_direction(fitted):
         assert np.all(direction * np.diff(inner) >= -1e-12), name
         checked += len(inner) > 1 and np.ptp(inner) > 0
     assert checked >= 5  # shapes with an effect, not only flat ones
+
+
+def test_the_table_path_bins_as_the_frame_path_missing_and_unseen_values_too(fitted):
+    """One subject's serving path hands the EBM a float table (``read_table``), not a frame: the same bins,
+    whether a value is present, missing, or a category the model never met."""
+    from creditgrade.models.estimator import read_table
+
+    model, test = fitted
+    rows = test[model.features].head(60).copy()
+    numeric = [f for f in model.features if f not in {s.name for s in catalog("practitioner") if s.categorical}]
+    categorical = [f for f in model.features if f not in numeric]
+    rows.iloc[:10, [model.features.index(f) for f in numeric[:5]]] = np.nan
+    for f in categorical:
+        rows.iloc[10:20, model.features.index(f)] = None
+    est = model.estimator
+    frame = est.walk(rows)
+    table = est.walk(None, read_table(rows, model.features))
+    np.testing.assert_array_equal(table.contributions, frame.contributions)
+    one = [est.walk(None, read_table(rows.iloc[[i]], model.features)).contributions[0] for i in range(len(rows))]
+    np.testing.assert_array_equal(np.array(one), frame.contributions)
+    # a label the table carries that no term was trained on is binned as unseen, as in a frame
+    term = next(t for t in est.terms_ if t["type"] != "continuous")
+    j = model.features.index(term["feature"])
+    values, labels = read_table(rows.head(1), model.features)
+    labels[j] = ["never-seen"]
+    values[0, j] = 0
+    assert est.walk(None, (values, labels)).contributions[0, j] == term["scores"][-1]
