@@ -41,10 +41,14 @@ class Blend(Estimator):
                              f"{len(weights)} weights")
         if min(weights) <= 0 or abs(sum(weights) - 1) > 1e-9:
             raise ValueError(f"a blend's weights are positive and sum to 1: {weights}")
-        names = [list(getattr(m, "feature_names_in_", [])) for m in members]
+        self.members, self.weights = list(members), [float(w) for w in weights]
+        self._same_inputs()
+
+    def _same_inputs(self) -> None:
+        """Take the members' inputs as the blend's (none before they are fitted); they must be the same."""
+        names = [list(getattr(m, "feature_names_in_", [])) for m in self.members]
         if any(n != names[0] for n in names[1:]):
             raise ValueError("a blend's members must be fitted on the same inputs, in the same order")
-        self.members, self.weights = list(members), [float(w) for w in weights]
         self.feature_names_in_ = np.array(names[0], dtype=object)
 
     @classmethod
@@ -55,6 +59,7 @@ class Blend(Estimator):
         """Fit every member on the same rows (the weights stay as given)."""
         for member in self.members:
             member.fit(X, y, X_val, y_val, groups=groups)
+        self._same_inputs()
         return self
 
     def get_params(self, deep: bool = True) -> dict:

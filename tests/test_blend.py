@@ -115,3 +115,19 @@ def test_a_blend_grades_explains_and_answers_what_if_as_any_model(blended):
     assert answer["reachable"] and answer["changes"]
     moved = worst.assign(**{c["feature"]: c["to"] for c in answer["changes"]})
     assert model.grade(moved)["grade"].iloc[0] == answer["new_grade"] == answer["target_grade"]
+
+
+def test_fitting_a_blend_fits_each_member_on_the_same_rows(blended):
+    from creditgrade.features.catalog import model_feature_names
+    from creditgrade.training.pipeline import make_estimator
+
+    _, _, _, split = blended
+    columns = [c for c in model_feature_names("sme") if c != "sector"][:12]
+    rows, y = split.train[columns], split.train["defaulted"].to_numpy()
+    blend = Blend([make_estimator(k, "sme", columns) for k in ("scorecard", "ebm")], [0.3, 0.7]).fit(rows, y)
+    alone = [make_estimator(k, "sme", columns).fit(rows, y) for k in ("scorecard", "ebm")]
+    test = split.test[columns]
+    expected = mixed_pd([m.predict_pd(test) for m in alone], [0.3, 0.7])
+    assert np.allclose(blend.predict_pd(test), expected, atol=1e-12) and blend.weights == [0.3, 0.7]
+    assert list(blend.feature_names_in_) == columns
+    assert np.allclose(blend.walk(test).pd, expected, atol=1e-9)
