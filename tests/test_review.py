@@ -119,4 +119,4 @@ def test_shape_functions_are_plotted_for_a_family_that_describes_them():
     assert text.startswith('<section id="shapes">') and text.count("<img ") == min(TOP_SHAPES, 2)
     assert "近12个月纳税额" in text and "Tax paid in the last 12 months" in text
     flat = _shapes(SimpleNamespace(estimator=SimpleNamespace(describe=lambda: {"details": {"size_trials": []}})))
-    assert "<img " not in flat and "not additive" in flat
+    assert "<img " not in flat and "gives no shape functions" in flat and "不提供形状函数" in flat

@@ -162,8 +162,8 @@ def _shapes(model: GradeModel) -> str:
     shapes = model.estimator.describe().get("details", {}).get("shapes")
     if not shapes:
         return _section("shapes", "形状函数 Shape functions",
-                        _p("此模型族不是逐特征可加的，效应见上方依赖图。 This family is not additive per feature: "
-                           "the dependence plots above show its effects."))
+                        _p("此模型不提供形状函数，效应见上方依赖图。 This model gives no shape functions: the dependence "
+                           "plots above show its effects."))
     plots = []
     for s in shapes[:TOP_SHAPES]:
         inner, labels = s["scores"][1:-1], s["bins"][1:-1]
