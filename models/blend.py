@@ -89,9 +89,6 @@ class Blend(Estimator):
         out = sum(w * m.log_odds_walk(None, table).contributions for m, w in zip(self.members, self.weights))
         return Walk(out, 1.0 / (1.0 + np.exp(-out.sum(axis=1))), None)
 
-    def log_odds_walk(self, X: pd.DataFrame, table: Table | None = None) -> Walk:
-        return self.walk(X, table)
-
     @property
     def used_features_(self) -> list[str]:
         used = {f for m in self.members for f in m.used_features_}

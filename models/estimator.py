@@ -90,7 +90,8 @@ class Estimator(ABC):
         """:meth:`walk` with contributions in log-odds whatever the family's unit: each row sums to logit(PD)
         (how a blend adds up its members, ``models.blend``). A family in points overrides it."""
         if self.unit != "log-odds":
-            raise NotImplementedError(f"{type(self).__name__} gives no log-odds contributions")
+            raise TypeError(f"{type(self).__name__} reports contributions in {self.unit}: a family in points "
+                            f"must override log_odds_walk to be blended")
         return self.walk(X, table)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:

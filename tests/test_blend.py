@@ -131,3 +131,12 @@ def test_fitting_a_blend_fits_each_member_on_the_same_rows(blended):
     assert np.allclose(blend.predict_pd(test), expected, atol=1e-12) and blend.weights == [0.3, 0.7]
     assert list(blend.feature_names_in_) == columns
     assert np.allclose(blend.walk(test).pd, expected, atol=1e-9)
+
+
+def test_a_family_in_points_without_a_log_odds_walk_cannot_be_blended():
+    from types import SimpleNamespace
+
+    from creditgrade.models.estimator import Estimator
+
+    with pytest.raises(TypeError, match="must override log_odds_walk"):
+        Estimator.log_odds_walk(SimpleNamespace(unit="points"), None)

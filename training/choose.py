@@ -175,33 +175,22 @@ class Picked:
 
 def pick(ys: list[np.ndarray], pds: dict[str, list[np.ndarray]], cfg: dict) -> Picked:
     """The family :func:`decide` picks from each family's PDs per fold (``pds``, labels ``ys``); then the
-    blend of the ``blend_members`` best (:func:`blended`), chosen instead only if it beats that family in
-    ``confidence`` of the resamples. A blend that leads without clearly beating the family stays out, and
-    never moves the choice among the families."""
+    equal-weight blend (``models.blend``) of the ``blend_members`` best, chosen instead only if it beats that
+    family in ``confidence`` of the resamples. A blend that leads without clearly beating the family stays out,
+    and never moves the choice among the families."""
     scores = {kind: _mean_auc(ys, p) for kind, p in pds.items()}
 
     def beats(first: str, second: str) -> float:
         return beat_share(ys, pds[first], pds[second], cfg["resamples"])
 
     kind, shares = decide(scores, beats, cfg["preference"], cfg["confidence"])
-    members, share = blended(scores, cfg["blend_members"]), None
-    if members:
-        pds = {**pds, BLEND: blend_pds([pds[m] for m in members])}
-        scores[BLEND], share = _mean_auc(ys, pds[BLEND]), beats(BLEND, kind)
-        kind = BLEND if share >= cfg["confidence"] else kind
-    return Picked(kind, scores, shares, members, share)
-
-
-def blended(scores: dict[str, float], count: int) -> tuple[str, ...]:
-    """The ``count`` families of best ``scores`` (ties in the order tried) that a blend candidate mixes, or ()
-    if fewer than two."""
-    members = tuple(sorted(scores, key=lambda k: -scores[k])[:count])
-    return members if len(members) >= 2 else ()
-
-
-def blend_pds(pds: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """Per fold, the PD of the equal-weight blend of the members' PDs on it (``pds[member][fold]``)."""
-    return [mixed_pd(list(fold), [1 / len(pds)] * len(pds)) for fold in zip(*pds)]
+    members = tuple(sorted(scores, key=lambda k: -scores[k])[:cfg["blend_members"]])  # ties in the order tried
+    if len(members) < 2:
+        return Picked(kind, scores, shares, (), None)
+    weights = [1 / len(members)] * len(members)
+    pds = {**pds, BLEND: [mixed_pd([pds[m][i] for m in members], weights) for i in range(len(ys))]}
+    scores[BLEND], share = _mean_auc(ys, pds[BLEND]), beats(BLEND, kind)
+    return Picked(BLEND if share >= cfg["confidence"] else kind, scores, shares, members, share)
 
 
 def record(choice: Choice, segment: str, versions: dict[str, str]) -> None:
