@@ -58,6 +58,7 @@ class Estimator(ABC):
 
     family: ClassVar[str]
     unit: ClassVar[str]
+    dated: ClassVar[bool] = False  # fit also takes ``dates``: each row's as-of date (of X, then of X_val)
     feature_names_in_: np.ndarray
 
     @classmethod

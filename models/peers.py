@@ -33,6 +33,8 @@ class PeerLevels(Estimator):
     ``levels`` (``[{"name", "of", "by"}]``) learned by :meth:`fit`; an :class:`Estimator` over the
     catalogue's inputs. Built with :meth:`around`, not :meth:`configured` (it wraps a family)."""
 
+    dated = True
+
     def __init__(self, estimator: Estimator, levels: list[dict], min_rows: int = 30):
         self.estimator = estimator
         self.levels = levels

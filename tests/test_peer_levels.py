@@ -33,6 +33,8 @@ def test_a_segment_model_learns_the_levels_and_folds_them_into_their_feature(kin
     model, split = sme_fit(kind)
     est = model.estimator
     assert isinstance(est, PeerLevels) and est.family == kind
+    seen = pd.concat([split.train, split.valid]).as_of.unique()
+    assert len(est.dated_) == len(seen) > 1  # the pipeline gave each row's date: levels against that date's peers
     assert list(est.feature_names_in_) == model.features  # the catalogue's inputs, no level among them
     levels = {lv["name"] for lv in est.levels}
     assert levels == {s.name for s in peer_levels("sme")}

@@ -124,7 +124,7 @@ def fit_grade_model(kind: str, segment: str, split: Split, seed: int = 0, policy
     est = with_peer_levels(kind, segment, columns, seed, Scale.from_config(policy))
     train, valid = key_free_order(split.train, columns), key_free_order(split.valid, columns)
     held_out = (valid[columns], valid["defaulted"].to_numpy()) if len(valid) else (None, None)
-    dated = {"dates": (train["as_of"].to_numpy(), valid["as_of"].to_numpy())} if isinstance(est, PeerLevels) else {}
+    dated = {"dates": (train["as_of"].to_numpy(), valid["as_of"].to_numpy())} if est.dated else {}
     est.fit(train[columns], train["defaulted"].to_numpy(), *held_out, groups=subject_groups(train, columns), **dated)
     numeric = train[columns].select_dtypes("number")
     info = dict(train_from=str(split.train.as_of.min().date()),
