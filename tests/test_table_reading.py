@@ -167,3 +167,39 @@ def test_a_target_with_more_than_two_values_shows_them_but_never_long_numbers():
     with pytest.raises(CreditgradeError) as err:
         binary_target(ids, "y")
     assert "3 distinct values / " in str(err.value) and "1101" not in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".zip"])
+def test_compressed_text_is_read_as_the_text_inside(tmp_path, suffix):
+    df = loans()
+    path = tmp_path / f"loans{suffix}"
+    df.to_csv(path, index=False, sep=";", encoding="gbk")  # pandas compresses by the suffix (a zip of one file)
+    got = read_table(path)
+    assert list(got.columns) == list(df.columns) and got["income"].tolist() == df["income"].tolist()
+    assert got.attrs["encoding"] == "utf-8-sig"  # ASCII text: the first encoding tried reads it
+
+
+def test_a_zip_of_several_files_or_a_broken_archive_is_a_clear_error(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "x,y\n1,0\n")
+        archive.writestr("b.csv", "x,y\n1,0\n")
+    with pytest.raises(CreditgradeError, match=r"two.zip holds 2 files"):
+        read_table(tmp_path / "two.zip")
+    (tmp_path / "cut.csv.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+    with pytest.raises(CreditgradeError, match=r"cut.csv.gz cannot be read as text"):
+        read_table(tmp_path / "cut.csv.gz")
+    loans().to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "t.parquet.gz").write_bytes((tmp_path / "t.parquet").read_bytes())
+    with pytest.raises(CreditgradeError, match=r"only text and ARFF tables are read compressed"):
+        read_table(tmp_path / "t.parquet.gz")
+
+
+def test_a_header_naming_a_column_twice_is_refused_not_renamed(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("x,x,,y\n1,2,3,0\n4,5,6,1\n")
+    with pytest.raises(CreditgradeError, match=r"column name\(s\) x appear more than once"):
+        read_table(path)
+    path.write_text("x,z,,y\n1,2,3,0\n4,5,6,1\n")
+    assert list(read_table(path).columns) == ["x", "z", "Unnamed: 2", "y"]  # an empty name keeps pandas' name

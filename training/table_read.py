@@ -1,21 +1,29 @@
 """Reading an analyst's table: delimited text (encoding tried, delimiter sniffed, header optional), ARFF,
-Excel, Parquet.
+Excel, Parquet; text and ARFF also compressed (``.gz``, ``.bz2``, ``.xz``, or a ``.zip`` of one file).
 
 Columns keep their names as written (``Unnamed: 0``, ``a,b [x]``...); a file without a header line gets
 ``A1, A2, ...`` (UCI's way of naming attributes). Text is UTF-8 (with or without a BOM), else GB18030 (a
 superset of GBK and GB2312, as most Chinese exports are written) unless most of its non-ASCII characters fall
 outside GB2312 (then Western text in cp1252 that happens to decode: "Zürich" would be "Z黵ich"), else cp1252.
+A header line naming a column twice is refused (pandas would rename the second ``x.1`` without a word).
 A ``;``-delimited file whose numbers are not already read with a decimal point is marked as writing decimal
 commas (``DataFrame.attrs["decimal"]``): ``table_columns`` reads its text columns as numbers by that mark.
 Every failure is a :class:`CreditgradeError` naming the file and the rule.
 """
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import csv
+import gzip
+import io
+import lzma
 import re
+import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,12 +38,38 @@ COUNT_CHARS = 100_000  # non-ASCII characters counted to judge an encoding
 NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+@contextlib.contextmanager
+def _bytes(path: Path) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed if its suffix names a compression (a zip must hold one file)."""
+    suffix = path.suffix.lower()
+    if suffix != ".zip":
+        with COMPRESSED.get(suffix, open)(path, "rb") as fh:
+            yield fh
+        return
+    with zipfile.ZipFile(path) as archive:
+        files = [i for i in archive.infolist() if not i.is_dir()]
+        if len(files) != 1:
+            raise CreditgradeError(f"{path} holds {len(files)} files: a table is read from a zip of exactly one / "
+                                   f"压缩包内有 {len(files)} 个文件：仅能读取只含一个文件的 zip")
+        with archive.open(files[0]) as fh:
+            yield fh
+
+
+def _inner_suffix(path: Path) -> str:
+    """The suffix that names the table's format: ``.csv`` for ``x.csv.gz``."""
+    compressed = path.suffix.lower() in (*COMPRESSED, ".zip")
+    return (Path(path.stem).suffix if compressed else path.suffix).lower()
+
+
 def _non_ascii(path: Path, encoding: str) -> Counter | None:
     """The first ``COUNT_CHARS`` non-ASCII characters of ``path`` read in ``encoding``, counted; None unless
     the whole file decodes."""
     decoder, found = codecs.getincrementaldecoder(encoding)(), Counter()
     try:
-        with path.open("rb") as fh:
+        with _bytes(path) as fh:
             while chunk := fh.read(CHUNK_BYTES):
                 text = decoder.decode(chunk)
                 if found.total() < COUNT_CHARS:
@@ -80,7 +114,7 @@ def _encoding(path: Path) -> str:
 
 def _delimiter(path: Path, encoding: str) -> str:
     """The delimiter of a text table, sniffed from its first lines (comma if the sniffer cannot tell)."""
-    with path.open(newline="", encoding=encoding, errors="replace") as fh:
+    with _bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as fh:
         sample = fh.read(SNIFF_BYTES)
     lines = sample.splitlines()[:-1] or sample.splitlines()
     try:
@@ -92,8 +126,14 @@ def _delimiter(path: Path, encoding: str) -> str:
 def _read_text(path: Path, header: bool) -> pd.DataFrame:
     encoding = _encoding(path)
     sep = _delimiter(path, encoding)
-    df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, header=0 if header else None, encoding=encoding,
-                     engine="python" if sep == " " else "c")
+    options = dict(sep=r"\s+" if sep == " " else sep, encoding=encoding, engine="python" if sep == " " else "c")
+    with _bytes(path) as fh:
+        df = pd.read_csv(fh, header=0 if header else None, **options)
+    if header:  # the names as written: pandas renames a repeated one
+        with _bytes(path) as fh:
+            written = pd.read_csv(fh, header=None, nrows=1, dtype=str, **options).iloc[0].tolist()
+        if len(written) == df.shape[1]:
+            df.columns = [given if pd.isna(name) else name for name, given in zip(written, df.columns)]
     df.attrs["decimal"] = "," if sep == ";" and not any(_fractions(df[c]) for c in df.columns) else "."
     df.attrs["encoding"] = encoding
     return df
@@ -112,7 +152,7 @@ def _read_arff(path: Path, header: bool) -> pd.DataFrame:
     import arff
 
     encoding = _encoding(path)
-    with path.open(encoding=encoding) as fh:
+    with _bytes(path) as raw, io.TextIOWrapper(raw, encoding=encoding) as fh:
         doc = arff.load(fh)
     df = pd.DataFrame(doc["data"], columns=[name for name, _ in doc["attributes"]])
     df.attrs["encoding"] = encoding
@@ -139,7 +179,10 @@ def read_table(path: Path, header: bool = True) -> pd.DataFrame:
         raise CreditgradeError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise CreditgradeError(f"{path} is empty")
-    reader = READERS.get(path.suffix.lower(), _read_text)
+    reader = READERS.get(_inner_suffix(path), _read_text)
+    if reader not in (_read_text, _read_arff) and _inner_suffix(path) != path.suffix.lower():
+        raise CreditgradeError(f"{path}: only text and ARFF tables are read compressed: decompress it first / "
+                               "仅文本和 ARFF 表可压缩读取：请先解压")
     try:
         df = reader(path, header)
     except CreditgradeError:
@@ -155,7 +198,7 @@ def read_table(path: Path, header: bool = True) -> pd.DataFrame:
     duplicated = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if duplicated:
         raise CreditgradeError(f"{path}: column name(s) {', '.join(duplicated)} appear more than once: "
-                               "every column needs its own name")
+                               "every column needs its own name / 列名重复：每列须有自己的名称")
     return df
 
 
