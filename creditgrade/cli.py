@@ -392,6 +392,17 @@ def _whole(lo: int, hi: int):
     return parse
 
 
+def _number(text: str) -> float:
+    """An argparse type: a finite number (a special code)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number / 不是数值") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number / 不是有限数值")
+    return value
+
+
 def _seconds(text: str) -> float:
     """An argparse type: a finite number of seconds above 0."""
     try:
@@ -473,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(LightGBM on the cluster, the other families on a sample; docs/DEPLOYMENT.md)")
     p.add_argument("--export", type=Path, help="with --scheduler: the folder given to `creditgrade export --out`")
     p.add_argument("--oracle", help="the generator's true-PD file, to report the oracle's AUC beside the models")
-    p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, Parquet)")
+    p.add_argument("--table", help="generic mode: a table with a binary target (delimited text, ARFF, Excel, "
+                                   "Parquet; text and ARFF also .gz, .bz2, .xz, .zip)")
     p.add_argument("--target", help="generic mode: the target column")
     p.add_argument("--bad", help="generic mode: the target value meaning bad, if not 0/1")
     p.add_argument("--exclude", nargs="*", help="generic mode: columns never to use as features")
@@ -482,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "the target (by default left out as a leak of it)")
     p.add_argument("--dictionary", help="generic mode: data dictionary (CSV: column, meaning); protected by meaning")
     p.add_argument("--no-header", action="store_true", help="generic mode: the file has no header line (A1, A2...)")
-    p.add_argument("--special", nargs="*", type=float, help="generic mode: special codes (e.g. -7 -8 -9), own bins")
+    p.add_argument("--special", nargs="*", type=_number, help="generic mode: special codes (e.g. -7 -8 -9), own bins")
     p.add_argument("--budget", type=_seconds, help="generic mode: seconds for the whole search (default: a "
                    "150,000-row table within 10 minutes on 2 cores)")
     p.add_argument("--seed", type=SEED, default=0)

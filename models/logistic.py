@@ -45,7 +45,8 @@ def _numeric_term(name: str, x: np.ndarray, fence: float) -> dict:
         return {"feature": name, "type": "numeric", "lo": 0.0, "hi": 0.0, "fill": 0.0, "mean": 0.0, "scale": 0.0,
                 "missing": False, "grid": []}
     q1, q3 = np.quantile(seen, [0.25, 0.75])
-    lo, hi = (float(q1 - fence * (q3 - q1)), float(q3 + fence * (q3 - q1))) if q3 > q1 else (seen.min(), seen.max())
+    with np.errstate(over="ignore"):  # fences beyond float64 (values near 1e308) fall back on the extremes
+        lo, hi = (float(q1 - fence * (q3 - q1)), float(q3 + fence * (q3 - q1))) if q3 > q1 else (seen.min(), seen.max())
     lo, hi = max(lo, float(seen.min())), min(hi, float(seen.max()))
     clipped = np.clip(seen, lo, hi)
     fill = float(np.median(clipped))

@@ -4,6 +4,8 @@ and categories; it drops a slope that contradicts a declared direction; and the 
 beside the other candidates."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,10 @@ def test_values_near_the_float_limit_keep_their_slope():
     est = LogisticPD().fit(X.assign(debt=X["debt"] * 1e300), y)
     assert est.describe()["details"]["slopes"]["debt"] * 1e300 == pytest.approx(1.2, rel=0.2)
     assert np.isfinite(est.predict_pd(X.assign(debt=X["debt"] * 1e300))).all()
+    capped = X.assign(debt=np.where(np.arange(len(X)) % 3 == 0, 1e308, X["debt"]))  # fences beyond float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert np.isfinite(LogisticPD().fit(capped, y).predict_pd(capped)).all()
 
 
 def test_a_slope_against_the_declared_direction_is_dropped_and_the_rest_kept():

@@ -91,6 +91,9 @@ def test_protected_by_name_option_and_dictionary_and_identifiers_with_reasons(tm
     assert "consecutive whole numbers" in why["seq"]
     with pytest.raises(CreditgradeError, match="--protected: column.s. nope not in the table"):
         choose_columns(df, "bad", protected=["nope"])
+    with pytest.raises(CreditgradeError, match="--protected names the target column 'bad'"):
+        choose_columns(df, "bad", protected=["home", "bad"])
+    assert choose_columns(df, "bad", exclude=["bad"]).features == cols.features + ["home"]  # excluding it is moot
 
 
 def test_a_float_column_distinct_in_every_row_stays_a_feature():

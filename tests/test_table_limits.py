@@ -129,6 +129,8 @@ def test_fewer_than_two_folds_is_a_clear_error_not_a_hang(tmp_path):
     (["--seed", "-1"], "argument --seed: -1 is not between 0 and 4294967295"),
     (["--budget", "0"], "argument --budget: 0 is not a number of seconds above 0"),
     (["--budget", "nan"], "argument --budget: nan is not a number of seconds above 0"),
+    (["--special", "-7", "abc"], "argument --special: 'abc' is not a number / 不是数值"),
+    (["--special", "inf"], "argument --special: inf is not a finite number"),
 ])
 def test_cli_rejects_out_of_range_numbers_naming_the_option(args, message, capsys):
     from creditgrade.cli import main
