@@ -213,7 +213,12 @@ def _train_table(args) -> int:
         print(f"  not used 未使用: {column}: {why}")
     for column, how in result.read.items():
         print(f"  text read as numbers 文本读作数值: {column}: {how}")
-    if result.copies:
+    if result.copies and result.distinct is not None:
+        print(f"  {result.copies} rows repeat another row (every feature and the target), but the rarer class has only "
+              f"{result.distinct} distinct rows, too few to keep each set of copies on one side of {args.folds} folds: "
+              f"they are split as any rows (features of few values repeat by nature) / {result.copies} 行与其他行完全相同，"
+              f"但较少的类别仅 {result.distinct} 种不同的行，不足以让每组副本在 {args.folds} 折中留在同一侧：按普通行划分")
+    elif result.copies:
         print(f"  {result.copies} rows repeat another row (every feature and the target): each set of copies stays on "
               f"one side of every split / {result.copies} 行与其他行完全相同（全部特征与目标）：每组副本在每次划分中都在同一侧")
     print(f"  {result.only_check}")

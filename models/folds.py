@@ -23,9 +23,13 @@ def inner_splits(y, seed: int, folds: int = 3, groups=None) -> list[tuple[np.nda
     return splits[:1] if many else splits
 
 
-def least_class(y) -> int:
-    """Rows of the rarer class (of a binary ``y``)."""
-    return int(np.bincount(np.asarray(y).astype(int), minlength=2).min())
+def least_class(y, groups=None) -> int:
+    """Rows of the rarer class (of a binary ``y``); with ``groups``, the groups it has rows in (copies of a row
+    count once: they stay on one side of every split)."""
+    y = np.asarray(y).astype(int)
+    if groups is None:
+        return int(np.bincount(y, minlength=2).min())
+    return min(len(np.unique(np.asarray(groups)[y == c])) for c in (0, 1))
 
 
 def nested_minimum(outer: int, inner: int = 2) -> int:

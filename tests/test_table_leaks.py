@@ -78,3 +78,17 @@ def test_copies_of_a_row_stay_on_one_side_of_every_split(tmp_path):
         assert all(not set(groups[train][a]) & set(groups[train][b]) for a, b in inner)
     tripled.assign(bad=y3).to_csv(tmp_path / "t.csv", index=False)
     assert cross_validate(tmp_path / "t.csv", "bad", folds=3, families=("scorecard",)).copies == 600
+
+
+def test_features_of_few_values_repeat_by_nature_and_are_split_as_any_rows(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 2, 300)  # two values: four distinct rows in all, two of each class at most
+    y = (rng.random(300) < np.where(x == 1, 0.4, 0.15)).astype(int)
+    pd.DataFrame({"owner": x, "bad": y}).to_csv(tmp_path / "t.csv", index=False)
+    result = cross_validate(tmp_path / "t.csv", "bad", folds=3, families=("scorecard",))
+    assert result.copies == 296 and result.distinct == 2 and result.folds == 3  # measured, no traceback
+    X, y = _table(300)
+    pd.concat([X[["strong"]]] * 2, ignore_index=True).assign(bad=np.tile(y, 2)).to_csv(tmp_path / "twice.csv",
+                                                                                        index=False)
+    kept = cross_validate(tmp_path / "twice.csv", "bad", folds=3, families=("scorecard",))
+    assert kept.copies == 300 and kept.distinct is None  # enough distinct rows: copies stay together

@@ -137,3 +137,12 @@ def test_cli_rejects_out_of_range_numbers_naming_the_option(args, message, capsy
     with pytest.raises(SystemExit) as stop:
         main(["train", "--table", "t.csv", "--target", "y", *args])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_training_part_whose_rarer_class_is_one_set_of_copies_splits_them_as_any_rows():
+    df = rare_table(120, 6)
+    X, y = df.drop(columns="y"), df["y"].to_numpy()
+    groups = np.arange(len(y))
+    groups[y == 1] = -1  # the six bad rows one set of copies: no inner split could hold both classes
+    choice = choose(X, y, X.iloc[:5], table_specs(X), scales()[POINTS_SCALE], families=("scorecard",), groups=groups)
+    assert set(choice.inner_auc) == {"scorecard"} and "counted once" not in choice.notes.get(FOLDS, "")

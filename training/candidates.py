@@ -169,12 +169,15 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
                                 f"value on this training part, beyond chance / 宽表：保留 {X.shape[1]} 列中本训练部分信息值"
                                 f"最高且超出随机水平的 {len(kept)} 列")
         X, X_test, specs = X[kept], X_test[kept], [s for s in specs if s.name in set(kept)]
-    asked, rare = config()["candidates"]["inner_folds"], least_class(y)
+    if groups is not None and least_class(y, groups) < 2:  # an outer split left too few distinct rows to group
+        groups = None
+    asked, rare = config()["candidates"]["inner_folds"], least_class(y, groups)
     folds = min(asked, rare)
     if folds < asked:
+        once = "" if groups is None else " (copies of a row counted once / 相同的行计一次)"
         choice.notes[FOLDS] = (f"{folds} inner folds: the training part has only {rare} rows of its "
                                f"rarer class, one at least for each fold / 内层 {folds} 折：训练部分较少的类别仅 "
-                               f"{rare} 行，每折至少一行")
+                               f"{rare} 行，每折至少一行{once}")
     splits = inner_splits(y, seed, folds, groups)
     estimators = {name: candidate(name, specs, scale, seed, seconds, trials) for name in (families or FAMILIES)}
     for est in estimators.values():  # a family that cross-fits itself does so on the same folds

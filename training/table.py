@@ -10,7 +10,9 @@ the folds measured (``TableResult.folds``; the first fold always runs). Protecte
 name, ``--protected`` or a data dictionary's meanings) and identifiers are never features, nor a column that
 alone all but separates the target (a leak of it, unless ``--keep`` names it); the result says which columns
 were left out and why. Rows equal in every feature and the target stay together in every split, outer and
-inner (copies on both sides flatter a model that remembers them). Each class needs a row in every outer test
+inner (copies on both sides flatter a model that remembers them), unless the rarer class has too few distinct
+rows for the folds (features of few values repeat by nature: the rows are then split as any rows, and the
+result says so; ``TableResult.distinct``). Each class needs a row in every outer test
 fold and two in every outer training part (``models.folds.nested_minimum``; a clear error names a --folds
 that works otherwise).
 """
@@ -56,6 +58,7 @@ class TableResult:
     read: dict[str, str] = field(default_factory=dict)  # text columns read as numbers, and how
     encoding: str | None = None  # the text encoding the file was read in (None: Excel, Parquet)
     copies: int = 0  # rows equal to an earlier row in every feature and the target (kept with it in every split)
+    distinct: int | None = None  # the rarer class's distinct rows, if too few to keep copies together
 
     def mean(self, kind: str) -> float:
         return float(np.mean(self.auc[kind]))
@@ -130,6 +133,8 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
                          only_check=config()["protected"]["only_check"], read=columns.read,
                          encoding=df.attrs.get("encoding"))
     groups, result.copies = copy_groups(X, y)
+    if groups is not None and least_class(y, groups) < nested_minimum(folds):  # few distinct rows: repeats by nature
+        result.distinct, groups = least_class(y, groups), None
     outer = list(stratified_folds(folds, seed, groups).split(X, y, groups))
     fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):
