@@ -209,6 +209,8 @@ def _train_table(args) -> int:
     print(f"{args.table}: {result.rows} rows, bad rate {result.bad_rate:.3f}, {len(result.features)} features")
     if result.encoding:
         print(f"  read as 编码: {result.encoding}")
+    if result.sheet:
+        print(f"  sheet read 读取的工作表: {result.sheet}")
     for column, why in result.excluded.items():
         print(f"  not used 未使用: {column}: {why}")
     for column, how in result.read.items():

@@ -166,7 +166,12 @@ def test_a_target_with_more_than_two_values_shows_them_but_never_long_numbers():
     ids = pd.DataFrame({"x": range(3), "y": ["110101199003077777", "110101199003078888", "0"]})
     with pytest.raises(CreditgradeError) as err:
         binary_target(ids, "y")
-    assert "3 distinct values / " in str(err.value) and "1101" not in str(err.value)
+    assert "3 distinct values (<hidden: long number" in str(err.value) and "1101" not in str(err.value)
+    header = pd.DataFrame({"x": range(5), "y": ["default payment next month (1 = yes, 0 = no)", "0", "1", "0", "1"]})
+    with pytest.raises(CreditgradeError, match=r"'default payment next month \(1 ...' x1\); the first row's value "
+                                               r"\('default payment next month \(1 ...' x1\) occurs nowhere else: a "
+                                               r"second header line\? Delete it"):
+        binary_target(header, "y")
 
 
 @pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".zip"])
@@ -203,3 +208,13 @@ def test_a_header_naming_a_column_twice_is_refused_not_renamed(tmp_path):
         read_table(path)
     path.write_text("x,z,,y\n1,2,3,0\n4,5,6,1\n")
     assert list(read_table(path).columns) == ["x", "z", "Unnamed: 2", "y"]  # an empty name keeps pandas' name
+
+
+def test_a_workbook_of_several_sheets_reads_its_largest_and_says_which(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"note": ["read me first"]}).to_excel(book, sheet_name="About", index=False)
+        loans().to_excel(book, sheet_name="Data", index=False)
+    got = read_table(path)
+    assert list(got.columns) == list(loans().columns) and len(got) == 120
+    assert got.attrs["sheet"].startswith("Data (the largest of About, Data")

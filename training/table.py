@@ -57,6 +57,7 @@ class TableResult:
     folds: int = 0  # outer folds measured (fewer than asked when the budget ran out)
     read: dict[str, str] = field(default_factory=dict)  # text columns read as numbers, and how
     encoding: str | None = None  # the text encoding the file was read in (None: Excel, Parquet)
+    sheet: str | None = None  # the sheet read, if the workbook has several
     copies: int = 0  # rows equal to an earlier row in every feature and the target (kept with it in every split)
     distinct: int | None = None  # the rarer class's distinct rows, if too few to keep copies together
 
@@ -131,7 +132,7 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
     specs, scale = table_specs(X, directions), scales()[POINTS_SCALE]
     result = TableResult(len(df), float(y.mean()), columns.features, columns.excluded,
                          only_check=config()["protected"]["only_check"], read=columns.read,
-                         encoding=df.attrs.get("encoding"))
+                         encoding=df.attrs.get("encoding"), sheet=df.attrs.get("sheet"))
     groups, result.copies = copy_groups(X, y)
     if groups is not None and least_class(y, groups) < nested_minimum(folds):  # few distinct rows: repeats by nature
         result.distinct, groups = least_class(y, groups), None

@@ -294,13 +294,27 @@ def leaks(X: pd.DataFrame, y: np.ndarray, keep=()) -> dict[str, str]:
     return found
 
 
-def _shown(y: pd.Series, most: int = 5, longest: int = 12) -> str:
-    """The most common values of a column with their counts, for an error; none when some value is longer than
-    ``longest`` characters (an identity or card number must never be shown in clear)."""
+def _shown(y: pd.Series, most: int = 5, longest: int = 30) -> str:
+    """The most common values of a column with their counts, for an error: text cut at ``longest`` characters,
+    and a value with a run of six digits or more (an identity or card number) never shown in clear."""
     counts = y.astype(str).value_counts()
-    if counts.index.str.len().max() > longest:
-        return ""
-    return " (" + ", ".join(f"{v!r} x{n}" for v, n in counts.iloc[:most].items()) + (", ..." if len(counts) > most else "") + ")"
+
+    def shown(value: str) -> str:
+        if re.search(r"\d{6}", value):
+            return "<hidden: long number / 长数字不显示>"
+        return repr(value if len(value) <= longest else value[:longest] + "...")
+
+    return " (" + ", ".join(f"{shown(v)} x{n}" for v, n in counts.iloc[:most].items()) + (
+        ", ..." if len(counts) > most else "") + ")"
+
+
+def _second_header(y: pd.Series) -> str:
+    """A hint when the first row's value occurs nowhere else (a second header line, as UCI's Excel files have)."""
+    first = y.iloc[0]
+    if (y == first).sum() == 1:
+        return (f"; the first row's value {_shown(y.iloc[:1]).strip()} occurs nowhere else: a second header line? "
+                "Delete it / 第一行的取值只出现这一次：是否多了一行表头？请删除")
+    return ""
 
 
 def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
@@ -319,7 +333,7 @@ def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
                                "a model needs both good and bad rows / 目标列只有一个类别：模型需要好、坏两类样本")
     if len(values) > 2:
         raise CreditgradeError(f"target column {target!r} is not binary: {len(values)} distinct values"
-                               f"{_shown(y)} / 目标列不是二分类")
+                               f"{_shown(y)}{_second_header(y)} / 目标列不是二分类")
     text = y.astype(str)
     if bad is not None:
         if str(bad) not in set(text):

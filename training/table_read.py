@@ -160,7 +160,14 @@ def _read_arff(path: Path, header: bool) -> pd.DataFrame:
 
 
 def _read_excel(path: Path, header: bool) -> pd.DataFrame:
-    return pd.read_excel(path, header=0 if header else None)
+    """The workbook's sheet of the most cells (a table beside notes or a readme), named in ``attrs["sheet"]``
+    when there are several."""
+    sheets = pd.read_excel(path, header=0 if header else None, sheet_name=None)
+    name = max(sheets, key=lambda n: sheets[n].size)
+    df = sheets[name]
+    if len(sheets) > 1:
+        df.attrs["sheet"] = f"{name} (the largest of {', '.join(map(str, sheets))} / 最大的工作表)"
+    return df
 
 
 def _read_parquet(path: Path, header: bool) -> pd.DataFrame:
