@@ -97,6 +97,22 @@ every window were cached once and the rules judged on them (same fits as this sc
   (EBM 84.0 -> 84.4 / 82.3, LightGBM 90.8 -> 75.9 / 77.1, its window chosen moving from 4 dates to all;
   chosen 84.0 -> 81.2 / 77.1): not built.
 
+Two levers measured on the same cached PDs and not kept (2026-11-30; the EBM or every family refitted as above):
+  The EBM Platt-scaled on the rows its bags held out (every shape times a, the intercept a * b0 + b: exact
+  additivity kept). In time the bags' held-out rows ask for a = 0.70-0.83 for SMEs and households, 0.91-1.19
+  for practitioners; out of time (2024) the slope of the outcome on logit PD moves
+                          sample sme  household  practitioner   20k sme  10k household  5k practitioner
+    as fitted             0.69        1.01       1.42           0.59     0.89           1.11
+    Platt-scaled          0.83        1.20       1.24           0.85     1.23           1.19
+  A bag's held-out log-odds spread wider than the averaged model's, so a is too small where the EBM was
+  already calibrated (households); the mean distance to 1 falls only from 0.23 to 0.20, and the blends move
+  by 0.3 point at most (sample SME 85.8 -> 85.9, household blend 87.2 -> 87.5; 10k households 85.7 -> 86.0,
+  still not chosen). The rest of the miscalibration is drift, which no in-time step sees.
+  Four choice folds (one per validation date) instead of two: committed sample SME blend 85.8 (unchanged),
+  household blend 84.0 (EBM 84.0 before); 10,000 households: EBM at 4 dates 83.2 (was 84.1 at 2 dates; the
+  folds' mean AUC EBM 0.7815, LightGBM 0.7789, blend 0.7819, which beats the EBM in 68 % only). More folds
+  steady nothing here: the 2024 test rows rank LightGBM first, the four 2023 validation dates the EBM.
+
 Previous block, withdrawn (training windows chosen on the folds, training/choice.toml: no dates held out,
 windows of every date or the latest 8, 4 or 2 dates, 8 since dropped; measured 2026-11-29 evening, loaded):
   committed sample        scorecard  LightGBM  EBM    chosen (window in as-of dates, 0 = every date)
