@@ -91,6 +91,12 @@ def test_protected_by_name_option_and_dictionary_and_identifiers_with_reasons(tm
     assert "consecutive whole numbers" in why["seq"]
     with pytest.raises(CreditgradeError, match="--protected: column.s. nope not in the table"):
         choose_columns(df, "bad", protected=["nope"])
+    with pytest.raises(CreditgradeError, match=r"--dictionary: column\(s\) x2 \(did you mean 'X2'\?.*\) not in the "
+                                               r"table: a data dictionary describes this table's columns"):
+        choose_columns(df, "bad", dictionary={"x2": "Gender"})  # it would protect nothing
+    pd.DataFrame({"column": ["X2", "X5", "X2"], "meaning": ["Gender", "Age", "Amount"]}).to_csv(dictionary, index=False)
+    with pytest.raises(CreditgradeError, match=r"gives column 'X2' two meanings \('Gender', 'Amount'\)"):
+        read_dictionary(dictionary)  # the last would win: the column would pass as an amount
     with pytest.raises(CreditgradeError, match="--protected names the target column 'bad'"):
         choose_columns(df, "bad", protected=["home", "bad"])
     assert choose_columns(df, "bad", exclude=["bad"]).features == cols.features + ["home"]  # excluding it is moot

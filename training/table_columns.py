@@ -230,6 +230,8 @@ def choose_columns(df: pd.DataFrame, target: str, exclude=(), protected=(),
     reasons = config()["reasons"]
     for option, names in (("--exclude", exclude), ("--protected", protected)):
         _check_named(option, names, df.columns, "not in the table / 表中没有这些列")
+    _check_named("--dictionary", dictionary or {}, df.columns, "not in the table: a data dictionary describes this "
+                 "table's columns, and a name that matches none protects nothing / 表中没有这些列：数据字典须描述本表的列")
     if target in protected:
         raise CreditgradeError(f"--protected names the target column {target!r}: a protected attribute is never the "
                                f"outcome a model learns / --protected 指定了目标列：受保护属性不能作为模型学习的结果")

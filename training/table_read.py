@@ -215,4 +215,13 @@ def read_dictionary(path: Path) -> dict[str, str]:
     if df.shape[1] < 2:
         raise CreditgradeError(f"data dictionary {path} needs two columns: column, meaning")
     names, meanings = df.iloc[:, 0], df.iloc[:, 1]
-    return {str(n): "" if pd.isna(m) else str(m) for n, m in zip(names, meanings) if pd.notna(n)}
+    out: dict[str, str] = {}
+    for name, meaning in zip(names, meanings):
+        if pd.isna(name):
+            continue
+        meaning = "" if pd.isna(meaning) else str(meaning)
+        if out.get(str(name), meaning) != meaning:  # the last meaning would win, perhaps not the protected one
+            raise CreditgradeError(f"data dictionary {path} gives column {str(name)!r} two meanings "
+                                   f"({out[str(name)]!r}, {meaning!r}): one per column / 数据字典中同一列有两种含义")
+        out[str(name)] = meaning
+    return out
