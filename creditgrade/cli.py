@@ -216,12 +216,12 @@ def _train_table(args) -> int:
     for column, how in result.read.items():
         print(f"  text read as numbers 文本读作数值: {column}: {how}")
     if result.copies and result.distinct is not None:
-        print(f"  {result.copies} rows repeat another row (every feature and the target), but the rarer class has only "
+        print(f"  {_rows_repeat(result.copies)} (every feature and the target), but the rarer class has only "
               f"{result.distinct} distinct rows, too few to keep each set of copies on one side of {args.folds} folds: "
               f"they are split as any rows (features of few values repeat by nature) / {result.copies} 行与其他行完全相同，"
               f"但较少的类别仅 {result.distinct} 种不同的行，不足以让每组副本在 {args.folds} 折中留在同一侧：按普通行划分")
     elif result.copies:
-        print(f"  {result.copies} rows repeat another row (every feature and the target): each set of copies stays on "
+        print(f"  {_rows_repeat(result.copies)} (every feature and the target): each set of copies stays on "
               f"one side of every split / {result.copies} 行与其他行完全相同（全部特征与目标）：每组副本在每次划分中都在同一侧")
     print(f"  {result.only_check}")
     print(f"  outer {args.folds}-fold stratified CV AUC 外层交叉验证 AUC (each fold chooses on its training rows):")
@@ -397,6 +397,10 @@ def _whole(lo: int, hi: int):
             raise argparse.ArgumentTypeError(f"{value} is not between {lo} and {hi} / 不在 {lo} 到 {hi} 之间")
         return value
     return parse
+
+
+def _rows_repeat(copies: int) -> str:
+    return "1 row repeats another row" if copies == 1 else f"{copies} rows repeat another row"
 
 
 def _number(text: str) -> float:
