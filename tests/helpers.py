@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 from creditgrade.features.frames import Frames, keyed, to_datetime
 from creditgrade.features.schemas import kinds
 
+if __name__ != "tests.helpers":  # a second copy of this module would make databases its session never drops
+    raise ImportError(f"import tests.helpers, not {__name__}: one copy per session owns the test databases")
+
 # ---------------------------------------------------------------- populations
 
 SEVERITIES = np.array(["minor", "general", "serious"])

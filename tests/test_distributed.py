@@ -279,7 +279,7 @@ def test_lightgbm_trained_on_the_cluster_is_within_0_005_auc_of_the_local_fit(cl
 
 def test_batch_grades_on_the_cluster_equal_the_single_machine_and_are_stored_once(trained, client, tmp_path,
                                                                                  monkeypatch):
-    from helpers import database, point_at
+    from tests.helpers import database, point_at
 
     from creditgrade.models import explain
     from creditgrade.models.registry import load_champion
@@ -303,7 +303,7 @@ def test_batch_grades_on_the_cluster_equal_the_single_machine_and_are_stored_onc
 
 
 def test_warnings_scan_on_the_cluster_equals_the_single_machine_scan(trained, client, tmp_path, monkeypatch):
-    from helpers import database, point_at
+    from tests.helpers import database, point_at
 
     from creditgrade.models.registry import load_champion
     from creditgrade.serving.batch import scan_all
@@ -337,7 +337,7 @@ def test_warnings_scan_on_the_cluster_equals_the_single_machine_scan(trained, cl
 
 
 def test_grade_command(trained, tmp_path, monkeypatch, capsys):
-    from helpers import database, point_at
+    from tests.helpers import database, point_at
 
     from creditgrade.cli import main
 

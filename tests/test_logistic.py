@@ -12,7 +12,7 @@ import pytest
 
 from creditgrade.models.estimator import read_table
 from creditgrade.models.logistic import LogisticPD
-from helpers import practitioner_fit
+from tests.helpers import practitioner_fit
 
 
 @pytest.fixture(scope="module")

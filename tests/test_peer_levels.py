@@ -13,7 +13,7 @@ from creditgrade.models.bundle import GradeModel
 from creditgrade.models.estimator import read_table
 from creditgrade.models.explain import contributions
 from creditgrade.models.peers import PeerLevels
-from helpers import generated
+from tests.helpers import generated
 
 
 @cache

@@ -8,7 +8,7 @@ import pytest
 
 from creditgrade.features.catalog import catalog
 from creditgrade.models.explain import contributions, reasons
-from helpers import practitioner_fit
+from tests.helpers import practitioner_fit
 
 
 @pytest.fixture(scope="module")
