@@ -63,8 +63,20 @@ def test_percent_thousands_and_currency_are_read_as_numbers_with_a_note(tmp_path
     assert cols.features == ["income", "x", "grade", "rate", "amt", "fee", "term"] and not cols.excluded
     assert np.allclose(X["rate"], np.round(df["x"] + 12, 1)) and np.allclose(X["fee"], df["income"])
     assert np.allclose(X["amt"], np.round(df["income"] * 10))
-    assert "'%'" in cols.read["rate"] and "','" in cols.read["amt"] and "'￥'" in cols.read["fee"]
+    assert "'%'" in cols.read["rate"] and "','" in cols.read["amt"] and "'¥'" in cols.read["fee"]
+    assert "read as plain ones" in cols.read["fee"]  # the full-width '￥' is the yen sign
     assert X["term"].dtype == "category" and "term" not in cols.read  # words stay categories
+
+
+def test_chinese_units_full_width_digits_and_a_typographic_minus_are_numbers(tmp_path):
+    df = loans(60).assign(amount=lambda d: np.resize(["12万", "3.5万元", "8000", "１２０", "1.2亿"], len(d)),
+                          change=lambda d: np.resize(["−5", "3", "－2.5", "4％"], len(d)),
+                          city=lambda d: np.resize(["万州", "上海"], len(d)))
+    _, cols, X = read(df, tmp_path / "cn.csv", encoding="gb18030")
+    assert X["amount"].iloc[:5].tolist() == [120_000, 35_000, 8_000, 120, 120_000_000]
+    assert X["change"].iloc[:4].tolist() == [-5, 3, -2.5, 4]
+    assert "单位已换算 '万' '亿'" in cols.read["amount"] and "全角或排版字符按半角读取" in cols.read["change"]
+    assert X["city"].dtype == "category" and "city" not in cols.read  # a place named with 万 stays a word
 
 
 def test_missing_markers_in_a_numeric_column_are_missing_never_in_the_target_or_words(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -74,18 +75,21 @@ def _identifier(col: pd.Series) -> str | None:
 def _number_pattern(mark: str) -> re.Pattern:
     """A number written as text with ``mark`` as its decimal mark: sign, currency, thousands separators
     (the other mark or a space, in groups of three), exponent and percent sign allowed; in accounting
-    parentheses "(1,200)" it is negative (and in "(-1,200)", as some spreadsheets' formats write it)."""
+    parentheses "(1,200)" it is negative (and in "(-1,200)", as some spreadsheets' formats write it); a unit
+    after it (``units``: "3.5万") multiplies it."""
     signs = "|".join(re.escape(s) for s in sorted(config()["reading"]["currency"], key=len, reverse=True))
     sep = f"[{re.escape(SEPARATORS.replace(mark, ''))}]"
+    units = "|".join(re.escape(u) for u in config()["reading"]["units"])
     number = rf"(?P<whole>\d{{1,3}}(?:{sep}\d{{3}})+|\d*)(?:{re.escape(mark)}(?P<part>\d*))?(?P<exp>[eE][+-]?\d+)?"
     return re.compile(rf"(?P<open>\()?\s*(?P<sign>[+-]?)\s*(?P<pre>{signs})?\s*(?P<sign2>[+-]?)\s*{number}\s*"
-                      rf"(?P<post>{signs})?\s*(?P<pct>%)?\s*(?(open)\)|)")
+                      rf"(?P<unit>{units})?\s*(?P<post>{signs})?\s*(?P<pct>%)?\s*(?(open)\)|)")
 
 
 def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], int]]:
     """Each text as a number (NaN where it is not one); the marks removed to read them and how many numbers
     the float changes (of more than ``EXACT_DIGITS`` significant digits, not written back the same)."""
     pattern, out, marks, changed = _number_pattern(mark), np.full(len(texts), np.nan), set(), 0
+    units = {unit: float(factor) for unit, factor in config()["reading"]["units"].items()}
     drop = str.maketrans("", "", SEPARATORS)
     for i, text in enumerate(texts.to_numpy(dtype=object)):
         m = pattern.fullmatch(text)
@@ -94,10 +98,12 @@ def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], in
             continue
         whole = m["whole"].translate(drop)
         number = f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}"
-        out[i] = float(number) * (-1 if "-" in signs or m["open"] else 1)
+        out[i] = float(number) * (-1 if "-" in signs or m["open"] else 1) * units.get(m["unit"], 1)
         if len(f"{whole}{m['part'] or ''}".strip("0")) > EXACT_DIGITS:
             changed += Decimal(repr(float(number))) != Decimal(number)
         marks.update(x for x in (m["pre"], m["post"], m["pct"]) if x)
+        if m["unit"]:
+            marks.add(f"unit:{m['unit']}")
         if m["open"]:
             marks.add("()")
         if len(whole) < len(m["whole"]):
@@ -117,6 +123,11 @@ def _read_all(text: pd.Series, parse) -> tuple | None:
     return counts, values, told
 
 
+def _plain(text: str) -> str:
+    """Compatibility characters as their plain forms (NFKC: "１２％" -> "12%"), and the minus sign U+2212."""
+    return unicodedata.normalize("NFKC", text).replace("\u2212", "-")
+
+
 def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | None:
     """A text column as numbers, with a note of what was removed and what became missing, when (almost) all
     its values other than the missing markers are numbers with ``decimal`` (or else the other mark) as their
@@ -126,7 +137,8 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
         return None
     conf, words = config()["reading"], config()["read"]
     present = col.notna().to_numpy()
-    text = col[present].astype(str).str.strip()
+    written = col[present].astype(str).str.strip()
+    text = written.map({w: _plain(w) for w in written.unique()})  # full-width digits, a typographic minus...
     markers = text.isin(conf["missing"])
     for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
         if (read := _read_all(text[~markers], lambda texts: _numbers(texts, mark))) is None:
@@ -140,7 +152,11 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
         note = []
         if "()" in marks:
             note.append(words["parentheses"])
-        if marks := marks - {"()"}:
+        if units := sorted(x.removeprefix("unit:") for x in marks if x.startswith("unit:")):
+            note.append(words["units"].format(units=" ".join(f"'{u}'" for u in units)))
+        if (text != written).any():
+            note.append(words["plain"])
+        if marks := {x for x in marks - {"()"} if not x.startswith("unit:")}:
             note.append(words["removed"].format(marks=" ".join(f"'{x}'" for x in sorted(marks))))
         if mark == ",":
             note.append(words["decimal_comma"])
