@@ -150,6 +150,8 @@ class EBMPD(Additive, ClassifierMixin, BaseEstimator, Estimator):
         frame = X.astype({c: float for c, t in zip(X.columns, types) if t == "continuous"})
         with warnings.catch_warnings():  # "missing values detected": the missing bin is kept and shown
             warnings.filterwarnings("ignore", message="Missing values detected", category=UserWarning)
+            # a feature with no value in these rows (numpy's nanmin in InterpretML's binning): its bins stay empty
+            warnings.filterwarnings("ignore", message="All-NaN slice encountered", category=RuntimeWarning)
             ebm = self._classifier(types, len(frame), self._bags(len(frame)) if bags is None else bags.shape[1])
             ebm.fit(frame, y, bags=bags)
         mono = self.monotone or {}
