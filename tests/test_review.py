@@ -118,5 +118,12 @@ def test_shape_functions_are_plotted_for_a_family_that_describes_them():
     text = _shapes(SimpleNamespace(estimator=ebm))
     assert text.startswith('<section id="shapes">') and text.count("<img ") == min(TOP_SHAPES, 2)
     assert "近12个月纳税额" in text and "Tax paid in the last 12 months" in text
+    from creditgrade.models.blend import Blend
+    from creditgrade.models.logistic import LogisticPD
+
+    blend = Blend([LogisticPD().fit(X, y), ebm], [0.4, 0.6])  # additive members: the EBM's shapes, weighted
+    mixed = _shapes(SimpleNamespace(estimator=blend))
+    assert "ebm member, each bin&#x27;s log-odds times its weight 0.60" in mixed and "ebm 成员" in mixed
+    assert mixed.count("<img ") == min(TOP_SHAPES, 2) and "gives no shape functions" not in mixed
     flat = _shapes(SimpleNamespace(estimator=SimpleNamespace(describe=lambda: {"details": {"size_trials": []}})))
     assert "<img " not in flat and "gives no shape functions" in flat and "不提供形状函数" in flat

@@ -158,12 +158,32 @@ def _explanations(model: GradeModel, X: pd.DataFrame) -> tuple[str, str, str]:
 
 def _shapes(model: GradeModel) -> str:
     """The shape functions the family describes (``describe()["details"]["shapes"]``), most important first:
-    log-odds per bin, the missing bin apart, declared direction in the title; a note if it has none."""
-    shapes = model.estimator.describe().get("details", {}).get("shapes")
-    if not shapes:
+    log-odds per bin, the missing bin apart, declared direction in the title; for a blend, those of each member
+    that describes them, times the member's weight (its part of every contribution); a note if none has any."""
+    details = model.estimator.describe().get("details", {})
+    if details.get("shapes"):
         return _section("shapes", "形状函数 Shape functions",
-                        _p("此模型不提供形状函数，效应见上方依赖图。 This model gives no shape functions: the dependence "
-                           "plots above show its effects."))
+                        _p("每个特征各分箱的对数几率贡献：主体的理由即这些值，与截距相加恰为其对数几率。 Each feature's "
+                           "log-odds per bin: a subject's reasons are these values, and with the intercept they add "
+                           "up exactly to its log-odds."), *_shape_plots(details["shapes"]))
+    parts = []
+    for member in details.get("members", []):
+        if shapes := member.get("details", {}).get("shapes"):
+            w, family = member["weight"], member["family"]
+            weighted = [{**shape, "scores": [w * x for x in shape["scores"]], "importance": w * shape["importance"]}
+                        for shape in shapes]
+            parts += [_p(f"融合模型的 {family} 成员：各分箱对数几率乘以其权重 {w:.2f}，即它在每个特征贡献中的份额；其他成员的"
+                         f"效应见上方依赖图。 The blend's {family} member, each bin's log-odds times its weight {w:.2f}: "
+                         f"its part of each feature's contribution; the other members' parts are in the dependence "
+                         f"plots above."), *_shape_plots(weighted)]
+    if not parts:
+        parts = [_p("此模型不提供形状函数，效应见上方依赖图。 This model gives no shape functions: the dependence plots "
+                    "above show its effects.")]
+    return _section("shapes", "形状函数 Shape functions", *parts)
+
+
+def _shape_plots(shapes: list[dict]) -> list[str]:
+    """The importance table of the first :data:`TOP_SHAPES` shapes, then a plot of each."""
     plots = []
     for s in shapes[:TOP_SHAPES]:
         inner, labels = s["scores"][1:-1], s["bins"][1:-1]
@@ -183,10 +203,7 @@ def _shapes(model: GradeModel) -> str:
         plots.append(_png(fig))
     table = pd.DataFrame({"feature 特征": [names(s["feature"]) for s in shapes[:TOP_SHAPES]],
                           "importance 重要性": [s["importance"] for s in shapes[:TOP_SHAPES]]})
-    return _section("shapes", "形状函数 Shape functions",
-                    _p("每个特征各分箱的对数几率贡献：主体的理由即这些值，与截距相加恰为其对数几率。 Each feature's "
-                       "log-odds per bin: a subject's reasons are these values, and with the intercept they add "
-                       "up exactly to its log-odds."), _table(table), *plots)
+    return [_table(table), *plots]
 
 
 def _peer_levels(model: GradeModel) -> str:
