@@ -169,9 +169,9 @@ def choose(X: pd.DataFrame, y: np.ndarray, X_test: pd.DataFrame, specs: list, sc
                                 f"value on this training part, beyond chance / 宽表：保留 {X.shape[1]} 列中本训练部分信息值"
                                 f"最高且超出随机水平的 {len(kept)} 列")
         X, X_test, specs = X[kept], X_test[kept], [s for s in specs if s.name in set(kept)]
-    if groups is not None and least_class(y, groups) < 2:  # an outer split left too few distinct rows to group
-        groups = None
     asked, rare = config()["candidates"]["inner_folds"], least_class(y, groups)
+    if groups is not None and rare < 2:  # an outer split left too few distinct rows to group
+        groups, rare = None, least_class(y)
     folds = min(asked, rare)
     if folds < asked:
         once = "" if groups is None else " (copies of a row counted once / 相同的行计一次)"

@@ -134,8 +134,9 @@ def cross_validate(path: Path, target: str, bad=None, exclude=(), protected=(), 
                          only_check=config()["protected"]["only_check"], read=columns.read,
                          encoding=df.attrs.get("encoding"), sheet=df.attrs.get("sheet"))
     groups, result.copies = copy_groups(X, y)
-    if groups is not None and least_class(y, groups) < nested_minimum(folds):  # few distinct rows: repeats by nature
-        result.distinct, groups = least_class(y, groups), None
+    distinct = None if groups is None else least_class(y, groups)
+    if distinct is not None and distinct < nested_minimum(folds):  # few distinct rows: repeats by nature
+        result.distinct, groups = distinct, None
     outer = list(stratified_folds(folds, seed, groups).split(X, y, groups))
     fixed = 0.0  # the costliest fold's fixed seconds so far
     for k, (train, test) in enumerate(outer):
