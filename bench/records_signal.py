@@ -113,6 +113,26 @@ Two levers measured on the same cached PDs and not kept (2026-11-30; the EBM or 
   folds' mean AUC EBM 0.7815, LightGBM 0.7789, blend 0.7819, which beats the EBM in 68 % only). More folds
   steady nothing here: the 2024 test rows rank LightGBM first, the four 2023 validation dates the EBM.
 
+Outcomes partly observed, the lever proposed above, measured and not built (2026-11-30 afternoon; generate(20000,
+10000, 5000, seed 7); every subject's features at every as-of date, a plain LightGBM classifier (15 leaves,
+early stopping on a quarter of the subjects, mean of 2 seeds), trained at the first test date T0 2024-03-31 and
+judged on the 2024 rows). A row of 2023-06..12, whose 12-month outcome T0 does not know, still shows whether its
+subject was in default (a default rule of models/grades.toml) at a later as-of date up to T0. That sign never
+lies where both are known (every such row's outcome is 1) and finds 93 % of the 12-month defaults (14 / 34 / 64 %
+within 3 / 6 / 9 months). Share of the oracle's lift, trained on every known date / on the latest 4 of them:
+                                                             sme           household
+  known outcomes only (what training uses)                   76.9 / 74.7   79.3 / 83.3
+  + the partial rows, not yet seen in default = 0            77.0 / 74.1   75.6 / 80.3
+  + the partial rows, months observed an input (monotone, graded at 12)   77.0 / 75.6   78.2 / 82.5
+  + the partial rows, not yet seen split by weight into 0 and 1 (the share of 12-month defaults not yet seen)
+                                                             75.6 / 69.6   79.6 / 85.4
+  + the partial rows, not yet seen subsampled to that share  77.3 / 77.5   78.2 / 82.7
+  bound: the 2023 outcomes in full (not known at T0)         79.2 / 80.2   80.1 / 87.1
+  No variant gains in both segments; each moves within the 2 seeds' noise (+-2 points) and changes sign between
+  them. The three partial dates show 601 SME and 281 household defaults, too few to move a map learnt from the
+  12,168 and 4,986 known ones; the drift the bound recovers lies in 2023's full-year outcomes, which no model
+  trained at T0 has.
+
 Previous block, withdrawn (training windows chosen on the folds, training/choice.toml: no dates held out,
 windows of every date or the latest 8, 4 or 2 dates, 8 since dropped; measured 2026-11-29 evening, loaded):
   committed sample        scorecard  LightGBM  EBM    chosen (window in as-of dates, 0 = every date)
