@@ -193,6 +193,12 @@ default; shares of the oracle's lift, oracle AUC 0.802):
   medians of the training rows instead of the date's: 78.3 (+3.8). Not built: a level against peers needs the
   peers' medians where one subject is graded (a reference kept by the feature stage, or carried by the
   registered version; what-if's boundaries would then depend on the subject's peer group).
+  Since built in the model (models/peers.py: the latest training date's medians grade). The date's own medians
+  in the families themselves (2026-11-30 afternoon; the same 20k SMEs, each family fitted as training.pipeline
+  fits it, on every known date / the latest 4; the medians at each 2024 test date from every SME existing then):
+    EBM 82.5 -> 82.9 / 82.3 -> 82.1; LightGBM 82.7 -> 83.3 / 80.7 -> 81.8; scorecard 78.9 -> 79.4 / 79.0 -> 79.0
+  (from the graded rows only instead: within 0.2 of these). The classifier's +1.4 is +0.0 to +1.1 here: a
+  reference of the date's peers kept by the feature stage would not reach 85 %; not built.
 """
 from __future__ import annotations
 
