@@ -66,13 +66,16 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
     ``max_vif`` to ``models.selection.select_features``; ``C`` and ``max_iter`` to sklearn's
     ``LogisticRegression(solver="newton-cholesky")``. ``y`` must be binary, larger label = bad.
     DataFrame input is read by column name (extra columns are ignored); arrays by position.
+    A regular bin needs ``min_bad`` = 1 bad, not the binner's 5: ``min_bin_share`` bounds its size and the
+    smoothing its WOE, and 5 merged a large group with almost no bads into the rest (Wooldridge's mortgage
+    file: loans sold on, 45 % of the rows and 3 of the 244 bads; the card's AUC 0.850 -> 0.926).
     """
 
     family = "scorecard"
     unit = "points"
 
     def __init__(self, directions=None, special_values=None, n_prebins=50, min_bin_share=0.05,
-                 min_bad=5, smoothing=0.5, min_iv=0.02, min_gini=0.05, max_corr=0.7, max_vif=5.0,
+                 min_bad=1, smoothing=0.5, min_iv=0.02, min_gini=0.05, max_corr=0.7, max_vif=5.0,
                  C=1.0, max_iter=100, base_points=600, base_odds=50, pdo=20, scale=None):
         self.directions = directions
         self.special_values = special_values
@@ -156,7 +159,8 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
     def _codes(self, X):
         """Bin index per row and characteristic, shape (n_rows, n_characteristics)."""
         check_is_fitted(self, "characteristics_")
-        if isinstance(X, (pd.DataFrame, dict)):  # a dict: columns by name (``table_columns``)
+        named = isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_")  # else by position, as fitted
+        if named or isinstance(X, dict):  # a dict: columns by name (``table_columns``)
             cols = [X[s["name"]] for s in self.characteristics_]
             n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
         else:

@@ -147,3 +147,16 @@ def test_sklearn_compatible(card, data):
 @parametrize_with_checks([Scorecard()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_a_large_group_with_almost_no_bads_gets_its_own_bin():
+    """Near half the rows with 2 bads in 460 (the rest 22 % bad) is a bin of its own, not merged away."""
+    rng = np.random.default_rng(3)
+    sold = np.r_[np.ones(460), np.zeros(540)]
+    y = np.where(sold == 1, np.isin(np.arange(1000), [7, 300]), rng.random(1000) < 0.22).astype(int)
+    X = pd.DataFrame({"sold": sold, "noise": rng.normal(size=1000)})
+    card = Scorecard().fit(X, y)
+    bins = card.table().query("characteristic == 'sold' and count > 0")
+    assert "sold" in card.selection_["kept"] and len(bins) == 2
+    assert bins["bad_rate"].min() < 0.01 < 0.2 < bins["bad_rate"].max()
+    assert roc_auc_score(y, card.predict_pd(X)) > 0.7
