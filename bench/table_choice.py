@@ -316,6 +316,7 @@ def run(name: str, budget: float, folder: Path, trials: int | None = None, keep_
     df = read_table(path, header=header)
     y = binary_target(df, target, bad)
     X = feature_frame(df, choose_columns(df, target, dictionary=read_dictionary(meanings) if meanings else None))
+    X = X[result.features]  # the anchors' columns are the generic mode's: none its leak check left out
     base = anchors(X, y)
     best_anchor = max(*(np.mean(v) for v in base.values()), result.mean("scorecard"))
     print(f"\n{name}: {len(y)} rows, {X.shape[1]} features; left out: {', '.join(result.excluded) or '-'}")
