@@ -63,6 +63,14 @@ def test_unreadable_files_are_clear_errors(tmp_path):
         read_table(bad)
     with pytest.raises(CreditgradeError, match="no such file"):
         read_table(tmp_path / "none.csv")
+    with pytest.raises(CreditgradeError, match="is a folder, not a table file"):
+        read_table(tmp_path)
+
+
+def test_bad_value_in_another_case_is_named():
+    df = pd.DataFrame({"deny": ["no", "yes", "no"]})
+    with pytest.raises(CreditgradeError, match=r"--bad 'YES' is not a value of 'deny' \(did you mean 'yes'\?"):
+        binary_target(df, "deny", bad="YES")
 
 
 def test_target_missing_hints_at_no_header(tmp_path):

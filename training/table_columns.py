@@ -355,7 +355,8 @@ def binary_target(df: pd.DataFrame, target: str, bad=None) -> np.ndarray:
     text = y.astype(str)
     if bad is not None:
         if str(bad) not in set(text):
-            raise CreditgradeError(f"--bad {bad!r} is not a value of {target!r}{_shown(y)} / --bad 不是目标列的取值")
+            raise CreditgradeError(f"--bad {bad!r} is not a value of {target!r}{_meant(str(bad), sorted(set(text)))}"
+                                   f"{_shown(y)} / --bad 不是目标列的取值")
         return (text == str(bad)).to_numpy(dtype=int)
     if set(text) <= {"0", "1", "0.0", "1.0", "True", "False"}:
         return text.isin(["1", "1.0", "True"]).to_numpy(dtype=int)

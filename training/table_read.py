@@ -183,7 +183,8 @@ def read_table(path: Path, header: bool = True) -> pd.DataFrame:
     columns ``A1..An``."""
     path = Path(path)
     if not path.is_file():
-        raise CreditgradeError(f"no such file: {path}")
+        raise CreditgradeError(f"{path} is a folder, not a table file / 这是文件夹，不是数据表文件" if path.is_dir()
+                               else f"no such file: {path} / 文件不存在")
     if path.stat().st_size == 0:
         raise CreditgradeError(f"{path} is empty")
     reader = READERS.get(_inner_suffix(path), _read_text)
