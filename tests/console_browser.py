@@ -113,6 +113,13 @@ def shot(page, name: str) -> Path:
     return path
 
 
+def follow(page, selector: str) -> None:
+    """Click what loads another page (a link, a form) and wait until it has loaded: ``count()`` reads the
+    page as it is, so a count right after a bare click may read the page being left (it did once, under load)."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def sign_in(page, key: str) -> None:
     page.goto("/")
     page.fill("#key", key)

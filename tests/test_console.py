@@ -12,7 +12,7 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.console_browser import browser, console, page, shot, sign_in  # noqa: F401 - fixtures
+from tests.console_browser import browser, console, follow, page, shot, sign_in  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -58,13 +58,13 @@ def test_evaluator_townships_villages_households_grade_sheet_and_warning(page, c
     page.wait_for_selector("table")
     assert names["township_name"].iloc[0] in page.locator("table").inner_text()
     shot(page, "evaluator-townships")
-    page.click(f"a[href='/console/townships/{township}']")
+    follow(page, f"a[href='/console/townships/{township}']")
     rows = page.locator("tbody tr")
     assert rows.count() == names["village_code"].nunique()
     assert "信用村" in page.content() and "%" in rows.first.inner_text()
     shot(page, "evaluator-township")
     village = console.keys.household_village
-    page.click(f"a[href='/console/villages/{village}']")
+    follow(page, f"a[href='/console/villages/{village}']")
     assert page.locator("tbody tr").count() == int((names["village_code"] == village).sum())
     household = page.locator("tbody th a").first.inner_text()
     shot(page, "evaluator-village")
@@ -139,13 +139,15 @@ def test_bank_looks_up_an_sme_and_grades_a_csv(page, console, tmp_path):
 
 
 def test_regulator_audit_models_objections_and_explanations(page, console, tmp_path):
-    httpx.post(console.base + "/grade", json={"subject_id": console.keys.smes[5], "segment": "sme",
-                                              "purpose": "audit trail"}, headers={"X-API-Key": console.keys.bank})
+    graded = httpx.post(console.base + "/grade", json={"subject_id": console.keys.smes[5], "segment": "sme",
+                                                       "purpose": "audit trail"},
+                        headers={"X-API-Key": console.keys.bank}, timeout=60)
+    assert graded.status_code == 200, graded.text
     sign_in(page, console.keys.regulator)
     assert page.url.endswith("/console/audit")
     page.fill("#name", "test-bank")
     page.select_option("#action", "grade")
-    page.click("text=筛选")
+    follow(page, "text=筛选")
     rows = page.locator("table.audit tbody tr")
     assert rows.count() >= 1
     assert all("test-bank" in t and "grade" in t for t in rows.all_inner_texts())
@@ -201,7 +203,7 @@ def test_practitioner_subject_gives_its_id_each_time(page, console):
     assert "403" in page.locator("dl.facts").inner_text()   # another person's number
     page.goto("/console/me")
     page.fill("#subject_id", console.keys.practitioners[0])
-    page.click("text=查看报告")
+    follow(page, "text=查看报告")
     assert page.locator(".grade-card").count() == 1 and console.keys.practitioners[0] not in page.content()
 
 
