@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from creditgrade.models.binning import MonotoneBinner, bin_codes, bin_index, binary_target
+from creditgrade.models.binning import MISSING, UNSEEN, MonotoneBinner, bin_codes, bin_index, binary_target
 from creditgrade.models.estimator import Estimator, Table, Walk, table_columns
 from creditgrade.models.selection import enforce_signs, select_features
 
@@ -261,13 +261,33 @@ class Scorecard(ClassifierMixin, BaseEstimator, Estimator):
                 out[c["name"]] = [(float(e), True) for e in c["edges"]]
         return out
 
+    def shapes(self) -> list[dict]:
+        """Each characteristic's bins as a shape function (the EBM's layout: missing first, unseen last, the
+        regular and special bins between), most important first: per bin ``coef * WOE``, its part of the
+        log-odds (with the intercept they add up to ``logit(PD)``; the points rescale them)."""
+        check_is_fitted(self, "characteristics_")
+        out = []
+        for coef, c in zip(self.coef_, self.characteristics_):
+            by_label = {b["bin"]: b for b in c["bins"]}
+            middle = [b for b in c["bins"] if b["bin"] not in (MISSING, UNSEEN)]
+            ends = [by_label.get(label, {"bin": label, "woe": 0.0, "count": 0}) for label in (MISSING, UNSEEN)]
+            bins = [ends[0], *middle, ends[1]]
+            scores = [float(coef * b["woe"]) for b in bins]
+            weights = np.array([b["count"] for b in bins], dtype=float)
+            importance = float(np.average(np.abs(scores), weights=weights)) if weights.sum() > 0 else 0.0
+            out.append({"feature": c["name"], "type": "nominal", "bins": [b["bin"] for b in bins], "scores": scores,
+                        "weights": weights.tolist(), "importance": importance,
+                        "monotone": {"up": 1, "down": -1}.get(c.get("direction"), 0)})
+        return sorted(out, key=lambda s: -s["importance"])
+
     def describe(self):
         kept = set(self.selection_["kept"])
         return {"size": {"characteristics": len(self.characteristics_), "base_points": self.base_points_},
                 "summary": f"{len(self.characteristics_)} characteristics, base points {self.base_points_}",
                 "monotone": {f: "monotone WOE" if f in kept else "dropped" for f in self.input_features_},
                 "contributions": "points relative to the best bin",
-                "details": {"selection": self.selection_, "iv": self.iv_}}
+                "details": {"selection": self.selection_, "iv": self.iv_, "intercept": self.intercept_,
+                            "shapes": self.shapes()}}
 
     def score_record(self, record):
         """Score one plain dict feature -> value; returns {"points", "pd", "points_by_characteristic"}.

@@ -125,5 +125,11 @@ def test_shape_functions_are_plotted_for_a_family_that_describes_them():
     mixed = _shapes(SimpleNamespace(estimator=blend))
     assert "ebm member, each bin&#x27;s log-odds times its weight 0.60" in mixed and "ebm 成员" in mixed
     assert mixed.count("<img ") == min(TOP_SHAPES, 2) and "gives no shape functions" not in mixed
+    from creditgrade.models.scorecard import Scorecard
+
+    card = Scorecard().fit(X, y)  # a card's bins in log-odds beside the EBM's shapes, each weighted
+    carded = _shapes(SimpleNamespace(estimator=Blend([card, ebm], [0.5, 0.5])))
+    assert "scorecard member, each bin&#x27;s log-odds times its weight 0.50" in carded and "ebm 成员" in carded
+    assert carded.count("<img ") == min(TOP_SHAPES, len(card.selection_["kept"])) + min(TOP_SHAPES, 2) > 2
     flat = _shapes(SimpleNamespace(estimator=SimpleNamespace(describe=lambda: {"details": {"size_trials": []}})))
     assert "<img " not in flat and "gives no shape functions" in flat and "不提供形状函数" in flat

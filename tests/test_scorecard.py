@@ -160,3 +160,18 @@ def test_a_large_group_with_almost_no_bads_gets_its_own_bin():
     assert "sold" in card.selection_["kept"] and len(bins) == 2
     assert bins["bad_rate"].min() < 0.01 < 0.2 < bins["bad_rate"].max()
     assert roc_auc_score(y, card.predict_pd(X)) > 0.7
+
+
+def test_shapes_add_up_to_the_log_odds(card, data):
+    """Each row's bins' ``coef * WOE`` (missing first, unseen last) plus the intercept is the logit of its PD."""
+    X, _ = data
+    rows = X.iloc[:300]
+    shapes = {s["feature"]: s for s in card.describe()["details"]["shapes"]}
+    assert set(shapes) == set(card.selection_["kept"])
+    assert all(s["bins"][0] == "missing" and s["bins"][-1] == "unseen" for s in shapes.values())
+    codes, total = card._codes(rows), np.full(len(rows), card.intercept_)
+    for j, c in enumerate(card.characteristics_):
+        shape = shapes[c["name"]]
+        total += [shape["scores"][shape["bins"].index(c["bins"][k]["bin"])] for k in codes[:, j]]
+    pd_ = card.predict_pd(rows)
+    assert np.allclose(total, np.log(pd_ / (1 - pd_)), atol=1e-9) and np.ptp(total) > 1

@@ -163,9 +163,9 @@ def _shapes(model: GradeModel) -> str:
     details = model.estimator.describe().get("details", {})
     if details.get("shapes"):
         return _section("shapes", "形状函数 Shape functions",
-                        _p("每个特征各分箱的对数几率贡献：主体的理由即这些值，与截距相加恰为其对数几率。 Each feature's "
-                           "log-odds per bin: a subject's reasons are these values, and with the intercept they add "
-                           "up exactly to its log-odds."), *_shape_plots(details["shapes"]))
+                        _p("每个特征各分箱的对数几率贡献，与截距相加恰为主体的对数几率（评分卡的分数为其线性换算）。 Each "
+                           "feature's log-odds per bin: with the intercept they add up exactly to a subject's log-odds "
+                           "(a scorecard's points rescale them)."), *_shape_plots(details["shapes"]))
     parts = []
     for member in details.get("members", []):
         if shapes := member.get("details", {}).get("shapes"):
