@@ -85,11 +85,12 @@ def _number_pattern(mark: str) -> re.Pattern:
                       rf"(?P<unit>{units})?\s*(?P<post>{signs})?\s*(?P<pct>%)?\s*(?(open)\)|)")
 
 
-def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], int]]:
-    """Each text as a number (NaN where it is not one); the marks removed to read them and how many numbers
-    the float changes (of more than ``EXACT_DIGITS`` significant digits, not written back the same)."""
-    pattern, out, marks, changed = _number_pattern(mark), np.full(len(texts), np.nan), set(), 0
-    units = {unit: float(factor) for unit, factor in config()["reading"]["units"].items()}
+def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], set[str], int]]:
+    """Each text as a number (NaN where it is not one); the marks removed to read them, the units multiplied
+    out, and how many numbers the float changes (of more than ``EXACT_DIGITS`` significant digits, not
+    written back the same)."""
+    pattern, out, marks, units, changed = _number_pattern(mark), np.full(len(texts), np.nan), set(), set(), 0
+    factor = {unit: float(value) for unit, value in config()["reading"]["units"].items()}
     drop = str.maketrans("", "", SEPARATORS)
     for i, text in enumerate(texts.to_numpy(dtype=object)):
         m = pattern.fullmatch(text)
@@ -98,17 +99,17 @@ def _numbers(texts: pd.Index, mark: str) -> tuple[np.ndarray, tuple[set[str], in
             continue
         whole = m["whole"].translate(drop)
         number = f"{whole or 0}.{m['part'] or 0}{m['exp'] or ''}"
-        out[i] = float(number) * (-1 if "-" in signs or m["open"] else 1) * units.get(m["unit"], 1)
+        out[i] = float(number) * (-1 if "-" in signs or m["open"] else 1) * factor.get(m["unit"], 1)
         if len(f"{whole}{m['part'] or ''}".strip("0")) > EXACT_DIGITS:
             changed += Decimal(repr(float(number))) != Decimal(number)
         marks.update(x for x in (m["pre"], m["post"], m["pct"]) if x)
         if m["unit"]:
-            marks.add(f"unit:{m['unit']}")
+            units.add(m["unit"])
         if m["open"]:
             marks.add("()")
         if len(whole) < len(m["whole"]):
             marks.update(set(m["whole"]).difference(whole))
-    return out, (marks, changed)
+    return out, (marks, units, changed)
 
 
 def _read_all(text: pd.Series, parse) -> tuple | None:
@@ -143,7 +144,7 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
     for mark in dict.fromkeys((decimal, "," if decimal == "." else ".")):
         if (read := _read_all(text[~markers], lambda texts: _numbers(texts, mark))) is None:
             continue
-        counts, values, (marks, changed) = read
+        counts, values, (marks, units, changed) = read
         readable = ~np.isnan(values)
         if changed or len(np.unique(values[readable])) < readable.sum():
             return None
@@ -152,11 +153,11 @@ def read_numbers(col: pd.Series, decimal: str = ".") -> tuple[pd.Series, str] | 
         note = []
         if "()" in marks:
             note.append(words["parentheses"])
-        if units := sorted(x.removeprefix("unit:") for x in marks if x.startswith("unit:")):
-            note.append(words["units"].format(units=" ".join(f"'{u}'" for u in units)))
+        if units:
+            note.append(words["units"].format(units=" ".join(f"'{u}'" for u in sorted(units))))
         if (text != written).any():
             note.append(words["plain"])
-        if marks := {x for x in marks - {"()"} if not x.startswith("unit:")}:
+        if marks := marks - {"()"}:
             note.append(words["removed"].format(marks=" ".join(f"'{x}'" for x in sorted(marks))))
         if mark == ",":
             note.append(words["decimal_comma"])
